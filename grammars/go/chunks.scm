@@ -1,0 +1,3 @@
+(function_declaration) @chunk
+(method_declaration) @chunk
+(type_declaration) @chunk

@@ -1,0 +1,3 @@
+(function_definition) @chunk
+(class_definition) @chunk
+(decorated_definition) @chunk

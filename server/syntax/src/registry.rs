@@ -1,0 +1,109 @@
+//! The language registry, read from `grammars/registry.toml`.
+
+use serde::Deserialize;
+use std::path::Path;
+use std::sync::OnceLock;
+use tree_sitter::Query;
+
+const REGISTRY: &str = include_str!("../../../grammars/registry.toml");
+
+/// A language patois can parse, with its compiled queries.
+pub struct Language {
+    pub name: &'static str,
+    pub extensions: Vec<String>,
+    pub line_comment: &'static str,
+    pub ts: tree_sitter::Language,
+    pub tags: Query,
+    pub chunks: Query,
+}
+
+impl std::fmt::Debug for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Language").field("name", &self.name).finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct RegistryFile {
+    language: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    name: String,
+    grammar: String,
+    extensions: Vec<String>,
+    queries: String,
+    line_comment: String,
+}
+
+fn grammar(name: &str) -> tree_sitter::Language {
+    match name {
+        "rust" => tree_sitter_rust::LANGUAGE.into(),
+        "python" => tree_sitter_python::LANGUAGE.into(),
+        "typescript" => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+        "tsx" => tree_sitter_typescript::LANGUAGE_TSX.into(),
+        "javascript" => tree_sitter_javascript::LANGUAGE.into(),
+        "go" => tree_sitter_go::LANGUAGE.into(),
+        other => panic!("grammars/registry.toml names grammar `{other}`, which is not linked into patois-syntax"),
+    }
+}
+
+fn query_source(folder: &str, kind: &str) -> &'static str {
+    match (folder, kind) {
+        ("rust", "tags") => include_str!("../../../grammars/rust/tags.scm"),
+        ("rust", "chunks") => include_str!("../../../grammars/rust/chunks.scm"),
+        ("python", "tags") => include_str!("../../../grammars/python/tags.scm"),
+        ("python", "chunks") => include_str!("../../../grammars/python/chunks.scm"),
+        ("typescript", "tags") => include_str!("../../../grammars/typescript/tags.scm"),
+        ("typescript", "chunks") => include_str!("../../../grammars/typescript/chunks.scm"),
+        ("javascript", "tags") => include_str!("../../../grammars/javascript/tags.scm"),
+        ("javascript", "chunks") => include_str!("../../../grammars/javascript/chunks.scm"),
+        ("go", "tags") => include_str!("../../../grammars/go/tags.scm"),
+        ("go", "chunks") => include_str!("../../../grammars/go/chunks.scm"),
+        _ => panic!("grammars/{folder}/{kind}.scm is not embedded in patois-syntax"),
+    }
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// All registered languages. The queries are compiled once; a query that does not
+/// compile against its grammar is a build defect, caught by this crate's tests.
+pub fn languages() -> &'static [Language] {
+    static LANGS: OnceLock<Vec<Language>> = OnceLock::new();
+    LANGS.get_or_init(|| {
+        let file: RegistryFile = toml::from_str(REGISTRY).expect("grammars/registry.toml is valid TOML");
+        file.language
+            .into_iter()
+            .map(|e| {
+                let ts = grammar(&e.grammar);
+                let compile = |kind: &str| {
+                    Query::new(&ts, query_source(&e.queries, kind)).unwrap_or_else(|err| {
+                        panic!("grammars/{}/{kind}.scm does not compile for {}: {err}", e.queries, e.name)
+                    })
+                };
+                Language {
+                    tags: compile("tags"),
+                    chunks: compile("chunks"),
+                    name: leak(e.name),
+                    extensions: e.extensions,
+                    line_comment: leak(e.line_comment),
+                    ts,
+                }
+            })
+            .collect()
+    })
+}
+
+/// The language of a file, from its extension.
+pub fn language_for_path(path: &Path) -> Option<&'static Language> {
+    let ext = path.extension()?.to_str()?;
+    languages().iter().find(|l| l.extensions.iter().any(|e| e == ext))
+}
+
+/// A language by its registry name.
+pub fn language_named(name: &str) -> Option<&'static Language> {
+    languages().iter().find(|l| l.name == name)
+}

@@ -1,0 +1,171 @@
+//! Symbol definitions and imports from the `tags.scm` queries.
+
+use crate::{line_of, Language};
+use serde::{Deserialize, Serialize};
+use tree_sitter::{Node, StreamingIterator, Tree};
+
+/// A symbol definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symbol {
+    pub name: String,
+    /// `function`, `method`, `struct`, `class`, `impl`, ... (the suffix of `@definition.<kind>`).
+    pub kind: String,
+    /// Name of the enclosing definition (type of an impl block, class, Go receiver).
+    pub scope: Option<String>,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    pub start_byte: usize,
+    pub end_byte: usize,
+    /// The header of the definition: everything before its body.
+    pub signature: String,
+    /// The doc comment (or Python docstring), markers kept.
+    pub doc: Option<String>,
+}
+
+/// An import: a module path or an imported name, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Import {
+    pub text: String,
+    pub line: u32,
+}
+
+const MAX_SIGNATURE: usize = 400;
+
+pub(crate) fn extract(lang: &Language, tree: &Tree, text: &str) -> (Vec<Symbol>, Vec<Import>) {
+    let q = &lang.tags;
+    let names = q.capture_names();
+    let mut cursor = tree_sitter::QueryCursor::new();
+    let mut matches = cursor.matches(q, tree.root_node(), text.as_bytes());
+    let mut defs: Vec<(Symbol, Option<String>)> = Vec::new();
+    let mut imports = Vec::new();
+    while let Some(m) = matches.next() {
+        let mut def: Option<(Node, &str)> = None;
+        let mut name = None;
+        let mut scope = None;
+        for c in m.captures() {
+            let cap = names[c.index as usize];
+            if let Some(kind) = cap.strip_prefix("definition.") {
+                def = Some((c.node, kind));
+            } else if cap == "name" {
+                name = Some(c.node);
+            } else if cap == "scope" {
+                scope = Some(node_text(c.node, text).to_string());
+            } else if cap == "import" {
+                let t = node_text(c.node, text).trim_matches(|ch| ch == '"' || ch == '`');
+                imports.push((c.node.start_byte(), Import { text: t.to_string(), line: line_of(text, c.node.start_byte()) }));
+            }
+        }
+        if let (Some((node, kind)), Some(name)) = (def, name) {
+            // Rust methods match both `function` and `method` patterns; keep one per node.
+            if defs.iter().any(|(d, _)| d.start_byte == node.start_byte() && d.end_byte == node.end_byte() && d.kind != "impl") {
+                continue;
+            }
+            defs.push((
+                Symbol {
+                    name: node_text(name, text).to_string(),
+                    kind: kind.to_string(),
+                    scope: None,
+                    start_line: line_of(text, node.start_byte()),
+                    end_line: line_of(text, node.end_byte().saturating_sub(1).max(node.start_byte())),
+                    start_byte: node.start_byte(),
+                    end_byte: node.end_byte(),
+                    signature: signature(node, text),
+                    doc: doc_comment(lang, node, text),
+                },
+                scope,
+            ));
+        }
+    }
+    defs.sort_by_key(|(d, _)| (d.start_byte, std::cmp::Reverse(d.end_byte)));
+    // Enclosing scope: the innermost earlier definition whose range contains this one.
+    let mut stack: Vec<usize> = Vec::new();
+    for i in 0..defs.len() {
+        while let Some(&top) = stack.last() {
+            if defs[top].0.end_byte >= defs[i].0.end_byte && defs[top].0.start_byte <= defs[i].0.start_byte {
+                break;
+            }
+            stack.pop();
+        }
+        let explicit = defs[i].1.take();
+        let enclosing = stack.last().map(|&t| defs[t].0.name.clone());
+        defs[i].0.scope = explicit.or(enclosing);
+        stack.push(i);
+    }
+    if lang.name == "rust" {
+        for (d, _) in defs.iter_mut() {
+            if d.kind == "function" && d.scope.is_some() {
+                d.kind = "method".into();
+            }
+        }
+    }
+    imports.sort_by_key(|(b, _)| *b);
+    imports.dedup_by(|a, b| a.0 == b.0);
+    (defs.into_iter().map(|(d, _)| d).collect(), imports.into_iter().map(|(_, i)| i).collect())
+}
+
+fn node_text<'a>(node: Node, text: &'a str) -> &'a str {
+    &text[node.byte_range()]
+}
+
+fn signature(node: Node, text: &str) -> String {
+    let end = node.child_by_field_name("body").map(|b| b.start_byte()).unwrap_or(node.end_byte());
+    let mut sig = text[node.start_byte()..end].trim_end();
+    if sig.len() > MAX_SIGNATURE {
+        let mut cut = MAX_SIGNATURE;
+        while !sig.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        sig = &sig[..cut];
+    }
+    sig.trim_end_matches(':').trim_end().to_string()
+}
+
+fn is_comment(node: Node) -> bool {
+    node.kind().contains("comment")
+}
+
+/// Comments directly above a definition (skipping attributes and decorators),
+/// or the docstring of a Python function or class.
+fn doc_comment(lang: &Language, node: Node, text: &str) -> Option<String> {
+    if lang.name == "python" {
+        let body = node.child_by_field_name("body")?;
+        let first = body.named_child(0)?;
+        if first.kind() == "expression_statement" && first.named_child(0).is_some_and(|s| s.kind() == "string") {
+            return Some(node_text(first, text).to_string());
+        }
+        return None;
+    }
+    // Definitions wrapped by a declarator/export carry their comments on the wrapper.
+    let mut anchor = node;
+    while let Some(p) = anchor.parent() {
+        if matches!(p.kind(), "export_statement" | "lexical_declaration" | "variable_declaration" | "type_declaration" | "const_declaration" | "var_declaration")
+            && p.start_byte() <= anchor.start_byte()
+            && p.named_child(0).is_some_and(|c| c.start_byte() == anchor.start_byte() || p.kind() != "export_statement")
+            && anchor.start_position().row == p.start_position().row
+        {
+            anchor = p;
+        } else {
+            break;
+        }
+    }
+    let mut parts = Vec::new();
+    let mut expected_row = anchor.start_position().row;
+    let mut sib = anchor.prev_sibling();
+    while let Some(s) = sib {
+        if s.kind() == "attribute_item" || s.kind() == "decorator" {
+            expected_row = s.start_position().row;
+        } else if is_comment(s) && s.end_position().row + 1 >= expected_row {
+            parts.push(node_text(s, text).trim_end().to_string());
+            expected_row = s.start_position().row;
+        } else {
+            break;
+        }
+        sib = s.prev_sibling();
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    parts.reverse();
+    Some(parts.join("\n"))
+}

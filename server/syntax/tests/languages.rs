@@ -1,0 +1,131 @@
+use patois_syntax::{analyze, languages, ChunkLimits, Symbol};
+use std::path::Path;
+
+fn find<'a>(syms: &'a [Symbol], name: &str) -> &'a Symbol {
+    syms.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no symbol {name} in {syms:#?}"))
+}
+
+#[test]
+fn every_registered_language_compiles_its_queries() {
+    let names: Vec<_> = languages().iter().map(|l| l.name).collect();
+    assert_eq!(names, ["rust", "python", "typescript", "tsx", "javascript", "go"]);
+}
+
+#[test]
+fn rust_symbols_scopes_docs_imports_chunks() {
+    let src = r#"use crate::store::{Store, Key as K};
+
+/// A point.
+/// Two lines of docs.
+#[derive(Debug)]
+pub struct Point { x: i32 }
+
+impl Point {
+    /// Makes one.
+    pub fn new(x: i32) -> Self {
+        Point { x }
+    }
+}
+
+fn free() {}
+"#;
+    let a = analyze(Path::new("src/a.rs"), src, &ChunkLimits::default());
+    assert_eq!(a.language, Some("rust"));
+    let p = find(&a.symbols, "Point");
+    assert_eq!(p.kind, "struct");
+    assert_eq!(p.doc.as_deref(), Some("/// A point.\n/// Two lines of docs."));
+    assert_eq!((p.start_line, p.end_line), (6, 6));
+    let new = find(&a.symbols, "new");
+    assert_eq!(new.kind, "method");
+    assert_eq!(new.scope.as_deref(), Some("Point"));
+    assert_eq!(new.signature, "pub fn new(x: i32) -> Self");
+    assert_eq!(new.doc.as_deref(), Some("/// Makes one."));
+    assert_eq!(find(&a.symbols, "free").kind, "function");
+    assert!(a.symbols.iter().any(|s| s.kind == "impl" && s.name == "Point"));
+    assert_eq!(a.imports[0].text, "crate::store::{Store, Key as K}");
+    let kinds: Vec<_> = a.chunks.iter().map(|c| (c.kind.as_str(), c.start_line)).collect();
+    assert!(kinds.contains(&("impl_item", 8)), "{kinds:?}");
+    assert!(kinds.contains(&("function_item", 15)), "{kinds:?}");
+}
+
+#[test]
+fn big_impl_is_split_into_its_methods() {
+    let mut src = String::from("struct S;\nimpl S {\n");
+    for i in 0..40 {
+        src.push_str(&format!("    fn method_{i}(&self) -> u32 {{\n        let v = {i};\n        v * 2 + 1\n    }}\n"));
+    }
+    src.push_str("}\n");
+    let limits = ChunkLimits { max_bytes: 500, window_lines: 40 };
+    let a = analyze(Path::new("s.rs"), &src, &limits);
+    let methods: Vec<_> = a.chunks.iter().filter(|c| c.kind == "function_item").collect();
+    assert_eq!(methods.len(), 40);
+    assert_eq!(methods[3].name.as_deref(), Some("method_3"));
+    assert!(a.chunks.iter().all(|c| c.text.len() <= 500), "every chunk within the limit");
+}
+
+#[test]
+fn python_classes_methods_docstrings_imports() {
+    let src = "import os.path\nfrom pkg.store import Store as S\n\nLIMIT = 3\n\nclass Cache:\n    \"\"\"Keeps things.\"\"\"\n\n    def get(self, key):\n        return key\n\ndef helper():\n    pass\n";
+    let a = analyze(Path::new("m.py"), src, &ChunkLimits::default());
+    let c = find(&a.symbols, "Cache");
+    assert_eq!(c.kind, "class");
+    assert_eq!(c.doc.as_deref(), Some("\"\"\"Keeps things.\"\"\""));
+    let g = find(&a.symbols, "get");
+    assert_eq!(g.scope.as_deref(), Some("Cache"));
+    assert_eq!(g.signature, "def get(self, key)");
+    assert_eq!(find(&a.symbols, "LIMIT").kind, "constant");
+    let imports: Vec<_> = a.imports.iter().map(|i| i.text.as_str()).collect();
+    assert!(imports.contains(&"os.path") && imports.contains(&"pkg.store") && imports.contains(&"Store"), "{imports:?}");
+    assert!(a.chunks.iter().any(|c| c.kind == "class_definition" && c.start_line == 6));
+}
+
+#[test]
+fn typescript_and_tsx() {
+    let src = "import { Store } from './store';\n\n// Shapes.\nexport interface Shape { area(): number }\n\nexport class Circle implements Shape {\n  area(): number { return 3; }\n}\n\nexport const make = (r: number) => new Circle();\ntype Id = string;\n";
+    for path in ["a.ts", "a.tsx"] {
+        let a = analyze(Path::new(path), src, &ChunkLimits::default());
+        assert_eq!(find(&a.symbols, "Shape").kind, "interface");
+        assert_eq!(find(&a.symbols, "Shape").doc.as_deref(), Some("// Shapes."));
+        assert_eq!(find(&a.symbols, "area").scope.as_deref(), Some("Shape"));
+        assert_eq!(find(&a.symbols, "Circle").kind, "class");
+        assert_eq!(find(&a.symbols, "make").kind, "function");
+        assert_eq!(find(&a.symbols, "Id").kind, "type");
+        let imports: Vec<_> = a.imports.iter().map(|i| i.text.as_str()).collect();
+        assert_eq!(imports, ["Store", "./store"]);
+    }
+}
+
+#[test]
+fn javascript() {
+    let src = "import { load } from \"./io.js\";\nclass Repo {\n  open(p) { return p; }\n}\nfunction main() {}\nconst run = async () => {};\n";
+    let a = analyze(Path::new("a.mjs"), src, &ChunkLimits::default());
+    assert_eq!(find(&a.symbols, "open").scope.as_deref(), Some("Repo"));
+    assert_eq!(find(&a.symbols, "main").kind, "function");
+    assert_eq!(find(&a.symbols, "run").kind, "function");
+    let imports: Vec<_> = a.imports.iter().map(|i| i.text.as_str()).collect();
+    assert_eq!(imports, ["load", "./io.js"]);
+}
+
+#[test]
+fn go_methods_get_their_receiver_as_scope() {
+    let src = "package store\n\nimport \"fmt\"\n\n// Store keeps values.\ntype Store struct {\n\tm map[string]int\n}\n\nfunc (s *Store) Get(k string) int {\n\treturn s.m[k]\n}\n\nfunc New() *Store { return nil }\n";
+    let a = analyze(Path::new("s.go"), src, &ChunkLimits::default());
+    let s = find(&a.symbols, "Store");
+    assert_eq!(s.kind, "struct");
+    assert_eq!(s.doc.as_deref(), Some("// Store keeps values."));
+    let g = find(&a.symbols, "Get");
+    assert_eq!((g.kind.as_str(), g.scope.as_deref()), ("method", Some("Store")));
+    assert_eq!(find(&a.symbols, "New").kind, "function");
+    assert_eq!(a.imports[0].text, "fmt");
+}
+
+#[test]
+fn unknown_language_falls_back_to_line_windows() {
+    let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
+    let a = analyze(Path::new("notes.txt"), &text, &ChunkLimits::default());
+    assert_eq!(a.language, None);
+    assert!(a.symbols.is_empty());
+    let ranges: Vec<_> = a.chunks.iter().map(|c| (c.start_line, c.end_line)).collect();
+    assert_eq!(ranges, [(1, 40), (41, 80), (81, 100)]);
+    assert!(a.chunks[2].text.starts_with("line 81\n"));
+}
