@@ -1,1 +1,221 @@
+//! Git history through git2: commits reachable from HEAD, the files each one
+//! touched (with added/removed line counts), PR numbers parsed from messages,
+//! and content hashes in git's blob-id form.
 
+use anyhow::{Context, Result};
+use git2::{DiffOptions, ObjectType, Oid, Repository, Sort};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// One file a commit touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub path: String,
+    pub added: u32,
+    pub removed: u32,
+}
+
+/// A commit with what patois needs of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub author: String,
+    pub email: String,
+    /// Seconds since the Unix epoch (committer time).
+    pub time: i64,
+    pub message: String,
+    pub pr: Option<u64>,
+    pub is_merge: bool,
+    pub files: Vec<FileChange>,
+}
+
+impl CommitInfo {
+    pub fn summary(&self) -> &str {
+        self.message.lines().next().unwrap_or("")
+    }
+}
+
+/// Commits found by a walk, newest first.
+#[derive(Debug, Default)]
+pub struct Walk {
+    pub commits: Vec<CommitInfo>,
+    /// The previously indexed commit is no longer an ancestor of HEAD (rebase,
+    /// reset, branch switch): the walk covers all of history again.
+    pub rewritten: bool,
+}
+
+/// A git repository opened for reading history.
+pub struct Repo {
+    repo: Repository,
+}
+
+/// The git blob id of some content (what `git hash-object` prints).
+pub fn blob_id(content: &[u8]) -> String {
+    Oid::hash_object(ObjectType::Blob, content).map(|o| o.to_string()).unwrap_or_default()
+}
+
+/// The PR number of a commit message: `Title (#123)`, `Merge pull request #123 from ...`,
+/// or GitLab's `See merge request group/project!123`.
+pub fn parse_pr_number(message: &str) -> Option<u64> {
+    static RES: OnceLock<[Regex; 3]> = OnceLock::new();
+    let res = RES.get_or_init(|| {
+        [
+            Regex::new(r"^Merge pull request #(\d+)").unwrap(),
+            Regex::new(r"\(#(\d+)\)\s*$").unwrap(),
+            Regex::new(r"(?m)^See merge request \S+!(\d+)").unwrap(),
+        ]
+    });
+    let summary = message.lines().next().unwrap_or("");
+    res[0]
+        .captures(summary)
+        .or_else(|| res[1].captures(summary))
+        .or_else(|| res[2].captures(message))
+        .and_then(|c| c[1].parse().ok())
+}
+
+impl Repo {
+    /// Opens the repository containing `dir`; `Ok(None)` when `dir` is not inside one.
+    pub fn discover(dir: &Path) -> Result<Option<Repo>> {
+        match Repository::discover(dir) {
+            Ok(repo) if repo.workdir().is_some() => Ok(Some(Repo { repo })),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("opening the git repository at {}", dir.display())),
+        }
+    }
+
+    /// The working tree root.
+    pub fn workdir(&self) -> PathBuf {
+        self.repo.workdir().expect("checked in discover").to_path_buf()
+    }
+
+    /// The commit HEAD points at; `None` in a repository with no commits.
+    pub fn head(&self) -> Result<Option<String>> {
+        match self.repo.head() {
+            Ok(r) => Ok(r.peel_to_commit().ok().map(|c| c.id().to_string())),
+            Err(e) if matches!(e.code(), git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound) => Ok(None),
+            Err(e) => Err(e).context("reading HEAD"),
+        }
+    }
+
+    /// Adds a pattern to `.git/info/exclude` unless it is there already.
+    pub fn exclude(&self, pattern: &str) -> Result<()> {
+        let info = self.repo.path().join("info");
+        let path = info.join("exclude");
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current.lines().any(|l| l.trim() == pattern) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&info).with_context(|| format!("creating {}", info.display()))?;
+        let mut next = current;
+        if !next.is_empty() && !next.ends_with('\n') {
+            next.push('\n');
+        }
+        next.push_str(pattern);
+        next.push('\n');
+        std::fs::write(&path, next).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Commits reachable from HEAD and not from `since`, newest first. When `since`
+    /// is gone or no longer an ancestor of HEAD, returns all of history with
+    /// `rewritten` set.
+    pub fn commits_since(&self, since: Option<&str>) -> Result<Walk> {
+        let Some(head) = self.head()? else { return Ok(Walk::default()) };
+        let head = Oid::from_str(&head)?;
+        let mut walk = self.repo.revwalk()?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
+        walk.push(head)?;
+        let mut rewritten = false;
+        if let Some(since) = since {
+            match Oid::from_str(since).ok().filter(|o| self.repo.find_commit(*o).is_ok()) {
+                Some(old) if old == head || self.repo.graph_descendant_of(head, old).unwrap_or(false) => {
+                    walk.hide(old)?
+                }
+                _ => rewritten = true,
+            }
+        }
+        let mut commits = Vec::new();
+        for oid in walk {
+            commits.push(self.commit_info(oid?)?);
+        }
+        Ok(Walk { commits, rewritten })
+    }
+
+    fn commit_info(&self, oid: Oid) -> Result<CommitInfo> {
+        let commit = self.repo.find_commit(oid)?;
+        let tree = commit.tree()?;
+        let parent_tree = match commit.parent(0) {
+            Ok(p) => Some(p.tree()?),
+            Err(_) => None,
+        };
+        let mut opts = DiffOptions::new();
+        opts.context_lines(0).ignore_submodules(true);
+        let diff = self.repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut opts))?;
+        let mut files = Vec::with_capacity(diff.deltas().len());
+        for (i, delta) in diff.deltas().enumerate() {
+            let Some(path) = delta.new_file().path().or(delta.old_file().path()) else { continue };
+            let (added, removed) = match git2::Patch::from_diff(&diff, i)? {
+                Some(p) => {
+                    let (_, a, r) = p.line_stats()?;
+                    (a as u32, r as u32)
+                }
+                None => (0, 0),
+            };
+            files.push(FileChange { path: path.to_string_lossy().replace('\\', "/"), added, removed });
+        }
+        let message = commit.message().unwrap_or("").to_string();
+        let author = commit.author();
+        Ok(CommitInfo {
+            id: oid.to_string(),
+            author: author.name().unwrap_or("").to_string(),
+            email: author.email().unwrap_or("").to_string(),
+            time: commit.time().seconds(),
+            pr: parse_pr_number(&message),
+            message,
+            is_merge: commit.parent_count() > 1,
+            files,
+        })
+    }
+
+    /// The commits that last changed each line of `path` in `lines` (1-based,
+    /// inclusive), newest first, deduplicated. Uses HEAD's version of the file.
+    pub fn blame_lines(&self, path: &str, lines: (u32, u32)) -> Result<Vec<String>> {
+        let mut opts = git2::BlameOptions::new();
+        opts.min_line(lines.0 as usize).max_line(lines.1 as usize);
+        let blame = self.repo.blame_file(Path::new(path), Some(&mut opts))?;
+        let mut hunks: Vec<(i64, String)> = blame
+            .iter()
+            .map(|h| (h.final_signature().map(|s| s.when().seconds()).unwrap_or(0), h.final_commit_id().to_string()))
+            .collect();
+        hunks.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut out: Vec<String> = Vec::new();
+        for (_, id) in hunks {
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pr_numbers() {
+        assert_eq!(parse_pr_number("Fix parser (#123)"), Some(123));
+        assert_eq!(parse_pr_number("Merge pull request #45 from a/b\n\nbody"), Some(45));
+        assert_eq!(parse_pr_number("Add x\n\nSee merge request team/app!7"), Some(7));
+        assert_eq!(parse_pr_number("Mention #9 in passing"), None);
+        assert_eq!(parse_pr_number("Fix (#12) later in the line"), None);
+    }
+
+    #[test]
+    fn blob_id_matches_git() {
+        // `printf 'hello\n' | git hash-object --stdin`
+        assert_eq!(blob_id(b"hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+    }
+}

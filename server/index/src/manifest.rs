@@ -1,0 +1,73 @@
+//! The manifest: what the index holds, next to the tantivy files. It makes runs
+//! incremental (blob ids, mtimes, the last indexed commit) and carries the schema
+//! version; a missing, unreadable or mismatched manifest means a rebuild.
+
+use crate::SkipReason;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Bump when the schema, the tokenizer or what is extracted changes.
+pub const SCHEMA_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "patois-manifest.json";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    /// Indexed files by repo-relative path.
+    pub files: BTreeMap<String, FileEntry>,
+    /// Files the last run skipped, with the reason.
+    pub skipped: BTreeMap<String, SkipReason>,
+    /// The commit history was indexed up to (HEAD at the last run).
+    pub head: Option<String>,
+    pub commits: u64,
+    /// Per-file history aggregated over all indexed commits.
+    pub history: BTreeMap<String, FileHistory>,
+    /// PR numbers imported with `--prs`.
+    pub prs: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub blob: String,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub language: Option<String>,
+    pub chunks: u32,
+    pub symbols: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileHistory {
+    pub last_commit: String,
+    pub last_time: i64,
+    /// Non-merge commits that touched the file.
+    pub churn: u32,
+    /// Distinct author names, most recent first.
+    pub authors: Vec<String>,
+}
+
+impl Manifest {
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let m: Manifest = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        anyhow::ensure!(
+            m.schema_version == SCHEMA_VERSION,
+            "{} has schema version {}, this patois writes {}",
+            path.display(),
+            m.schema_version,
+            SCHEMA_VERSION
+        );
+        Ok(m)
+    }
+
+    /// Writes atomically (temp file + rename), so a crash never leaves half a manifest.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(MANIFEST_FILE);
+        let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(self)?).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    }
+}
