@@ -101,13 +101,13 @@ pub fn contains_secret(text: &str) -> bool {
     SET.get_or_init(|| {
         RegexSet::new([
             r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY(?: BLOCK)?-----",
-            r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
-            r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
-            r"\bgithub_pat_[A-Za-z0-9_]{22,}\b",
-            r"\bglpat-[A-Za-z0-9_\-]{20,}\b",
-            r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b",
-            r"\bsk-[A-Za-z0-9_\-]{32,}\b",
-            r#"(?i)\b(?:api[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|password|passwd)\b\s*[:=]\s*["'][^"'\s]{12,}["']"#,
+            r"(?-u:\b)(?:AKIA|ASIA)[0-9A-Z]{16}(?-u:\b)",
+            r"(?-u:\b)gh[pousr]_[A-Za-z0-9]{36,}(?-u:\b)",
+            r"(?-u:\b)github_pat_[A-Za-z0-9_]{22,}(?-u:\b)",
+            r"(?-u:\b)glpat-[A-Za-z0-9_\-]{20,}(?-u:\b)",
+            r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,}(?-u:\b)",
+            r"(?-u:\b)sk-[A-Za-z0-9_\-]{32,}(?-u:\b)",
+            r#"(?i)(?-u:\b)(?:api[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|password|passwd)(?-u:\b)\s*[:=]\s*["'][^"'\s]{12,}["']"#,
         ])
         .expect("secret patterns compile")
     })

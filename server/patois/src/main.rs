@@ -1,1 +1,46 @@
-fn main() {}
+//! `patois`: a code-assistant language server and its command-line tools.
+
+mod bench;
+mod index_cmd;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "patois", version, about = "Code completion and explanations from your repository: retrieval with citations plus a local model")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the index lives, shared by every command that reads or writes one.
+#[derive(clap::Args, Clone)]
+pub struct IndexLocation {
+    /// Index folder [default: .patois/ under the repository root].
+    #[arg(long, global = true)]
+    pub index_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build or update the index of the repository containing DIR.
+    Index(index_cmd::Args),
+    /// Benchmarks (reported as ratios against a baseline measured in the same run).
+    Bench {
+        #[command(subcommand)]
+        what: bench::What,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result: Result<()> = match cli.command {
+        Command::Index(args) => index_cmd::run(args),
+        Command::Bench { what } => bench::run(what),
+    };
+    if let Err(e) = result {
+        eprintln!("patois: {e:#}");
+        std::process::exit(1);
+    }
+}

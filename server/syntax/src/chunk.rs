@@ -1,9 +1,9 @@
 //! Chunks: pieces of a file cut at syntax boundaries.
 
-use crate::{line_of, Language, Symbol};
+use crate::{Lines, Symbol};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use tree_sitter::{Node, StreamingIterator, Tree};
+use tree_sitter::{Node, Tree};
 
 /// A piece of a file, cut at syntax boundaries where the language is known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,15 +36,24 @@ impl Default for ChunkLimits {
     }
 }
 
-pub(crate) fn chunks(lang: &Language, tree: &Tree, text: &str, symbols: &[Symbol], limits: &ChunkLimits) -> Vec<Chunk> {
+/// Cuts a parsed file into chunks at `marked` (the `@chunk` nodes) and gaps between them.
+pub(crate) fn chunks(tree: &Tree, text: &str, symbols: &[Symbol], marked: &[Node], limits: &ChunkLimits) -> Vec<Chunk> {
     let mut chunk_nodes = HashSet::new();
-    let mut cursor = tree_sitter::QueryCursor::new();
-    let mut caps = cursor.captures(&lang.chunks, tree.root_node(), text.as_bytes());
-    while let Some((m, i)) = caps.next() {
-        chunk_nodes.insert(m.captures()[*i].node.id());
+    // Chunk nodes and every ancestor of one: the nodes that must be cut into.
+    let mut holders = HashSet::new();
+    for &node in marked {
+        chunk_nodes.insert(node.id());
+        let mut n = Some(node);
+        while let Some(x) = n {
+            if !holders.insert(x.id()) {
+                break;
+            }
+            n = x.parent();
+        }
     }
     let mut out = Vec::new();
-    let mut c = Cutter { text, chunk_nodes: &chunk_nodes, symbols, limits, out: &mut out };
+    let lines = Lines::new(text);
+    let mut c = Cutter { text, lines: &lines, chunk_nodes: &chunk_nodes, holders: &holders, symbols, limits, out: &mut out };
     c.children(tree.root_node());
     out.sort_by_key(|c| c.start_byte);
     out
@@ -52,7 +61,9 @@ pub(crate) fn chunks(lang: &Language, tree: &Tree, text: &str, symbols: &[Symbol
 
 struct Cutter<'a> {
     text: &'a str,
+    lines: &'a Lines,
     chunk_nodes: &'a HashSet<usize>,
+    holders: &'a HashSet<usize>,
     symbols: &'a [Symbol],
     limits: &'a ChunkLimits,
     out: &'a mut Vec<Chunk>,
@@ -84,12 +95,7 @@ impl Cutter<'_> {
     }
 
     fn contains_chunk(&self, node: Node) -> bool {
-        if self.chunk_nodes.contains(&node.id()) {
-            return true;
-        }
-        let mut w = node.walk();
-        let found = node.children(&mut w).any(|c| self.contains_chunk(c));
-        found
+        self.holders.contains(&node.id())
     }
 
     fn node(&mut self, node: Node) {
@@ -108,7 +114,7 @@ impl Cutter<'_> {
             let start = node.start_byte();
             let name = self.name_at(start, node.end_byte());
             for mut c in line_windows(&self.text[start..node.end_byte()], start, self.limits) {
-                let base = line_of(self.text, start) - 1;
+                let base = self.lines.line(start) - 1;
                 c.start_line += base;
                 c.end_line += base;
                 c.kind = node.kind().to_string();
@@ -124,7 +130,7 @@ impl Cutter<'_> {
         if let Some((s, e)) = gap.take() {
             if !self.text[s..e].trim().is_empty() {
                 if e - s > self.limits.max_bytes {
-                    let base = line_of(self.text, s) - 1;
+                    let base = self.lines.line(s) - 1;
                     for mut c in line_windows(&self.text[s..e], s, self.limits) {
                         c.start_line += base;
                         c.end_line += base;
@@ -148,8 +154,8 @@ impl Cutter<'_> {
 
     fn emit(&mut self, start: usize, end: usize, kind: &str) {
         self.out.push(Chunk {
-            start_line: line_of(self.text, start),
-            end_line: line_of(self.text, end.saturating_sub(1).max(start)),
+            start_line: self.lines.line(start),
+            end_line: self.lines.last_line(start, end),
             start_byte: start,
             end_byte: end,
             kind: kind.to_string(),

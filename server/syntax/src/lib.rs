@@ -53,12 +53,26 @@ pub fn analyze(path: &Path, text: &str, limits: &ChunkLimits) -> Analysis {
             ..Default::default()
         };
     };
-    let (symbols, imports) = symbols::extract(lang, &tree, text);
-    let chunks = chunk::chunks(lang, &tree, text, &symbols, limits);
+    let (symbols, imports, marked) = symbols::extract(lang, &tree, text);
+    let chunks = chunk::chunks(&tree, text, &symbols, &marked, limits);
     Analysis { language: Some(lang.name), symbols, imports, chunks }
 }
 
-/// 1-based line number of a byte offset.
-pub fn line_of(text: &str, byte: usize) -> u32 {
-    1 + text.as_bytes()[..byte.min(text.len())].iter().filter(|&&b| b == b'\n').count() as u32
+/// Byte offsets of line starts, for many line lookups in one text.
+pub struct Lines(Vec<usize>);
+
+impl Lines {
+    pub fn new(text: &str) -> Lines {
+        let mut starts = vec![0];
+        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        Lines(starts)
+    }
+    /// 1-based line of a byte offset.
+    pub fn line(&self, byte: usize) -> u32 {
+        self.0.partition_point(|&s| s <= byte) as u32
+    }
+    /// 1-based line of the last byte of a non-empty range ending at `end`.
+    pub fn last_line(&self, start: usize, end: usize) -> u32 {
+        self.line(end.saturating_sub(1).max(start))
+    }
 }

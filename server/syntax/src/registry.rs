@@ -13,8 +13,8 @@ pub struct Language {
     pub extensions: Vec<String>,
     pub line_comment: &'static str,
     pub ts: tree_sitter::Language,
-    pub tags: Query,
-    pub chunks: Query,
+    /// `tags.scm` and `chunks.scm` compiled as one query, so a file is traversed once.
+    pub query: Query,
 }
 
 impl std::fmt::Debug for Language {
@@ -79,14 +79,15 @@ pub fn languages() -> &'static [Language] {
             .into_iter()
             .map(|e| {
                 let ts = grammar(&e.grammar);
-                let compile = |kind: &str| {
-                    Query::new(&ts, query_source(&e.queries, kind)).unwrap_or_else(|err| {
-                        panic!("grammars/{}/{kind}.scm does not compile for {}: {err}", e.queries, e.name)
-                    })
-                };
+                for kind in ["tags", "chunks"] {
+                    if let Err(err) = Query::new(&ts, query_source(&e.queries, kind)) {
+                        panic!("grammars/{}/{kind}.scm does not compile for {}: {err}", e.queries, e.name);
+                    }
+                }
+                let source = format!("{}\n{}", query_source(&e.queries, "tags"), query_source(&e.queries, "chunks"));
+                let query = Query::new(&ts, &source).expect("each part compiled alone");
                 Language {
-                    tags: compile("tags"),
-                    chunks: compile("chunks"),
+                    query,
                     name: leak(e.name),
                     extensions: e.extensions,
                     line_comment: leak(e.line_comment),

@@ -1,8 +1,10 @@
 //! Symbol definitions and imports from the `tags.scm` queries.
 
-use crate::{line_of, Language};
+use crate::{Language, Lines};
+use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use tree_sitter::{Node, StreamingIterator, Tree};
+
 
 /// A symbol definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,13 +34,17 @@ pub struct Import {
 
 const MAX_SIGNATURE: usize = 400;
 
-pub(crate) fn extract(lang: &Language, tree: &Tree, text: &str) -> (Vec<Symbol>, Vec<Import>) {
-    let q = &lang.tags;
+/// Runs the language's query once: symbols, imports, and the nodes `chunks.scm` marks.
+pub(crate) fn extract<'t>(lang: &Language, tree: &'t Tree, text: &str) -> (Vec<Symbol>, Vec<Import>, Vec<Node<'t>>) {
+    let q = &lang.query;
     let names = q.capture_names();
     let mut cursor = tree_sitter::QueryCursor::new();
     let mut matches = cursor.matches(q, tree.root_node(), text.as_bytes());
+    let lines = Lines::new(text);
     let mut defs: Vec<(Symbol, Option<String>)> = Vec::new();
+    let mut seen: HashSet<(usize, usize, bool)> = HashSet::new();
     let mut imports = Vec::new();
+    let mut chunk_nodes = Vec::new();
     while let Some(m) = matches.next() {
         let mut def: Option<(Node, &str)> = None;
         let mut name = None;
@@ -51,14 +57,16 @@ pub(crate) fn extract(lang: &Language, tree: &Tree, text: &str) -> (Vec<Symbol>,
                 name = Some(c.node);
             } else if cap == "scope" {
                 scope = Some(node_text(c.node, text).to_string());
+            } else if cap == "chunk" {
+                chunk_nodes.push(c.node);
             } else if cap == "import" {
                 let t = node_text(c.node, text).trim_matches(|ch| ch == '"' || ch == '`');
-                imports.push((c.node.start_byte(), Import { text: t.to_string(), line: line_of(text, c.node.start_byte()) }));
+                imports.push((c.node.start_byte(), Import { text: t.to_string(), line: lines.line(c.node.start_byte()) }));
             }
         }
         if let (Some((node, kind)), Some(name)) = (def, name) {
             // Rust methods match both `function` and `method` patterns; keep one per node.
-            if defs.iter().any(|(d, _)| d.start_byte == node.start_byte() && d.end_byte == node.end_byte() && d.kind != "impl") {
+            if !seen.insert((node.start_byte(), node.end_byte(), kind == "impl")) {
                 continue;
             }
             defs.push((
@@ -66,8 +74,8 @@ pub(crate) fn extract(lang: &Language, tree: &Tree, text: &str) -> (Vec<Symbol>,
                     name: node_text(name, text).to_string(),
                     kind: kind.to_string(),
                     scope: None,
-                    start_line: line_of(text, node.start_byte()),
-                    end_line: line_of(text, node.end_byte().saturating_sub(1).max(node.start_byte())),
+                    start_line: lines.line(node.start_byte()),
+                    end_line: lines.last_line(node.start_byte(), node.end_byte()),
                     start_byte: node.start_byte(),
                     end_byte: node.end_byte(),
                     signature: signature(node, text),
@@ -101,7 +109,7 @@ pub(crate) fn extract(lang: &Language, tree: &Tree, text: &str) -> (Vec<Symbol>,
     }
     imports.sort_by_key(|(b, _)| *b);
     imports.dedup_by(|a, b| a.0 == b.0);
-    (defs.into_iter().map(|(d, _)| d).collect(), imports.into_iter().map(|(_, i)| i).collect())
+    (defs.into_iter().map(|(d, _)| d).collect(), imports.into_iter().map(|(_, i)| i).collect(), chunk_nodes)
 }
 
 fn node_text<'a>(node: Node, text: &'a str) -> &'a str {

@@ -1,0 +1,103 @@
+//! `patois bench`: speed as ratios against a baseline measured in the same run.
+
+use anyhow::Result;
+use patois_index::{looks_binary, walk, Index, Quiet, UpdateOptions};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Subcommand)]
+pub enum What {
+    /// Index DIR into a temporary folder and compare with tree-sitter parse-only time.
+    Index {
+        dir: PathBuf,
+        /// Repetitions; the best time of each side is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+}
+
+pub fn run(what: What) -> Result<()> {
+    match what {
+        What::Index { dir, runs } => bench_index(dir, runs),
+    }
+}
+
+fn bench_index(dir: PathBuf, runs: usize) -> Result<()> {
+    let root = dir.canonicalize()?;
+    let tmp = tempfile::tempdir()?;
+    let files = walk(&root, tmp.path());
+    // Baseline: read + tree-sitter parse of every parseable file, same thread pool.
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .filter_map(|c| {
+            let bytes = std::fs::read(&c.abs).ok()?;
+            (bytes.len() <= 1 << 20 && !looks_binary(&bytes)).then_some(())?;
+            Some((c.rel.clone(), String::from_utf8(bytes).ok()?))
+        })
+        .collect();
+    // Middle stage, from memory: parse + symbol and chunk queries, no I/O, no tantivy.
+    let analyze_only = || {
+        let t = Instant::now();
+        texts.par_iter().for_each(|(rel, text)| {
+            patois_syntax::analyze(std::path::Path::new(rel), text, &Default::default());
+        });
+        t.elapsed().as_secs_f64()
+    };
+    let parse_only = || {
+        let t = Instant::now();
+        let (n, bytes) = files
+            .par_iter()
+            .filter_map(|c| {
+                let lang = patois_syntax::language_for_path(std::path::Path::new(&c.rel))?;
+                let bytes = std::fs::read(&c.abs).ok()?;
+                if bytes.len() > 1 << 20 || looks_binary(&bytes) {
+                    return None;
+                }
+                let text = String::from_utf8(bytes).ok()?;
+                patois_syntax::parse(lang, &text)?;
+                Some((1usize, text.len() as u64))
+            })
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        (t.elapsed().as_secs_f64(), n, bytes)
+    };
+    let mut best_parse = f64::MAX;
+    let mut best_analyze = f64::MAX;
+    let mut best_files = f64::MAX;
+    let mut best_total = f64::MAX;
+    let (mut parsed_files, mut parsed_bytes, mut report) = (0, 0, None);
+    for _ in 0..runs.max(1) {
+        let (secs, n, b) = parse_only();
+        best_parse = best_parse.min(secs);
+        best_analyze = best_analyze.min(analyze_only());
+        (parsed_files, parsed_bytes) = (n, b);
+        let idx_dir = tempfile::tempdir()?;
+        let index = Index::open(&root, idx_dir.path())?;
+        let r = index.update(&UpdateOptions::default(), &Quiet)?;
+        best_files = best_files.min(r.files_seconds);
+        best_total = best_total.min(r.seconds);
+        report = Some(r);
+    }
+    let r = report.unwrap();
+    let mb = r.parsed_bytes as f64 / 1e6;
+    println!("bench index {}", root.display());
+    println!("  files indexed      {} ({:.2} MB), {} chunks, {} symbols, {} commits", r.files, mb, r.chunks, r.symbols, r.commits);
+    println!(
+        "  parse-only         {:.3}s for {} parseable files ({:.2} MB): {:.0} files/s, {:.1} MB/s",
+        best_parse,
+        parsed_files,
+        parsed_bytes as f64 / 1e6,
+        parsed_files as f64 / best_parse,
+        parsed_bytes as f64 / 1e6 / best_parse
+    );
+    println!("  analyze in memory  {:.3}s (parse + symbols + chunks, all files, no I/O)", best_analyze);
+    println!(
+        "  index (files)      {:.3}s: {:.0} files/s, {:.1} MB/s (walk, hash, secret scan, parse, chunk, tantivy)",
+        best_files,
+        r.files as f64 / best_files,
+        mb / best_files
+    );
+    println!("  index (total)      {:.3}s including git history and commit", best_total);
+    println!("  ratio              {:.2} of parse-only speed (files phase; goal >= 0.5)", best_parse / best_files);
+    Ok(())
+}
