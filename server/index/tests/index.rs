@@ -1,47 +1,11 @@
 //! The index against real git repositories created here, real tantivy on disk.
 
-use git2::{Repository, Signature, Time};
+use git2::{Signature, Time};
 use patois_index::{Index, Quiet, SkipReason, UpdateOptions};
-use std::path::Path;
+use patois_testkit::Fixture;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    repo: Option<Repository>,
-}
-
-impl Fixture {
-    fn git() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repository::init(dir.path()).unwrap();
-        Fixture { dir, repo: Some(repo) }
-    }
-    fn plain() -> Fixture {
-        Fixture { dir: tempfile::tempdir().unwrap(), repo: None }
-    }
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-    fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
-        let p = self.root().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-    /// Commits everything in the working tree (honouring .gitignore).
-    fn commit(&self, msg: &str, author: &str, time: i64) -> String {
-        let repo = self.repo.as_ref().unwrap();
-        let mut idx = repo.index().unwrap();
-        idx.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
-        idx.update_all(["*"], None).unwrap();
-        idx.write().unwrap();
-        let tree = repo.find_tree(idx.write_tree().unwrap()).unwrap();
-        let sig = Signature::new(author, &format!("{author}@example.com"), &Time::new(time, 0)).unwrap();
-        let parents: Vec<_> = repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
-        let refs: Vec<_> = parents.iter().collect();
-        repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &refs).unwrap().to_string()
-    }
-    fn index(&self) -> Index {
-        Index::open(self.root(), &self.root().join(".patois")).unwrap()
-    }
+fn open(fx: &Fixture) -> Index {
+    Index::open(fx.root(), &fx.root().join(".patois")).unwrap()
 }
 
 fn update(ix: &Index) -> patois_index::Report {
@@ -58,7 +22,7 @@ fn symbols_and_chunks_for_every_language() {
     fx.write("web/old.js", "function legacyHelper() { return 1; }\n");
     fx.write("svc/main.go", "package main\n\ntype Server struct{}\n\nfunc (s *Server) Serve() {}\n");
     fx.write("notes.txt", "free text\n");
-    let ix = fx.index();
+    let ix = open(&fx);
     let r = update(&ix);
     assert_eq!(r.files, 7);
     for (name, path, kind) in [
@@ -101,7 +65,7 @@ fn ignored_binary_huge_non_utf8_and_secret_files_are_skipped() {
     fx.write(".env", "TOKEN=abc\n");
     fx.write("deploy/id_rsa", "not really\n");
     fx.write("src/keys.rs", format!("const K: &str = \"{}{}\";\nfn leaked() {{}}\n", "AKIA", "ABCDEFGHIJKLMNOP"));
-    let ix = fx.index();
+    let ix = open(&fx);
     let r = update(&ix);
     let indexed: Vec<_> = ix.manifest().files.keys().cloned().collect();
     assert_eq!(indexed, [".gitignore", ".patoisignore", "src/ok.rs"]);
@@ -130,7 +94,7 @@ fn second_run_touches_only_what_changed() {
     fx.write("b.rs", "fn beta() {}\n");
     fx.write("c.py", "def gamma():\n    pass\n");
     fx.commit("Initial", "ann", 1_000);
-    let ix = fx.index();
+    let ix = open(&fx);
     let r1 = update(&ix);
     assert_eq!((r1.added.len(), r1.parsed, r1.new_commits), (3, 3, 1));
 
@@ -159,7 +123,7 @@ fn second_run_touches_only_what_changed() {
 
     // A reopened index continues from its manifest.
     drop(ix);
-    let r5 = update(&fx.index());
+    let r5 = update(&open(&fx));
     assert_eq!((r5.parsed, r5.new_commits, r5.files), (0, 0, 3));
 }
 
@@ -173,7 +137,7 @@ fn history_records_commits_files_and_pr_numbers() {
     fx.commit("Add get and del (#17)", "bob", 2_000);
     fx.write("src/store.rs", "fn put() {}\nfn get() {}\n");
     fx.commit("Merge pull request #23 from bob/trim\n\nTrim store", "ann", 3_000);
-    let ix = fx.index();
+    let ix = open(&fx);
     let r = update(&ix);
     assert_eq!(r.commits, 3);
     let commits = ix.commits_touching("src/store.rs", 10).unwrap();
@@ -204,7 +168,7 @@ fn rewritten_history_is_reindexed() {
     fx.commit("one", "ann", 1_000);
     fx.write("a.rs", "fn a2() {}\n");
     fx.commit("two", "ann", 2_000);
-    let ix = fx.index();
+    let ix = open(&fx);
     assert_eq!(update(&ix).commits, 2);
     // Reset to a new root commit: the old head is no longer an ancestor.
     let repo = fx.repo.as_ref().unwrap();
@@ -226,10 +190,10 @@ fn corrupt_or_old_index_is_rebuilt_with_a_reason() {
     let fx = Fixture::plain();
     fx.write("a.rs", "fn survivor() {}\n");
     let dir = fx.root().join(".patois");
-    update(&fx.index());
+    update(&open(&fx));
     // Garbage in tantivy's meta.json.
     std::fs::write(dir.join("meta.json"), b"{ not json").unwrap();
-    let ix = fx.index();
+    let ix = open(&fx);
     let r = update(&ix);
     assert!(r.rebuilt.as_deref().unwrap().contains("rebuilt the index"), "{:?}", r.rebuilt);
     assert_eq!(ix.symbols_named("survivor", 5).unwrap().len(), 1);
@@ -241,7 +205,7 @@ fn corrupt_or_old_index_is_rebuilt_with_a_reason() {
         "\"schema_version\":0",
     );
     std::fs::write(&m, text).unwrap();
-    let ix = fx.index();
+    let ix = open(&fx);
     let r = update(&ix);
     assert!(r.rebuilt.as_deref().unwrap().contains("schema version 0"), "{:?}", r.rebuilt);
     assert_eq!(r.parsed, 1);
@@ -254,7 +218,7 @@ fn corrupt_or_old_index_is_rebuilt_with_a_reason() {
             std::fs::remove_file(p).unwrap();
         }
     }
-    let ix = fx.index();
+    let ix = open(&fx);
     assert!(update(&ix).rebuilt.is_some());
     assert_eq!(ix.symbols_named("survivor", 5).unwrap().len(), 1);
 }
@@ -263,13 +227,13 @@ fn corrupt_or_old_index_is_rebuilt_with_a_reason() {
 fn non_git_folder_and_empty_repo_have_no_history() {
     let fx = Fixture::plain();
     fx.write("m.py", "def f():\n    pass\n");
-    let r = update(&fx.index());
+    let r = update(&open(&fx));
     assert!(r.no_history.unwrap().contains("not in a git repository"));
     assert_eq!((r.files, r.commits), (1, 0));
 
     let fx = Fixture::git();
     fx.write("m.py", "def f():\n    pass\n");
-    let r = update(&fx.index());
+    let r = update(&open(&fx));
     assert!(r.no_history.unwrap().contains("no commits yet"));
     assert_eq!((r.files, r.commits), (1, 0));
 }
@@ -285,7 +249,7 @@ fn pr_export_from_gh_is_imported() {
         r#"[{"number":5,"title":"Add login","body":"Sessions expire after an hour.","files":[{"path":"src/auth.rs","additions":1,"deletions":0}],"comments":[{"author":{"login":"rev"},"body":"Why an hour?"}]}]"#,
     )
     .unwrap();
-    let ix = fx.index();
+    let ix = open(&fx);
     let r = ix.update(&UpdateOptions { prs: Some(prs.clone()), threads: 1, ..Default::default() }, &Quiet).unwrap();
     std::fs::remove_file(&prs).unwrap();
     assert_eq!(r.prs, 1);

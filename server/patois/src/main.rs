@@ -1,6 +1,7 @@
 //! `patois`: a code-assistant language server and its command-line tools.
 
 mod bench;
+mod context_cmd;
 mod index_cmd;
 
 use anyhow::Result;
@@ -26,6 +27,8 @@ pub struct IndexLocation {
 enum Command {
     /// Build or update the index of the repository containing DIR.
     Index(index_cmd::Args),
+    /// Print the context retrieved for a cursor, with citations and scores.
+    Context(context_cmd::Args),
     /// Benchmarks (reported as ratios against a baseline measured in the same run).
     Bench {
         #[command(subcommand)]
@@ -37,6 +40,7 @@ fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
         Command::Index(args) => index_cmd::run(args),
+        Command::Context(args) => context_cmd::run(args),
         Command::Bench { what } => bench::run(what),
     };
     if let Err(e) = result {

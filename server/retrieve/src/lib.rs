@@ -1,0 +1,408 @@
+//! Retrieval: for a document and a cursor, the context a colleague would look at —
+//! definitions of the symbols around the cursor, similar code, recently edited
+//! files, and the commits that shaped this file — ranked by reciprocal rank fusion
+//! with per-source caps, cut to a budget, every item with a citation.
+
+mod cursor;
+
+pub use cursor::{analyze_cursor, imported_names, line_start, nth_line, CursorContext};
+
+use anyhow::Result;
+use patois_index::{ChunkHit, Index, SymbolHit};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Where an item came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Definition,
+    Similar,
+    Recent,
+    History,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Definition => "definition",
+            Source::Similar => "similar",
+            Source::Recent => "recent",
+            Source::History => "history",
+        }
+    }
+}
+
+/// Where an item can be checked: a file's lines, and the commit for history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    pub path: String,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    pub commit: Option<String>,
+    pub pr: Option<u64>,
+}
+
+impl std::fmt::Display for Citation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}-{}", self.path, self.start_line, self.end_line)?;
+        if let Some(c) = &self.commit {
+            write!(f, " @{}", &c[..c.len().min(10)])?;
+        }
+        if let Some(pr) = self.pr {
+            write!(f, " (#{pr})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why an item ranks where it does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// 0-based rank within its source.
+    pub source_rank: usize,
+    /// The source's own score (BM25 for similar code; a heuristic weight elsewhere).
+    pub source_score: f32,
+    /// The fused score: weight / (k + rank).
+    pub fused: f32,
+    /// What made the source pick it: `receiver type of db`, `imported from crate::store`, ...
+    pub reason: String,
+}
+
+/// One piece of context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub source: Source,
+    pub citation: Citation,
+    /// A symbol name, commit summary, or file name.
+    pub title: String,
+    pub text: String,
+    pub score: Score,
+}
+
+/// A document the editor has open or recently changed.
+#[derive(Debug, Clone)]
+pub struct RecentDoc {
+    pub path: String,
+    pub text: String,
+    /// 1-based line of the last edit.
+    pub edit_line: u32,
+}
+
+/// How much context to return: `limit` units as counted by `count`.
+pub struct Budget<'a> {
+    pub limit: usize,
+    pub count: &'a dyn Fn(&str) -> usize,
+}
+
+/// Budget in characters, for when no tokenizer is loaded.
+pub fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// A request: the document's current (possibly unsaved) text and the cursor.
+pub struct Request<'a> {
+    /// Repository-relative path with `/` separators.
+    pub path: &'a str,
+    pub text: &'a str,
+    /// Byte offset of the cursor in `text`.
+    pub cursor: usize,
+    pub recent: &'a [RecentDoc],
+    pub budget: Budget<'a>,
+}
+
+/// Per-source caps and fusion weights.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub max_definitions: usize,
+    pub max_similar: usize,
+    pub max_recent: usize,
+    pub max_history: usize,
+    pub rrf_k: f32,
+    pub weights: [(Source, f32); 4],
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_definitions: 8,
+            max_similar: 5,
+            max_recent: 3,
+            max_history: 4,
+            rrf_k: 10.0,
+            weights: [(Source::Definition, 1.6), (Source::Similar, 1.0), (Source::Recent, 0.7), (Source::History, 0.5)],
+        }
+    }
+}
+
+/// What a retrieval returned, with the analysis it was based on.
+#[derive(Debug)]
+pub struct Retrieved {
+    pub items: Vec<Item>,
+    pub cursor: CursorContext,
+}
+
+const MAX_DEF_LINES: u32 = 40;
+const MAX_METHODS: usize = 24;
+
+/// Retrieves ranked, de-duplicated context for `req` within its budget.
+pub fn retrieve(index: &Index, req: &Request, opts: &Options) -> Result<Retrieved> {
+    let cx = analyze_cursor(req.path, req.text, req.cursor);
+    let mut lists: Vec<(Source, Vec<Item>)> = vec![
+        (Source::Definition, definitions(index, req, &cx, opts.max_definitions)?),
+        (Source::Similar, similar(index, req, &cx, opts.max_similar)?),
+        (Source::Recent, recent(req, opts.max_recent)),
+        (Source::History, history(index, req, &cx, opts.max_history)?),
+    ];
+    for (source, items) in lists.iter_mut() {
+        let w = opts.weights.iter().find(|(s, _)| s == source).map(|(_, w)| *w).unwrap_or(1.0);
+        for (rank, it) in items.iter_mut().enumerate() {
+            it.score.source_rank = rank;
+            it.score.fused = w / (opts.rrf_k + rank as f32 + 1.0);
+        }
+    }
+    let mut all: Vec<Item> = lists.into_iter().flat_map(|(_, v)| v).collect();
+    all.sort_by(|a, b| b.score.fused.total_cmp(&a.score.fused));
+    let mut out: Vec<Item> = Vec::new();
+    let mut used = 0;
+    for it in all {
+        // A file range already covered by a better item adds nothing.
+        let covered = out.iter().any(|o| {
+            o.citation.path == it.citation.path
+                && o.citation.commit.is_none()
+                && it.citation.commit.is_none()
+                && o.citation.start_line <= it.citation.start_line
+                && it.citation.end_line <= o.citation.end_line
+        });
+        if covered {
+            continue;
+        }
+        let cost = (req.budget.count)(&it.text) + (req.budget.count)(&it.citation.to_string());
+        if used + cost > req.budget.limit {
+            continue;
+        }
+        used += cost;
+        out.push(it);
+    }
+    Ok(Retrieved { items: out, cursor: cx })
+}
+
+fn item(source: Source, citation: Citation, title: String, text: String, source_score: f32, reason: String) -> Item {
+    Item { source, citation, title, text, score: Score { source_rank: 0, source_score, fused: 0.0, reason } }
+}
+
+/// The text of `path` lines `start..=end` as the index has it (chunks cover the file).
+fn indexed_lines(index: &Index, cache: &mut HashMap<String, BTreeMap<u32, String>>, path: &str, start: u32, end: u32) -> Result<String> {
+    if !cache.contains_key(path) {
+        let mut lines = BTreeMap::new();
+        for c in index.chunks_in_file(path)? {
+            for (i, l) in c.text.split('\n').enumerate() {
+                let n = c.start_line + i as u32;
+                if n <= c.end_line {
+                    lines.entry(n).or_insert_with(|| l.to_string());
+                }
+            }
+        }
+        cache.insert(path.to_string(), lines);
+    }
+    let lines = &cache[path];
+    Ok((start..=end).map(|n| lines.get(&n).map(String::as_str).unwrap_or("")).collect::<Vec<_>>().join("\n"))
+}
+
+/// Test code: definitions there are not offered to non-test code.
+pub fn is_test_path(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    path.starts_with("tests/")
+        || path.contains("/tests/")
+        || path.contains("/test/")
+        || name.starts_with("test_")
+        || name.ends_with("_test.go")
+        || name.ends_with("_test.py")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+}
+
+fn is_type_kind(kind: &str) -> bool {
+    matches!(kind, "struct" | "class" | "enum" | "interface" | "trait" | "type" | "union")
+}
+
+/// Picks among same-named definitions: the one whose path matches the import's
+/// module, then the same folder as the document, then the shortest path.
+fn best_definition<'h>(hits: &'h [SymbolHit], module: Option<&str>, doc_path: &str) -> Option<&'h SymbolHit> {
+    let dir = doc_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let module_parts: Vec<String> = module
+        .map(|m| m.split(['.', '/', ':']).filter(|p| !p.is_empty() && !matches!(*p, "crate" | "self" | "super")).map(str::to_string).collect())
+        .unwrap_or_default();
+    let doc_is_test = is_test_path(doc_path);
+    hits.iter().filter(|h| h.kind != "impl" && h.kind != "field" && h.kind != "variant" && (doc_is_test || !is_test_path(&h.path))).max_by_key(|h| {
+        let stem: Vec<&str> = h.path.trim_end_matches(|c| c != '.').trim_end_matches('.').split('/').collect();
+        let module_match = module_parts.iter().filter(|p| stem.contains(&p.as_str())).count();
+        let same_dir = h.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir;
+        (module_match, same_dir, is_type_kind(&h.kind), std::cmp::Reverse(h.path.len()))
+    })
+}
+
+fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Result<Vec<Item>> {
+    // Candidates in priority order: receiver types, then identifiers by distance
+    // (called or capitalised first), imported names getting their module as a hint.
+    let import_of: HashMap<&str, &str> = cx.imports.iter().map(|(n, m)| (n.as_str(), m.as_str())).collect();
+    let mut candidates: Vec<(String, String)> = Vec::new();
+    for r in &cx.receivers {
+        let why = if Some(r) == cx.self_type.as_ref() { "type of self" } else { "receiver of a method call near the cursor" };
+        candidates.push((r.clone(), why.to_string()));
+    }
+    for id in &cx.idents {
+        let why = match import_of.get(id.name.as_str()) {
+            Some(m) => format!("imported from {m}"),
+            None => format!("used {} line(s) from the cursor", id.distance),
+        };
+        candidates.push((id.name.clone(), why));
+    }
+    let mut seen_names = HashSet::new();
+    let mut out = Vec::new();
+    let mut cache = HashMap::new();
+    let mut seen_defs = HashSet::new();
+    for (name, why) in candidates {
+        if out.len() >= cap {
+            break;
+        }
+        if !seen_names.insert(name.clone()) {
+            continue;
+        }
+        let hits: Vec<SymbolHit> = index.symbols_named(&name, 16)?.into_iter().filter(|h| h.path != req.path).collect();
+        let Some(def) = best_definition(&hits, import_of.get(name.as_str()).copied(), req.path) else { continue };
+        if !seen_defs.insert((def.path.clone(), def.start_line)) {
+            continue;
+        }
+        let mut text;
+        let end_line;
+        if is_type_kind(&def.kind) {
+            end_line = def.end_line.min(def.start_line + MAX_DEF_LINES - 1);
+            text = indexed_lines(index, &mut cache, &def.path, def.start_line, end_line)?;
+            if let Some(doc) = &def.doc {
+                text = format!("{doc}\n{text}");
+            }
+            let mut methods: Vec<SymbolHit> =
+                index.symbols_in_scope(&def.name, 200)?.into_iter().filter(|m| matches!(m.kind.as_str(), "method" | "function")).collect();
+            methods.sort_by(|a, b| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)));
+            if !methods.is_empty() {
+                text.push_str("\n// methods:");
+                for m in methods.iter().take(MAX_METHODS) {
+                    text.push_str(&format!("\n{}  // {}:{}", m.signature.replace('\n', " "), m.path, m.start_line));
+                }
+            }
+        } else {
+            end_line = def.end_line.min(def.start_line + MAX_DEF_LINES / 2 - 1);
+            text = indexed_lines(index, &mut cache, &def.path, def.start_line, end_line)?;
+            if let Some(doc) = &def.doc {
+                text = format!("{doc}\n{text}");
+            }
+        }
+        let title = match &def.scope {
+            Some(s) if !is_type_kind(&def.kind) => format!("{s}::{}", def.name),
+            _ => def.name.clone(),
+        };
+        out.push(item(
+            Source::Definition,
+            Citation { path: def.path.clone(), start_line: def.start_line, end_line, commit: None, pr: None },
+            format!("{} {title}", def.kind),
+            text,
+            1.0,
+            why,
+        ));
+    }
+    Ok(out)
+}
+
+fn similar(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Result<Vec<Item>> {
+    let (rs, re) = cx.region;
+    let keep = |h: &ChunkHit| h.path != req.path || h.end_line < rs || h.start_line > re;
+    Ok(index
+        .search_chunks(&cx.query_text, cap, &keep)?
+        .into_iter()
+        .map(|h| {
+            let title = h.name.clone().unwrap_or_else(|| h.kind.clone());
+            item(
+                Source::Similar,
+                Citation { path: h.path, start_line: h.start_line, end_line: h.end_line, commit: None, pr: None },
+                title,
+                h.text,
+                h.score,
+                "BM25 over the lines above the cursor".into(),
+            )
+        })
+        .collect())
+}
+
+fn recent(req: &Request, cap: usize) -> Vec<Item> {
+    req.recent
+        .iter()
+        .filter(|d| d.path != req.path)
+        .take(cap)
+        .map(|d| {
+            let total = d.text.lines().count().max(1) as u32;
+            let start = d.edit_line.saturating_sub(10).max(1);
+            let end = (d.edit_line + 10).min(total);
+            let text = (start..=end).map(|n| nth_line(&d.text, n)).collect::<Vec<_>>().join("\n");
+            item(
+                Source::Recent,
+                Citation { path: d.path.clone(), start_line: start, end_line: end, commit: None, pr: None },
+                d.path.clone(),
+                text,
+                1.0,
+                format!("edited recently (line {})", d.edit_line),
+            )
+        })
+        .collect()
+}
+
+fn history(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Result<Vec<Item>> {
+    let mut ids: Vec<(String, String)> = Vec::new();
+    // The commits that last changed the enclosing function come first.
+    if let Some((s, e)) = cx.enclosing {
+        if let Ok(Some(repo)) = patois_vcs::Repo::discover(index.root()) {
+            if let Ok(blamed) = repo.blame_lines(req.path, (s, e)) {
+                for id in blamed {
+                    ids.push((id, format!("last changed lines {s}-{e} (the enclosing function)")));
+                }
+            }
+        }
+    }
+    for c in index.commits_touching(req.path, cap)? {
+        ids.push((c.id, "touched this file".into()));
+    }
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (id, why) in ids {
+        if out.len() >= cap || !seen.insert(id.clone()) {
+            continue;
+        }
+        let Some(c) = index.commit(&id)? else { continue };
+        let mut text = format!("commit {} by {}\n{}", &c.id[..10], c.author, c.message.trim_end());
+        if let Some(pr) = c.pr.and_then(|n| index.pr(n).ok().flatten()) {
+            text.push_str(&format!("\n\nPR #{}: {}\n{}", pr.number, pr.title, truncate(&pr.text, 600)));
+        }
+        let changed = c.files.iter().find(|f| f.path == req.path).map(|f| format!(" (+{} -{})", f.added, f.removed)).unwrap_or_default();
+        out.push(item(
+            Source::History,
+            Citation { path: req.path.to_string(), start_line: cx.enclosing.map(|e| e.0).unwrap_or(1), end_line: cx.enclosing.map(|e| e.1).unwrap_or(1), commit: Some(c.id.clone()), pr: c.pr },
+            format!("{}{changed}", c.summary),
+            text,
+            c.time as f32,
+            why,
+        ));
+    }
+    Ok(out)
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}

@@ -1,0 +1,135 @@
+//! Retrieval against fixture repositories indexed for real.
+
+use patois_index::{Index, Quiet, UpdateOptions};
+use patois_retrieve::{chars, retrieve, Budget, Options, Request, Retrieved, Source};
+use patois_testkit::Fixture;
+
+fn index(fx: &Fixture) -> Index {
+    let ix = Index::open(fx.root(), &fx.root().join(".patois")).unwrap();
+    ix.update(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet).unwrap();
+    ix
+}
+
+/// Retrieval for `path` whose text is `text`, cursor at the `|` marker (removed).
+fn at(ix: &Index, path: &str, marked: &str, budget: usize) -> Retrieved {
+    let cursor = marked.find('|').expect("a | marks the cursor");
+    let text = marked.replacen('|', "", 1);
+    let req = Request { path, text: &text, cursor, recent: &[], budget: Budget { limit: budget, count: &chars } };
+    retrieve(ix, &req, &Options::default()).unwrap()
+}
+
+fn top_paths(r: &Retrieved, n: usize) -> Vec<String> {
+    r.items.iter().take(n).map(|i| format!("{}:{}", i.citation.path, i.citation.start_line)).collect()
+}
+
+/// Noise: many files whose words overlap the query but define nothing relevant.
+fn noise(fx: &Fixture) {
+    for i in 0..12 {
+        fx.write(
+            &format!("src/noise{i}.rs"),
+            format!("pub fn handle_{i}(amount: u64) -> u64 {{\n    let total = amount + {i};\n    total\n}}\n"),
+        );
+    }
+}
+
+#[test]
+fn definition_reachable_only_through_an_import_is_top_3() {
+    let fx = Fixture::git();
+    noise(&fx);
+    fx.write("src/money/ledger.rs", "/// Double-entry book.\npub struct Ledger {\n    entries: Vec<u64>,\n}\n\nimpl Ledger {\n    pub fn post(&mut self, amount: u64) {\n        self.entries.push(amount);\n    }\n}\n");
+    // A decoy with the same name elsewhere; the import says which one.
+    fx.write("src/legacy/ledger.rs", "pub struct Ledger;\n");
+    fx.commit("Books", "ann", 1_000);
+    let ix = index(&fx);
+    let doc = "use crate::money::ledger::Ledger;\n\npub fn settle(book: &mut Ledger, amount: u64) {\n    let total = amount * 2;\n    book.|\n}\n";
+    let r = at(&ix, "src/settle.rs", doc, 4000);
+    let top = top_paths(&r, 3);
+    assert!(top.contains(&"src/money/ledger.rs:2".to_string()), "{top:?}\n{:#?}", r.items);
+    let def = r.items.iter().find(|i| i.citation.path == "src/money/ledger.rs").unwrap();
+    assert_eq!(def.source, Source::Definition);
+    assert!(def.text.contains("pub fn post(&mut self, amount: u64)  // src/money/ledger.rs:7"), "{}", def.text);
+    assert!(def.text.starts_with("/// Double-entry book."));
+    assert!(!r.items.iter().any(|i| i.citation.path == "src/legacy/ledger.rs"), "decoy ranked: {:#?}", r.items);
+}
+
+#[test]
+fn receiver_type_brings_the_type_and_its_methods() {
+    let fx = Fixture::git();
+    fx.write("app/cache.py", "class LruCache:\n    \"\"\"Bounded cache.\"\"\"\n\n    def lookup(self, key):\n        return None\n\n    def insert(self, key, value):\n        pass\n");
+    fx.write("app/util.py", "def lookup_all(keys):\n    return [k for k in keys]\n");
+    fx.commit("Cache", "ann", 1_000);
+    let ix = index(&fx);
+    // No import: the type is only known from the annotation of `store`.
+    let doc = "def warm(store: LruCache, keys):\n    for k in keys:\n        store.|\n";
+    let r = at(&ix, "app/warm.py", doc, 4000);
+    let top = top_paths(&r, 3);
+    assert_eq!(top[0], "app/cache.py:1", "{:#?}", r.items);
+    assert!(r.items[0].text.contains("def insert(self, key, value)"), "{}", r.items[0].text);
+    assert_eq!(r.items[0].score.reason, "receiver of a method call near the cursor");
+}
+
+#[test]
+fn self_type_in_a_go_method() {
+    let fx = Fixture::git();
+    fx.write("store/store.go", "package store\n\n// Store holds values.\ntype Store struct {\n\tm map[string]int\n}\n");
+    fx.write("store/get.go", "package store\n\nfunc (s *Store) Get(k string) int {\n\treturn s.m[k]\n}\n");
+    fx.commit("Store", "ann", 1_000);
+    let ix = index(&fx);
+    let doc = "package store\n\nfunc (s *Store) Put(k string, v int) {\n\ts.|\n}\n";
+    let r = at(&ix, "store/put.go", doc, 4000);
+    assert_eq!(top_paths(&r, 1), ["store/store.go:4"], "{:#?}", r.items);
+    assert!(r.items[0].text.contains("func (s *Store) Get(k string) int  // store/get.go:3"), "{}", r.items[0].text);
+}
+
+#[test]
+fn the_region_being_completed_is_never_returned() {
+    let fx = Fixture::git();
+    let body = "pub fn checksum(data: &[u8]) -> u32 {\n    let mut acc: u32 = 0;\n    for b in data {\n        acc = acc.wrapping_mul(31).wrapping_add(*b as u32);\n    }\n    acc\n}\n\npub fn other() {}\n";
+    fx.write("src/sum.rs", body);
+    fx.commit("Checksum", "ann", 1_000);
+    let ix = index(&fx);
+    // Completing inside checksum: the indexed copy of that function must not come back.
+    let doc = "pub fn checksum(data: &[u8]) -> u32 {\n    let mut acc: u32 = 0;\n    for b in data {\n        acc = acc.wrapping_mul(31).|\n    }\n    acc\n}\n\npub fn other() {}\n";
+    let r = at(&ix, "src/sum.rs", doc, 4000);
+    for i in &r.items {
+        if i.citation.path == "src/sum.rs" && i.citation.commit.is_none() {
+            assert!(i.citation.end_line < 1 || i.citation.start_line > 7, "region returned: {i:#?}");
+        }
+    }
+}
+
+#[test]
+fn history_of_the_file_and_function_with_pr_numbers() {
+    let fx = Fixture::git();
+    fx.write("src/auth.rs", "pub fn login(user: &str) -> bool {\n    !user.is_empty()\n}\n");
+    fx.commit("Add login", "ann", 1_000);
+    fx.write("src/auth.rs", "pub fn login(user: &str) -> bool {\n    !user.is_empty() && user.len() < 64\n}\n");
+    fx.commit("Cap user names at 64 bytes (#31)", "bob", 2_000);
+    let ix = index(&fx);
+    let doc = "pub fn login(user: &str) -> bool {\n    !user.is_empty() && user.len() < 64|\n}\n";
+    let r = at(&ix, "src/auth.rs", doc, 4000);
+    let hist: Vec<_> = r.items.iter().filter(|i| i.source == Source::History).collect();
+    assert!(!hist.is_empty(), "{:#?}", r.items);
+    assert_eq!(hist[0].citation.pr, Some(31));
+    assert!(hist[0].title.starts_with("Cap user names at 64 bytes (#31)"));
+    assert!(hist[0].score.reason.contains("enclosing function"), "{}", hist[0].score.reason);
+    assert!(hist.iter().any(|h| h.title.starts_with("Add login")));
+    assert_eq!(hist[0].citation.commit.as_deref().map(str::len), Some(40));
+}
+
+#[test]
+fn budget_is_respected_and_items_are_deduplicated() {
+    let fx = Fixture::git();
+    noise(&fx);
+    fx.commit("noise", "ann", 1_000);
+    let ix = index(&fx);
+    let doc = "pub fn go(amount: u64) -> u64 {\n    let total = amount + 1;\n    handle_3(|)\n}\n";
+    let r = at(&ix, "src/go.rs", doc, 300);
+    let used: usize = r.items.iter().map(|i| chars(&i.text) + chars(&i.citation.to_string())).sum();
+    assert!(used <= 300 && !r.items.is_empty(), "{used}");
+    let mut keys: Vec<_> = r.items.iter().map(|i| (i.citation.path.clone(), i.citation.start_line, i.citation.commit.clone())).collect();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), n);
+    assert_eq!(r.items[0].citation.path, "src/noise3.rs", "{:#?}", r.items);
+}

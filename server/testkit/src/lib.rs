@@ -1,0 +1,51 @@
+//! Test fixtures: real git repositories (or plain folders) in temporary directories.
+
+use git2::{Repository, Signature, Time};
+use std::path::Path;
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub repo: Option<Repository>,
+}
+
+impl Fixture {
+    /// An empty git repository.
+    pub fn git() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        Fixture { dir, repo: Some(repo) }
+    }
+
+    /// A folder that is not a git repository.
+    pub fn plain() -> Fixture {
+        Fixture { dir: tempfile::tempdir().unwrap(), repo: None }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
+        let p = self.root().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root().join(rel)).unwrap()
+    }
+
+    /// Commits the whole working tree (honouring .gitignore) as `author` at `time`.
+    pub fn commit(&self, msg: &str, author: &str, time: i64) -> String {
+        let repo = self.repo.as_ref().expect("a git fixture");
+        let mut idx = repo.index().unwrap();
+        idx.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+        idx.update_all(["*"], None).unwrap();
+        idx.write().unwrap();
+        let tree = repo.find_tree(idx.write_tree().unwrap()).unwrap();
+        let sig = Signature::new(author, &format!("{author}@example.com"), &Time::new(time, 0)).unwrap();
+        let parents: Vec<_> = repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
+        let refs: Vec<_> = parents.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &refs).unwrap().to_string()
+    }
+}
