@@ -39,6 +39,9 @@ pub struct UpdateOptions {
     pub history: bool,
     /// Indexing threads for tantivy.
     pub threads: usize,
+    /// Cut every file into plain line windows instead of syntax chunks (the
+    /// baseline of `patois bench retrieval`).
+    pub line_windows_only: bool,
 }
 
 impl Default for UpdateOptions {
@@ -49,6 +52,7 @@ impl Default for UpdateOptions {
             prs: None,
             history: true,
             threads: std::thread::available_parallelism().map(|n| n.get().min(4)).unwrap_or(1),
+            line_windows_only: false,
         }
     }
 }
@@ -447,7 +451,11 @@ fn examine(c: &Candidate, old: Option<&FileEntry>, opts: &UpdateOptions) -> Outc
     if contains_secret(&text) {
         return Outcome::Skipped(SkipReason::Secret);
     }
-    let analysis = analyze(Path::new(&c.rel), &text, &opts.chunk_limits);
+    let analysis = if opts.line_windows_only {
+        Analysis { chunks: patois_syntax::line_windows(&text, 0, &opts.chunk_limits), ..Default::default() }
+    } else {
+        analyze(Path::new(&c.rel), &text, &opts.chunk_limits)
+    };
     Outcome::Parsed {
         entry: FileEntry {
             blob,

@@ -15,11 +15,26 @@ pub enum What {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Completion-context tasks from DIR's recent history: does retrieval find the
+    /// file defining the symbol the author used next? Compared with BM25 over
+    /// 20-line windows in the same run; plus latency at sampled cursors.
+    Retrieval {
+        dir: PathBuf,
+        /// How many recent first-parent commits to turn into tasks.
+        #[arg(long, default_value_t = 40)]
+        commits: usize,
+        #[arg(long, default_value_t = 400)]
+        max_tasks: usize,
+        /// Cursor positions sampled for latency (also in folders without history).
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
+    },
 }
 
 pub fn run(what: What) -> Result<()> {
     match what {
         What::Index { dir, runs } => bench_index(dir, runs),
+        What::Retrieval { dir, commits, max_tasks, samples } => crate::bench_retrieval::run(dir, commits, max_tasks, samples),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `patois`: a code-assistant language server and its command-line tools.
 
 mod bench;
+mod bench_retrieval;
 mod context_cmd;
 mod index_cmd;
 

@@ -15,6 +15,7 @@ pub struct Ident {
     pub distance: u32,
     /// Called (`name(`) or used as a type (capitalised).
     pub called: bool,
+
 }
 
 #[derive(Debug, Default)]
@@ -135,7 +136,11 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         .iter()
         .filter(|s| matches!(s.kind.as_str(), "function" | "method") && s.start_byte <= cursor && cursor <= s.end_byte)
         .min_by_key(|s| s.end_byte - s.start_byte);
-    let self_type = enclosing.and_then(|s| s.scope.clone()).or_else(|| {
+    // Only types give `self` a meaning: a function in `mod tests` has no self type.
+    let is_type_scope = |name: &str| {
+        analysis.symbols.iter().any(|s| s.name == name && matches!(s.kind.as_str(), "impl" | "class" | "struct" | "interface" | "trait" | "enum"))
+    };
+    let self_type = enclosing.and_then(|s| s.scope.clone()).filter(|s| is_type_scope(s)).or_else(|| {
         // Inside a type's body but not in a method (a field being typed, say).
         analysis
             .symbols
@@ -165,8 +170,9 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
                 continue;
             }
             let called = l[m.end()..].trim_start().starts_with('(') || name.starts_with(|c: char| c.is_ascii_uppercase());
+            let after_dot = l[..m.start()].ends_with('.');
             // `x.field` is a field access, not a definition to look up.
-            if !called && l[..m.start()].ends_with('.') {
+            if !called && after_dot {
                 continue;
             }
             match index.get(name) {

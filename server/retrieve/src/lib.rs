@@ -259,6 +259,10 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         };
         candidates.push((id.name.clone(), why));
     }
+    // Then what the file imports but the nearby code does not use (yet).
+    for (name, module) in &cx.imports {
+        candidates.push((name.clone(), format!("imported from {module}")));
+    }
     let mut seen_names = HashSet::new();
     let mut out = Vec::new();
     let mut cache = HashMap::new();
@@ -270,7 +274,8 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         if !seen_names.insert(name.clone()) {
             continue;
         }
-        let hits: Vec<SymbolHit> = index.symbols_named(&name, 16)?.into_iter().filter(|h| h.path != req.path).collect();
+        let hits: Vec<SymbolHit> =
+            index.symbols_named(&name, 16)?.into_iter().filter(|h| h.path != req.path && h.kind != "module").collect();
         let Some(def) = best_definition(&hits, import_of.get(name.as_str()).copied(), req.path) else { continue };
         if !seen_defs.insert((def.path.clone(), def.start_line)) {
             continue;

@@ -200,6 +200,105 @@ impl Repo {
     }
 }
 
+/// Lines a commit added to one file (new-side line numbers, 1-based).
+#[derive(Debug, Clone)]
+pub struct AddedLines {
+    pub path: String,
+    pub lines: Vec<(u32, String)>,
+}
+
+impl Repo {
+    /// Up to `n` commits on HEAD's first-parent chain, newest first.
+    pub fn first_parent_chain(&self, n: usize) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let Some(head) = self.head()? else { return Ok(out) };
+        let mut c = self.repo.find_commit(Oid::from_str(&head)?)?;
+        while out.len() < n {
+            out.push(c.id().to_string());
+            match c.parent(0) {
+                Ok(p) => c = p,
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first parent of a commit.
+    pub fn parent(&self, id: &str) -> Result<Option<String>> {
+        let c = self.repo.find_commit(Oid::from_str(id)?)?;
+        Ok(c.parent_id(0).ok().map(|p| p.to_string()))
+    }
+
+    /// The lines a commit added, per file, compared with its first parent.
+    pub fn added_lines(&self, id: &str) -> Result<Vec<AddedLines>> {
+        let commit = self.repo.find_commit(Oid::from_str(id)?)?;
+        let tree = commit.tree()?;
+        let parent = commit.parent(0).ok().map(|p| p.tree()).transpose()?;
+        let mut opts = DiffOptions::new();
+        opts.context_lines(0);
+        let diff = self.repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts))?;
+        let mut out: Vec<AddedLines> = Vec::new();
+        diff.foreach(
+            &mut |_, _| true,
+            None,
+            None,
+            Some(&mut |delta, _hunk, line| {
+                if line.origin() == '+' {
+                    if let (Some(path), Some(n)) = (delta.new_file().path(), line.new_lineno()) {
+                        let path = path.to_string_lossy().replace('\\', "/");
+                        let text = String::from_utf8_lossy(line.content()).trim_end_matches(['\n', '\r']).to_string();
+                        match out.last_mut() {
+                            Some(a) if a.path == path => a.lines.push((n, text)),
+                            _ => out.push(AddedLines { path, lines: vec![(n, text)] }),
+                        }
+                    }
+                }
+                true
+            }),
+        )?;
+        Ok(out)
+    }
+
+    /// The content of `path` at commit `id`; `None` when absent or not a blob.
+    pub fn file_at(&self, id: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let tree = self.repo.find_commit(Oid::from_str(id)?)?.tree()?;
+        let Ok(entry) = tree.get_path(Path::new(path)) else { return Ok(None) };
+        Ok(entry.to_object(&self.repo)?.as_blob().map(|b| b.content().to_vec()))
+    }
+
+    /// Writes the tree of commit `id` into `dir` (which should be empty).
+    pub fn export_tree(&self, id: &str, dir: &Path) -> Result<usize> {
+        let tree = self.repo.find_commit(Oid::from_str(id)?)?.tree()?;
+        let mut n = 0;
+        let mut err = None;
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            if entry.kind() != Some(ObjectType::Blob) {
+                return git2::TreeWalkResult::Ok;
+            }
+            let rel = format!("{root}{}", entry.name().unwrap_or(""));
+            let write = || -> Result<()> {
+                let blob = self.repo.find_blob(entry.id())?;
+                let p = dir.join(&rel);
+                std::fs::create_dir_all(p.parent().unwrap())?;
+                std::fs::write(&p, blob.content())?;
+                Ok(())
+            };
+            match write() {
+                Ok(()) => n += 1,
+                Err(e) => {
+                    err = Some(e.context(format!("writing {rel} into {}", dir.display())));
+                    return git2::TreeWalkResult::Abort;
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

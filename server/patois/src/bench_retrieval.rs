@@ -1,0 +1,199 @@
+//! `patois bench retrieval`: recall of defining files on tasks mined from history.
+
+use anyhow::{Context, Result};
+use patois_index::{Index, Quiet, UpdateOptions};
+use patois_retrieve::{chars, nth_line, retrieve, Budget, Item, Options, Request};
+use patois_syntax::ChunkLimits;
+use patois_vcs::Repo;
+use regex::Regex;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+struct Task {
+    path: String,
+    /// The document with the added line blanked after its indentation.
+    text: String,
+    cursor: usize,
+    line: u32,
+    ident: String,
+    def_paths: HashSet<String>,
+}
+
+const TOP: usize = 5;
+const BUDGET: usize = 6000;
+
+pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, samples: usize) -> Result<()> {
+    let root = patois_index::repo_root(&dir)?;
+    let tmp = tempfile::tempdir()?;
+    let base_dir = tmp.path().join("base");
+    std::fs::create_dir_all(&base_dir)?;
+    let repo = Repo::discover(&root)?;
+    let mut range: Vec<String> = Vec::new();
+    match &repo {
+        Some(repo) => {
+            let chain = repo.first_parent_chain(commits + 1)?;
+            let base = if chain.len() > commits { chain[commits].clone() } else { chain.last().cloned().context("the repository has no commits")? };
+            range = chain.into_iter().take_while(|c| *c != base).collect();
+            range.reverse();
+            let n = repo.export_tree(&base, &base_dir)?;
+            println!("bench retrieval {}: base {} ({n} files), {} commits after it", root.display(), &base[..10], range.len());
+        }
+        None => {
+            println!("bench retrieval {}: not a git repository, latency only", root.display());
+            copy_tree(&root, &base_dir)?;
+        }
+    }
+    let ix = Index::open(&base_dir, &tmp.path().join("ix"))?;
+    let r = ix.update(&UpdateOptions::default(), &Quiet)?;
+    let win = Index::open(&base_dir, &tmp.path().join("win"))?;
+    win.update(
+        &UpdateOptions { line_windows_only: true, history: false, chunk_limits: ChunkLimits { max_bytes: usize::MAX, window_lines: 20 }, ..Default::default() },
+        &Quiet,
+    )?;
+    println!("  index              {} files, {} chunks, {} symbols", r.files, r.chunks, r.symbols);
+
+    if let Some(repo) = &repo {
+        let tasks = mine_tasks(repo, &ix, &range, max_tasks)?;
+        evaluate(&ix, &win, &tasks)?;
+    }
+    latency(&ix, &base_dir, samples)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    for c in patois_index::walk(from, to) {
+        let p = to.join(&c.rel);
+        std::fs::create_dir_all(p.parent().unwrap())?;
+        std::fs::copy(&c.abs, &p)?;
+    }
+    Ok(())
+}
+
+fn ident_re() -> Regex {
+    Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").unwrap()
+}
+
+fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
+    let re = ident_re();
+    let mut tasks = Vec::new();
+    for id in range {
+        for added in repo.added_lines(id)? {
+            if patois_syntax::language_for_path(Path::new(&added.path)).is_none() || patois_retrieve::is_test_path(&added.path) {
+                continue;
+            }
+            let Some(bytes) = repo.file_at(id, &added.path)? else { continue };
+            let Ok(new_text) = String::from_utf8(bytes) else { continue };
+            for (n, line) in &added.lines {
+                let above_end = patois_retrieve::line_start(&new_text, *n);
+                let above = &new_text[..above_end];
+                let task_ident = re.find_iter(line).map(|m| m.as_str()).filter(|w| w.len() >= 3 && !contains_word(above, w)).find_map(|w| {
+                    let defs: HashSet<String> = ix
+                        .symbols_named(w, 32)
+                        .ok()?
+                        .into_iter()
+                        .filter(|h| h.path != added.path && !matches!(h.kind.as_str(), "impl" | "field" | "variant"))
+                        .map(|h| h.path)
+                        .collect();
+                    (!defs.is_empty()).then(|| (w.to_string(), defs))
+                });
+                let Some((ident, def_paths)) = task_ident else { continue };
+                let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
+                let after = &new_text[(above_end + line.len()).min(new_text.len())..];
+                let text = format!("{above}{indent}{after}");
+                tasks.push(Task { path: added.path.clone(), cursor: above.len() + indent.len(), text, line: *n, ident, def_paths });
+            }
+        }
+    }
+    // An even spread when there are more than asked for.
+    if tasks.len() > max_tasks {
+        let step = tasks.len() as f64 / max_tasks as f64;
+        tasks = (0..max_tasks).map(|i| (i as f64 * step) as usize).map(|i| std::mem::replace(&mut tasks[i], empty_task())).collect();
+    }
+    Ok(tasks)
+}
+
+fn empty_task() -> Task {
+    Task { path: String::new(), text: String::new(), cursor: 0, line: 0, ident: String::new(), def_paths: HashSet::new() }
+}
+
+fn contains_word(text: &str, w: &str) -> bool {
+    text.match_indices(w).any(|(i, _)| {
+        let before = text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let after = text[i + w.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        before && after
+    })
+}
+
+fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<()> {
+    if tasks.is_empty() {
+        println!("  tasks              none found (no added lines using symbols defined in other files)");
+        return Ok(());
+    }
+    let (mut def_ours, mut id_ours, mut def_base, mut id_base) = (0, 0, 0, 0);
+    let mut times = Vec::new();
+    for t in tasks {
+        let req = Request { path: &t.path, text: &t.text, cursor: t.cursor, recent: &[], budget: Budget { limit: BUDGET, count: &chars } };
+        let start = Instant::now();
+        let r = retrieve(ix, &req, &Options::default())?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        let top: Vec<&Item> = r.items.iter().take(TOP).collect();
+        let hit = top.iter().any(|i| t.def_paths.contains(&i.citation.path));
+        def_ours += hit as usize;
+        if !hit && std::env::var_os("PATOIS_BENCH_MISSES").is_some() {
+            eprintln!("MISS {}:{} `{}` defined in {:?}\n  line: {}\n  got: {:?}", t.path, t.line, t.ident, t.def_paths, t.text[t.cursor..].lines().next().unwrap_or(""),
+                top.iter().map(|i| format!("{} {} ({})", i.citation.path, i.title, i.score.reason)).collect::<Vec<_>>());
+        }
+        id_ours += top.iter().any(|i| contains_word(&i.text, &t.ident)) as usize;
+        // Baseline: BM25 over 20-line windows with the previous 12 lines as the query.
+        let q: String = (t.line.saturating_sub(12).max(1)..t.line).map(|n| nth_line(&t.text, n)).collect::<Vec<_>>().join("\n");
+        let lo = t.line.saturating_sub(12);
+        let hits = win.search_chunks(&q, TOP, &|h| h.path != t.path || h.end_line < lo || h.start_line > t.line)?;
+        def_base += hits.iter().any(|h| t.def_paths.contains(&h.path)) as usize;
+        id_base += hits.iter().any(|h| contains_word(&h.text, &t.ident)) as usize;
+    }
+    let n = tasks.len() as f64;
+    let ratio = |a: usize, b: usize| if b == 0 { f64::INFINITY } else { a as f64 / b as f64 };
+    println!("  tasks              {}", tasks.len());
+    println!(
+        "  def-recall@5       patois {:.3}   bm25-window {:.3}   ratio {:.2} (goal >= 0.5 and >= 3x)",
+        def_ours as f64 / n,
+        def_base as f64 / n,
+        ratio(def_ours, def_base)
+    );
+    println!(
+        "  ident-in-top5      patois {:.3}   bm25-window {:.3}   ratio {:.2}",
+        id_ours as f64 / n,
+        id_base as f64 / n,
+        ratio(id_ours, id_base)
+    );
+    print_latency("  task latency", &mut times);
+    Ok(())
+}
+
+fn latency(ix: &Index, base: &Path, samples: usize) -> Result<()> {
+    let files: Vec<_> = ix.with_manifest(|m| m.files.iter().filter(|(_, e)| e.language.is_some()).map(|(p, _)| p.clone()).collect());
+    if files.is_empty() || samples == 0 {
+        return Ok(());
+    }
+    let mut times = Vec::new();
+    for i in 0..samples {
+        let path = &files[i * 7919 % files.len()];
+        let text = std::fs::read_to_string(base.join(path))?;
+        let lines = text.lines().count().max(1);
+        let line = 1 + (i * 104_729) % lines;
+        let cursor = patois_retrieve::line_start(&text, line as u32) + nth_line(&text, line as u32).len() / 2;
+        let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
+        let req = Request { path, text: &text, cursor, recent: &[], budget: Budget { limit: BUDGET, count: &chars } };
+        let t = Instant::now();
+        retrieve(ix, &req, &Options::default())?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    print_latency(&format!("  latency ({} files)", ix.with_manifest(|m| m.files.len())), &mut times);
+    Ok(())
+}
+
+fn print_latency(label: &str, times: &mut [f64]) {
+    times.sort_by(f64::total_cmp);
+    let p = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+    println!("{label:<19}p50 {:.1} ms   p95 {:.1} ms   max {:.1} ms over {} (goal p95 < 30 ms)", p(0.5), p(0.95), p(1.0), times.len());
+}
