@@ -1,0 +1,237 @@
+//! Generation with candle: load a model (GGUF or safetensors + config.json, with
+//! the HF tokenizer.json), build the FIM prompt's tokens, reuse the KV cache of the
+//! previous prompt's common prefix, decode with stop rules, stop when cancelled.
+
+pub mod model;
+pub mod stop;
+pub mod write;
+
+pub use model::{Arch, Config, KvCache, Lin, Lora, Model};
+pub use stop::{decide_mode, Mode, StopReason};
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use candle_transformers::generation::LogitsProcessor;
+use patois_prompt::{FimStyle, Tokens};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+use tokenizers::Tokenizer;
+
+/// What was loaded, for status and JSON output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub format: String,
+    pub arch: String,
+    pub parameters: usize,
+    pub context: usize,
+    pub fim: FimStyle,
+}
+
+/// How to generate.
+#[derive(Debug, Clone)]
+pub struct GenOptions {
+    pub max_tokens: usize,
+    pub mode: Mode,
+    /// Indentation (columns) of the cursor line, for block ends.
+    pub indent: usize,
+    /// `None`: greedy.
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub seed: u64,
+    pub max_lines: usize,
+}
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        GenOptions { max_tokens: 64, mode: Mode::SingleLine, indent: 0, temperature: None, top_p: None, seed: 0, max_lines: 16 }
+    }
+}
+
+/// A finished generation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Completion {
+    pub text: String,
+    pub stop: StopReason,
+    /// Tokens generated.
+    pub tokens: usize,
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values came from the previous request.
+    pub cache_hit_tokens: usize,
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    /// Time to the first generated token: prefill plus one sampling step.
+    pub first_token_ms: f64,
+}
+
+/// A model with its tokenizer, ready to complete. One request runs at a time; the
+/// KV cache of the last one is kept for the next.
+pub struct Generator {
+    pub model: Model,
+    pub tokenizer: Tokenizer,
+    pub info: ModelInfo,
+    stop_ids: HashSet<u32>,
+    cache: Mutex<KvCache>,
+}
+
+impl Tokens for Generator {
+    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
+        match self.tokenizer.encode(text, false) {
+            Ok(e) => e.get_offsets().to_vec(),
+            Err(_) => patois_prompt::Chars.offsets(text),
+        }
+    }
+}
+
+/// Finds the model files at `path`: a `.gguf` file, or a folder holding one, or a
+/// folder with `config.json` + `*.safetensors`; `tokenizer.json` beside them.
+fn locate(path: &Path) -> Result<(PathBuf, PathBuf, bool)> {
+    if !path.exists() {
+        bail!("no model at {}; pass --model with a folder holding config.json + *.safetensors + tokenizer.json, or a .gguf file with tokenizer.json beside it", path.display());
+    }
+    let (dir, gguf) = if path.is_file() {
+        if path.extension().is_none_or(|e| e != "gguf") {
+            bail!("{} is not a .gguf file; point --model at a GGUF file or at a model folder", path.display());
+        }
+        (path.parent().unwrap_or(Path::new(".")).to_path_buf(), Some(path.to_path_buf()))
+    } else {
+        let gguf = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| p.extension().is_some_and(|e| e == "gguf"));
+        (path.to_path_buf(), gguf)
+    };
+    let tok = dir.join("tokenizer.json");
+    if !tok.exists() {
+        bail!("{} is missing; patois needs the model's Hugging Face tokenizer.json next to the weights", tok.display());
+    }
+    match gguf {
+        Some(g) => Ok((g, tok, true)),
+        None if dir.join("config.json").exists() => Ok((dir, tok, false)),
+        None => bail!("{} has neither a .gguf file nor config.json + *.safetensors", dir.display()),
+    }
+}
+
+impl Generator {
+    /// Loads the model at `path` on `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Generator> {
+        let (weights, tok_path, is_gguf) = locate(path)?;
+        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| anyhow::anyhow!("{}: not a tokenizer.json: {e}", tok_path.display()))?;
+        let model = if is_gguf { Model::from_gguf(&weights, device)? } else { Model::from_safetensors(&weights, device)? };
+        Self::new(model, tokenizer, weights, if is_gguf { "gguf" } else { "safetensors" })
+    }
+
+    /// Wraps an already loaded model; checks that the tokenizer fits it.
+    pub fn new(model: Model, tokenizer: Tokenizer, path: PathBuf, format: &str) -> Result<Generator> {
+        let vocab = tokenizer.get_vocab_size(true);
+        if vocab > model.config.vocab_size {
+            bail!(
+                "the tokenizer at {} has {vocab} tokens but the model only {}: they do not belong together",
+                path.display(),
+                model.config.vocab_size
+            );
+        }
+        let fim = FimStyle::detect(|t| tokenizer.token_to_id(t).is_some());
+        let stop_ids = fim.stop_tokens().iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
+        let c = &model.config;
+        let parameters = c.vocab_size * c.hidden_size * if c.tie_word_embeddings { 1 } else { 2 }
+            + c.num_hidden_layers
+                * (2 * c.hidden_size * c.hidden_size
+                    + 2 * c.hidden_size * c.num_key_value_heads * c.head_dim()
+                    + if c.arch == Arch::Starcoder2 { 2 } else { 3 } * c.hidden_size * c.intermediate_size);
+        let info = ModelInfo { path, format: format.into(), arch: c.arch.name().into(), parameters, context: c.max_position_embeddings, fim };
+        Ok(Generator { model, tokenizer, info, stop_ids, cache: Mutex::new(KvCache::default()) })
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenizer.encode(text, false).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?.get_ids().to_vec())
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.decode(ids, true).map_err(|e| anyhow::anyhow!("detokenizing: {e}"))
+    }
+
+    /// Forgets the cached prompt (for cold measurements).
+    pub fn clear_cache(&self) {
+        *self.cache.lock().unwrap() = KvCache::default();
+    }
+
+    /// Completes `prompt`. `suffix` is the document after the cursor (to drop
+    /// repeats); `cancelled` is polled between tokens.
+    pub fn complete(&self, prompt: &str, suffix: &str, opts: &GenOptions, cancelled: &dyn Fn() -> bool) -> Result<Completion> {
+        let ids = self.encode(prompt)?;
+        if ids.is_empty() {
+            bail!("empty prompt");
+        }
+        let room = self.model.config.max_position_embeddings.saturating_sub(ids.len());
+        let max_tokens = opts.max_tokens.min(room);
+        let mut cache = self.cache.lock().unwrap();
+        let t0 = Instant::now();
+        // Keep the longest common prefix with the last request; at least one token must run.
+        let common = cache.tokens.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
+        cache.truncate(common)?;
+        let mut logits = match self.model.forward(&ids[common..], &mut cache) {
+            Ok(l) => l,
+            Err(e) => {
+                *cache = KvCache::default();
+                return Err(e);
+            }
+        };
+        let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let mut sampler = LogitsProcessor::new(opts.seed, opts.temperature, opts.top_p);
+        let t1 = Instant::now();
+        let mut first_token_ms = prefill_ms;
+        let mut out: Vec<u32> = Vec::new();
+        let mut stop = StopReason::MaxTokens;
+        let mut text = String::new();
+        while out.len() < max_tokens {
+            if cancelled() {
+                stop = StopReason::Cancelled;
+                break;
+            }
+            let next = sampler.sample(&logits)?;
+            if out.is_empty() {
+                first_token_ms = prefill_ms + t1.elapsed().as_secs_f64() * 1e3;
+            }
+            if self.stop_ids.contains(&next) {
+                stop = StopReason::EndOfText;
+                break;
+            }
+            out.push(next);
+            text = self.decode(&out)?;
+            if let Some((keep, why)) = stop::check(opts.mode, &text, opts.indent, opts.max_lines) {
+                text.truncate(keep);
+                stop = why;
+                break;
+            }
+            logits = self.model.forward(&[next], &mut cache)?;
+        }
+        let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
+        let (text, repeated) = if stop == StopReason::Cancelled { (text, false) } else { stop::trim_against_suffix(&text, suffix) };
+        Ok(Completion {
+            text,
+            stop: if repeated { StopReason::RepeatsSuffix } else { stop },
+            tokens: out.len(),
+            prompt_tokens: ids.len(),
+            cache_hit_tokens: common,
+            prefill_ms,
+            decode_ms,
+            first_token_ms,
+        })
+    }
+}
+
+/// The device: CUDA when built with the `cuda` feature and a GPU is present, else CPU.
+pub fn device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = Device::new_cuda(0) {
+        return d;
+    }
+    Device::Cpu
+}
+
+/// Loads the tokenizer of a model folder (for budgets counted in tokens).
+pub fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
+    let p = dir.join("tokenizer.json");
+    Tokenizer::from_file(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())).context("loading the tokenizer")
+}

@@ -1,0 +1,175 @@
+//! Making models with our own code: random weights in HF layout, written as
+//! safetensors + config.json or as GGUF (f32, q8_0, q4_0), and a byte-level BPE
+//! tokenizer trained on a repository's code. Tests build tiny models this way;
+//! the built-in model and the 0.5B-shape benchmark model are made the same way.
+
+use crate::model::{gguf_name, Arch, Config};
+use anyhow::{Context, Result};
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor};
+use std::collections::BTreeMap;
+use std::path::Path;
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer};
+
+/// Special tokens of the built-in tokenizer (Qwen2.5-Coder names, so the Qwen FIM template applies).
+pub const SPECIAL_TOKENS: &[&str] = &["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|file_sep|>"];
+
+/// HF tensor names and shapes of a model.
+pub fn tensor_shapes(c: &Config) -> Vec<(String, Vec<usize>)> {
+    let (h, i, hd) = (c.hidden_size, c.intermediate_size, c.head_dim());
+    let kv = c.num_key_value_heads * hd;
+    let mut v = vec![("model.embed_tokens.weight".to_string(), vec![c.vocab_size, h])];
+    let bias_all = c.arch == Arch::Starcoder2;
+    let norm = |v: &mut Vec<(String, Vec<usize>)>, p: &str| {
+        v.push((format!("{p}.weight"), vec![h]));
+        if bias_all {
+            v.push((format!("{p}.bias"), vec![h]));
+        }
+    };
+    for l in 0..c.num_hidden_layers {
+        let p = format!("model.layers.{l}");
+        norm(&mut v, &format!("{p}.input_layernorm"));
+        norm(&mut v, &format!("{p}.post_attention_layernorm"));
+        for (n, out) in [("q_proj", h), ("k_proj", kv), ("v_proj", kv), ("o_proj", h)] {
+            v.push((format!("{p}.self_attn.{n}.weight"), vec![out, h]));
+            if bias_all || (c.arch == Arch::Qwen2 && n != "o_proj") {
+                v.push((format!("{p}.self_attn.{n}.bias"), vec![out]));
+            }
+        }
+        if c.arch == Arch::Starcoder2 {
+            v.push((format!("{p}.mlp.c_fc.weight"), vec![i, h]));
+            v.push((format!("{p}.mlp.c_fc.bias"), vec![i]));
+            v.push((format!("{p}.mlp.c_proj.weight"), vec![h, i]));
+            v.push((format!("{p}.mlp.c_proj.bias"), vec![h]));
+        } else {
+            v.push((format!("{p}.mlp.gate_proj.weight"), vec![i, h]));
+            v.push((format!("{p}.mlp.up_proj.weight"), vec![i, h]));
+            v.push((format!("{p}.mlp.down_proj.weight"), vec![h, i]));
+        }
+    }
+    norm(&mut v, "model.norm");
+    if !c.tie_word_embeddings {
+        v.push(("lm_head.weight".into(), vec![c.vocab_size, h]));
+    }
+    v
+}
+
+/// A seeded normal generator (splitmix64 + Box-Muller): candle's CPU backend cannot be seeded.
+pub struct Normal(u64);
+
+impl Normal {
+    pub fn new(seed: u64) -> Normal {
+        Normal(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    /// `n` samples of N(0, std).
+    pub fn samples(&mut self, n: usize, std: f32) -> Vec<f32> {
+        let mut v = Vec::with_capacity(n + 1);
+        while v.len() < n {
+            let (u1, u2) = (self.uniform(), self.uniform());
+            let r = (-2.0 * u1.ln()).sqrt();
+            let t = std::f64::consts::TAU * u2;
+            v.push((r * t.cos()) as f32 * std);
+            v.push((r * t.sin()) as f32 * std);
+        }
+        v.truncate(n);
+        v
+    }
+    pub fn tensor(&mut self, shape: &[usize], std: f32) -> Result<Tensor> {
+        let n = shape.iter().product();
+        Ok(Tensor::from_vec(self.samples(n, std), shape, &Device::Cpu)?)
+    }
+}
+
+/// Random weights: N(0, 0.02) matrices, norms near one, small biases. `seed` makes them repeatable.
+pub fn random_weights(c: &Config, seed: u64) -> Result<BTreeMap<String, Tensor>> {
+    let mut rng = Normal::new(seed);
+    let mut out = BTreeMap::new();
+    for (name, shape) in tensor_shapes(c) {
+        let t = if name.ends_with("norm.weight") || name.ends_with("layernorm.weight") {
+            (rng.tensor(&shape, 0.02)? + 1.0)?
+        } else if name.ends_with(".bias") {
+            rng.tensor(&shape, 0.01)?
+        } else {
+            rng.tensor(&shape, 0.02)?
+        };
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// Writes `model.safetensors` and `config.json` into `dir`.
+pub fn write_safetensors(dir: &Path, c: &Config, weights: &BTreeMap<String, Tensor>) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let map: std::collections::HashMap<String, Tensor> = weights.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    candle_core::safetensors::save(&map, dir.join("model.safetensors"))?;
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&c.to_hf_json())?)?;
+    Ok(())
+}
+
+/// llama.cpp stores llama Q/K rows permuted for interleaved rotary embeddings.
+fn permute_for_interleaved(w: &Tensor, heads: usize) -> Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    let hd = out / heads;
+    Ok(w.reshape((heads, 2, hd / 2, inp))?.transpose(1, 2)?.reshape((out, inp))?.contiguous()?)
+}
+
+/// Writes a GGUF file. Matrices get `dtype` (F32, Q8_0, Q4_0, ...); vectors stay f32.
+pub fn write_gguf(path: &Path, c: &Config, weights: &BTreeMap<String, Tensor>, dtype: GgmlDType) -> Result<()> {
+    let mut qs: Vec<(String, QTensor)> = Vec::new();
+    for (name, t) in weights {
+        let mut t = t.to_dtype(DType::F32)?;
+        if c.arch == Arch::Llama {
+            if name.ends_with("q_proj.weight") {
+                t = permute_for_interleaved(&t, c.num_attention_heads)?;
+            } else if name.ends_with("k_proj.weight") {
+                t = permute_for_interleaved(&t, c.num_key_value_heads)?;
+            }
+        }
+        let dt = if t.rank() == 1 { GgmlDType::F32 } else { dtype };
+        qs.push((gguf_name(name), QTensor::quantize(&t, dt).with_context(|| format!("quantizing {name} to {dt:?}"))?));
+    }
+    let meta = c.gguf_metadata();
+    let meta_refs: Vec<(&str, &gguf_file::Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = qs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    gguf_file::write(&mut f, &meta_refs, &tensor_refs)?;
+    Ok(())
+}
+
+/// Trains a byte-level BPE tokenizer on `texts` with the built-in special tokens.
+pub fn train_tokenizer<I, S>(texts: I, vocab_size: usize) -> Result<Tokenizer>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    let specials: Vec<AddedToken> = SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect();
+    let trainer = BpeTrainerBuilder::new()
+        .vocab_size(vocab_size)
+        .min_frequency(2)
+        .show_progress(false)
+        .special_tokens(specials)
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build();
+    let mut trainer = TrainerWrapper::BpeTrainer(trainer);
+    let mut tok = Tokenizer::new(BPE::default());
+    tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tok.with_decoder(Some(ByteLevel::new(false, true, true)));
+    tok.train(&mut trainer, texts).map_err(|e| anyhow::anyhow!("training the tokenizer: {e}"))?;
+    Ok(tok)
+}

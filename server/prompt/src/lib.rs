@@ -1,0 +1,244 @@
+//! Prompts: retrieved context rendered as comments with `Path:` citations, then
+//! the document around the cursor in the model family's fill-in-the-middle
+//! template, clipped to the model's context on token boundaries.
+
+use patois_retrieve::{Citation, Item, Source};
+use serde::{Deserialize, Serialize};
+
+/// Fill-in-the-middle templates of the model families patois knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FimStyle {
+    /// Qwen2.5-Coder: `<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>`.
+    Qwen,
+    /// StarCoder / StarCoder2: `<fim_prefix>…<fim_suffix>…<fim_middle>`.
+    StarCoder,
+    /// CodeLlama: `<PRE> … <SUF>… <MID>`.
+    CodeLlama,
+    /// No FIM tokens: the prefix alone (the suffix is dropped).
+    PrefixOnly,
+}
+
+impl FimStyle {
+    /// The style whose special tokens the tokenizer has; `PrefixOnly` when none.
+    pub fn detect(has_token: impl Fn(&str) -> bool) -> FimStyle {
+        if has_token("<|fim_prefix|>") && has_token("<|fim_middle|>") {
+            FimStyle::Qwen
+        } else if has_token("<fim_prefix>") && has_token("<fim_middle>") {
+            FimStyle::StarCoder
+        } else if has_token("▁<PRE>") || has_token("<PRE>") {
+            FimStyle::CodeLlama
+        } else {
+            FimStyle::PrefixOnly
+        }
+    }
+
+    /// Wraps `prefix` and `suffix` in the template.
+    pub fn render(self, prefix: &str, suffix: &str) -> String {
+        match self {
+            FimStyle::Qwen => format!("<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"),
+            FimStyle::StarCoder => format!("<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>"),
+            FimStyle::CodeLlama => format!("<PRE> {prefix} <SUF>{suffix} <MID>"),
+            FimStyle::PrefixOnly => prefix.to_string(),
+        }
+    }
+
+    /// Tokens that end a middle.
+    pub fn stop_tokens(self) -> &'static [&'static str] {
+        match self {
+            FimStyle::Qwen => &["<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|im_end|>", "<|fim_prefix|>", "<|fim_suffix|>"],
+            FimStyle::StarCoder => &["<|endoftext|>", "<file_sep>", "<fim_prefix>", "<fim_suffix>"],
+            FimStyle::CodeLlama => &["<EOT>", "</s>"],
+            FimStyle::PrefixOnly => &["<|endoftext|>", "</s>"],
+        }
+    }
+}
+
+/// Token positions of a text: the byte range of each token, in order.
+pub trait Tokens {
+    fn offsets(&self, text: &str) -> Vec<(usize, usize)>;
+    fn count(&self, text: &str) -> usize {
+        self.offsets(text).len()
+    }
+}
+
+/// One token per character, for when no tokenizer is loaded.
+pub struct Chars;
+impl Tokens for Chars {
+    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
+        text.char_indices().map(|(i, c)| (i, i + c.len_utf8())).collect()
+    }
+}
+
+/// What a prompt is built from.
+pub struct Input<'a> {
+    /// Repository-relative path of the document.
+    pub path: &'a str,
+    /// Line comment marker of the document's language (`//`, `#`).
+    pub comment: &'a str,
+    pub prefix: &'a str,
+    pub suffix: &'a str,
+    /// Retrieved context, best first.
+    pub items: &'a [Item],
+}
+
+/// Token limits for the parts of a prompt.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The whole prompt.
+    pub total: usize,
+    /// At most this much of `total` goes to the prefix.
+    pub prefix: usize,
+    /// At most this much to the suffix.
+    pub suffix: usize,
+}
+
+impl Limits {
+    /// Splits a context window: prefix up to half, suffix up to an eighth, context the rest.
+    pub fn for_window(total: usize) -> Limits {
+        Limits { total, prefix: total / 2, suffix: total / 8 }
+    }
+}
+
+/// A built prompt and what it contains.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Prompt {
+    pub text: String,
+    /// The items that made it in, in prompt order.
+    pub citations: Vec<Citation>,
+    pub prefix_tokens: usize,
+    pub suffix_tokens: usize,
+    pub context_tokens: usize,
+    /// Bytes of the document prefix dropped from the start to fit.
+    pub prefix_clipped: usize,
+}
+
+fn comment_block(comment: &str, text: &str) -> String {
+    let mut out = String::new();
+    for l in text.lines() {
+        out.push_str(comment);
+        if !l.is_empty() {
+            out.push(' ');
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The header line for an item: `Path: src/a.rs:3-9` plus the commit and PR for history.
+pub fn header(it: &Item) -> String {
+    let c = &it.citation;
+    match (it.source, &c.commit) {
+        (Source::History, Some(id)) => {
+            let pr = c.pr.map(|p| format!(" (#{p})")).unwrap_or_default();
+            format!("Commit {}{pr} touching {}: {}", &id[..id.len().min(10)], c.path, it.title)
+        }
+        _ => format!("Path: {}:{}-{}", c.path, c.start_line, c.end_line),
+    }
+}
+
+/// Renders one context item as a comment block.
+pub fn render_item(comment: &str, it: &Item) -> String {
+    comment_block(comment, &format!("{}\n{}", header(it), it.text))
+}
+
+/// Builds the prompt: the suffix head and prefix tail are cut on token boundaries
+/// (the prefix at a line start where possible), context items are added whole, best
+/// first, while they fit.
+pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -> Prompt {
+    let overhead = tok.count(&style.render("", "")) + tok.count(&comment_block(input.comment, &format!("Path: {}", input.path)));
+    let room = limits.total.saturating_sub(overhead);
+    // Suffix: its first tokens.
+    let suffix = if style == FimStyle::PrefixOnly { "" } else { input.suffix };
+    let s_off = tok.offsets(suffix);
+    let s_keep = s_off.len().min(limits.suffix).min(room / 4);
+    let suffix = if s_keep == s_off.len() { suffix } else { &suffix[..s_off.get(s_keep.wrapping_sub(1)).map(|o| o.1).unwrap_or(0)] };
+    // Prefix: its last tokens, starting at a line boundary when one is near.
+    let p_off = tok.offsets(input.prefix);
+    let p_keep = p_off.len().min(limits.prefix.max(room.saturating_sub(s_keep) / 2)).min(room.saturating_sub(s_keep));
+    let mut cut = if p_keep == p_off.len() { 0 } else { p_off[p_off.len() - p_keep].0 };
+    if cut > 0 {
+        if let Some(nl) = input.prefix[cut..].find('\n') {
+            if nl < 200 {
+                cut += nl + 1;
+            }
+        }
+    }
+    let prefix = &input.prefix[cut..];
+    let prefix_tokens = tok.count(prefix);
+    let suffix_tokens = tok.count(suffix);
+    let mut left = room.saturating_sub(prefix_tokens + suffix_tokens);
+    let mut context = String::new();
+    let mut citations = Vec::new();
+    let mut context_tokens = 0;
+    for it in input.items {
+        let block = render_item(input.comment, it);
+        let n = tok.count(&block);
+        if n > left {
+            continue;
+        }
+        left -= n;
+        context_tokens += n;
+        context.push_str(&block);
+        citations.push(it.citation.clone());
+    }
+    let head = comment_block(input.comment, &format!("Path: {}", input.path));
+    let text = style.render(&format!("{context}{head}{prefix}"), suffix);
+    Prompt { text, citations, prefix_tokens, suffix_tokens, context_tokens, prefix_clipped: cut }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patois_retrieve::Score;
+
+    fn item(path: &str, text: &str) -> Item {
+        Item {
+            source: Source::Definition,
+            citation: Citation { path: path.into(), start_line: 3, end_line: 4, commit: None, pr: None },
+            title: "struct Store".into(),
+            text: text.into(),
+            score: Score { source_rank: 0, source_score: 1.0, fused: 0.1, reason: String::new() },
+        }
+    }
+
+    #[test]
+    fn templates_per_family() {
+        assert_eq!(FimStyle::Qwen.render("a", "b"), "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>");
+        assert_eq!(FimStyle::StarCoder.render("a", "b"), "<fim_prefix>a<fim_suffix>b<fim_middle>");
+        assert_eq!(FimStyle::CodeLlama.render("a", "b"), "<PRE> a <SUF>b <MID>");
+        assert_eq!(FimStyle::detect(|t| t == "<|fim_prefix|>" || t == "<|fim_middle|>"), FimStyle::Qwen);
+        assert_eq!(FimStyle::detect(|t| t.starts_with("<fim_")), FimStyle::StarCoder);
+        assert_eq!(FimStyle::detect(|t| t == "▁<PRE>"), FimStyle::CodeLlama);
+        assert_eq!(FimStyle::detect(|_| false), FimStyle::PrefixOnly);
+    }
+
+    #[test]
+    fn context_is_cited_in_comments_before_the_document() {
+        let items = [item("src/store.rs", "pub struct Store;\nimpl Store {}")];
+        let input = Input { path: "src/main.rs", comment: "//", prefix: "fn main() {\n    let s = ", suffix: "\n}\n", items: &items };
+        let p = build(FimStyle::Qwen, &input, Limits::for_window(4096), &Chars);
+        assert_eq!(
+            p.text,
+            "<|fim_prefix|>// Path: src/store.rs:3-4\n// pub struct Store;\n// impl Store {}\n// Path: src/main.rs\nfn main() {\n    let s = <|fim_suffix|>\n}\n<|fim_middle|>"
+        );
+        assert_eq!(p.citations.len(), 1);
+    }
+
+    #[test]
+    fn clipping_keeps_the_prefix_tail_and_suffix_head_within_the_limit() {
+        let prefix: String = (0..200).map(|i| format!("line {i}\n")).collect();
+        let suffix: String = (0..200).map(|i| format!("after {i}\n")).collect();
+        let items = [item("a.rs", &"x".repeat(300)), item("b.rs", "short")];
+        let input = Input { path: "m.rs", comment: "//", prefix: &prefix, suffix: &suffix, items: &items };
+        let limits = Limits { total: 400, prefix: 200, suffix: 50 };
+        let p = build(FimStyle::StarCoder, &input, limits, &Chars);
+        assert!(Chars.count(&p.text) <= 400, "{}", Chars.count(&p.text));
+        assert!(p.text.contains("line 199\n<fim_suffix>after 0\n"), "prefix tail and suffix head kept");
+        let kept_prefix = &p.text[p.text.find("// Path: m.rs\n").unwrap() + 14..p.text.find("<fim_suffix>").unwrap()];
+        assert!(kept_prefix.starts_with("line "), "cut at a line start: {kept_prefix:?}");
+        assert!(p.citations.iter().all(|c| c.path == "b.rs"), "the big item does not fit, the small one does");
+        assert!(p.prefix_clipped > 0);
+    }
+}
