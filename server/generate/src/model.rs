@@ -241,10 +241,13 @@ enum Norm {
 }
 
 impl Norm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(match self {
-            Norm::Rms(w, eps) => candle_nn::ops::rms_norm(x, w, *eps as f32)?,
-            Norm::Layer(w, b, eps) => candle_nn::ops::layer_norm(x, w, b, *eps as f32)?,
+    /// `differentiable`: composed ops with gradients instead of candle's fused kernels.
+    fn forward(&self, x: &Tensor, differentiable: bool) -> Result<Tensor> {
+        Ok(match (self, differentiable) {
+            (Norm::Rms(w, eps), false) => candle_nn::ops::rms_norm(x, w, *eps as f32)?,
+            (Norm::Rms(w, eps), true) => candle_nn::ops::rms_norm_slow(x, w, *eps as f32)?,
+            (Norm::Layer(w, b, eps), false) => candle_nn::ops::layer_norm(x, w, b, *eps as f32)?,
+            (Norm::Layer(w, b, eps), true) => candle_nn::ops::layer_norm_slow(x, w, b, *eps as f32)?,
         })
     }
 }
@@ -265,6 +268,8 @@ struct Layer {
 /// Where weights come from.
 enum Source<'a> {
     Safetensors(VarBuilder<'a>),
+    /// Tensors by HF name (trainable `Var`s when training).
+    Map(&'a HashMap<String, Tensor>),
     Gguf { content: gguf_file::Content, file: std::fs::File, path: &'a Path },
 }
 
@@ -272,12 +277,14 @@ impl Source<'_> {
     fn has(&self, hf: &str) -> bool {
         match self {
             Source::Safetensors(vb) => vb.contains_tensor(hf),
+            Source::Map(m) => m.contains_key(hf),
             Source::Gguf { content, .. } => content.tensor_infos.contains_key(&gguf_name(hf)),
         }
     }
     fn tensor(&mut self, hf: &str, dev: &Device) -> Result<Tensor> {
         match self {
             Source::Safetensors(vb) => Ok(vb.get_unchecked_dtype(hf, DType::F32)?.to_dtype(DType::F32)?),
+            Source::Map(m) => m.get(hf).cloned().with_context(|| format!("no tensor {hf}")),
             Source::Gguf { content, file, path } => {
                 let q = content.tensor(file, &gguf_name(hf), dev).with_context(|| format!("{}: reading {}", path.display(), gguf_name(hf)))?;
                 Ok(q.dequantize(dev)?)
@@ -287,7 +294,9 @@ impl Source<'_> {
     fn lin(&mut self, hf: &str, dev: &Device) -> Result<Lin> {
         let bias = if self.has(&format!("{hf}.bias")) { Some(self.tensor(&format!("{hf}.bias"), dev)?) } else { None };
         match self {
-            Source::Safetensors(_) => Ok(Lin { dense: Some(self.tensor(&format!("{hf}.weight"), dev)?), quant: None, bias, lora: None }),
+            Source::Safetensors(_) | Source::Map(_) => {
+                Ok(Lin { dense: Some(self.tensor(&format!("{hf}.weight"), dev)?), quant: None, bias, lora: None })
+            }
             Source::Gguf { content, file, path } => {
                 let name = gguf_name(&format!("{hf}.weight"));
                 let q: QTensor = content.tensor(file, &name, dev).with_context(|| format!("{}: reading {name}", path.display()))?;
@@ -349,6 +358,8 @@ pub struct Model {
     sin: Tensor,
     /// GGUF llama checkpoints store Q/K permuted for interleaved rotary embeddings.
     interleaved_rope: bool,
+    /// Use differentiable ops (training); candle's fused kernels have no backward pass.
+    pub differentiable: bool,
 }
 
 impl Model {
@@ -367,6 +378,11 @@ impl Model {
         // SAFETY: the files are memory-mapped read-only; patois never writes them while loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, dev)? };
         Self::build(config, Source::Safetensors(vb), dev, false)
+    }
+
+    /// Builds a model from tensors by HF name; with `Var`s, gradients reach them.
+    pub fn from_tensors(config: Config, weights: &HashMap<String, Tensor>, dev: &Device) -> Result<Model> {
+        Self::build(config, Source::Map(weights), dev, false)
     }
 
     /// Loads a GGUF file (quantized or not).
@@ -404,7 +420,7 @@ impl Model {
             Lin { dense: Some(embed.clone()), quant: None, bias: None, lora: None }
         };
         let (cos, sin) = rope_tables(c, dev)?;
-        Ok(Model { config, device: dev.clone(), embed, layers, norm, lm_head, cos, sin, interleaved_rope })
+        Ok(Model { config, device: dev.clone(), embed, layers, norm, lm_head, cos, sin, interleaved_rope, differentiable: false })
     }
 
     /// Attaches LoRA updates to the named linear layers (HF names without `.weight`).
@@ -432,6 +448,37 @@ impl Model {
             }
         }
         Ok(n)
+    }
+
+    /// Input and output sizes of each layer's projections, by HF name.
+    pub fn projection_shapes(&self) -> Vec<(&'static str, (usize, usize))> {
+        let c = &self.config;
+        let (h, i, kv) = (c.hidden_size, c.intermediate_size, c.num_key_value_heads * c.head_dim());
+        let mut v = vec![("self_attn.q_proj", (h, h)), ("self_attn.k_proj", (h, kv)), ("self_attn.v_proj", (h, kv)), ("self_attn.o_proj", (h, h))];
+        if c.arch == Arch::Starcoder2 {
+            v.extend([("mlp.c_fc", (h, i)), ("mlp.c_proj", (i, h))]);
+        } else {
+            v.extend([("mlp.gate_proj", (h, i)), ("mlp.up_proj", (h, i)), ("mlp.down_proj", (i, h))]);
+        }
+        v
+    }
+
+    /// Replaces quantized weights with dense f32 ones (training needs gradients through them).
+    pub fn dequantize(&mut self) -> Result<()> {
+        let dev = self.device.clone();
+        for l in self.layers.iter_mut() {
+            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.up, &mut l.down].into_iter().chain(l.gate.as_mut()) {
+                if lin.quant.is_some() {
+                    lin.dense = Some(lin.weight(&dev)?);
+                    lin.quant = None;
+                }
+            }
+        }
+        if self.lm_head.quant.is_some() {
+            self.lm_head.dense = Some(self.lm_head.weight(&dev)?);
+            self.lm_head.quant = None;
+        }
+        Ok(())
     }
 
     /// Folds every LoRA update into its layer's weights (dequantizing those layers).
@@ -485,15 +532,19 @@ impl Model {
         let (hd, nh, nkv) = (c.head_dim(), c.num_attention_heads, c.num_key_value_heads);
         for (i, l) in self.layers.iter().enumerate() {
             let residual = x.clone();
-            let hs = l.norm1.forward(&x)?;
+            let diff = self.differentiable;
+            let hs = l.norm1.forward(&x, diff)?;
             let q = l.q.forward(&hs)?.reshape((1, seq, nh, hd))?.transpose(1, 2)?.contiguous()?;
             let k = l.k.forward(&hs)?.reshape((1, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
             let v = l.v.forward(&hs)?.reshape((1, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-            let (q, k) = if self.interleaved_rope {
-                (candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?, candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?)
-            } else {
-                (candle_nn::rotary_emb::rope(&q, &cos, &sin)?, candle_nn::rotary_emb::rope(&k, &cos, &sin)?)
+            use candle_nn::rotary_emb::{rope, rope_i, rope_i_slow, rope_slow};
+            let rot = match (self.interleaved_rope, diff) {
+                (true, false) => rope_i,
+                (true, true) => rope_i_slow,
+                (false, false) => rope,
+                (false, true) => rope_slow,
             };
+            let (q, k) = (rot(&q, &cos, &sin)?, rot(&k, &cos, &sin)?);
             let (k, v) = match &cache.layers[i] {
                 Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
                 None => (k, v),
@@ -505,11 +556,11 @@ impl Model {
             if let Some(m) = &mask {
                 att = att.broadcast_add(m)?;
             }
-            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            let att = if diff { candle_nn::ops::softmax(&att, D::Minus1)? } else { candle_nn::ops::softmax_last_dim(&att)? };
             let y = att.matmul(&v)?.transpose(1, 2)?.reshape((1, seq, nh * hd))?;
             x = (residual + l.o.forward(&y)?)?;
             let residual = x.clone();
-            let hs = l.norm2.forward(&x)?;
+            let hs = l.norm2.forward(&x, diff)?;
             let m = match &l.gate {
                 Some(g) => l.down.forward(&(candle_nn::ops::silu(&g.forward(&hs)?)? * l.up.forward(&hs)?)?)?,
                 None => l.down.forward(&l.up.forward(&hs)?.gelu()?)?,
@@ -517,7 +568,7 @@ impl Model {
             x = (residual + m)?;
         }
         cache.tokens.extend_from_slice(tokens);
-        Ok(self.norm.forward(&x)?)
+        Ok(self.norm.forward(&x, self.differentiable)?)
     }
 }
 

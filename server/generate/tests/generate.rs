@@ -159,3 +159,23 @@ fn clear_errors_for_missing_unsupported_and_mismatched_models() {
     let err = Generator::load(&q8, &Device::Cpu).err().unwrap().to_string();
     assert!(err.contains("tokenizer.json is missing"), "{err}");
 }
+
+#[test]
+fn differentiable_mode_matches_inference_and_reaches_every_projection() {
+    let dir = tempfile::tempdir().unwrap();
+    make(dir.path(), Arch::Llama);
+    let mut g = Generator::load(&dir.path().join("st"), &Device::Cpu).unwrap();
+    let ids: Vec<u32> = (3..20).collect();
+    let fast = logits(&g.model, &ids);
+    g.model.differentiable = true;
+    let slow = logits(&g.model, &ids);
+    assert!(max_diff(&fast, &slow) < 1e-4, "{}", max_diff(&fast, &slow));
+    // A LoRA on q_proj gets a gradient only if rope/norm/softmax pass gradients back.
+    let a = candle_core::Var::from_tensor(&Tensor::ones((2, 64), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
+    let b = candle_core::Var::from_tensor(&Tensor::ones((64, 2), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
+    let lora = patois_generate::Lora { a: a.as_tensor().clone(), b: b.as_tensor().clone(), scale: 1.0 };
+    g.model.set_lora(&[("model.layers.0.self_attn.q_proj".to_string(), lora)].into_iter().collect()).unwrap();
+    let loss = g.model.forward_all(&ids, &mut KvCache::default()).unwrap().sum_all().unwrap();
+    let grads = loss.backward().unwrap();
+    assert!(grads.get(a.as_tensor()).is_some() && grads.get(b.as_tensor()).is_some());
+}

@@ -1,0 +1,382 @@
+//! The engine: the one API the CLI and the LSP layer call. It owns the index, the
+//! model, the open documents, and per-document cancellation; it runs
+//! retrieval → prompt → generation and says how long each part took.
+
+mod explain;
+pub use explain::{explain, Explanation, Section};
+
+use anyhow::{bail, Result};
+use patois_generate::{decide_mode, GenOptions, Generator, Mode, StopReason};
+use patois_index::{Index, Progress, Report, UpdateOptions};
+use patois_prompt::{build, Input, Limits, Tokens};
+use patois_retrieve::{chars, retrieve, Budget, Citation, Item, Options, RecentDoc, Request};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+/// Settings from the command line, `patois.toml` or the editor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// A model folder or `.gguf` file; `None`: the built-in model under the index folder.
+    pub model: Option<PathBuf>,
+    /// Context budget in tokens of the model's tokenizer (characters without a model).
+    pub budget: usize,
+    /// Most tokens a completion may have.
+    pub max_tokens: usize,
+    /// Languages (registry names) patois stays silent in.
+    pub disabled_languages: Vec<String>,
+    /// Documents larger than this many bytes are refused.
+    pub max_document_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { model: None, budget: 1024, max_tokens: 48, disabled_languages: Vec::new(), max_document_bytes: 2 << 20 }
+    }
+}
+
+impl Settings {
+    /// Reads `patois.toml` at the repository root, if there is one.
+    pub fn from_repo(root: &Path) -> Result<Settings> {
+        let p = root.join("patois.toml");
+        if !p.exists() {
+            return Ok(Settings::default());
+        }
+        let text = std::fs::read_to_string(&p)?;
+        toml_like(&text).map_err(|e| anyhow::anyhow!("{}: {e}; see README for the keys", p.display()))
+    }
+}
+
+/// `patois.toml` is flat `key = value` lines; parsed without a TOML dependency here.
+fn toml_like(text: &str) -> std::result::Result<Settings, String> {
+    let mut s = Settings::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() || line.starts_with('[') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').ok_or(format!("line {}: expected key = value", n + 1))?;
+        let (k, v) = (k.trim(), v.trim());
+        let unquote = |v: &str| v.trim_matches('"').to_string();
+        let num = |v: &str| v.parse::<usize>().map_err(|_| format!("line {}: `{k}` takes a number", n + 1));
+        match k {
+            "model" => s.model = Some(PathBuf::from(unquote(v))),
+            "budget" => s.budget = num(v)?,
+            "max_tokens" => s.max_tokens = num(v)?,
+            "max_document_bytes" => s.max_document_bytes = num(v)?,
+            "disabled_languages" => {
+                s.disabled_languages = v.trim_matches(['[', ']']).split(',').map(|x| unquote(x.trim())).filter(|x| !x.is_empty()).collect()
+            }
+            other => return Err(format!("line {}: unknown key `{other}`", n + 1)),
+        }
+    }
+    Ok(s)
+}
+
+/// Where the built-in model lives for an index folder.
+pub fn builtin_model_dir(index_dir: &Path) -> PathBuf {
+    index_dir.join("model")
+}
+
+/// A completion with everything needed to show and explain it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompletionResult {
+    pub text: String,
+    pub stop: StopReason,
+    pub mode: Mode,
+    pub tokens: usize,
+    pub prompt_tokens: usize,
+    pub cache_hit_tokens: usize,
+    /// Served from the completion cache without running the model.
+    pub cached: bool,
+    pub ms: Timings,
+    pub citations: Vec<Citation>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Timings {
+    pub retrieval: f64,
+    pub prompt: f64,
+    pub prefill: f64,
+    pub decode: f64,
+    pub total: f64,
+}
+
+/// What the status request reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub root: PathBuf,
+    pub index_dir: PathBuf,
+    pub files: usize,
+    pub commits: u64,
+    pub head: Option<String>,
+    pub model: Option<patois_generate::ModelInfo>,
+    pub model_error: Option<String>,
+}
+
+struct DocState {
+    text: String,
+    edit_line: u32,
+    seq: u64,
+}
+
+/// Completions already computed, keyed by document and the text before the cursor.
+#[derive(Default)]
+struct CompletionCache {
+    entries: Vec<((String, u64), CompletionResult)>,
+}
+
+const CACHE_ENTRIES: usize = 64;
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+pub struct Engine {
+    index: Index,
+    settings: RwLock<Settings>,
+    generator: RwLock<Option<Arc<Generator>>>,
+    model_error: RwLock<Option<String>>,
+    docs: Mutex<HashMap<String, DocState>>,
+    seq: AtomicU64,
+    /// Retrieval of the last request: reused while the cursor stays on the same line,
+    /// so the prompt's beginning (and its KV cache) stays the same while typing.
+    last_items: Mutex<Option<(String, u32, Vec<Item>)>>,
+    completions: Mutex<CompletionCache>,
+    /// The newest request number per document; older requests see it and stop.
+    latest: Mutex<HashMap<String, Arc<AtomicU64>>>,
+}
+
+impl Engine {
+    /// Opens the engine on an index. The model is loaded lazily by [`Engine::load_model`].
+    pub fn new(index: Index, settings: Settings) -> Engine {
+        Engine {
+            index,
+            settings: RwLock::new(settings),
+            generator: RwLock::new(None),
+            model_error: RwLock::new(None),
+            docs: Mutex::new(HashMap::new()),
+            seq: AtomicU64::new(0),
+            last_items: Mutex::new(None),
+            completions: Mutex::new(CompletionCache::default()),
+            latest: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+    pub fn root(&self) -> &Path {
+        self.index.root()
+    }
+    pub fn settings(&self) -> Settings {
+        self.settings.read().unwrap().clone()
+    }
+
+    /// Replaces the settings; a changed model path reloads the model.
+    pub fn set_settings(&self, s: Settings) -> Result<()> {
+        let reload = s.model != self.settings().model;
+        *self.settings.write().unwrap() = s;
+        self.completions.lock().unwrap().entries.clear();
+        if reload {
+            *self.generator.write().unwrap() = None;
+            self.load_model()?;
+        }
+        Ok(())
+    }
+
+    /// The model path in effect: the configured one, else the built-in model.
+    pub fn model_path(&self) -> PathBuf {
+        self.settings().model.unwrap_or_else(|| builtin_model_dir(self.index.dir()))
+    }
+
+    /// Loads the model (once). Errors are kept for the status report.
+    pub fn load_model(&self) -> Result<Arc<Generator>> {
+        if let Some(g) = self.generator.read().unwrap().as_ref() {
+            return Ok(g.clone());
+        }
+        let path = self.model_path();
+        match Generator::load(&path, &patois_generate::device()) {
+            Ok(g) => {
+                let g = Arc::new(g);
+                *self.generator.write().unwrap() = Some(g.clone());
+                *self.model_error.write().unwrap() = None;
+                Ok(g)
+            }
+            Err(e) => {
+                let e = if self.settings().model.is_none() && !path.exists() {
+                    anyhow::anyhow!("no model yet: run `patois train` to make the built-in model at {}, or set a model path", path.display())
+                } else {
+                    e
+                };
+                *self.model_error.write().unwrap() = Some(format!("{e:#}"));
+                Err(e)
+            }
+        }
+    }
+
+    /// Uses an already loaded generator (tests, benchmarks).
+    pub fn set_generator(&self, g: Arc<Generator>) {
+        *self.generator.write().unwrap() = Some(g);
+    }
+
+    pub fn update_index(&self, opts: &UpdateOptions, progress: &dyn Progress) -> Result<Report> {
+        let r = self.index.update(opts, progress)?;
+        *self.last_items.lock().unwrap() = None;
+        self.completions.lock().unwrap().entries.clear();
+        Ok(r)
+    }
+
+    /// Records an open or changed document (its unsaved text is what completions read).
+    pub fn document_changed(&self, path: &str, text: String, edit_line: u32) {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        self.docs.lock().unwrap().insert(path.to_string(), DocState { text, edit_line, seq });
+    }
+
+    pub fn document_closed(&self, path: &str) {
+        self.docs.lock().unwrap().remove(path);
+    }
+
+    /// The open documents other than `path`, most recently edited first.
+    fn recent(&self, path: &str) -> Vec<RecentDoc> {
+        let docs = self.docs.lock().unwrap();
+        let mut v: Vec<(&String, &DocState)> = docs.iter().filter(|(p, _)| p.as_str() != path).collect();
+        v.sort_by(|a, b| b.1.seq.cmp(&a.1.seq));
+        v.into_iter().map(|(p, d)| RecentDoc { path: p.clone(), text: d.text.clone(), edit_line: d.edit_line }).collect()
+    }
+
+    fn check_document(&self, path: &str, text: &str) -> Result<()> {
+        let s = self.settings();
+        if text.len() > s.max_document_bytes {
+            bail!("{path} is {} bytes; patois skips documents over {} bytes (max_document_bytes)", text.len(), s.max_document_bytes);
+        }
+        if let Some(lang) = patois_syntax::language_for_path(Path::new(path)) {
+            if s.disabled_languages.iter().any(|l| l == lang.name) {
+                bail!("patois is disabled for {} (disabled_languages)", lang.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Retrieval for a cursor, within the budget (tokens when a model is loaded).
+    pub fn context(&self, path: &str, text: &str, cursor: usize, budget: usize) -> Result<patois_retrieve::Retrieved> {
+        let g = self.generator.read().unwrap().clone();
+        let count_tokens = |s: &str| g.as_ref().map(|g| g.count(s)).unwrap_or_else(|| chars(s));
+        let recent = self.recent(path);
+        let req = Request { path, text, cursor, recent: &recent, budget: Budget { limit: budget, count: &count_tokens } };
+        retrieve(&self.index, &req, &Options::default())
+    }
+
+    /// Starts a request for `path`: newer requests for the same document cancel it.
+    pub fn begin(&self, path: &str) -> Ticket {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut latest = self.latest.lock().unwrap();
+        let slot = latest.entry(path.to_string()).or_insert_with(|| Arc::new(AtomicU64::new(0)));
+        slot.store(seq, Ordering::SeqCst);
+        Ticket { seq, latest: slot.clone(), cancelled: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// An inline completion at `cursor` (a byte offset in `text`).
+    pub fn complete(&self, path: &str, text: &str, cursor: usize, ticket: &Ticket) -> Result<CompletionResult> {
+        self.check_document(path, text)?;
+        let t0 = Instant::now();
+        let cursor = cursor.min(text.len());
+        let (prefix, suffix) = text.split_at(cursor);
+        let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
+        if let Some((_, hit)) = self.completions.lock().unwrap().entries.iter().find(|(k, _)| *k == key) {
+            let mut hit = hit.clone();
+            hit.cached = true;
+            hit.ms = Timings { total: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() };
+            return Ok(hit);
+        }
+        let g = self.load_model()?;
+        let settings = self.settings();
+        let line = patois_syntax::Lines::new(text).line(cursor);
+        let reuse = self.last_items.lock().unwrap().as_ref().filter(|(p, l, _)| p == path && *l == line).map(|(_, _, items)| items.clone());
+        let items = match reuse {
+            Some(items) => items,
+            None => {
+                let r = self.context(path, text, cursor, settings.budget)?;
+                *self.last_items.lock().unwrap() = Some((path.to_string(), line, r.items.clone()));
+                r.items
+            }
+        };
+        let t_retrieval = t0.elapsed().as_secs_f64() * 1e3;
+        let comment = patois_syntax::language_for_path(Path::new(path)).map(|l| l.line_comment).unwrap_or("#");
+        let input = Input { path, comment, prefix, suffix, items: &items };
+        let window = g.info.context.min(4096).saturating_sub(settings.max_tokens);
+        let limits = Limits { total: window.min(settings.budget * 3), ..Limits::for_window(window.min(settings.budget * 3)) };
+        let prompt = build(g.info.fim, &input, limits, g.as_ref());
+        let t_prompt = t0.elapsed().as_secs_f64() * 1e3 - t_retrieval;
+        let mode = decide_mode(path, text, cursor);
+        let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
+        let opts = GenOptions { max_tokens: settings.max_tokens, mode, indent, ..Default::default() };
+        let c = g.complete(&prompt.text, suffix, &opts, &|| ticket.is_cancelled())?;
+        let result = CompletionResult {
+            text: c.text,
+            stop: c.stop,
+            mode,
+            tokens: c.tokens,
+            prompt_tokens: c.prompt_tokens,
+            cache_hit_tokens: c.cache_hit_tokens,
+            cached: false,
+            ms: Timings { retrieval: t_retrieval, prompt: t_prompt, prefill: c.prefill_ms, decode: c.decode_ms, total: t0.elapsed().as_secs_f64() * 1e3 },
+            citations: prompt.citations,
+        };
+        if result.stop != StopReason::Cancelled {
+            let mut cache = self.completions.lock().unwrap();
+            if cache.entries.len() >= CACHE_ENTRIES {
+                cache.entries.remove(0);
+            }
+            cache.entries.push((key, result.clone()));
+        }
+        Ok(result)
+    }
+
+    /// Forgets cached completions (so a benchmark can measure without them).
+    pub fn clear_completion_cache(&self) {
+        self.completions.lock().unwrap().entries.clear();
+    }
+
+    pub fn status(&self) -> Status {
+        let (files, commits, head) = self.index.with_manifest(|m| (m.files.len(), m.commits, m.head.clone()));
+        Status {
+            root: self.root().to_path_buf(),
+            index_dir: self.index.dir().to_path_buf(),
+            files,
+            commits,
+            head,
+            model: self.generator.read().unwrap().as_ref().map(|g| g.info.clone()),
+            model_error: self.model_error.read().unwrap().clone(),
+        }
+    }
+}
+
+/// A request in flight: cancelled explicitly or by a newer request for the same document.
+#[derive(Clone)]
+pub struct Ticket {
+    seq: u64,
+    latest: Arc<AtomicU64>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Ticket {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst) || self.latest.load(Ordering::SeqCst) != self.seq
+    }
+    /// A ticket nothing cancels (command-line use).
+    pub fn detached() -> Ticket {
+        Ticket { seq: 0, latest: Arc::new(AtomicU64::new(0)), cancelled: Arc::new(AtomicBool::new(false)) }
+    }
+}
