@@ -45,7 +45,7 @@ impl Default for TrainOptions {
         TrainOptions {
             minutes: 3.0,
             steps: None,
-            seq_len: 128,
+            seq_len: 256,
             lr: 3e-3,
             lora_rank: 8,
             lora_alpha: 16.0,
@@ -205,7 +205,8 @@ pub fn train_builtin(index: &Index, out: &Path, opts: &TrainOptions, stop: &Atom
             num_key_value_heads: (heads / 2).max(1),
             rope_theta: 10_000.0,
             norm_eps: 1e-6,
-            max_position_embeddings: 4096,
+            // Positions past twice the training window were never seen; keep prompts within it.
+            max_position_embeddings: (opts.seq_len * 2).max(256),
             tie_word_embeddings: true,
         };
         let w = random_weights(&config, opts.seed)?;

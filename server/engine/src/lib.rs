@@ -27,15 +27,20 @@ pub struct Settings {
     pub budget: usize,
     /// Most tokens a completion may have.
     pub max_tokens: usize,
+    /// Most tokens a whole prompt may have (also capped by the model's context).
+    pub prompt_tokens: usize,
     /// Languages (registry names) patois stays silent in.
     pub disabled_languages: Vec<String>,
     /// Documents larger than this many bytes are refused.
     pub max_document_bytes: usize,
+    /// A PEFT LoRA adapter applied (merged) at load; `None`: `adapters/house` under
+    /// the index folder when it exists.
+    pub adapter: Option<PathBuf>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { model: None, budget: 1024, max_tokens: 48, disabled_languages: Vec::new(), max_document_bytes: 2 << 20 }
+        Settings { model: None, budget: 512, max_tokens: 48, prompt_tokens: 1536, disabled_languages: Vec::new(), max_document_bytes: 2 << 20, adapter: None }
     }
 }
 
@@ -65,8 +70,10 @@ fn toml_like(text: &str) -> std::result::Result<Settings, String> {
         let num = |v: &str| v.parse::<usize>().map_err(|_| format!("line {}: `{k}` takes a number", n + 1));
         match k {
             "model" => s.model = Some(PathBuf::from(unquote(v))),
+            "adapter" => s.adapter = Some(PathBuf::from(unquote(v))),
             "budget" => s.budget = num(v)?,
             "max_tokens" => s.max_tokens = num(v)?,
+            "prompt_tokens" => s.prompt_tokens = num(v)?,
             "max_document_bytes" => s.max_document_bytes = num(v)?,
             "disabled_languages" => {
                 s.disabled_languages = v.trim_matches(['[', ']']).split(',').map(|x| unquote(x.trim())).filter(|x| !x.is_empty()).collect()
@@ -80,6 +87,11 @@ fn toml_like(text: &str) -> std::result::Result<Settings, String> {
 /// Where the built-in model lives for an index folder.
 pub fn builtin_model_dir(index_dir: &Path) -> PathBuf {
     index_dir.join("model")
+}
+
+/// Where `patois train --base` puts the adapter named `name`.
+pub fn adapter_dir(index_dir: &Path, name: &str) -> PathBuf {
+    index_dir.join("adapters").join(name)
 }
 
 /// A completion with everything needed to show and explain it.
@@ -116,6 +128,10 @@ pub struct Status {
     pub head: Option<String>,
     pub model: Option<patois_generate::ModelInfo>,
     pub model_error: Option<String>,
+    /// The adapter applied to the model, if any.
+    pub adapter: Option<PathBuf>,
+    /// Drift of what was trained on the repository (the adapter, else the built-in model).
+    pub drift: Option<patois_adapter::Drift>,
 }
 
 struct DocState {
@@ -197,13 +213,31 @@ impl Engine {
         self.settings().model.unwrap_or_else(|| builtin_model_dir(self.index.dir()))
     }
 
+    /// The adapter in effect: the configured one, else `adapters/house` when present.
+    pub fn adapter_path(&self) -> Option<PathBuf> {
+        self.settings().adapter.or_else(|| Some(adapter_dir(self.index.dir(), "house")).filter(|d| d.join("adapter_config.json").exists()))
+    }
+
+    /// Drift of the adapter in effect, else of the built-in model.
+    pub fn drift(&self) -> Option<patois_adapter::Drift> {
+        let dir = self.adapter_path().or_else(|| Some(self.model_path()))?;
+        let p = patois_adapter::Provenance::load(&dir).ok()?;
+        patois_adapter::drift(&self.index, &p).ok()
+    }
+
     /// Loads the model (once). Errors are kept for the status report.
     pub fn load_model(&self) -> Result<Arc<Generator>> {
         if let Some(g) = self.generator.read().unwrap().as_ref() {
             return Ok(g.clone());
         }
         let path = self.model_path();
-        match Generator::load(&path, &patois_generate::device()) {
+        let loaded = Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
+            if let Some(dir) = self.adapter_path() {
+                patois_adapter::apply(&mut g.model, &dir, true)?;
+            }
+            Ok(g)
+        });
+        match loaded {
             Ok(g) => {
                 let g = Arc::new(g);
                 *self.generator.write().unwrap() = Some(g.clone());
@@ -311,8 +345,8 @@ impl Engine {
         let t_retrieval = t0.elapsed().as_secs_f64() * 1e3;
         let comment = patois_syntax::language_for_path(Path::new(path)).map(|l| l.line_comment).unwrap_or("#");
         let input = Input { path, comment, prefix, suffix, items: &items };
-        let window = g.info.context.min(4096).saturating_sub(settings.max_tokens);
-        let limits = Limits { total: window.min(settings.budget * 3), ..Limits::for_window(window.min(settings.budget * 3)) };
+        let window = g.info.context.min(settings.prompt_tokens).saturating_sub(settings.max_tokens);
+        let limits = Limits::for_window(window);
         let prompt = build(g.info.fim, &input, limits, g.as_ref());
         let t_prompt = t0.elapsed().as_secs_f64() * 1e3 - t_retrieval;
         let mode = decide_mode(path, text, cursor);
@@ -356,6 +390,8 @@ impl Engine {
             head,
             model: self.generator.read().unwrap().as_ref().map(|g| g.info.clone()),
             model_error: self.model_error.read().unwrap().clone(),
+            adapter: self.adapter_path(),
+            drift: self.drift(),
         }
     }
 }

@@ -15,6 +15,14 @@ pub enum What {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Model latency: the built-in model end to end, and a 0.5B-shape Q4 model, cold vs prefix cache.
+    Generate {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Skip the 0.5B-shape model (it takes a minute to make).
+        #[arg(long)]
+        skip_large: bool,
+    },
     /// Completion-context tasks from DIR's recent history: does retrieval find the
     /// file defining the symbol the author used next? Compared with BM25 over
     /// 20-line windows in the same run; plus latency at sampled cursors.
@@ -35,6 +43,7 @@ pub fn run(what: What) -> Result<()> {
     match what {
         What::Index { dir, runs } => bench_index(dir, runs),
         What::Retrieval { dir, commits, max_tasks, samples } => crate::bench_retrieval::run(dir, commits, max_tasks, samples),
+        What::Generate { dir, skip_large } => crate::bench_generate::run(&dir, skip_large),
     }
 }
 

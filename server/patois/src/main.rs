@@ -1,9 +1,11 @@
 //! `patois`: a code-assistant language server and its command-line tools.
 
 mod bench;
+mod bench_generate;
 mod bench_retrieval;
 mod context_cmd;
 mod index_cmd;
+mod model_cmds;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,6 +32,16 @@ enum Command {
     Index(index_cmd::Args),
     /// Print the context retrieved for a cursor, with citations and scores.
     Context(context_cmd::Args),
+    /// Complete at a cursor with the local model (retrieval + FIM prompt + generation).
+    Complete(model_cmds::CompleteArgs),
+    /// Explain a symbol or line range: definition, callers, tests, history, each cited.
+    Explain(model_cmds::ExplainArgs),
+    /// Index, model, adapter and drift.
+    Status(model_cmds::StatusArgs),
+    /// Train the built-in model on the repository, or a LoRA adapter on --base.
+    Train(model_cmds::TrainArgs),
+    /// The quick start: index, train the built-in model if missing, complete in this repository.
+    Demo(model_cmds::DemoArgs),
     /// Benchmarks (reported as ratios against a baseline measured in the same run).
     Bench {
         #[command(subcommand)]
@@ -42,6 +54,11 @@ fn main() {
     let result: Result<()> = match cli.command {
         Command::Index(args) => index_cmd::run(args),
         Command::Context(args) => context_cmd::run(args),
+        Command::Complete(args) => model_cmds::complete(args),
+        Command::Explain(args) => model_cmds::explain(args),
+        Command::Status(args) => model_cmds::status(args),
+        Command::Train(args) => model_cmds::train(args).map(|_| ()),
+        Command::Demo(args) => model_cmds::demo(args),
         Command::Bench { what } => bench::run(what),
     };
     if let Err(e) = result {

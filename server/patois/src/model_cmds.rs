@@ -1,0 +1,295 @@
+//! `patois complete`, `explain`, `status`, `train` and `demo`.
+
+use crate::context_cmd::{byte_offset, parse_position, read_document, Position};
+use crate::index_cmd::open_index;
+use crate::IndexLocation;
+use anyhow::{Context, Result};
+use patois_adapter::{train_builtin, train_lora, TrainOptions, TrainProgress};
+use patois_engine::{adapter_dir, builtin_model_dir, Engine, Settings, Ticket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(clap::Args, Clone)]
+pub struct ModelArgs {
+    /// Model folder (config.json + *.safetensors + tokenizer.json) or .gguf file [default: the built-in model].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub location: IndexLocation,
+}
+
+/// Opens the engine for the repository containing `dir`, with the index brought up to date.
+pub fn open_engine(dir: &Path, args: &ModelArgs) -> Result<Engine> {
+    let index = open_index(dir, &args.location)?;
+    index.update(&Default::default(), &patois_index::Quiet)?;
+    let mut settings = Settings::from_repo(index.root())?;
+    if args.model.is_some() {
+        settings.model = args.model.clone();
+    }
+    Ok(Engine::new(index, settings))
+}
+
+fn dir_of(p: &Position) -> &Path {
+    p.file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+#[derive(clap::Args)]
+pub struct CompleteArgs {
+    /// FILE:LINE:COL (1-based).
+    pub position: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn complete(args: CompleteArgs) -> Result<()> {
+    let pos = parse_position(&args.position)?;
+    let engine = open_engine(dir_of(&pos), &args.model)?;
+    let (rel, text) = read_document(engine.root(), &pos.file)?;
+    let cursor = byte_offset(&text, pos.line, pos.col);
+    let r = engine.complete(&rel, &text, cursor, &Ticket::detached())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!("{}", r.text);
+    eprintln!(
+        "-- {:?}, {} tokens, {:?} mode; ms: retrieval {:.1}, prompt {:.1}, prefill {:.1} ({} of {} prompt tokens cached), decode {:.1}, total {:.1}",
+        r.stop, r.tokens, r.mode, r.ms.retrieval, r.ms.prompt, r.ms.prefill, r.cache_hit_tokens, r.prompt_tokens, r.ms.decode, r.ms.total
+    );
+    for c in &r.citations {
+        eprintln!("-- context: {c}");
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    /// FILE:LINE or FILE:LINE-LINE (1-based).
+    pub range: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Skip the model-written summary.
+    #[arg(long)]
+    pub no_summary: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn explain(args: ExplainArgs) -> Result<()> {
+    let (file, lines) = args.range.rsplit_once(':').context("expected FILE:LINE or FILE:LINE-LINE")?;
+    let (a, b) = lines.split_once('-').unwrap_or((lines, lines));
+    let (start, end): (u32, u32) = (a.parse().context("LINE must be a number")?, b.parse().context("LINE must be a number")?);
+    let file = PathBuf::from(file);
+    let engine = open_engine(file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")), &args.model)?;
+    let (rel, text) = read_document(engine.root(), &file)?;
+    let e = patois_engine::explain(&engine, &rel, &text, start, end.max(start), !args.no_summary)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+    } else {
+        println!("{}", e.markdown);
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn status(args: StatusArgs) -> Result<()> {
+    let engine = open_engine(&args.dir, &args.model)?;
+    let _ = engine.load_model();
+    let s = engine.status();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    println!("repository  {}", s.root.display());
+    println!("index       {} ({} files, {} commits, HEAD {})", s.index_dir.display(), s.files, s.commits, s.head.as_deref().map(|h| &h[..10]).unwrap_or("none"));
+    match (&s.model, &s.model_error) {
+        (Some(m), _) => println!("model       {} ({} {}, {:.1}M parameters, FIM {:?})", m.path.display(), m.format, m.arch, m.parameters as f64 / 1e6, m.fim),
+        (None, Some(e)) => println!("model       none: {e}"),
+        _ => println!("model       not loaded"),
+    }
+    if let Some(a) = &s.adapter {
+        println!("adapter     {}", a.display());
+    }
+    if let Some(d) = &s.drift {
+        println!("drift       {}", d.advice);
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// A pretrained base to train a LoRA adapter on; without it the built-in model is trained from scratch.
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    #[arg(long, default_value_t = 3.0)]
+    pub minutes: f64,
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Adapter name (with --base): written to .patois/adapters/NAME/.
+    #[arg(long, default_value = "house")]
+    pub name: String,
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+    #[arg(long, default_value_t = 16.0)]
+    pub alpha: f64,
+    /// Comma-separated projections LoRA attaches to.
+    #[arg(long, default_value = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")]
+    pub targets: String,
+    #[command(flatten)]
+    pub location: IndexLocation,
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct TrainBar(indicatif::ProgressBar);
+impl TrainProgress for TrainBar {
+    fn start(&self, steps: Option<usize>, seconds: f64) {
+        self.0.set_length(steps.map(|s| s as u64).unwrap_or(seconds as u64));
+    }
+    fn step(&self, step: usize, loss: f32, tps: f64) {
+        self.0.set_message(format!("step {step} loss {loss:.3} {tps:.0} tok/s"));
+        if self.0.length().is_some_and(|l| l > 0) {
+            self.0.set_position(step as u64);
+        }
+    }
+}
+
+/// Ctrl-C sets the flag once; training checkpoints and stops.
+fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        if f.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\npatois: stopping after this step and writing a checkpoint (Ctrl-C again to quit now)");
+    });
+    flag
+}
+
+pub fn train(args: TrainArgs) -> Result<patois_adapter::TrainReport> {
+    let index = open_index(&args.dir, &args.location)?;
+    index.update(&Default::default(), &patois_index::Quiet)?;
+    let opts = TrainOptions {
+        minutes: args.minutes,
+        steps: args.steps,
+        lora_rank: args.rank,
+        lora_alpha: args.alpha,
+        lora_targets: args.targets.split(',').map(|s| s.trim().to_string()).collect(),
+        lr: if args.base.is_some() { 1e-3 } else { 3e-3 },
+        ..Default::default()
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(indicatif::ProgressStyle::with_template("train [{bar:30}] {elapsed} {msg}").unwrap().progress_chars("=> "));
+    let stop = stop_flag();
+    let progress = TrainBar(bar.clone());
+    let r = match &args.base {
+        Some(base) => train_lora(&index, base, &adapter_dir(index.dir(), &args.name), &opts, &stop, &progress)?,
+        None => train_builtin(&index, &builtin_model_dir(index.dir()), &opts, &stop, &progress)?,
+    };
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        for reason in &r.split_reasons {
+            println!("data: {reason}");
+        }
+        println!(
+            "{} {} steps ({} tokens, {:.0} tokens/s, {:.1}s{}): held-out loss {:.3} -> {:.3} ({:+.1}%)",
+            if r.interrupted { "checkpointed after" } else { "trained" },
+            r.steps,
+            r.tokens,
+            r.tokens_per_s,
+            r.seconds,
+            if r.resumed_from > 0 { format!(", resumed from step {}", r.resumed_from) } else { String::new() },
+            r.base_loss,
+            r.adapted_loss,
+            (r.adapted_loss / r.base_loss - 1.0) * 100.0
+        );
+        println!("wrote {}", r.out_dir.display());
+    }
+    Ok(r)
+}
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Training budget when the built-in model does not exist yet.
+    #[arg(long, default_value_t = 2.0)]
+    pub minutes: f64,
+    /// How many cursors to complete at.
+    #[arg(long, default_value_t = 3)]
+    pub samples: usize,
+}
+
+/// The quick start: index, make the built-in model if missing, complete at a few
+/// places in the repository's own code, and print what the model read.
+pub fn demo(args: DemoArgs) -> Result<()> {
+    let margs = ModelArgs { model: None, location: IndexLocation { index_dir: None } };
+    let engine = open_engine(&args.dir, &margs)?;
+    let (files, commits) = engine.index().with_manifest(|m| (m.files.len(), m.commits));
+    println!("indexed {}: {files} files, {commits} commits", engine.root().display());
+    if !builtin_model_dir(engine.index().dir()).join("config.json").exists() {
+        println!("no built-in model yet: training one on this repository for {} minutes", args.minutes);
+        train(TrainArgs {
+            dir: args.dir.clone(),
+            base: None,
+            minutes: args.minutes,
+            steps: None,
+            name: "house".into(),
+            rank: 8,
+            alpha: 16.0,
+            targets: String::new(),
+            location: IndexLocation { index_dir: None },
+            json: false,
+        })?;
+    }
+    let g = engine.load_model()?;
+    println!("model: {} ({:.1}M parameters)", g.info.path.display(), g.info.parameters as f64 / 1e6);
+    if let Some(d) = engine.drift() {
+        println!("drift: {}", d.advice);
+    }
+    // Cursors: the start of a body line in the first few Rust/Python/TS/Go files.
+    let files: Vec<String> = engine.index().with_manifest(|m| m.files.iter().filter(|(_, e)| e.language.is_some()).map(|(p, _)| p.clone()).collect());
+    let mut shown = 0;
+    for path in files.iter().step_by((files.len() / args.samples.max(1)).max(1)) {
+        if shown >= args.samples {
+            break;
+        }
+        let Ok(text) = std::fs::read_to_string(engine.root().join(path)) else { continue };
+        let lines: Vec<&str> = text.lines().collect();
+        let Some(n) = (lines.len() / 2..lines.len()).find(|&i| lines[i].trim().len() > 12 && lines[i].starts_with("    ")) else { continue };
+        let line = lines[n];
+        let col = line.len() - line.trim_start().len() + line.trim().len() / 2;
+        let cursor = patois_retrieve::line_start(&text, n as u32 + 1) + col;
+        let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
+        let r = engine.complete(path, &text, cursor, &Ticket::detached())?;
+        shown += 1;
+        println!("\n{path}:{}:{}", n + 1, col + 1);
+        println!("  before cursor: {}", &line[..line.len().min(cursor - patois_retrieve::line_start(&text, n as u32 + 1))].trim_start());
+        println!("  completion:    {:?} ({:?}, {} tokens, {:.0} ms)", r.text, r.stop, r.tokens, r.ms.total);
+        println!("  actual line:   {}", line.trim_start());
+        for c in r.citations.iter().take(4) {
+            println!("  context:       {c}");
+        }
+    }
+    Ok(())
+}
