@@ -112,7 +112,11 @@ fn history(engine: &Engine, path: &str, name: Option<&str>, lines: (u32, u32)) -
     let mut out = Vec::new();
     let Some(repo) = patois_vcs::Repo::discover(index.root())? else { return Ok(out) };
     let push = |id: &str, label: String, out: &mut Vec<Entry>| -> Result<()> {
-        if out.iter().any(|e: &Entry| e.citation.commit.as_deref() == Some(id)) {
+        if let Some(e) = out.iter_mut().find(|e: &&mut Entry| e.citation.commit.as_deref() == Some(id)) {
+            // One commit with two roles: say both.
+            if let Some((role, summary)) = e.label.clone().split_once(": ") {
+                e.label = format!("{label} and {role}: {summary}");
+            }
             return Ok(());
         }
         if let Some(c) = index.commit(id)? {

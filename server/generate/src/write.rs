@@ -173,3 +173,34 @@ where
     tok.train(&mut trainer, texts).map_err(|e| anyhow::anyhow!("training the tokenizer: {e}"))?;
     Ok(tok)
 }
+
+/// A complete model folder (config.json, model.safetensors, tokenizer.json) with
+/// random weights: the tokenizer trained on `texts`, the given shape otherwise.
+pub fn make_model_dir<I, S>(dir: &Path, texts: I, shape: &Config, seed: u64) -> Result<Config>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    let tok = train_tokenizer(texts, shape.vocab_size.min(4096))?;
+    let config = Config { vocab_size: tok.get_vocab_size(true).div_ceil(64) * 64, ..shape.clone() };
+    write_safetensors(dir, &config, &random_weights(&config, seed)?)?;
+    tok.save(dir.join("tokenizer.json"), false).map_err(|e| anyhow::anyhow!("writing the tokenizer: {e}"))?;
+    Ok(config)
+}
+
+/// A tiny shape for tests: two layers, 64 wide.
+pub fn tiny_config(vocab: usize) -> Config {
+    Config {
+        arch: Arch::Qwen2,
+        vocab_size: vocab,
+        hidden_size: 64,
+        intermediate_size: 128,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        rope_theta: 10_000.0,
+        norm_eps: 1e-6,
+        max_position_embeddings: 1024,
+        tie_word_embeddings: true,
+    }
+}

@@ -1,0 +1,88 @@
+//! The engine end to end: real index, real git, a tiny model written by our code.
+
+use patois_engine::{builtin_model_dir, explain, Engine, Settings, Ticket};
+use patois_generate::write::{make_model_dir, tiny_config};
+use patois_index::{Index, Quiet, UpdateOptions};
+use patois_testkit::Fixture;
+
+fn setup() -> (Fixture, Engine) {
+    let fx = Fixture::git();
+    fx.write("src/store.rs", "/// Keeps values.\npub struct Store {\n    items: Vec<u32>,\n}\n\nimpl Store {\n    pub fn put(&mut self, v: u32) {\n        self.items.push(v);\n    }\n}\n");
+    fx.commit("Add store (#4)", "ann", 1_000);
+    fx.write("src/app.rs", "use crate::store::Store;\n\npub fn fill(s: &mut Store) {\n    s.put(1);\n    s.put(2);\n}\n");
+    fx.write("tests/store_test.rs", "#[test]\nfn puts() {\n    let mut s = Store { items: vec![] };\n    s.put(3);\n}\n");
+    fx.commit("Use the store", "bob", 2_000);
+    let ix = Index::open(fx.root(), &fx.root().join(".patois")).unwrap();
+    ix.update(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet).unwrap();
+    let texts = ["pub fn put(&mut self, v: u32) { self.items.push(v); }\n"; 30];
+    make_model_dir(&builtin_model_dir(ix.dir()), texts.iter(), &tiny_config(400), 3).unwrap();
+    (fx, Engine::new(ix, Settings { max_tokens: 8, ..Default::default() }))
+}
+
+#[test]
+fn completion_runs_retrieval_prompt_and_model_and_cites_its_context() {
+    let (_fx, e) = setup();
+    let doc = "use crate::store::Store;\n\npub fn more(s: &mut Store) {\n    s.\n}\n";
+    let cursor = doc.find("s.\n").unwrap() + 2;
+    let r = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
+    assert!(r.tokens >= 1 && r.prompt_tokens > 20, "{r:?}");
+    assert!(r.citations.iter().any(|c| c.path == "src/store.rs" && c.start_line == 2), "{:?}", r.citations);
+    assert!(!r.cached);
+    // The same request again comes from the completion cache.
+    let again = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
+    assert!(again.cached);
+    assert_eq!(again.text, r.text);
+    // Typing one more character reuses the model's KV cache for the shared prefix.
+    let doc2 = doc.replacen("s.\n", "s.p\n", 1);
+    let r2 = e.complete("src/more.rs", &doc2, cursor + 1, &Ticket::detached()).unwrap();
+    assert!(r2.cache_hit_tokens > r2.prompt_tokens / 2, "{r2:?}");
+}
+
+#[test]
+fn a_newer_request_for_the_same_document_cancels_the_older() {
+    let (_fx, e) = setup();
+    let old = e.begin("src/a.rs");
+    let other_doc = e.begin("src/b.rs");
+    assert!(!old.is_cancelled());
+    let new = e.begin("src/a.rs");
+    assert!(old.is_cancelled() && !new.is_cancelled() && !other_doc.is_cancelled());
+    let r = e.complete("src/a.rs", "fn main() {\n    \n}\n", 16, &old).unwrap();
+    assert_eq!(r.stop, patois_generate::StopReason::Cancelled);
+    assert_eq!(r.tokens, 0);
+}
+
+#[test]
+fn huge_documents_and_disabled_languages_are_refused_politely() {
+    let (_fx, e) = setup();
+    e.set_settings(Settings { max_document_bytes: 10, ..e.settings() }).unwrap();
+    let err = e.complete("src/a.rs", "fn main() { let x = 1; }", 5, &Ticket::detached()).unwrap_err().to_string();
+    assert!(err.contains("max_document_bytes"), "{err}");
+    e.set_settings(Settings { disabled_languages: vec!["rust".into()], ..Settings::default() }).unwrap();
+    let err = e.complete("src/a.rs", "fn main() {}", 5, &Ticket::detached()).unwrap_err().to_string();
+    assert!(err.contains("disabled for rust"), "{err}");
+}
+
+#[test]
+fn explain_cites_definition_callers_tests_and_history_at_real_lines() {
+    let (fx, e) = setup();
+    let text = fx.read("src/store.rs");
+    let x = explain(&e, "src/store.rs", &text, 7, 7, false).unwrap();
+    assert_eq!(x.symbol.as_deref(), Some("put"));
+    let sec = |t: &str| x.sections.iter().find(|s| s.title == t).unwrap();
+    let def = &sec("Definition").entries[0];
+    assert_eq!((def.citation.start_line, def.citation.end_line), (7, 9));
+    assert!(def.excerpt.starts_with("    pub fn put"));
+    let callers = &sec("Callers").entries;
+    assert!(callers.iter().any(|c| c.citation.path == "src/app.rs" && c.citation.start_line == 3), "{callers:?}");
+    // Every cited range points at lines that exist and mention what they claim.
+    for c in callers {
+        let file = fx.read(&c.citation.path);
+        let lines: Vec<&str> = file.lines().collect();
+        let cited = lines[c.citation.start_line as usize - 1..c.citation.end_line as usize].join("\n");
+        assert!(cited.contains("put"), "{cited}");
+    }
+    assert!(sec("Tests").entries.iter().any(|t| t.citation.path == "tests/store_test.rs"));
+    let hist = &sec("History").entries;
+    assert!(hist.iter().any(|h| h.citation.pr == Some(4) && h.label.starts_with("introduced `put`")), "{hist:?}");
+    assert!(x.markdown.contains("### Callers") && x.markdown.contains("(#4)"));
+}
