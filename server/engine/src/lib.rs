@@ -4,9 +4,10 @@
 
 mod explain;
 pub use explain::{explain, Explanation, Section};
+pub use patois_generate::{Mode, StopReason};
 
 use anyhow::{bail, Result};
-use patois_generate::{decide_mode, GenOptions, Generator, Mode, StopReason};
+use patois_generate::{decide_mode, GenOptions, Generator};
 use patois_index::{Index, Progress, Report, UpdateOptions};
 use patois_prompt::{build, Input, Limits, Tokens};
 use patois_retrieve::{chars, retrieve, Budget, Citation, Item, Options, RecentDoc, Request};

@@ -42,6 +42,8 @@ enum Command {
     Train(model_cmds::TrainArgs),
     /// The quick start: index, train the built-in model if missing, complete in this repository.
     Demo(model_cmds::DemoArgs),
+    /// Speak LSP on stdin/stdout (what editors start).
+    Serve,
     /// Benchmarks (reported as ratios against a baseline measured in the same run).
     Bench {
         #[command(subcommand)]
@@ -59,6 +61,16 @@ fn main() {
         Command::Status(args) => model_cmds::status(args),
         Command::Train(args) => model_cmds::train(args).map(|_| ()),
         Command::Demo(args) => model_cmds::demo(args),
+        Command::Serve => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .map(|rt| {
+                rt.block_on(patois_lsp::serve_stdio());
+                // Do not wait for background indexing or a cancelled generation to finish.
+                rt.shutdown_timeout(std::time::Duration::from_millis(200));
+            }),
         Command::Bench { what } => bench::run(what),
     };
     if let Err(e) = result {

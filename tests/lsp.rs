@@ -1,0 +1,285 @@
+//! End to end: the real `patois serve` process over stdio, a real git repository,
+//! a client speaking JSON-RPC with LSP framing.
+
+use patois_generate::write::{make_model_dir, tiny_config};
+use patois_testkit::Fixture;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    rx: Receiver<Value>,
+    next_id: i64,
+    /// Everything received, in order.
+    seen: Vec<Value>,
+}
+
+fn frame(v: &Value) -> Vec<u8> {
+    let body = serde_json::to_vec(v).unwrap();
+    let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    out.extend(body);
+    out
+}
+
+impl Client {
+    fn start(root: &std::path::Path) -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_patois"))
+            .arg("serve")
+            .current_dir(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start patois serve");
+        let stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = channel();
+        std::thread::spawn(move || loop {
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if out.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let line = line.trim();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.strip_prefix("Content-Length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            out.read_exact(&mut body).unwrap();
+            if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
+                return;
+            }
+        });
+        Client { child, stdin, rx, next_id: 1, seen: Vec::new() }
+    }
+
+    fn send(&mut self, v: Value) {
+        self.stdin.write_all(&frame(&v)).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    }
+
+    fn request_async(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        id
+    }
+
+    /// Waits for a message matching `pred` (possibly one already received).
+    fn wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)).cloned() {
+            return v;
+        }
+        loop {
+            let v = self.next(what);
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+
+    /// Reads the next message, answering server requests on the way.
+    fn next(&mut self, what: &str) -> Value {
+        {
+            let v = match self.rx.recv_timeout(Duration::from_secs(120)) {
+                Ok(v) => v,
+                Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {what}; got {:#?}", self.seen),
+                Err(RecvTimeoutError::Disconnected) => panic!("server exited while waiting for {what}"),
+            };
+            // Server-to-client requests (progress create, registrations, showDocument).
+            if v.get("method").is_some() && v.get("id").is_some() {
+                let id = v["id"].clone();
+                self.send(json!({ "jsonrpc": "2.0", "id": id, "result": Value::Null }));
+            }
+            if std::env::var_os("PATOIS_TEST_TRACE").is_some() {
+                eprintln!("<- {}", v.to_string().chars().take(200).collect::<String>());
+            }
+            self.seen.push(v.clone());
+            v
+        }
+    }
+
+    fn response(&mut self, id: i64) -> Value {
+        self.wait(&format!("response {id}"), |v| v["id"] == json!(id) && v.get("method").is_none())
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.request_async(method, params);
+        let r = self.response(id);
+        assert!(r.get("error").is_none(), "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    fn progress_ends(&self) -> usize {
+        self.seen.iter().filter(|v| is_progress_end(v)).count()
+    }
+
+    /// Waits until more than `n` indexing runs have ended.
+    fn wait_progress_ends_over(&mut self, n: usize) {
+        while self.progress_ends() <= n {
+            self.next("an index update to finish");
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn is_progress_end(v: &Value) -> bool {
+    v["method"] == "$/progress" && v["params"]["value"]["kind"] == "end"
+}
+
+fn uri(root: &std::path::Path, rel: &str) -> String {
+    format!("file://{}", root.join(rel).display())
+}
+
+/// A repository with a store module, a caller, and a model big enough that a long
+/// prompt takes a while (so a cancel arrives during it).
+fn fixture() -> Fixture {
+    let fx = Fixture::git();
+    fx.write(
+        "src/store.rs",
+        "/// Reads a value by key.\npub fn fetch_value(key: &str) -> Option<u32> {\n    key.len().checked_sub(1).map(|n| n as u32)\n}\n",
+    );
+    fx.write("src/app.rs", "use crate::store::fetch_value;\n\npub fn run() -> u32 {\n    fetch_value(\"abc\").unwrap_or(0)\n}\n");
+    fx.commit("Add store and app (#12)", "ann", 1_000);
+    let shape = patois_generate::Config { hidden_size: 256, intermediate_size: 512, num_hidden_layers: 4, ..tiny_config(600) };
+    let corpus = [fx.read("src/store.rs"), fx.read("src/app.rs")].concat();
+    make_model_dir(&fx.root().join(".patois/model"), std::iter::repeat_n(corpus.as_str(), 20), &shape, 5).unwrap();
+    fx.write("patois.toml", "max_tokens = 16\nprompt_tokens = 1000\nbudget = 400\n");
+    fx
+}
+
+fn initialize(c: &mut Client, root: &std::path::Path) -> Value {
+    let r = c.request(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": format!("file://{}", root.display()),
+            "capabilities": { "general": { "positionEncodings": ["utf-8", "utf-16"] }, "window": { "workDoneProgress": true } },
+            "initializationOptions": { "patois": { "maxTokens": 12 } }
+        }),
+    );
+    c.notify("initialized", json!({}));
+    r
+}
+
+#[test]
+fn lsp_end_to_end() {
+    let fx = fixture();
+    let root = fx.root().canonicalize().unwrap();
+    let mut c = Client::start(&root);
+    let init = initialize(&mut c, &root);
+    let caps = &init["capabilities"];
+    assert_eq!(caps["positionEncoding"], "utf-8");
+    assert_eq!(caps["inlineCompletionProvider"], true);
+    assert_eq!(caps["textDocumentSync"]["change"], 2, "incremental sync");
+    assert_eq!(caps["codeActionProvider"]["resolveProvider"], true);
+
+    // Indexing runs in the background with work-done progress.
+    c.wait("index progress end", |v| v["method"] == "$/progress" && v["params"]["value"]["kind"] == "end");
+    assert!(c.seen.iter().any(|v| v["method"] == "$/progress" && v["params"]["value"]["kind"] == "begin"));
+    c.wait("status notification", |v| v["method"] == "patois/status" && v["params"]["model"].is_object());
+
+    // Unsaved text with non-ASCII characters before the cursor (columns are UTF-8 bytes here).
+    let main = uri(&root, "src/main.rs");
+    let text = "use crate::store::fetch_value;\n\nfn main() {\n    let é = fetch_value(\"ü\");\n    let n = \n}\n";
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": main, "languageId": "rust", "version": 1, "text": text } }));
+    let line4 = "    let n = ";
+    let pos = json!({ "line": 4, "character": line4.len() });
+    let r = c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos, "context": { "triggerKind": 2 } }));
+    let items = r["items"].as_array().expect("an inline completion list");
+    assert_eq!(items.len(), 1, "{r}");
+    assert!(!items[0]["insertText"].as_str().unwrap().is_empty());
+    assert_eq!(items[0]["range"]["start"], pos);
+    let ctx = c.request("patois/context", json!({ "textDocument": { "uri": main }, "position": pos }));
+    let ctx_text = ctx.to_string();
+    assert!(ctx_text.contains("src/store.rs") && ctx_text.contains("fetch_value"), "{ctx_text}");
+
+    // An incremental edit: "n" → "count" on line 4 (UTF-8 columns).
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": main, "version": 2 }, "contentChanges": [{ "range": { "start": { "line": 4, "character": 8 }, "end": { "line": 4, "character": 9 } }, "text": "count" }] }),
+    );
+    let pos2 = json!({ "line": 4, "character": "    let count = ".len() });
+    c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos2, "context": { "triggerKind": 2 } }));
+
+    // Rename the function (definition and caller) in other files and save: the next
+    // completion's context has the new name and not the old.
+    let ends = c.progress_ends();
+    for f in ["src/store.rs", "src/app.rs"] {
+        std::fs::write(root.join(f), fx.read(f).replace("fetch_value", "load_value")).unwrap();
+        c.notify("textDocument/didSave", json!({ "textDocument": { "uri": uri(&root, f) } }));
+    }
+    c.wait_progress_ends_over(ends);
+    let edit = |from: u32, to: u32, text: &str| json!({ "range": { "start": { "line": 0, "character": from }, "end": { "line": 0, "character": to } }, "text": text });
+    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": main, "version": 3 }, "contentChanges": [edit(18, 29, "load_value")] }));
+    c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos2, "context": { "triggerKind": 2 } }));
+    let ctx = c.request("patois/context", json!({ "textDocument": { "uri": main }, "position": pos2 }));
+    let texts: Vec<String> = ctx["items"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect();
+    assert!(texts.iter().any(|t| t.contains("load_value")), "{texts:#?}");
+    assert!(texts.iter().all(|t| !t.contains("fetch_value")), "stale name in context: {texts:#?}");
+
+    // Cancellation: a long prompt, cancelled right away, answers RequestCancelled,
+    // and the server keeps serving.
+    let long: String = (0..150).map(|i| format!("fn helper_{i}(x: u32) -> u32 {{ x + {i} }}\n")).collect();
+    let long_doc = format!("{long}fn tail() {{\n    let v = \n}}\n");
+    let long_uri = uri(&root, "src/long.rs");
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": long_uri, "languageId": "rust", "version": 1, "text": long_doc } }));
+    let tail_pos = json!({ "line": 151, "character": 12 });
+    let id = c.request_async("textDocument/inlineCompletion", json!({ "textDocument": { "uri": long_uri }, "position": tail_pos, "context": { "triggerKind": 2 } }));
+    c.notify("$/cancelRequest", json!({ "id": id }));
+    let r = c.response(id);
+    assert_eq!(r["error"]["code"], -32800, "{r}");
+    let ok = c.request("patois/status", json!({}));
+    assert!(ok["files"].as_u64().unwrap() >= 2);
+
+    // Explain: citations point at real lines.
+    let store = uri(&root, "src/store.rs");
+    let x = c.request("patois/explain", json!({ "textDocument": { "uri": store }, "range": { "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 5 } }, "summary": false }));
+    assert_eq!(x["symbol"], "load_value");
+    let md = x["markdown"].as_str().unwrap();
+    assert!(md.contains("src/store.rs:2-4") && md.contains("(#12)"), "{md}");
+    let callers = x["sections"].as_array().unwrap().iter().find(|s| s["title"] == "Callers").unwrap()["entries"].as_array().unwrap().clone();
+    assert!(!callers.is_empty(), "{x}");
+    for e in callers {
+        let (path, start) = (e["citation"]["path"].as_str().unwrap(), e["citation"]["start_line"].as_u64().unwrap() as usize);
+        let line = std::fs::read_to_string(root.join(path)).unwrap().lines().nth(start - 1).unwrap().to_string();
+        assert!(!line.trim().is_empty(), "{path}:{start} is a real line");
+    }
+    let actions = c.request("textDocument/codeAction", json!({ "textDocument": { "uri": store }, "range": { "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 0 } }, "context": { "diagnostics": [] } }));
+    assert_eq!(actions[0]["title"], "Explain with patois");
+    let resolved = c.request("codeAction/resolve", actions[0].clone());
+    assert_eq!(resolved["command"]["command"], "patois.explain");
+
+    // Bad input gets JSON-RPC errors, not a crash.
+    let unknown = c.request_async("patois/nope", json!({}));
+    assert_eq!(c.response(unknown)["error"]["code"], -32601);
+    c.stdin.write_all(b"Content-Length: 9\r\n\r\n{not json").unwrap();
+    c.stdin.flush().unwrap();
+    let err = c.wait("a parse error", |v| v["error"]["code"] == -32700);
+    assert!(err["error"]["message"].as_str().unwrap().contains("not JSON"), "{err}");
+    let ok = c.request("patois/status", json!({}));
+    assert!(ok.is_object(), "still serving after malformed input");
+
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    let status = c.child.wait().unwrap();
+    assert!(status.success());
+}
