@@ -2,7 +2,7 @@
 
 use crate::index_cmd::open_index;
 use crate::IndexLocation;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use patois_retrieve::{chars, retrieve, Budget, Options, Request};
 use std::path::{Path, PathBuf};
 
@@ -30,14 +30,13 @@ pub struct Position {
 pub fn parse_position(s: &str) -> Result<Position> {
     let mut parts = s.rsplitn(3, ':');
     let (a, b, c) = (parts.next(), parts.next(), parts.next());
-    let num = |x: &str| x.parse::<u32>().ok().filter(|n| *n >= 1);
-    match (a.and_then(num), b.and_then(num), c) {
-        (Some(col), Some(line), Some(file)) => Ok(Position { file: file.into(), line, col }),
-        (Some(line), _, _) => {
-            let file = s.rsplit_once(':').unwrap().0;
-            Ok(Position { file: file.into(), line, col: 1 })
-        }
-        _ => bail!("`{s}` is not FILE:LINE:COL (1-based line and column)"),
+    let num = |x: Option<&str>| x.and_then(|x| x.parse::<u32>().ok());
+    let bad = || anyhow::anyhow!("`{s}` is not FILE:LINE:COL (1-based line and column)");
+    match (num(a), num(b), c) {
+        (Some(col), Some(line), Some(file)) if line >= 1 && col >= 1 => Ok(Position { file: file.into(), line, col }),
+        (Some(_), Some(_), Some(_)) => Err(bad()),
+        (Some(line), _, _) if line >= 1 => Ok(Position { file: s.rsplit_once(':').unwrap().0.into(), line, col: 1 }),
+        _ => Err(bad()),
     }
 }
 
@@ -118,7 +117,7 @@ mod tests {
     fn offsets_count_characters_not_bytes() {
         let text = "ab\nçé x\n";
         assert_eq!(byte_offset(text, 2, 3), 3 + 4);
-        assert_eq!(byte_offset(text, 2, 99), 3 + 7, "clamped to the line end");
+        assert_eq!(byte_offset(text, 2, 99), 3 + 6, "clamped to the line end");
         assert_eq!(byte_offset(text, 1, 1), 0);
     }
 }
