@@ -34,6 +34,8 @@ pub struct Settings {
     pub disabled_languages: Vec<String>,
     /// Documents larger than this many bytes are refused.
     pub max_document_bytes: usize,
+    /// Reuse the model's KV cache and earlier completions (off only to measure without them).
+    pub cache: bool,
     /// A PEFT LoRA adapter applied (merged) at load; `None`: `adapters/house` under
     /// the index folder when it exists.
     pub adapter: Option<PathBuf>,
@@ -41,7 +43,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { model: None, budget: 512, max_tokens: 48, prompt_tokens: 1536, disabled_languages: Vec::new(), max_document_bytes: 2 << 20, adapter: None }
+        Settings { model: None, budget: 512, max_tokens: 48, prompt_tokens: 1536, disabled_languages: Vec::new(), max_document_bytes: 2 << 20, adapter: None, cache: true }
     }
 }
 
@@ -325,14 +327,18 @@ impl Engine {
         let cursor = cursor.min(text.len());
         let (prefix, suffix) = text.split_at(cursor);
         let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
-        if let Some((_, hit)) = self.completions.lock().unwrap().entries.iter().find(|(k, _)| *k == key) {
-            let mut hit = hit.clone();
+        let settings = self.settings();
+        let hit = if settings.cache { self.completions.lock().unwrap().entries.iter().find(|(k, _)| *k == key).map(|(_, r)| r.clone()) } else { None };
+        if let Some(hit) = hit {
+            let mut hit = hit;
             hit.cached = true;
             hit.ms = Timings { total: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() };
             return Ok(hit);
         }
         let g = self.load_model()?;
-        let settings = self.settings();
+        if !settings.cache {
+            g.clear_cache();
+        }
         let line = patois_syntax::Lines::new(text).line(cursor);
         let reuse = self.last_items.lock().unwrap().as_ref().filter(|(p, l, _)| p == path && *l == line).map(|(_, _, items)| items.clone());
         let items = match reuse {

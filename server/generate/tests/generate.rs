@@ -149,7 +149,7 @@ fn clear_errors_for_missing_unsupported_and_mismatched_models() {
 
     let mut big = train_tokenizer(std::iter::repeat_n(CORPUS, 20), 320).unwrap();
     let extra: Vec<_> = (0..100).map(|i| tokenizers::AddedToken::from(format!("<extra_{i}>"), true)).collect();
-    big.add_special_tokens(extra);
+    big.add_special_tokens(extra).unwrap();
     let q8 = dir.path().join("q8");
     big.save(q8.join("tokenizer.json"), false).unwrap();
     let err = Generator::load(&q8, &Device::Cpu).err().unwrap().to_string();

@@ -1,6 +1,7 @@
 //! The LSP layer: the only crate that knows LSP. A thin adapter over
 //! [`patois_engine::Engine`]; long work runs on tokio's blocking pool.
 
+pub mod client;
 mod text;
 pub use text::{apply, offset, position, Encoding};
 
@@ -86,6 +87,9 @@ pub fn merge_settings(base: &Settings, v: &Value) -> Settings {
         if let Some(n) = v.get(k).and_then(Value::as_u64) {
             *slot = n as usize;
         }
+    }
+    if let Some(c) = v.get("cache").and_then(Value::as_bool) {
+        s.cache = c;
     }
     if let Some(l) = v.get("disabledLanguages").and_then(Value::as_array) {
         s.disabled_languages = l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();

@@ -23,6 +23,13 @@ pub enum What {
         #[arg(long)]
         skip_large: bool,
     },
+    /// Replay typing (one character per request) through the real server, with and without caches.
+    Lsp {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
     /// Completion-context tasks from DIR's recent history: does retrieval find the
     /// file defining the symbol the author used next? Compared with BM25 over
     /// 20-line windows in the same run; plus latency at sampled cursors.
@@ -44,6 +51,7 @@ pub fn run(what: What) -> Result<()> {
         What::Index { dir, runs } => bench_index(dir, runs),
         What::Retrieval { dir, commits, max_tasks, samples } => crate::bench_retrieval::run(dir, commits, max_tasks, samples),
         What::Generate { dir, skip_large } => crate::bench_generate::run(&dir, skip_large),
+        What::Lsp { dir, requests } => crate::bench_lsp::run(&dir, requests),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_generate;
+mod bench_lsp;
 mod bench_retrieval;
 mod context_cmd;
 mod index_cmd;

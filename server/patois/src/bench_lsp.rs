@@ -1,0 +1,78 @@
+//! `patois bench lsp`: a typing session replayed through the real server.
+
+use anyhow::{bail, Result};
+use patois_lsp::client::Client;
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+/// Types lines of `file` one character per request; returns per-request latency (ms).
+fn session(root: &Path, file: &str, requests: usize, cache: bool) -> Result<Vec<f64>> {
+    let exe = std::env::current_exe()?;
+    let mut c = Client::start(&exe, root);
+    c.request(
+        "initialize",
+        json!({ "processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": { "window": { "workDoneProgress": true } }, "initializationOptions": { "cache": cache } }),
+    );
+    c.notify("initialized", json!({}));
+    c.wait("indexing to finish", patois_lsp::client::is_progress_end);
+    let full = std::fs::read_to_string(root.join(file))?;
+    let lines: Vec<&str> = full.lines().collect();
+    let uri = format!("file://{}", root.join(file).display());
+    // Start in the middle of the file, with the typed lines removed.
+    let first = lines.len() / 2;
+    let typed: Vec<&str> = lines[first..].iter().copied().filter(|l| l.trim().len() > 8).collect();
+    let mut doc: Vec<String> = lines[..first].iter().map(|s| s.to_string()).collect();
+    let tail: Vec<String> = vec!["}".to_string()];
+    let text = |doc: &[String]| format!("{}\n{}\n", doc.join("\n"), tail.join("\n"));
+    doc.push(String::new());
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": text(&doc) } }));
+    let mut times = Vec::new();
+    let mut version = 1;
+    'outer: for line in typed {
+        for ch in line.chars() {
+            if times.len() >= requests {
+                break 'outer;
+            }
+            let row = doc.len() as u32 - 1;
+            let col = doc.last().unwrap().encode_utf16().count() as u32;
+            doc.last_mut().unwrap().push(ch);
+            version += 1;
+            let edit = json!({ "range": { "start": { "line": row, "character": col }, "end": { "line": row, "character": col } }, "text": ch.to_string() });
+            c.notify("textDocument/didChange", json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [edit] }));
+            let pos = json!({ "line": row, "character": col + ch.len_utf16() as u32 });
+            let t = Instant::now();
+            c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": uri }, "position": pos, "context": { "triggerKind": 2 } }));
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let row = doc.len() as u32 - 1;
+        let col = doc.last().unwrap().encode_utf16().count() as u32;
+        doc.push(String::new());
+        version += 1;
+        let edit = json!({ "range": { "start": { "line": row, "character": col }, "end": { "line": row, "character": col } }, "text": "\n" });
+        c.notify("textDocument/didChange", json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [edit] }));
+    }
+    c.request("shutdown", serde_json::Value::Null);
+    c.notify("exit", serde_json::Value::Null);
+    Ok(times)
+}
+
+pub fn run(dir: &Path, requests: usize) -> Result<()> {
+    let root = patois_index::repo_root(dir)?;
+    let index = patois_index::Index::open(&root, &root.join(patois_index::DEFAULT_DIR))?;
+    if !patois_engine::builtin_model_dir(index.dir()).join("config.json").exists() {
+        bail!("no built-in model under {}; run `patois train` first", index.dir().display());
+    }
+    let file = index
+        .with_manifest(|m| m.files.iter().filter(|(p, e)| e.language.as_deref() == Some("rust") && e.size > 3000 && !p.contains("test")).map(|(p, _)| p.clone()).next())
+        .ok_or_else(|| anyhow::anyhow!("no Rust file over 3 kB to type in"))?;
+    drop(index);
+    println!("bench lsp: typing {requests} characters of {file} through `patois serve`");
+    for (label, cache) in [("with caches", true), ("without caches", false)] {
+        let mut t = session(&root, &file, requests, cache)?;
+        t.sort_by(f64::total_cmp);
+        let p = |q: f64| t[((t.len() as f64 - 1.0) * q).round() as usize];
+        println!("  {label:<15} p50 {:.1} ms   p95 {:.1} ms   max {:.1} ms over {} requests (goal p95 < 250 ms: {:.2} of the limit)", p(0.5), p(0.95), p(1.0), t.len(), p(0.95) / 250.0);
+    }
+    Ok(())
+}
