@@ -30,6 +30,17 @@ pub enum What {
         #[arg(long, default_value_t = 200)]
         requests: usize,
     },
+    /// Held-out loss and next-line similarity, base vs LoRA-adapted, plus training speed.
+    Adapter {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// A pretrained base; without one the built-in model is trained first and used as the base.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Minutes for each training stage.
+        #[arg(long, default_value_t = 2.0)]
+        minutes: f64,
+    },
     /// Completion-context tasks from DIR's recent history: does retrieval find the
     /// file defining the symbol the author used next? Compared with BM25 over
     /// 20-line windows in the same run; plus latency at sampled cursors.
@@ -52,6 +63,7 @@ pub fn run(what: What) -> Result<()> {
         What::Retrieval { dir, commits, max_tasks, samples } => crate::bench_retrieval::run(dir, commits, max_tasks, samples),
         What::Generate { dir, skip_large } => crate::bench_generate::run(&dir, skip_large),
         What::Lsp { dir, requests } => crate::bench_lsp::run(&dir, requests),
+        What::Adapter { dir, base, minutes } => crate::bench_adapter::run(&dir, base, minutes),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `patois`: a code-assistant language server and its command-line tools.
 
 mod bench;
+mod bench_adapter;
 mod bench_generate;
 mod bench_lsp;
 mod bench_retrieval;

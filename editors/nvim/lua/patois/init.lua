@@ -1,0 +1,282 @@
+-- patois for Neovim: starts `patois serve`, shows inline completions as ghost
+-- text (or uses Neovim's native inline completion where it exists), and
+-- renders cited explanations in a floating window.
+local M = {}
+
+local ns = vim.api.nvim_create_namespace("patois")
+local config = {
+  cmd = { "patois", "serve" },
+  filetypes = { "rust", "python", "typescript", "typescriptreact", "javascript", "javascriptreact", "go" },
+  debounce_ms = 120,
+  auto_trigger = true,
+  settings = {},
+  keymaps = { accept = "<M-l>", next = "<M-]>", dismiss = "<C-]>" },
+}
+
+-- The ghost text on screen: { buf, row, col, text, extmark }
+local current = nil
+local timer = nil
+local seq = 0
+
+local function root_dir(path)
+  local dir = vim.fn.fnamemodify(path, ":p:h")
+  local git = vim.fn.finddir(".git", dir .. ";")
+  if git ~= "" then
+    return vim.fn.fnamemodify(git, ":p:h:h")
+  end
+  return dir
+end
+
+local function client_for(buf)
+  for _, c in pairs(vim.lsp.buf_get_clients(buf)) do
+    if c.name == "patois" then
+      return c
+    end
+  end
+  return nil
+end
+
+local function native_inline()
+  return vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.enable ~= nil
+end
+
+--- Starts (or reuses) the server for a buffer.
+function M.attach(buf)
+  buf = buf or vim.api.nvim_get_current_buf()
+  local path = vim.api.nvim_buf_get_name(buf)
+  if path == "" or client_for(buf) then
+    return
+  end
+  local root = root_dir(path)
+  local cfg = {
+    name = "patois",
+    cmd = config.cmd,
+    root_dir = root,
+    workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
+    init_options = { patois = config.settings },
+  }
+  if vim.lsp.start then
+    vim.lsp.start(cfg, { bufnr = buf })
+  else
+    -- Neovim 0.7: start_client + buf_attach_client, one client per root.
+    M._clients = M._clients or {}
+    local id = M._clients[root]
+    if not id or not vim.lsp.get_client_by_id(id) then
+      id = vim.lsp.start_client(cfg)
+      M._clients[root] = id
+    end
+    vim.lsp.buf_attach_client(buf, id)
+  end
+  if native_inline() then
+    pcall(vim.lsp.inline_completion.enable, true, { bufnr = buf })
+  end
+end
+
+function M.clear()
+  if current then
+    pcall(vim.api.nvim_buf_del_extmark, current.buf, ns, current.extmark)
+  end
+  current = nil
+end
+
+local function show(buf, row, col, text)
+  M.clear()
+  if text == nil or text == "" then
+    return
+  end
+  local lines = vim.split(text, "\n", { plain = true })
+  local opts = { virt_text = { { lines[1], "Comment" } }, virt_text_pos = "overlay", hl_mode = "combine" }
+  local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ""
+  if col < #line then
+    -- Mid-line: show after the line's end so the text under the cursor stays readable.
+    opts.virt_text_pos = "eol"
+  end
+  if #lines > 1 then
+    opts.virt_lines = {}
+    for i = 2, #lines do
+      table.insert(opts.virt_lines, { { lines[i], "Comment" } })
+    end
+  end
+  local id = vim.api.nvim_buf_set_extmark(buf, ns, row, col, opts)
+  current = { buf = buf, row = row, col = col, text = text, extmark = id }
+end
+
+--- Asks the server for a completion at the cursor and shows it as ghost text.
+--- `done(text)` is called with the result (tests use it).
+function M.request(done)
+  local buf = vim.api.nvim_get_current_buf()
+  local client = client_for(buf)
+  if not client then
+    return
+  end
+  local cursor = vim.api.nvim_win_get_cursor(0)
+  local row, col = cursor[1] - 1, cursor[2]
+  local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ""
+  local _, utf16 = vim.str_utfindex(line, col)
+  seq = seq + 1
+  local mine = seq
+  local params = {
+    textDocument = { uri = vim.uri_from_bufnr(buf) },
+    position = { line = row, character = utf16 },
+    context = { triggerKind = 1 },
+  }
+  client.request("textDocument/inlineCompletion", params, function(err, result)
+    if mine ~= seq then
+      return -- a newer request replaced this one
+    end
+    local text = nil
+    if not err and result then
+      local items = result.items or result
+      if items[1] then
+        text = items[1].insertText
+        if type(text) == "table" then
+          text = text.value
+        end
+      end
+    end
+    if text and text ~= "" then
+      show(buf, row, col, text)
+    end
+    if done then
+      done(text, err)
+    end
+  end, buf)
+end
+
+--- Inserts the ghost text at its position.
+function M.accept()
+  if not current then
+    return false
+  end
+  local c = current
+  M.clear()
+  local lines = vim.split(c.text, "\n", { plain = true })
+  vim.api.nvim_buf_set_text(c.buf, c.row, c.col, c.row, c.col, lines)
+  local last = lines[#lines]
+  local row = c.row + #lines
+  local col = (#lines == 1) and (c.col + #last) or #last
+  vim.api.nvim_win_set_cursor(0, { row, col })
+  return true
+end
+
+function M.visible()
+  return current ~= nil
+end
+
+local function schedule()
+  if not config.auto_trigger then
+    return
+  end
+  if timer then
+    timer:stop()
+  end
+  timer = vim.defer_fn(function()
+    timer = nil
+    if vim.api.nvim_get_mode().mode:sub(1, 1) == "i" then
+      M.request()
+    end
+  end, config.debounce_ms)
+end
+
+--- The explanation of the selection (or the line under the cursor) in a float.
+--- <CR> on a citation jumps to it. `done(lines)` is called when shown.
+function M.explain(line1, line2, done)
+  local buf = vim.api.nvim_get_current_buf()
+  local client = client_for(buf)
+  if not client then
+    vim.notify("patois: no server attached to this buffer", vim.log.levels.WARN)
+    return
+  end
+  local l1 = (line1 or vim.fn.line(".")) - 1
+  local l2 = (line2 or l1 + 1) - 1
+  local params = {
+    textDocument = { uri = vim.uri_from_bufnr(buf) },
+    range = { start = { line = l1, character = 0 }, ["end"] = { line = l2, character = 0 } },
+  }
+  client.request("patois/explain", params, function(err, result)
+    if err or not result then
+      vim.notify("patois: " .. (err and err.message or "no explanation"), vim.log.levels.ERROR)
+      return
+    end
+    local lines = vim.split(result.markdown, "\n", { plain = true })
+    local fbuf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_lines(fbuf, 0, -1, false, lines)
+    vim.api.nvim_buf_set_option(fbuf, "filetype", "markdown")
+    local width = math.min(100, vim.o.columns - 4)
+    local height = math.min(#lines, vim.o.lines - 6)
+    local win = vim.api.nvim_open_win(fbuf, true, {
+      relative = "editor", width = width, height = math.max(height, 1),
+      row = 2, col = math.floor((vim.o.columns - width) / 2), border = "rounded", style = "minimal",
+    })
+    vim.api.nvim_buf_set_keymap(fbuf, "n", "q", "<cmd>close<CR>", { noremap = true, silent = true })
+    vim.api.nvim_buf_set_keymap(fbuf, "n", "<CR>", "<cmd>lua require('patois').jump()<CR>", { noremap = true, silent = true })
+    M._explain_win = win
+    if done then
+      done(lines)
+    end
+  end, buf)
+end
+
+--- Jumps to the citation on the current line of the explanation window.
+function M.jump()
+  local line = vim.api.nvim_get_current_line()
+  local file, lnum = line:match("%]%(([^)#]+)#L(%d+)%)")
+  if not file then
+    return false
+  end
+  if M._explain_win and vim.api.nvim_win_is_valid(M._explain_win) then
+    vim.api.nvim_win_close(M._explain_win, true)
+  end
+  vim.cmd("edit " .. vim.fn.fnameescape(file))
+  vim.api.nvim_win_set_cursor(0, { tonumber(lnum), 0 })
+  return true
+end
+
+function M.status(done)
+  local client = client_for(vim.api.nvim_get_current_buf())
+  if not client then
+    print("patois: not attached")
+    return
+  end
+  client.request("patois/status", {}, function(err, s)
+    if err then
+      print("patois: " .. err.message)
+      return
+    end
+    local model = s.model and (s.model.arch .. " " .. s.model.format) or ("none: " .. tostring(s.model_error))
+    local msg = string.format("patois: %d files, %d commits; model %s", s.files, s.commits, model)
+    if s.drift then
+      msg = msg .. "; " .. s.drift.advice
+    end
+    print(msg)
+    if done then
+      done(s)
+    end
+  end)
+end
+
+function M.setup(opts)
+  config = vim.tbl_deep_extend("force", config, opts or {})
+  local group = vim.api.nvim_create_augroup("patois", { clear = true })
+  vim.api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = config.filetypes,
+    callback = function(args) M.attach(args.buf) end,
+  })
+  if not native_inline() then
+    vim.api.nvim_create_autocmd({ "TextChangedI", "TextChangedP" }, { group = group, callback = function() M.clear(); schedule() end })
+    vim.api.nvim_create_autocmd({ "InsertLeave", "BufLeave" }, { group = group, callback = function() M.clear() end })
+    local km = config.keymaps
+    vim.keymap.set("i", km.accept, function()
+      if not M.accept() then
+        return vim.api.nvim_replace_termcodes(km.accept, true, false, true)
+      end
+    end, { expr = true, desc = "patois: accept the suggestion" })
+    vim.keymap.set("i", km.next, function() M.request() end, { desc = "patois: ask for a suggestion" })
+    vim.keymap.set("i", km.dismiss, function() M.clear() end, { desc = "patois: dismiss the suggestion" })
+  end
+  vim.api.nvim_create_user_command("PatoisExplain", function(a) M.explain(a.line1, a.line2) end, { range = true })
+  vim.api.nvim_create_user_command("PatoisStatus", function() M.status() end, {})
+end
+
+return M

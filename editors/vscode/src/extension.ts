@@ -1,0 +1,93 @@
+import * as vscode from "vscode";
+import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
+import { explanationHtml, serverSettings, Settings, Status, statusText } from "./logic";
+
+let client: LanguageClient | undefined;
+
+function settings(): Settings {
+  const c = vscode.workspace.getConfiguration("patois");
+  return {
+    model: c.get("model", ""),
+    budget: c.get("budget", 512),
+    maxTokens: c.get("maxTokens", 48),
+    disabledLanguages: c.get("disabledLanguages", []),
+  };
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const exe = vscode.workspace.getConfiguration("patois").get("path", "patois");
+  const serverOptions: ServerOptions = { command: exe, args: ["serve"] };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ scheme: "file" }],
+    initializationOptions: serverSettings(settings()),
+  };
+  client = new LanguageClient("patois", "patois", serverOptions, clientOptions);
+  // Inline completion is an LSP 3.18 feature: enable the client's support for it.
+  client.registerProposedFeatures();
+
+  const bar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  bar.text = "$(sync~spin) patois";
+  bar.command = "patois.showStatus";
+  bar.show();
+  context.subscriptions.push(bar);
+
+  let last: Status | undefined;
+  const show = (s: Status) => {
+    last = s;
+    const t = statusText(s);
+    bar.text = t.text;
+    bar.tooltip = t.tooltip;
+    bar.command = t.retrain ? "patois.retrain" : "patois.showStatus";
+  };
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand("patois.showStatus", async () => {
+      const s = (await client?.sendRequest("patois/status", {})) as Status;
+      show(s);
+      vscode.window.showInformationMessage(statusText(s).tooltip.replace(/\n/g, " · "));
+    }),
+    vscode.commands.registerCommand("patois.retrain", () => {
+      const term = vscode.window.createTerminal("patois train");
+      term.show();
+      term.sendText(`${exe} train`);
+    }),
+    vscode.commands.registerCommand("patois.explainSelection", async () => explain()),
+    // The server's code action resolves to this command with (uri, range).
+    vscode.commands.registerCommand("patois.explain", async (uri?: string, range?: vscode.Range) => explain(uri, range)),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration("patois")) {
+        client?.sendNotification("workspace/didChangeConfiguration", { settings: serverSettings(settings()) });
+      }
+    }),
+  );
+
+  await client.start();
+  client.onNotification("patois/status", (s: Status) => show(s));
+  void last;
+}
+
+async function explain(uri?: string, range?: { start: { line: number }; end: { line: number } }): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!client || (!editor && !uri)) return;
+  const docUri = uri ?? editor!.document.uri.toString();
+  const r = range ?? { start: { line: editor!.selection.start.line, character: 0 }, end: { line: editor!.selection.end.line, character: 0 } };
+  const result = (await client.sendRequest("patois/explain", { textDocument: { uri: docUri }, range: r })) as { markdown: string; symbol?: string };
+  const panel = vscode.window.createWebviewPanel("patoisExplain", `patois: ${result.symbol ?? "explanation"}`, vscode.ViewColumn.Beside, { enableScripts: true });
+  panel.webview.html = `<!DOCTYPE html><html><body>${explanationHtml(result.markdown)}
+<script>
+const vscode = acquireVsCodeApi();
+document.querySelectorAll("a[data-path]").forEach(a => a.addEventListener("click", e => {
+  e.preventDefault();
+  vscode.postMessage({ path: a.dataset.path, line: Number(a.dataset.line) });
+}));
+</script></body></html>`;
+  panel.webview.onDidReceiveMessage(async (m: { path: string; line: number }) => {
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(m.path));
+    const pos = new vscode.Position(Math.max(m.line - 1, 0), 0);
+    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.One, selection: new vscode.Range(pos, pos) });
+  });
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+}

@@ -1,0 +1,80 @@
+// Pure logic of the extension, testable without VS Code.
+
+export interface Settings {
+  model: string;
+  budget: number;
+  maxTokens: number;
+  disabledLanguages: string[];
+}
+
+/** The server's initializationOptions / didChangeConfiguration payload. */
+export function serverSettings(s: Settings): { patois: Record<string, unknown> } {
+  return {
+    patois: { model: s.model, budget: s.budget, maxTokens: s.maxTokens, disabledLanguages: s.disabledLanguages },
+  };
+}
+
+export interface Status {
+  files: number;
+  commits: number;
+  indexing?: boolean;
+  model?: { arch: string; format: string } | null;
+  model_error?: string | null;
+  drift?: { advice: string; retrain_advised: boolean } | null;
+}
+
+/** Status bar text and tooltip. */
+export function statusText(s: Status): { text: string; tooltip: string; retrain: boolean } {
+  const icon = s.indexing ? "$(sync~spin)" : s.model ? "$(check)" : "$(warning)";
+  const model = s.model ? `${s.model.arch} (${s.model.format})` : `no model: ${s.model_error ?? "not loaded"}`;
+  const drift = s.drift ? `\n${s.drift.advice}` : "";
+  return {
+    text: `${icon} patois${s.drift?.retrain_advised ? " $(history)" : ""}`,
+    tooltip: `${s.files} files, ${s.commits} commits indexed\nmodel: ${model}${drift}`,
+    retrain: s.drift?.retrain_advised ?? false,
+  };
+}
+
+export interface Citation {
+  path: string;
+  line: number;
+}
+
+/** Citation links in the explanation markdown: `[label](abs/path#L12)`. */
+export function citations(markdown: string): Citation[] {
+  const out: Citation[] = [];
+  for (const m of markdown.matchAll(/\]\(([^)#]+)#L(\d+)\)/g)) {
+    out.push({ path: m[1], line: Number(m[2]) });
+  }
+  return out;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** The explanation as HTML for a webview; citations become links that post `open` messages. */
+export function explanationHtml(markdown: string): string {
+  const lines = markdown.split("\n");
+  const html: string[] = [];
+  let inCode = false;
+  for (const line of lines) {
+    if (line.startsWith("```")) {
+      html.push(inCode ? "</code></pre>" : "<pre><code>");
+      inCode = !inCode;
+      continue;
+    }
+    if (inCode) {
+      html.push(escapeHtml(line));
+      continue;
+    }
+    let l = escapeHtml(line).replace(/\[([^\]]+)\]\(([^)#]+)#L(\d+)\)/g, (_all, label, path, n) =>
+      `<a href="#" data-path="${path}" data-line="${n}">${label}</a>`);
+    l = l.replace(/`([^`]+)`/g, "<code>$1</code>");
+    if (l.startsWith("### ")) html.push(`<h3>${l.slice(4)}</h3>`);
+    else if (l.startsWith("## ")) html.push(`<h2>${l.slice(3)}</h2>`);
+    else if (l.startsWith("- ")) html.push(`<div>• ${l.slice(2)}</div>`);
+    else if (l.trim() !== "") html.push(`<p>${l}</p>`);
+  }
+  return html.join("\n");
+}

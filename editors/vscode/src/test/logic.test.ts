@@ -1,0 +1,27 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { citations, explanationHtml, serverSettings, statusText } from "../logic";
+
+test("settings map to the server's keys", () => {
+  const s = serverSettings({ model: "/m", budget: 300, maxTokens: 20, disabledLanguages: ["go"] });
+  assert.deepEqual(s, { patois: { model: "/m", budget: 300, maxTokens: 20, disabledLanguages: ["go"] } });
+});
+
+test("status text reports drift and offers retraining", () => {
+  const t = statusText({ files: 3, commits: 2, model: { arch: "qwen2", format: "safetensors" }, drift: { advice: "retrain advised: 40% changed", retrain_advised: true } });
+  assert.match(t.text, /history/);
+  assert.equal(t.retrain, true);
+  assert.match(t.tooltip, /3 files, 2 commits/);
+  const none = statusText({ files: 0, commits: 0, model: null, model_error: "no model yet" });
+  assert.match(none.tooltip, /no model: no model yet/);
+  assert.equal(none.retrain, false);
+});
+
+test("citations become clickable links", () => {
+  const md = "## `put` (function)\n\n### Callers\n- fill — [src/app.rs:3-6](/repo/src/app.rs#L3)\n\n```rust\nfn fill() {}\n```\n";
+  assert.deepEqual(citations(md), [{ path: "/repo/src/app.rs", line: 3 }]);
+  const html = explanationHtml(md);
+  assert.match(html, /<a href="#" data-path="\/repo\/src\/app.rs" data-line="3">src\/app.rs:3-6<\/a>/);
+  assert.match(html, /<pre><code>\nfn fill\(\) \{\}\n<\/code><\/pre>/);
+  assert.ok(!html.includes("<script"), "markdown is escaped");
+});

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite: the Rust workspace (unit, integration, LSP and Neovim
+# end-to-end tests) and the VS Code extension (unit tests, package, manifest check).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --workspace --locked
+(cd editors/vscode && npm ci --no-audit --no-fund && npm run package && npm test)

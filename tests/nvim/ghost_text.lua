@@ -1,0 +1,85 @@
+-- Run by tests/nvim.rs in a headless Neovim: attach the real `patois serve`,
+-- type a prefix, wait for ghost text, accept it, then :PatoisExplain.
+-- Writes "ok" or the failure to $PATOIS_RESULT and quits.
+local out = os.getenv("PATOIS_RESULT")
+local function finish(msg)
+  local f = io.open(out, "w")
+  f:write(msg)
+  f:close()
+  vim.cmd("qa!")
+end
+local function check(cond, msg)
+  if not cond then
+    finish("FAIL: " .. msg)
+    error(msg)
+  end
+end
+
+local ok, err = pcall(function()
+  local patois = require("patois")
+  patois.setup({ cmd = { os.getenv("PATOIS_BIN"), "serve" }, auto_trigger = false })
+  local buf = vim.api.nvim_get_current_buf()
+  patois.attach(buf)
+  local ready = vim.wait(60000, function()
+    for _, c in pairs(vim.lsp.buf_get_clients(buf)) do
+      if c.name == "patois" and c.initialized then
+        return true
+      end
+    end
+    return false
+  end, 50)
+  check(ready, "the server never initialized")
+
+  -- Type a prefix on the empty line inside main() in insert mode, then ask for a
+  -- suggestion from insert mode (as the <M-]> mapping does).
+  local row = tonumber(os.getenv("PATOIS_ROW")) - 1
+  local typed = "    let total = "
+  local answered, suggestion, failure = false, nil, nil
+  _G.patois_test_trigger = function()
+    patois.request(function(text, e)
+      answered, suggestion, failure = true, text, e
+    end)
+  end
+  vim.api.nvim_win_set_cursor(0, { row + 1, 0 })
+  local keys = vim.api.nvim_replace_termcodes("A" .. typed .. "<Cmd>lua _G.patois_test_trigger()<CR><Esc>", true, false, true)
+  vim.api.nvim_feedkeys(keys, "x", false)
+  check(vim.wait(60000, function() return answered end, 20), "no inline completion response")
+  check(failure == nil, "the request failed: " .. vim.inspect(failure))
+  check(suggestion and suggestion ~= "", "the completion was empty")
+  check(patois.visible(), "no ghost text shown")
+  local marks = vim.api.nvim_buf_get_extmarks(buf, vim.api.nvim_create_namespace("patois"), 0, -1, { details = true })
+  check(#marks == 1 and marks[1][2] == row, "ghost text extmark not on the typed line")
+  check(patois.accept(), "accept found nothing to insert")
+  local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1]
+  local first = vim.split(suggestion, "\n", { plain = true })[1]
+  check(line == typed .. first, "accepted text not in the buffer: " .. vim.inspect(line))
+  check(not patois.visible(), "ghost text still shown after accept")
+
+  -- :PatoisExplain on the store function (line 2 of src/store.rs).
+  vim.cmd("edit " .. os.getenv("PATOIS_STORE"))
+  local sbuf = vim.api.nvim_get_current_buf()
+  patois.attach(sbuf)
+  vim.wait(5000, function() return #vim.lsp.buf_get_clients(sbuf) > 0 end, 20)
+  local shown = nil
+  patois.explain(2, 2, function(lines) shown = lines end)
+  check(vim.wait(60000, function() return shown ~= nil end, 20), "no explanation")
+  local text = table.concat(shown, "\n")
+  check(text:find("src/store.rs:2%-4", 1) ~= nil, "explanation lacks the definition citation:\n" .. text)
+  check(text:find("src/app.rs", 1, true) ~= nil, "explanation lacks the caller citation:\n" .. text)
+  -- Jump from a citation line in the float to the cited file and line.
+  local win_buf = vim.api.nvim_get_current_buf()
+  local lines = vim.api.nvim_buf_get_lines(win_buf, 0, -1, false)
+  for i, l in ipairs(lines) do
+    if l:find("src/app.rs", 1, true) and l:find("#L", 1, true) then
+      vim.api.nvim_win_set_cursor(0, { i, 0 })
+      break
+    end
+  end
+  check(patois.jump(), "no citation to jump to")
+  check(vim.api.nvim_buf_get_name(0):find("src/app.rs", 1, true) ~= nil, "jump did not open src/app.rs")
+end)
+if ok then
+  finish("ok")
+else
+  finish("FAIL: " .. tostring(err))
+end
