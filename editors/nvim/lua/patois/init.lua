@@ -275,6 +275,12 @@ function M.setup(opts)
     vim.keymap.set("i", km.next, function() M.request() end, { desc = "patois: ask for a suggestion" })
     vim.keymap.set("i", km.dismiss, function() M.clear() end, { desc = "patois: dismiss the suggestion" })
   end
+  -- Buffers opened before setup() ran have had their FileType event already.
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(buf) and vim.tbl_contains(config.filetypes, vim.api.nvim_buf_get_option(buf, "filetype")) then
+      M.attach(buf)
+    end
+  end
   vim.api.nvim_create_user_command("PatoisExplain", function(a) M.explain(a.line1, a.line2) end, { range = true })
   vim.api.nvim_create_user_command("PatoisStatus", function() M.status() end, {})
 end
