@@ -98,6 +98,20 @@ fn lsp_end_to_end() {
     assert!(texts.iter().any(|t| t.contains("load_value")), "{texts:#?}");
     assert!(texts.iter().all(|t| !t.contains("fetch_value")), "stale name in context: {texts:#?}");
 
+    // A file created on disk without the editor knowing: the server's watcher re-indexes.
+    let files_before = c.request("patois/status", json!({}))["files"].as_u64().unwrap();
+    let ends = c.progress_ends();
+    fx.write("src/extra.rs", "pub fn brand_new_helper() -> u32 { 7 }\n");
+    c.wait_progress_ends_over(ends);
+    let mut files_after = c.request("patois/status", json!({}))["files"].as_u64().unwrap();
+    while files_after == files_before {
+        // The first update may have run before the write finished; the watcher runs another.
+        let ends = c.progress_ends();
+        c.wait_progress_ends_over(ends);
+        files_after = c.request("patois/status", json!({}))["files"].as_u64().unwrap();
+    }
+    assert_eq!(files_after, files_before + 1);
+
     // Cancellation: a long prompt, cancelled right away, answers RequestCancelled,
     // and the server keeps serving.
     let long: String = (0..150).map(|i| format!("fn helper_{i}(x: u32) -> u32 {{ x + {i} }}\n")).collect();

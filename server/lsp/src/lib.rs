@@ -224,9 +224,22 @@ impl Backend {
         let handle = tokio::runtime::Handle::current();
         let pending = Arc::new(AtomicBool::new(false));
         let index_dir = root.join(patois_index::DEFAULT_DIR);
+        let git_objects = root.join(".git").join("objects");
+        // Build output and other ignored files change constantly and never enter the index.
+        let mut gi = ignore::gitignore::GitignoreBuilder::new(root);
+        gi.add(root.join(".gitignore"));
+        gi.add(root.join(".patoisignore"));
+        let ignored = gi.build().unwrap_or_else(|_| ignore::gitignore::Gitignore::empty());
+        let root_dir = root.to_path_buf();
+        let relevant = move |p: &Path| {
+            p.starts_with(&root_dir)
+                && !p.starts_with(&index_dir)
+                && !p.starts_with(&git_objects)
+                && !ignored.matched_path_or_any_parents(p, p.is_dir()).is_ignore()
+        };
         let w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             let Ok(ev) = ev else { return };
-            if ev.paths.iter().all(|p| p.starts_with(&index_dir)) || pending.swap(true, Ordering::SeqCst) {
+            if !ev.paths.iter().any(|p| relevant(p)) || pending.swap(true, Ordering::SeqCst) {
                 return;
             }
             let me = me.clone();
