@@ -111,3 +111,48 @@ pub fn examples(index: &Index, files: &BTreeMap<String, String>, fim: Option<pat
     }
     Ok(out)
 }
+
+/// The local cargo registry's unpacked sources (`$CARGO_HOME/registry/src`).
+pub fn cargo_registry_src() -> Option<std::path::PathBuf> {
+    let home = std::env::var_os("CARGO_HOME").map(std::path::PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))?;
+    Some(home.join("registry").join("src"))
+}
+
+/// Source text of the repository's Rust dependencies, read from `src` (the local
+/// cargo registry) for the packages `Cargo.lock` names; at most `max_bytes` in all.
+/// Nothing is downloaded: crates not present are skipped.
+pub fn dependency_texts(root: &std::path::Path, src: &std::path::Path, max_bytes: usize) -> Vec<String> {
+    let Ok(lock) = std::fs::read_to_string(root.join("Cargo.lock")) else { return Vec::new() };
+    let registries: Vec<std::path::PathBuf> = std::fs::read_dir(src).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut total = 0;
+    let (mut name, mut version) = (None::<String>, None::<String>);
+    for line in lock.lines().chain(std::iter::once("[[package]]")) {
+        if line == "[[package]]" {
+            if let (Some(n), Some(v)) = (name.take(), version.take()) {
+                for reg in &registries {
+                    let dir = reg.join(format!("{n}-{v}")).join("src");
+                    for c in patois_index::walk(&dir, &dir.join(".none")) {
+                        if total >= max_bytes {
+                            return out;
+                        }
+                        if !c.rel.ends_with(".rs") || c.size > 200_000 {
+                            continue;
+                        }
+                        if let Ok(t) = std::fs::read_to_string(&c.abs) {
+                            if !patois_index::contains_secret(&t) {
+                                total += t.len();
+                                out.push(format!("// Path: {n}/src/{}\n{t}", c.rel));
+                            }
+                        }
+                    }
+                }
+            }
+        } else if let Some(v) = line.strip_prefix("name = ") {
+            name = Some(v.trim_matches('"').to_string());
+        } else if let Some(v) = line.strip_prefix("version = ") {
+            version = Some(v.trim_matches('"').to_string());
+        }
+    }
+    out
+}

@@ -38,6 +38,8 @@ pub struct TrainOptions {
     /// Held-out windows evaluated before and after.
     pub eval_windows: usize,
     pub seed: u64,
+    /// Also train on dependency sources found locally, up to this many bytes (0: off).
+    pub dependency_bytes: usize,
 }
 
 impl Default for TrainOptions {
@@ -57,6 +59,7 @@ impl Default for TrainOptions {
             volatile_share: 0.1,
             eval_windows: 24,
             seed: 1,
+            dependency_bytes: 0,
         }
     }
 }
@@ -181,7 +184,10 @@ pub fn train_builtin(index: &Index, out: &Path, opts: &TrainOptions, stop: &Atom
     let dev = Device::Cpu;
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(patois_prompt::FimStyle::Qwen);
-    let train_texts = data::examples(index, &split.train, fim, true)?;
+    let mut train_texts = data::examples(index, &split.train, fim, true)?;
+    if let (true, Some(src)) = (opts.dependency_bytes > 0, data::cargo_registry_src()) {
+        train_texts.extend(data::dependency_texts(index.root(), &src, opts.dependency_bytes));
+    }
     let held_texts = data::examples(index, &split.held_out, fim, false)?;
     let ckpt = out.join("checkpoint");
     let resume = ckpt.join("model.safetensors").exists() && ckpt.join("tokenizer.json").exists();
@@ -272,7 +278,11 @@ pub fn train_lora(index: &Index, base: &Path, out: &Path, opts: &TrainOptions, s
     let tokenizer = g.tokenizer;
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(g.info.fim).filter(|f| *f != patois_prompt::FimStyle::PrefixOnly);
-    let train_w = windows(&tokenizer, &data::examples(index, &split.train, fim, true)?, opts.seq_len)?;
+    let mut train_texts = data::examples(index, &split.train, fim, true)?;
+    if let (true, Some(src)) = (opts.dependency_bytes > 0, data::cargo_registry_src()) {
+        train_texts.extend(data::dependency_texts(index.root(), &src, opts.dependency_bytes));
+    }
+    let train_w = windows(&tokenizer, &train_texts, opts.seq_len)?;
     let held_w = windows(&tokenizer, &data::examples(index, &split.held_out, fim, false)?, opts.seq_len)?;
     let base_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
     let ckpt = out.join("checkpoint");

@@ -122,3 +122,18 @@ fn drift_counts_new_commits_and_changed_training_files() {
     assert!(d.retrain_advised, "{}", d.advice);
 }
 
+
+#[test]
+fn dependency_sources_come_from_the_local_registry_for_locked_packages() {
+    let fx = Fixture::plain();
+    let home = tempfile::tempdir().unwrap();
+    let crate_src = home.path().join("registry/src/index.example/tinydep-1.2.3/src");
+    std::fs::create_dir_all(&crate_src).unwrap();
+    std::fs::write(crate_src.join("lib.rs"), "pub fn from_dependency() {}\n").unwrap();
+    let other = home.path().join("registry/src/index.example/unlocked-0.1.0/src");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("lib.rs"), "pub fn not_locked() {}\n").unwrap();
+    fx.write("Cargo.lock", "version = 4\n\n[[package]]\nname = \"tinydep\"\nversion = \"1.2.3\"\n\n[[package]]\nname = \"missing\"\nversion = \"9.9.9\"\n");
+    let texts = patois_adapter::data::dependency_texts(fx.root(), &home.path().join("registry/src"), 1 << 20);
+    assert_eq!(texts, ["// Path: tinydep/src/lib.rs\npub fn from_dependency() {}\n"]);
+}

@@ -149,6 +149,9 @@ pub struct TrainArgs {
     /// Comma-separated projections LoRA attaches to.
     #[arg(long, default_value = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")]
     pub targets: String,
+    /// Also train on the sources of Rust dependencies found in the local cargo registry (MB).
+    #[arg(long, value_name = "MB", default_value_t = 0)]
+    pub with_deps: usize,
     #[command(flatten)]
     pub location: IndexLocation,
     #[arg(long)]
@@ -191,6 +194,7 @@ pub fn train(args: TrainArgs) -> Result<patois_adapter::TrainReport> {
         lora_alpha: args.alpha,
         lora_targets: args.targets.split(',').map(|s| s.trim().to_string()).collect(),
         lr: if args.base.is_some() { 1e-3 } else { 3e-3 },
+        dependency_bytes: args.with_deps << 20,
         ..Default::default()
     };
     let bar = indicatif::ProgressBar::new(0);
@@ -258,6 +262,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             rank: 8,
             alpha: 16.0,
             targets: String::new(),
+            with_deps: 0,
             location: IndexLocation { index_dir: None },
             json: false,
         })?;
