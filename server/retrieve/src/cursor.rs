@@ -153,14 +153,14 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     // The scanned region: the enclosing function (or 30 lines above) and 3 lines below.
     let region_start = enclosing.map(|s| s.start_line).unwrap_or(line.saturating_sub(30)).max(1);
     let region_end = (line + 3).min(lines_count(text));
-    let line_text = |n: u32| nth_line(text, n);
+    let line_text = |n: u32| lines.text(n, text);
     let mut idents: Vec<Ident> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for n in region_start..=region_end {
         let mut l = line_text(n);
         if n == line {
             // On the cursor line only what precedes the cursor counts.
-            let col = cursor - line_start(text, n);
+            let col = cursor - lines.start(n, text);
             l = &l[..col.min(l.len())];
         }
         let distance = n.abs_diff(line);
@@ -211,7 +211,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     let mut calls: Vec<(usize, String)> = method_call_re().captures_iter(&near).map(|c| (c.get(0).unwrap().start(), c[1].to_string())).collect();
     calls.reverse(); // nearest to the cursor first
     // The receiver being typed at the cursor (`store.|`, `Store::|`) comes first of all.
-    let before = &text[line_start(text, line)..cursor];
+    let before = &text[lines.start(line, text)..cursor];
     if let Some(c) = typing_member_re().captures(before) {
         calls.insert(0, (0, c[1].to_string()));
     }
@@ -236,7 +236,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     let q_start = line.saturating_sub(12).max(1);
     let mut query_text = (q_start..line).map(|n| line_text(n)).collect::<Vec<_>>().join("\n");
     query_text.push('\n');
-    query_text.push_str(&text[line_start(text, line)..cursor]);
+    query_text.push_str(&text[lines.start(line, text)..cursor]);
     CursorContext {
         line,
         enclosing: enclosing.map(|s| (s.start_line, s.end_line)),

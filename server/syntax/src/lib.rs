@@ -71,6 +71,16 @@ impl Lines {
     pub fn line(&self, byte: usize) -> u32 {
         self.0.partition_point(|&s| s <= byte) as u32
     }
+    /// Byte offset where 1-based line `n` starts (the text's length past the end).
+    pub fn start(&self, n: u32, text: &str) -> usize {
+        self.0.get(n.saturating_sub(1) as usize).copied().unwrap_or(text.len())
+    }
+    /// The text of 1-based line `n` without its newline.
+    pub fn text<'a>(&self, n: u32, text: &'a str) -> &'a str {
+        let s = self.start(n, text).min(text.len());
+        let e = self.0.get(n as usize).map(|e| e - 1).unwrap_or(text.len()).max(s);
+        &text[s..e]
+    }
     /// 1-based line of the last byte of a non-empty range ending at `end`.
     pub fn last_line(&self, start: usize, end: usize) -> u32 {
         self.line(end.saturating_sub(1).max(start))

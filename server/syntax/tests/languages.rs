@@ -129,3 +129,12 @@ fn unknown_language_falls_back_to_line_windows() {
     assert_eq!(ranges, [(1, 40), (41, 80), (81, 100)]);
     assert!(a.chunks[2].text.starts_with("line 81\n"));
 }
+
+#[test]
+fn line_table_starts_and_texts() {
+    let t = "ab\n\ncd\nlast";
+    let l = patois_syntax::Lines::new(t);
+    assert_eq!((l.start(1, t), l.start(2, t), l.start(3, t), l.start(4, t), l.start(9, t)), (0, 3, 4, 7, 11));
+    assert_eq!((l.text(1, t), l.text(2, t), l.text(3, t), l.text(4, t), l.text(9, t)), ("ab", "", "cd", "last", ""));
+    assert_eq!(l.line(5), 3);
+}
