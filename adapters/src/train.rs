@@ -171,6 +171,63 @@ fn head(index: &Index) -> Option<String> {
     index.with_manifest(|m| m.head.clone())
 }
 
+/// Training examples of the split's training files, plus dependency sources when asked.
+fn training_texts(index: &Index, split: &data::Split, fim: Option<patois_prompt::FimStyle>, opts: &TrainOptions) -> Result<Vec<String>> {
+    let mut texts = data::examples(index, &split.train, fim, true)?;
+    if let (true, Some(src)) = (opts.dependency_bytes > 0, data::cargo_registry_src()) {
+        texts.extend(data::dependency_texts(index.root(), &src, opts.dependency_bytes));
+    }
+    Ok(texts)
+}
+
+/// What one training run did.
+struct Run {
+    steps: usize,
+    tokens: usize,
+    seconds: f64,
+    interrupted: bool,
+    resumed_from: usize,
+    base_loss: f32,
+    adapted_loss: f32,
+}
+
+/// Writes `patois.json` into `dir` (completing `p` with the run and the data),
+/// drops the checkpoint after a finished run, and reports.
+fn finish(index: &Index, split: data::Split, run: Run, p: Provenance, dir: PathBuf, ckpt: &Path) -> Result<TrainReport> {
+    let kind = p.kind.clone();
+    Provenance {
+        commit: head(index),
+        data_files: split.train.clone(),
+        held_out_files: split.held_out.keys().cloned().collect(),
+        steps: run.steps,
+        tokens: run.tokens,
+        seconds: run.seconds,
+        base_loss: run.base_loss,
+        adapted_loss: run.adapted_loss,
+        complete: !run.interrupted,
+        ..p
+    }
+    .save(&dir)?;
+    if !run.interrupted && ckpt.exists() {
+        std::fs::remove_dir_all(ckpt)?;
+    }
+    Ok(TrainReport {
+        out_dir: dir,
+        kind,
+        steps: run.steps,
+        resumed_from: run.resumed_from,
+        tokens: run.tokens,
+        tokens_per_s: run.tokens as f64 / run.seconds.max(1e-9),
+        seconds: run.seconds,
+        base_loss: run.base_loss,
+        adapted_loss: run.adapted_loss,
+        train_files: split.train.len(),
+        held_out_files: split.held_out.len(),
+        split_reasons: split.reasons,
+        interrupted: run.interrupted,
+    })
+}
+
 fn save_tensors(path: &Path, vars: &BTreeMap<String, Var>) -> Result<()> {
     let map: HashMap<String, Tensor> = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect();
     candle_core::safetensors::save(&map, path)?;
@@ -184,10 +241,7 @@ pub fn train_builtin(index: &Index, out: &Path, opts: &TrainOptions, stop: &Atom
     let dev = Device::Cpu;
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(patois_prompt::FimStyle::Qwen);
-    let mut train_texts = data::examples(index, &split.train, fim, true)?;
-    if let (true, Some(src)) = (opts.dependency_bytes > 0, data::cargo_registry_src()) {
-        train_texts.extend(data::dependency_texts(index.root(), &src, opts.dependency_bytes));
-    }
+    let train_texts = training_texts(index, &split, fim, opts)?;
     let held_texts = data::examples(index, &split.held_out, fim, false)?;
     let ckpt = out.join("checkpoint");
     let resume = ckpt.join("model.safetensors").exists() && ckpt.join("tokenizer.json").exists();
@@ -233,38 +287,8 @@ pub fn train_builtin(index: &Index, out: &Path, opts: &TrainOptions, stop: &Atom
     save_tensors(&dir.join("model.safetensors"), &vars)?;
     std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config.to_hf_json())?)?;
     tokenizer.save(dir.join("tokenizer.json"), false).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Provenance {
-        kind: "builtin".into(),
-        commit: head(index),
-        data_files: split.train.clone(),
-        held_out_files: split.held_out.keys().cloned().collect(),
-        steps,
-        tokens,
-        seconds,
-        base_loss,
-        adapted_loss,
-        complete: !interrupted,
-        ..Default::default()
-    }
-    .save(&dir)?;
-    if !interrupted && ckpt.exists() {
-        std::fs::remove_dir_all(&ckpt)?;
-    }
-    Ok(TrainReport {
-        out_dir: dir,
-        kind: "builtin".into(),
-        steps,
-        resumed_from: start,
-        tokens,
-        tokens_per_s: tokens as f64 / seconds.max(1e-9),
-        seconds,
-        base_loss,
-        adapted_loss,
-        train_files: split.train.len(),
-        held_out_files: split.held_out.len(),
-        split_reasons: split.reasons,
-        interrupted,
-    })
+    let run = Run { steps, tokens, seconds, interrupted, resumed_from: start, base_loss, adapted_loss };
+    finish(index, split, run, Provenance { kind: "builtin".into(), ..Default::default() }, dir, &ckpt)
 }
 
 /// Trains a LoRA adapter on top of the model at `base` into `out`
@@ -278,11 +302,7 @@ pub fn train_lora(index: &Index, base: &Path, out: &Path, opts: &TrainOptions, s
     let tokenizer = g.tokenizer;
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(g.info.fim).filter(|f| *f != patois_prompt::FimStyle::PrefixOnly);
-    let mut train_texts = data::examples(index, &split.train, fim, true)?;
-    if let (true, Some(src)) = (opts.dependency_bytes > 0, data::cargo_registry_src()) {
-        train_texts.extend(data::dependency_texts(index.root(), &src, opts.dependency_bytes));
-    }
-    let train_w = windows(&tokenizer, &train_texts, opts.seq_len)?;
+    let train_w = windows(&tokenizer, &training_texts(index, &split, fim, opts)?, opts.seq_len)?;
     let held_w = windows(&tokenizer, &data::examples(index, &split.held_out, fim, false)?, opts.seq_len)?;
     let base_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
     let ckpt = out.join("checkpoint");
@@ -317,37 +337,7 @@ pub fn train_lora(index: &Index, base: &Path, out: &Path, opts: &TrainOptions, s
     save_peft(&dir, &AdapterConfig::new(opts.lora_rank, opts.lora_alpha, &opts.lora_targets, Some(base.display().to_string())), &tensors)?;
     let weights_file = g.info.path.clone();
     let base_hash = if weights_file.is_file() { std::fs::read(&weights_file).ok().map(|b| patois_vcs::blob_id(&b)) } else { None };
-    Provenance {
-        kind: "lora".into(),
-        base_model: Some(base.display().to_string()),
-        base_hash,
-        commit: head(index),
-        data_files: split.train.clone(),
-        held_out_files: split.held_out.keys().cloned().collect(),
-        steps,
-        tokens,
-        seconds,
-        base_loss,
-        adapted_loss,
-        complete: !interrupted,
-    }
-    .save(&dir)?;
-    if !interrupted && ckpt.exists() {
-        std::fs::remove_dir_all(&ckpt)?;
-    }
-    Ok(TrainReport {
-        out_dir: dir,
-        kind: "lora".into(),
-        steps,
-        resumed_from: start,
-        tokens,
-        tokens_per_s: tokens as f64 / seconds.max(1e-9),
-        seconds,
-        base_loss,
-        adapted_loss,
-        train_files: split.train.len(),
-        held_out_files: split.held_out.len(),
-        split_reasons: split.reasons,
-        interrupted,
-    })
+    let run = Run { steps, tokens, seconds, interrupted, resumed_from: start, base_loss, adapted_loss };
+    let p = Provenance { kind: "lora".into(), base_model: Some(base.display().to_string()), base_hash, ..Default::default() };
+    finish(index, split, run, p, dir, &ckpt)
 }

@@ -2,7 +2,7 @@
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
-use patois_generate::write::{random_weights, train_tokenizer, write_gguf, write_safetensors};
+use patois_generate::write::{random_weights, tiny_config, train_tokenizer, write_gguf, write_safetensors};
 use patois_generate::{Arch, Config, GenOptions, Generator, KvCache, Mode, Model, StopReason};
 use patois_prompt::FimStyle;
 use std::cell::Cell;
@@ -11,19 +11,7 @@ use std::path::Path;
 const CORPUS: &str = "fn main() {\n    let total = add(1, 2);\n    println!(\"{}\", total);\n}\n\npub fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n";
 
 fn tiny(arch: Arch, vocab: usize) -> Config {
-    Config {
-        arch,
-        vocab_size: vocab,
-        hidden_size: 64,
-        intermediate_size: 128,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        rope_theta: 10_000.0,
-        norm_eps: 1e-5,
-        max_position_embeddings: 512,
-        tie_word_embeddings: arch == Arch::Qwen2,
-    }
+    Config { arch, norm_eps: 1e-5, max_position_embeddings: 512, tie_word_embeddings: arch == Arch::Qwen2, ..tiny_config(vocab) }
 }
 
 /// A folder with a tokenizer and the same random weights as safetensors and GGUF f32 + q8_0.
