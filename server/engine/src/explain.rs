@@ -4,7 +4,7 @@
 
 use crate::Engine;
 use anyhow::Result;
-use patois_retrieve::{is_test_path, Citation};
+use patois_retrieve::{contains_word, is_test_path, Citation};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -47,14 +47,6 @@ fn excerpt(text: &str, max_lines: usize) -> String {
     out
 }
 
-fn mentions(text: &str, name: &str) -> bool {
-    text.match_indices(name).any(|(i, _)| {
-        let before = text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        let after = text[i + name.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        before && after
-    })
-}
-
 /// Explains lines `start..=end` (1-based) of `path`, whose current text is `text`.
 pub fn explain(engine: &Engine, path: &str, text: &str, start: u32, end: u32, summarize: bool) -> Result<Explanation> {
     let analysis = patois_syntax::analyze(Path::new(path), text, &Default::default());
@@ -80,7 +72,7 @@ pub fn explain(engine: &Engine, path: &str, text: &str, start: u32, end: u32, su
         let mut callers = Vec::new();
         let mut tests = Vec::new();
         for hit in index.search_chunks(&s.name, 40, &|h| !(h.path == path && h.start_line <= def_end && h.end_line >= def_start))? {
-            if !mentions(&hit.text, &s.name) || hit.name.as_deref() == Some(s.name.as_str()) {
+            if !contains_word(&hit.text, &s.name) || hit.name.as_deref() == Some(s.name.as_str()) {
                 continue;
             }
             let is_test = is_test_path(&hit.path) || hit.text.contains("#[test]") || hit.name.as_deref().is_some_and(|n| n.starts_with("test"));
@@ -141,7 +133,7 @@ fn history(engine: &Engine, path: &str, name: Option<&str>, lines: (u32, u32)) -
     if let Some(name) = name {
         let commits = index.commits_touching(path, 200)?;
         let introduced = commits.iter().rev().find(|c| {
-            repo.file_at(&c.id, path).ok().flatten().is_some_and(|b| mentions(&String::from_utf8_lossy(&b), name))
+            repo.file_at(&c.id, path).ok().flatten().is_some_and(|b| contains_word(&String::from_utf8_lossy(&b), name))
         });
         if let Some(c) = introduced {
             push(&c.id, format!("introduced `{name}`"), &mut out)?;

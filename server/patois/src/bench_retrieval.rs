@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use patois_index::{Index, Quiet, UpdateOptions};
-use patois_retrieve::{chars, nth_line, retrieve, Budget, Item, Options, Request};
+use patois_retrieve::{chars, contains_word, nth_line, retrieve, Budget, Item, Options, Request};
 use patois_syntax::ChunkLimits;
 use patois_vcs::Repo;
 use regex::Regex;
@@ -114,14 +114,6 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
 
 fn empty_task() -> Task {
     Task { path: String::new(), text: String::new(), cursor: 0, line: 0, ident: String::new(), def_paths: HashSet::new() }
-}
-
-fn contains_word(text: &str, w: &str) -> bool {
-    text.match_indices(w).any(|(i, _)| {
-        let before = text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        let after = text[i + w.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        before && after
-    })
 }
 
 fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<()> {

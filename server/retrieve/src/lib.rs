@@ -210,6 +210,15 @@ fn indexed_lines(index: &Index, cache: &mut HashMap<String, BTreeMap<u32, String
     Ok((start..=end).map(|n| lines.get(&n).map(String::as_str).unwrap_or("")).collect::<Vec<_>>().join("\n"))
 }
 
+/// Whether `word` occurs in `text` as a whole identifier (not inside a longer one).
+pub fn contains_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let after = text[i + word.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        before && after
+    })
+}
+
 /// Test code: definitions there are not offered to non-test code.
 pub fn is_test_path(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
