@@ -119,6 +119,15 @@ pub fn repo_root(dir: &Path) -> Result<PathBuf> {
     })
 }
 
+/// Adds the default index folder to `.git/info/exclude` of the repository at
+/// `root` (if it is one), so git never lists it.
+pub fn exclude_default_dir(root: &Path) -> Result<()> {
+    if let Some(repo) = Repo::discover(root)? {
+        repo.exclude(&format!("/{DEFAULT_DIR}/"))?;
+    }
+    Ok(())
+}
+
 fn open_tantivy(dir: &Path) -> Result<(tantivy::Index, IndexReader)> {
     let index = tantivy::Index::open_in_dir(dir)?;
     let (expected, _) = schema::build();

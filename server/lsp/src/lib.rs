@@ -312,7 +312,7 @@ impl LanguageServer for Server_ {
             *b.init_settings.lock().unwrap() = settings.clone();
             let index_dir = root.join(patois_index::DEFAULT_DIR);
             // Best effort: a read-only .git only means git may list .patois/.
-            let _ = patois_vcs_exclude(&root);
+            let _ = patois_index::exclude_default_dir(&root);
             let index = Index::open(&root, &index_dir).map_err(internal)?;
             let _ = b.engine.set(Arc::new(Engine::new(index, settings)));
             let _ = b.root.set(root);
@@ -487,14 +487,6 @@ impl LanguageServer for Server_ {
             other => Err(invalid(format!("unknown command {other}; patois provides {EXPLAIN_COMMAND} and {REINDEX_COMMAND}"))),
         }
     }
-}
-
-/// Adds `.patois/` to `.git/info/exclude` like the CLI does.
-fn patois_vcs_exclude(root: &Path) -> anyhow::Result<()> {
-    if let Some(r) = patois_vcs::Repo::discover(root)? {
-        r.exclude(&format!("/{}/", patois_index::DEFAULT_DIR))?;
-    }
-    Ok(())
 }
 
 impl Backend {

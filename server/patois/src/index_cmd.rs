@@ -3,7 +3,7 @@
 use crate::IndexLocation;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use patois_index::{repo_root, Index, Progress, Report, UpdateOptions, DEFAULT_DIR};
+use patois_index::{exclude_default_dir, repo_root, Index, Progress, Report, UpdateOptions, DEFAULT_DIR};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -35,9 +35,7 @@ pub fn open_index(dir: &Path, location: &IndexLocation) -> Result<Index> {
     let index_dir = match &location.index_dir {
         Some(d) => d.clone(),
         None => {
-            if let Some(repo) = patois_vcs::Repo::discover(&root)? {
-                repo.exclude(&format!("/{DEFAULT_DIR}/"))?;
-            }
+            exclude_default_dir(&root)?;
             root.join(DEFAULT_DIR)
         }
     };
