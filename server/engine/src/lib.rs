@@ -20,7 +20,7 @@ use std::time::Instant;
 
 /// Settings from the command line, `patois.toml` or the editor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// A model folder or `.gguf` file; `None`: the built-in model under the index folder.
     pub model: Option<PathBuf>,
@@ -55,36 +55,8 @@ impl Settings {
             return Ok(Settings::default());
         }
         let text = std::fs::read_to_string(&p)?;
-        toml_like(&text).map_err(|e| anyhow::anyhow!("{}: {e}; see README for the keys", p.display()))
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}; see README for the keys", p.display()))
     }
-}
-
-/// `patois.toml` is flat `key = value` lines; parsed without a TOML dependency here.
-fn toml_like(text: &str) -> std::result::Result<Settings, String> {
-    let mut s = Settings::default();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() || line.starts_with('[') {
-            continue;
-        }
-        let (k, v) = line.split_once('=').ok_or(format!("line {}: expected key = value", n + 1))?;
-        let (k, v) = (k.trim(), v.trim());
-        let unquote = |v: &str| v.trim_matches('"').to_string();
-        let num = |v: &str| v.parse::<usize>().map_err(|_| format!("line {}: `{k}` takes a number", n + 1));
-        match k {
-            "model" => s.model = Some(PathBuf::from(unquote(v))),
-            "adapter" => s.adapter = Some(PathBuf::from(unquote(v))),
-            "budget" => s.budget = num(v)?,
-            "max_tokens" => s.max_tokens = num(v)?,
-            "prompt_tokens" => s.prompt_tokens = num(v)?,
-            "max_document_bytes" => s.max_document_bytes = num(v)?,
-            "disabled_languages" => {
-                s.disabled_languages = v.trim_matches(['[', ']']).split(',').map(|x| unquote(x.trim())).filter(|x| !x.is_empty()).collect()
-            }
-            other => return Err(format!("line {}: unknown key `{other}`", n + 1)),
-        }
-    }
-    Ok(s)
 }
 
 /// Where the built-in model lives for an index folder.

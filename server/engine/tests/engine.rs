@@ -86,3 +86,16 @@ fn explain_cites_definition_callers_tests_and_history_at_real_lines() {
     assert!(hist.iter().any(|h| h.citation.pr == Some(4) && h.label.starts_with("introduced `put`")), "{hist:?}");
     assert!(x.markdown.contains("### Callers") && x.markdown.contains("(#4)"));
 }
+
+#[test]
+fn patois_toml_sets_keys_and_rejects_unknown_ones() {
+    let fx = Fixture::plain();
+    fx.write("patois.toml", "model = \"/models/coder.gguf\"\nmax_tokens = 12\ndisabled_languages = [\"go\", \"python\"]\n");
+    let s = Settings::from_repo(fx.root()).unwrap();
+    assert_eq!(s.model.as_deref(), Some(std::path::Path::new("/models/coder.gguf")));
+    assert_eq!((s.max_tokens, s.budget), (12, Settings::default().budget));
+    assert_eq!(s.disabled_languages, ["go", "python"]);
+    fx.write("patois.toml", "max_tokenz = 3\n");
+    let err = Settings::from_repo(fx.root()).unwrap_err().to_string();
+    assert!(err.contains("patois.toml") && err.contains("max_tokenz"), "{err}");
+}
