@@ -55,6 +55,16 @@ local ok, err = pcall(function()
   check(line == typed .. first, "accepted text not in the buffer: " .. vim.inspect(line))
   check(not patois.visible(), "ghost text still shown after accept")
 
+  -- Requests before indexing finishes are answered from what is indexed so far;
+  -- wait for the whole repository before asking for callers and history.
+  local indexed = false
+  check(vim.wait(60000, function()
+    patois.status(function(s)
+      indexed = indexed or (s.files >= 3 and s.commits >= 1 and not s.indexing)
+    end)
+    return indexed
+  end, 200), "the index never finished")
+
   -- :PatoisExplain on the store function (line 2 of src/store.rs).
   vim.cmd("edit " .. os.getenv("PATOIS_STORE"))
   local sbuf = vim.api.nvim_get_current_buf()
