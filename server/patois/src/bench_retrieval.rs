@@ -73,29 +73,62 @@ fn ident_re() -> Regex {
     Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").unwrap()
 }
 
+/// Why candidate identifiers were not made into tasks.
+#[derive(Default)]
+struct Dropped {
+    not_code: usize,
+    defined_here: usize,
+    std_name: usize,
+}
+
+/// A task is an added line whose first identifier that is absent from the text
+/// above is used in code (not a comment, string or attribute), is not being
+/// defined on that line, is not a standard-library name, and is defined in
+/// another file of the base index (modules, fields, variants and impls do not count).
 fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
     let re = ident_re();
     let mut tasks = Vec::new();
+    let mut dropped = Dropped::default();
     for id in range {
         for added in repo.added_lines(id)? {
-            if patois_syntax::language_for_path(Path::new(&added.path)).is_none() || patois_retrieve::is_test_path(&added.path) {
+            let Some(lang) = patois_syntax::language_for_path(Path::new(&added.path)) else { continue };
+            if patois_retrieve::is_test_path(&added.path) {
                 continue;
             }
             let Some(bytes) = repo.file_at(id, &added.path)? else { continue };
             let Ok(new_text) = String::from_utf8(bytes) else { continue };
+            let Some(tree) = patois_syntax::parse(lang, &new_text) else { continue };
+            let defined = patois_syntax::analyze(Path::new(&added.path), &new_text, &ChunkLimits::default()).symbols;
             for (n, line) in &added.lines {
                 let above_end = patois_retrieve::line_start(&new_text, *n);
                 let above = &new_text[..above_end];
-                let task_ident = re.find_iter(line).map(|m| m.as_str()).filter(|w| w.len() >= 3 && !contains_word(above, w)).find_map(|w| {
+                let mut task_ident = None;
+                for m in re.find_iter(line) {
+                    let w = m.as_str();
+                    if w.len() < 3 || contains_word(above, w) {
+                        continue;
+                    }
                     let defs: HashSet<String> = ix
-                        .symbols_named(w, 32)
-                        .ok()?
+                        .symbols_named(w, 32)?
                         .into_iter()
-                        .filter(|h| h.path != added.path && !matches!(h.kind.as_str(), "impl" | "field" | "variant"))
+                        .filter(|h| h.path != added.path && !matches!(h.kind.as_str(), "impl" | "field" | "variant" | "module"))
                         .map(|h| h.path)
                         .collect();
-                    (!defs.is_empty()).then(|| (w.to_string(), defs))
-                });
+                    if defs.is_empty() {
+                        continue;
+                    }
+                    let at = above_end + m.start();
+                    if !patois_syntax::is_code(&tree, at, at + w.len()) {
+                        dropped.not_code += 1;
+                    } else if defined.iter().any(|s| s.name == w && s.start_line == *n && s.kind != "impl") {
+                        dropped.defined_here += 1;
+                    } else if patois_retrieve::is_std_name(Some(lang.name), w) {
+                        dropped.std_name += 1;
+                    } else {
+                        task_ident = Some((w.to_string(), defs));
+                        break;
+                    }
+                }
                 let Some((ident, def_paths)) = task_ident else { continue };
                 let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
                 let after = &new_text[(above_end + line.len()).min(new_text.len())..];
@@ -104,6 +137,10 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
             }
         }
     }
+    println!(
+        "  candidates dropped {} in comments/strings/attributes, {} defined on their line, {} standard-library names",
+        dropped.not_code, dropped.defined_here, dropped.std_name
+    );
     // An even spread when there are more than asked for.
     if tasks.len() > max_tasks {
         let step = tasks.len() as f64 / max_tasks as f64;

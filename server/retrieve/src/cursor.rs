@@ -1,7 +1,8 @@
 //! What the text around the cursor refers to: identifiers by distance, the
 //! enclosing definition, receiver types, and imported names.
 
-use patois_syntax::{analyze, ChunkLimits, Lines, Symbol};
+use crate::is_std_name;
+use patois_syntax::{analyze, ChunkLimits, Import, Lines, Symbol, Tree};
 use regex::Regex;
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,6 +21,8 @@ pub struct Ident {
 
 #[derive(Debug, Default)]
 pub struct CursorContext {
+    /// The document's language (registry name), `None` for plain text.
+    pub language: Option<&'static str>,
     /// 1-based cursor line.
     pub line: u32,
     /// The innermost function/method around the cursor: (start_line, end_line).
@@ -34,6 +37,12 @@ pub struct CursorContext {
     pub receivers: Vec<String>,
     /// Imported names with the module path they come from.
     pub imports: Vec<(String, String)>,
+    /// The cursor is in the file's imports: `Some(module)` inside `use module::{…}`,
+    /// `Some("")` on an import line or a blank line next to one.
+    pub import_site: Option<String>,
+    /// At an import site: names the file uses but neither defines nor imports,
+    /// the most used first — what the import being written most likely brings in.
+    pub unresolved: Vec<String>,
     /// The lines used for similarity search: up to 12 lines above the cursor plus its line's prefix.
     pub query_text: String,
     /// The line range the query came from, excluded from similar-code results.
@@ -150,9 +159,10 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
             .map(|s| s.name.clone())
     });
 
-    // The scanned region: the enclosing function (or 30 lines above) and 3 lines below.
+    // The scanned region: the enclosing function (or 30 lines above) and what
+    // follows the cursor in it (at least 3 lines, at most 60).
     let region_start = enclosing.map(|s| s.start_line).unwrap_or(line.saturating_sub(30)).max(1);
-    let region_end = (line + 3).min(lines_count(text));
+    let region_end = enclosing.map(|s| s.end_line).unwrap_or(0).clamp(line + 3, line + 60).min(lines_count(text));
     let line_text = |n: u32| lines.text(n, text);
     let mut idents: Vec<Ident> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -232,12 +242,18 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         }
     }
 
-    let imports = analysis.imports.iter().flat_map(|i| imported_names(analysis.language, &i.text)).collect();
+    let imports: Vec<(String, String)> = analysis.imports.iter().flat_map(|i| imported_names(analysis.language, &i.text)).collect();
+    let import_site = import_site(&analysis.imports, line, &text[lines.start(line, text)..cursor]);
+    let unresolved = match (&import_site, &analysis.tree) {
+        (Some(_), Some(tree)) => unresolved_names(text, tree, analysis.language, &analysis.symbols, &imports),
+        _ => Vec::new(),
+    };
     let q_start = line.saturating_sub(12).max(1);
     let mut query_text = (q_start..line).map(|n| line_text(n)).collect::<Vec<_>>().join("\n");
     query_text.push('\n');
     query_text.push_str(&text[lines.start(line, text)..cursor]);
     CursorContext {
+        language: analysis.language,
         line,
         enclosing: enclosing.map(|s| (s.start_line, s.end_line)),
         self_type,
@@ -245,9 +261,67 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         var_types,
         receivers,
         imports,
+        import_site,
+        unresolved,
         query_text,
         region: (enclosing.map(|s| s.start_line).unwrap_or(q_start).min(q_start), enclosing.map(|s| s.end_line).unwrap_or(line).max(line)),
     }
+}
+
+/// Whether the cursor line is part of the imports (see `CursorContext::import_site`).
+fn import_site(imports: &[Import], line: u32, before_cursor: &str) -> Option<String> {
+    let span = |i: &Import| (i.line, i.line + i.text.matches('\n').count() as u32);
+    if let Some(i) = imports.iter().find(|i| (span(i).0..=span(i).1).contains(&line)) {
+        // Inside `a::b::{…}` the module is `a::b`; on `a::b::C` it is `a::b`.
+        let head = i.text.split('{').next().unwrap_or("");
+        let module = head.trim_end().trim_end_matches("::");
+        let module = if i.text.contains('{') { module } else { module.rsplit_once("::").map(|(m, _)| m).unwrap_or("") };
+        return Some(module.to_string());
+    }
+    let t = before_cursor.trim_start();
+    let starts_import = ["use ", "pub use ", "import ", "from "].iter().any(|k| t.starts_with(k)) || t.is_empty();
+    let next_to_import = imports.iter().any(|i| span(i).1 + 1 == line || span(i).0 == line + 1);
+    (starts_import && next_to_import).then(String::new)
+}
+
+/// Names used in code that look importable (types,
+/// free-function calls, macros) but are neither defined in the file nor imported.
+fn unresolved_names(
+    text: &str,
+    tree: &Tree,
+    lang: Option<&str>,
+    symbols: &[Symbol],
+    imports: &[(String, String)],
+) -> Vec<String> {
+    let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+    for m in ident_re().find_iter(text) {
+        let name = m.as_str();
+        let rest = text[m.end()..].trim_start();
+        let importable = name.starts_with(|c: char| c.is_ascii_uppercase()) || rest.starts_with('(') || rest.starts_with('!');
+        let before = &text[..m.start()];
+        if !importable || name.len() < 2 || before.ends_with('.') || before.ends_with("::") {
+            continue;
+        }
+        if KEYWORDS.contains(&name) || is_std_name(lang, name) {
+            continue;
+        }
+        let e = counts.entry(name).or_insert((0, m.start()));
+        e.0 += 1;
+    }
+    let mut names: Vec<(&str, (usize, usize))> = counts
+        .into_iter()
+        .filter(|(n, _)| !symbols.iter().any(|s| s.name == *n) && !imports.iter().any(|(i, _)| i == n))
+        .collect();
+    names.sort_by_key(|(_, (count, first))| (std::cmp::Reverse(*count), *first));
+    // Comments and strings mention names too; only code counts.
+    names
+        .into_iter()
+        .filter(|(n, (_, first))| {
+            let uses = text[*first..].match_indices(n).map(|(i, _)| first + i);
+            uses.take(8).any(|at| patois_syntax::is_code(tree, at, at + n.len()))
+        })
+        .map(|(n, _)| n.to_string())
+        .collect()
 }
 
 fn lines_count(text: &str) -> u32 {

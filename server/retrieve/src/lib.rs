@@ -4,8 +4,10 @@
 //! with per-source caps, cut to a budget, every item with a citation.
 
 mod cursor;
+mod std_names;
 
 pub use cursor::{analyze_cursor, imported_names, line_start, nth_line, CursorContext};
+pub use std_names::is_std_name;
 
 use anyhow::Result;
 use patois_index::{ChunkHit, Index, SymbolHit};
@@ -145,6 +147,8 @@ pub struct Retrieved {
 
 const MAX_DEF_LINES: u32 = 40;
 const MAX_METHODS: usize = 24;
+/// Unresolved names looked up at an import site.
+const MAX_UNRESOLVED: usize = 16;
 
 /// Retrieves ranked, de-duplicated context for `req` within its budget.
 pub fn retrieve(index: &Index, req: &Request, opts: &Options) -> Result<Retrieved> {
@@ -236,17 +240,20 @@ fn is_type_kind(kind: &str) -> bool {
     matches!(kind, "struct" | "class" | "enum" | "interface" | "trait" | "type" | "union")
 }
 
+/// How many parts of a module path (`crate::store::kv`, `a.b`, `./x/y`) name
+/// folders or the file stem of `path`.
+fn module_match(path: &str, module: &str) -> usize {
+    let stem: Vec<&str> = path.trim_end_matches(|c| c != '.').trim_end_matches('.').split('/').collect();
+    module.split(['.', '/', ':']).filter(|p| !p.is_empty() && !matches!(*p, "crate" | "self" | "super")).filter(|p| stem.contains(p)).count()
+}
+
 /// Picks among same-named definitions: the one whose path matches the import's
 /// module, then the same folder as the document, then the shortest path.
 fn best_definition<'h>(hits: &'h [SymbolHit], module: Option<&str>, doc_path: &str) -> Option<&'h SymbolHit> {
     let dir = doc_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-    let module_parts: Vec<String> = module
-        .map(|m| m.split(['.', '/', ':']).filter(|p| !p.is_empty() && !matches!(*p, "crate" | "self" | "super")).map(str::to_string).collect())
-        .unwrap_or_default();
     let doc_is_test = is_test_path(doc_path);
     hits.iter().filter(|h| h.kind != "impl" && h.kind != "field" && h.kind != "variant" && (doc_is_test || !is_test_path(&h.path))).max_by_key(|h| {
-        let stem: Vec<&str> = h.path.trim_end_matches(|c| c != '.').trim_end_matches('.').split('/').collect();
-        let module_match = module_parts.iter().filter(|p| stem.contains(&p.as_str())).count();
+        let module_match = module.map(|m| module_match(&h.path, m)).unwrap_or(0);
         let same_dir = h.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir;
         (module_match, same_dir, is_type_kind(&h.kind), std::cmp::Reverse(h.path.len()))
     })
@@ -257,6 +264,22 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
     // (called or capitalised first), imported names getting their module as a hint.
     let import_of: HashMap<&str, &str> = cx.imports.iter().map(|(n, m)| (n.as_str(), m.as_str())).collect();
     let mut candidates: Vec<(String, String)> = Vec::new();
+    // At an import, what the file uses without importing comes first, names
+    // under the module being imported from (`use a::b::{…}`) before the others.
+    if let Some(module) = &cx.import_site {
+        let mut unresolved: Vec<(bool, &String)> = Vec::new();
+        for name in cx.unresolved.iter().take(MAX_UNRESOLVED) {
+            let in_module = !module.is_empty() && {
+                let hits = index.symbols_named(name, 16)?;
+                best_definition(&hits, Some(module), req.path).is_some_and(|d| module_match(&d.path, module) > 0)
+            };
+            unresolved.push((in_module, name));
+        }
+        unresolved.sort_by_key(|(in_module, _)| !in_module);
+        for (_, name) in unresolved {
+            candidates.push((name.clone(), "used in this file but not imported".into()));
+        }
+    }
     for r in &cx.receivers {
         let why = if Some(r) == cx.self_type.as_ref() { "type of self" } else { "receiver of a method call near the cursor" };
         candidates.push((r.clone(), why.to_string()));
@@ -281,6 +304,10 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
             break;
         }
         if !seen_names.insert(name.clone()) {
+            continue;
+        }
+        let imported_locally = import_of.get(name.as_str()).is_some_and(|m| !is_std_module(m));
+        if is_std_name(cx.language, &name) && !imported_locally {
             continue;
         }
         let hits: Vec<SymbolHit> =
@@ -327,6 +354,11 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         ));
     }
     Ok(out)
+}
+
+fn is_std_module(module: &str) -> bool {
+    let root = module.split([':', '.', '/']).next().unwrap_or("");
+    matches!(root, "std" | "core" | "alloc")
 }
 
 fn similar(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Result<Vec<Item>> {

@@ -11,10 +11,11 @@ mod symbols;
 pub use chunk::{line_windows, Chunk, ChunkLimits};
 pub use registry::{language_for_path, language_named, languages, Language};
 pub use symbols::{Import, Symbol};
+pub use tree_sitter::Tree;
 
 use std::cell::RefCell;
 use std::path::Path;
-use tree_sitter::{Parser, Tree};
+use tree_sitter::Parser;
 
 /// What patois learns from one file.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,8 @@ pub struct Analysis {
     pub symbols: Vec<Symbol>,
     pub imports: Vec<Import>,
     pub chunks: Vec<Chunk>,
+    /// The syntax tree, for callers that look further (`is_code`).
+    pub tree: Option<Tree>,
 }
 
 thread_local! {
@@ -55,7 +58,21 @@ pub fn analyze(path: &Path, text: &str, limits: &ChunkLimits) -> Analysis {
     };
     let (symbols, imports, marked) = symbols::extract(lang, &tree, text);
     let chunks = chunk::chunks(&tree, text, &symbols, &marked, limits);
-    Analysis { language: Some(lang.name), symbols, imports, chunks }
+    Analysis { language: Some(lang.name), symbols, imports, chunks, tree: Some(tree) }
+}
+
+/// Whether the bytes `start..end` are code: not inside a comment, a string or an
+/// attribute (`#[test]`, decorators' arguments stay code).
+pub fn is_code(tree: &Tree, start: usize, end: usize) -> bool {
+    let mut node = tree.root_node().descendant_for_byte_range(start, end);
+    while let Some(n) = node {
+        let kind = n.kind();
+        if kind.contains("comment") || kind.contains("string") || kind == "attribute_item" || kind == "inner_attribute_item" {
+            return false;
+        }
+        node = n.parent();
+    }
+    true
 }
 
 /// Byte offsets of line starts, for many line lookups in one text.

@@ -138,3 +138,16 @@ fn line_table_starts_and_texts() {
     assert_eq!((l.text(1, t), l.text(2, t), l.text(3, t), l.text(4, t), l.text(9, t)), ("ab", "", "cd", "last", ""));
     assert_eq!(l.line(5), 3);
 }
+
+#[test]
+fn code_versus_comments_strings_and_attributes() {
+    let src = "#[test]\nfn run() {\n    // call store here\n    let s = \"store\";\n    store(s);\n}\n";
+    let tree = patois_syntax::parse(patois_syntax::language_named("rust").unwrap(), src).unwrap();
+    let at = |needle: &str, nth: usize| src.match_indices(needle).nth(nth).unwrap().0;
+    let code = |start: usize, len: usize| patois_syntax::is_code(&tree, start, start + len);
+    assert!(!code(at("test", 0), 4), "attribute");
+    assert!(!code(at("store", 0), 5), "comment");
+    assert!(!code(at("store", 1), 5), "string");
+    assert!(code(at("store", 2), 5), "call");
+    assert!(code(at("run", 0), 3));
+}
