@@ -2,9 +2,9 @@
 //! enclosing definition, receiver types, and imported names.
 
 use crate::is_std_name;
-use patois_syntax::{analyze, ChunkLimits, Import, Lines, Symbol, Tree};
+use patois_syntax::{outline, Import, Lines, Symbol, Tree};
 use regex::Regex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -48,6 +48,9 @@ pub struct CursorContext {
     /// The line range the query came from, excluded from similar-code results.
     pub region: (u32, u32),
 }
+
+/// Unresolved names kept at an import site.
+pub const MAX_UNRESOLVED: usize = 16;
 
 const KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if",
@@ -139,7 +142,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     let cursor = cursor.min(text.len());
     let lines = Lines::new(text);
     let line = lines.line(cursor);
-    let analysis = analyze(Path::new(path), text, &ChunkLimits::default());
+    let analysis = outline(Path::new(path), text);
     let enclosing: Option<&Symbol> = analysis
         .symbols
         .iter()
@@ -245,7 +248,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     let imports: Vec<(String, String)> = analysis.imports.iter().flat_map(|i| imported_names(analysis.language, &i.text)).collect();
     let import_site = import_site(&analysis.imports, line, &text[lines.start(line, text)..cursor]);
     let unresolved = match (&import_site, &analysis.tree) {
-        (Some(_), Some(tree)) => unresolved_names(text, tree, analysis.language, &analysis.symbols, &imports),
+        (Some(_), Some(tree)) => unresolved_names(text, tree, analysis.language, &analysis.symbols, &imports, MAX_UNRESOLVED),
         _ => Vec::new(),
     };
     let q_start = line.saturating_sub(12).max(1);
@@ -292,6 +295,7 @@ fn unresolved_names(
     lang: Option<&str>,
     symbols: &[Symbol],
     imports: &[(String, String)],
+    max: usize,
 ) -> Vec<String> {
     let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
     for m in ident_re().find_iter(text) {
@@ -308,18 +312,17 @@ fn unresolved_names(
         let e = counts.entry(name).or_insert((0, m.start()));
         e.0 += 1;
     }
-    let mut names: Vec<(&str, (usize, usize))> = counts
-        .into_iter()
-        .filter(|(n, _)| !symbols.iter().any(|s| s.name == *n) && !imports.iter().any(|(i, _)| i == n))
-        .collect();
+    let known: HashSet<&str> = symbols.iter().map(|s| s.name.as_str()).chain(imports.iter().map(|(n, _)| n.as_str())).collect();
+    let mut names: Vec<(&str, (usize, usize))> = counts.into_iter().filter(|(n, _)| !known.contains(n)).collect();
     names.sort_by_key(|(_, (count, first))| (std::cmp::Reverse(*count), *first));
     // Comments and strings mention names too; only code counts.
     names
         .into_iter()
         .filter(|(n, (_, first))| {
             let uses = text[*first..].match_indices(n).map(|(i, _)| first + i);
-            uses.take(8).any(|at| patois_syntax::is_code(tree, at, at + n.len()))
+            uses.take(4).any(|at| patois_syntax::is_code(tree, at, at + n.len()))
         })
+        .take(max)
         .map(|(n, _)| n.to_string())
         .collect()
 }

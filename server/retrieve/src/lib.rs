@@ -147,8 +147,6 @@ pub struct Retrieved {
 
 const MAX_DEF_LINES: u32 = 40;
 const MAX_METHODS: usize = 24;
-/// Unresolved names looked up at an import site.
-const MAX_UNRESOLVED: usize = 16;
 
 /// Retrieves ranked, de-duplicated context for `req` within its budget.
 pub fn retrieve(index: &Index, req: &Request, opts: &Options) -> Result<Retrieved> {
@@ -268,7 +266,7 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
     // under the module being imported from (`use a::b::{…}`) before the others.
     if let Some(module) = &cx.import_site {
         let mut unresolved: Vec<(bool, &String)> = Vec::new();
-        for name in cx.unresolved.iter().take(MAX_UNRESOLVED) {
+        for name in &cx.unresolved {
             let in_module = !module.is_empty() && {
                 let hits = index.symbols_named(name, 16)?;
                 best_definition(&hits, Some(module), req.path).is_some_and(|d| module_match(&d.path, module) > 0)

@@ -15,7 +15,8 @@ pub use tree_sitter::Tree;
 
 use std::cell::RefCell;
 use std::path::Path;
-use tree_sitter::Parser;
+use std::sync::Mutex;
+use tree_sitter::{InputEdit, Parser, Point};
 
 /// What patois learns from one file.
 #[derive(Debug, Clone, Default)]
@@ -36,11 +37,71 @@ thread_local! {
 /// Parses `text` with the grammar of `lang`. `None` if tree-sitter gives up
 /// (it only does so on cancellation or a grammar ABI mismatch).
 pub fn parse(lang: &Language, text: &str) -> Option<Tree> {
+    parse_from(lang, text, None)
+}
+
+fn parse_from(lang: &Language, text: &str, old: Option<&Tree>) -> Option<Tree> {
     PARSER.with(|p| {
         let mut p = p.borrow_mut();
         p.set_language(&lang.ts).ok()?;
-        p.parse(text, None)
+        p.parse(text, old)
     })
+}
+
+/// The texts and trees `outline` parsed last, newest first, for reparsing incrementally.
+static TREES: Mutex<Vec<(String, String, Tree)>> = Mutex::new(Vec::new());
+const KEPT_TREES: usize = 8;
+
+/// Symbols, imports and the tree of a file, without chunks: what the analysis of
+/// a cursor needs. A path seen recently (an open document being edited) is
+/// reparsed incrementally from its previous tree.
+pub fn outline(path: &Path, text: &str) -> Analysis {
+    let Some(lang) = language_for_path(path) else { return Analysis::default() };
+    let key = path.to_string_lossy().into_owned();
+    let previous = {
+        let mut trees = TREES.lock().unwrap_or_else(|e| e.into_inner());
+        trees.iter().position(|(p, _, _)| *p == key).map(|i| trees.remove(i))
+    };
+    let tree = match previous {
+        Some((_, old_text, mut old_tree)) => {
+            old_tree.edit(&text_edit(&old_text, text));
+            parse_from(lang, text, Some(&old_tree))
+        }
+        None => parse(lang, text),
+    };
+    let Some(tree) = tree else { return Analysis { language: Some(lang.name), ..Default::default() } };
+    let (symbols, imports, _) = symbols::extract(lang, &tree, text);
+    let mut trees = TREES.lock().unwrap_or_else(|e| e.into_inner());
+    trees.insert(0, (key, text.to_string(), tree.clone()));
+    trees.truncate(KEPT_TREES);
+    Analysis { language: Some(lang.name), symbols, imports, chunks: Vec::new(), tree: Some(tree) }
+}
+
+/// The edit that turns `old` into `new`: everything between their common prefix and suffix.
+fn text_edit(old: &str, new: &str) -> InputEdit {
+    let mut start = old.bytes().zip(new.bytes()).take_while(|(a, b)| a == b).count();
+    while !new.is_char_boundary(start) || !old.is_char_boundary(start) {
+        start -= 1;
+    }
+    let max_suffix = old.len().min(new.len()) - start;
+    let mut suffix = old.bytes().rev().zip(new.bytes().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
+    while !old.is_char_boundary(old.len() - suffix) || !new.is_char_boundary(new.len() - suffix) {
+        suffix -= 1;
+    }
+    let point = |text: &str, byte: usize| {
+        let before = &text[..byte];
+        let row = before.bytes().filter(|b| *b == b'\n').count();
+        Point { row, column: byte - before.rfind('\n').map(|i| i + 1).unwrap_or(0) }
+    };
+    let (old_end, new_end) = (old.len() - suffix, new.len() - suffix);
+    InputEdit {
+        start_byte: start,
+        old_end_byte: old_end,
+        new_end_byte: new_end,
+        start_position: point(old, start),
+        old_end_position: point(old, old_end),
+        new_end_position: point(new, new_end),
+    }
 }
 
 /// Symbols, imports and chunks of one file. Files in languages patois does not

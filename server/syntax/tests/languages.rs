@@ -151,3 +151,18 @@ fn code_versus_comments_strings_and_attributes() {
     assert!(code(at("store", 2), 5), "call");
     assert!(code(at("run", 0), 3));
 }
+
+#[test]
+fn outline_reparses_edits_incrementally_with_the_same_result() {
+    let path = Path::new("src/outline_edit.rs");
+    let v1 = "use crate::a::B;\n\nfn one() {}\n\nstruct Two;\n";
+    let v2 = "use crate::a::B;\n\nfn one() { é }\n\nfn inserted() {}\n\nstruct Two;\n";
+    let v3 = "fn three() {}\n";
+    for text in [v1, v2, v3, v1] {
+        let got = patois_syntax::outline(path, text);
+        let cold = analyze(Path::new("src/other_path.rs"), text, &ChunkLimits::default());
+        assert_eq!(got.symbols, cold.symbols, "{text}");
+        assert_eq!(got.imports, cold.imports);
+        assert_eq!(got.tree.unwrap().root_node().to_sexp(), cold.tree.unwrap().root_node().to_sexp());
+    }
+}
