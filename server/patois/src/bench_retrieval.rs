@@ -82,7 +82,8 @@ struct Dropped {
 }
 
 /// A task is an added line whose first identifier that is absent from the text
-/// above is used in code (not a comment, string or attribute), is not being
+/// above is a reference in code (not in a comment, string or attribute, not a
+/// binding, a module path segment or a primitive type), is not being
 /// defined on that line, is not a standard-library name, and is defined in
 /// another file of the base index (modules, fields, variants and impls do not count).
 fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
@@ -118,7 +119,7 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
                         continue;
                     }
                     let at = above_end + m.start();
-                    if !patois_syntax::is_code(&tree, at, at + w.len()) {
+                    if !patois_syntax::is_reference(&tree, &new_text, at, at + w.len()) {
                         dropped.not_code += 1;
                     } else if defined.iter().any(|s| s.name == w && s.start_line == *n && s.kind != "impl") {
                         dropped.defined_here += 1;
@@ -138,7 +139,7 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
         }
     }
     println!(
-        "  candidates dropped {} in comments/strings/attributes, {} defined on their line, {} standard-library names",
+        "  candidates dropped {} not references (comments, strings, attributes, bindings, module paths), {} defined on their line, {} standard-library names",
         dropped.not_code, dropped.defined_here, dropped.std_name
     );
     // An even spread when there are more than asked for.

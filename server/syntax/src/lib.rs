@@ -136,6 +136,38 @@ pub fn is_code(tree: &Tree, start: usize, end: usize) -> bool {
     true
 }
 
+/// Whether the identifier at `start..end` is a reference to something defined
+/// elsewhere: an identifier node in code that is not a module path segment
+/// (`a` in `a::b`, lowercase) and not a name being bound (`let x`, a parameter).
+pub fn is_reference(tree: &Tree, text: &str, start: usize, end: usize) -> bool {
+    let Some(node) = tree.root_node().descendant_for_byte_range(start, end) else { return false };
+    if !node.kind().ends_with("identifier") || node.start_byte() != start || node.end_byte() != end || !is_code(tree, start, end) {
+        return false;
+    }
+    let lowercase = text[start..end].starts_with(|c: char| c.is_ascii_lowercase());
+    if lowercase && text[end..].starts_with("::") {
+        return false;
+    }
+    let binding = ["let_declaration", "parameter", "closure_parameters", "for_expression", "typed_parameter", "default_parameter", "required_parameter", "variable_declarator", "short_var_declaration"];
+    let mut n = node;
+    while let Some(p) = n.parent() {
+        let kind = p.kind();
+        if binding.contains(&kind) {
+            // Only the bound pattern, not the value or the type.
+            let bound = p.child_by_field_name("pattern").or(p.child_by_field_name("name")).or(p.child_by_field_name("left"));
+            if bound.is_some_and(|b| b.start_byte() <= start && end <= b.end_byte()) || kind == "closure_parameters" {
+                return false;
+            }
+        }
+        if kind.ends_with("pattern") || kind == "tuple_pattern" {
+            n = p;
+            continue;
+        }
+        break;
+    }
+    true
+}
+
 /// Byte offsets of line starts, for many line lookups in one text.
 pub struct Lines(Vec<usize>);
 

@@ -166,3 +166,20 @@ fn outline_reparses_edits_incrementally_with_the_same_result() {
         assert_eq!(got.tree.unwrap().root_node().to_sexp(), cold.tree.unwrap().root_node().to_sexp());
     }
 }
+
+#[test]
+fn references_exclude_bindings_module_segments_and_primitives() {
+    let src = "fn f(text: &str) {\n    let add = |w: &mut Writer| store::put(w);\n    let n = helper(text);\n}\n";
+    let tree = patois_syntax::parse(patois_syntax::language_named("rust").unwrap(), src).unwrap();
+    let reference = |needle: &str| {
+        let at = src.find(needle).unwrap();
+        patois_syntax::is_reference(&tree, src, at, at + needle.len())
+    };
+    assert!(!reference("add"), "let binding");
+    assert!(!reference("text"), "parameter");
+    assert!(!reference("str"), "primitive type");
+    assert!(!reference("store"), "module segment");
+    assert!(reference("Writer"));
+    assert!(reference("put"));
+    assert!(reference("helper"));
+}
