@@ -154,16 +154,10 @@ impl Index {
             return Ok(Vec::new());
         }
         let q = BooleanQuery::new(vec![(Occur::Must, term(f.kind, "chunk")), (Occur::Must, Box::new(BooleanQuery::new(should)))]);
-        let mut out = Vec::new();
-        for (score, d) in self.docs(&q, limit * 4 + 8)? {
-            let hit = self.chunk_hit(&d, score);
-            if keep(&hit) {
-                out.push(hit);
-                if out.len() == limit {
-                    break;
-                }
-            }
-        }
+        let mut out: Vec<ChunkHit> = self.docs(&q, limit * 4 + 8)?.iter().map(|(score, d)| self.chunk_hit(d, *score)).filter(|h| keep(h)).collect();
+        // Equal scores (copies of the same code) in a stable order, whatever the segment layout.
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line))));
+        out.truncate(limit);
         Ok(out)
     }
 

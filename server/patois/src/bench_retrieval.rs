@@ -170,7 +170,8 @@ fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<()> {
         let hit = top.iter().any(|i| t.def_paths.contains(&i.citation.path));
         def_ours += hit as usize;
         if !hit && std::env::var_os("PATOIS_BENCH_MISSES").is_some() {
-            eprintln!("MISS {}:{} `{}` defined in {:?}\n  line: {}\n  got: {:?}", t.path, t.line, t.ident, t.def_paths, t.text[t.cursor..].lines().next().unwrap_or(""),
+            let later = r.items.iter().position(|i| t.def_paths.contains(&i.citation.path));
+            eprintln!("MISS {}:{} `{}` defined in {:?} (found at rank {later:?} of {})\n  line: {}\n  got: {:?}", t.path, t.line, t.ident, t.def_paths, r.items.len(), t.text[t.cursor..].lines().next().unwrap_or(""),
                 top.iter().map(|i| format!("{} {} ({})", i.citation.path, i.title, i.score.reason)).collect::<Vec<_>>());
         }
         id_ours += top.iter().any(|i| contains_word(&i.text, &t.ident)) as usize;

@@ -2,7 +2,7 @@
 //! enclosing definition, receiver types, and imported names.
 
 use crate::is_std_name;
-use patois_syntax::{outline, Import, Lines, Symbol, Tree};
+use patois_syntax::{outline, Analysis, Import, Lines, Symbol, Tree};
 use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -17,6 +17,17 @@ pub struct Ident {
     /// Called (`name(`) or used as a type (capitalised).
     pub called: bool,
 
+}
+
+/// `let var = receiver.method(…)` or `let var = function(…)`: the type of `var`
+/// is what `method` returns, which the index's signatures may tell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallBinding {
+    pub var: String,
+    /// The variable or type the call chain starts from, if any.
+    pub receiver: Option<String>,
+    /// The last call of the chain that is not a standard-library method (`unwrap`, ...).
+    pub method: String,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +46,14 @@ pub struct CursorContext {
     pub var_types: HashMap<String, String>,
     /// Types that receive method calls near the cursor (from `var_types`, `self`).
     pub receivers: Vec<String>,
+    /// Variables whose method calls near the cursor have no type written nearby,
+    /// and variables bound in the few lines above the cursor: nearest first.
+    /// Their types may be inferred from the index (`CursorContext::call_bindings`).
+    pub untyped_vars: Vec<String>,
+    /// The variable bound nearest above the cursor, within two lines.
+    pub just_bound: Option<String>,
+    /// Variables assigned the result of a call: `let r = searcher.segment_reader(0)`.
+    pub call_bindings: Vec<CallBinding>,
     /// Imported names with the module path they come from.
     pub imports: Vec<(String, String)>,
     /// The cursor is in the file's imports: `Some(module)` inside `use module::{…}`,
@@ -42,6 +61,7 @@ pub struct CursorContext {
     pub import_site: Option<String>,
     /// At an import site: names the file uses but neither defines nor imports,
     /// the most used first — what the import being written most likely brings in.
+    /// Macros end in `!` (`doc!`).
     pub unresolved: Vec<String>,
     /// The lines used for similarity search: up to 12 lines above the cursor plus its line's prefix.
     pub query_text: String,
@@ -228,7 +248,11 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     if let Some(c) = typing_member_re().captures(before) {
         calls.insert(0, (0, c[1].to_string()));
     }
+    let mut untyped_vars: Vec<String> = Vec::new();
     for (_, var) in calls {
+        if !var_types.contains_key(&var) && var.starts_with(|c: char| c.is_ascii_lowercase()) && var != "self" && var != "this" && !untyped_vars.contains(&var) {
+            untyped_vars.push(var.clone());
+        }
         let ty = match var.as_str() {
             "self" | "this" => self_type.clone(),
             v => var_types.get(v).cloned().or_else(|| v.starts_with(|c: char| c.is_ascii_uppercase()).then(|| v.to_string())),
@@ -245,10 +269,33 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         }
     }
 
+    // Variables bound just above the cursor are what the next line most likely uses.
+    let mut just_bound = None;
+    for n in (line.saturating_sub(BOUND_LINES).max(region_start)..line).rev() {
+        for c in local_binding_re().captures_iter(line_text(n)) {
+            if let Some(m) = c.get(1).or(c.get(2)) {
+                let var = m.as_str().to_string();
+                if just_bound.is_none() && line - n <= 2 {
+                    just_bound = Some(var.clone());
+                }
+                if !untyped_vars.contains(&var) {
+                    untyped_vars.push(var);
+                }
+            }
+        }
+    }
+    let mut call_bindings = Vec::new();
+    for n in (region_start..line).rev() {
+        if let Some(b) = call_binding(line_text(n), analysis.language) {
+            if !call_bindings.iter().any(|c: &CallBinding| c.var == b.var) {
+                call_bindings.push(b);
+            }
+        }
+    }
     let imports: Vec<(String, String)> = analysis.imports.iter().flat_map(|i| imported_names(analysis.language, &i.text)).collect();
     let import_site = import_site(&analysis.imports, line, &text[lines.start(line, text)..cursor]);
     let unresolved = match (&import_site, &analysis.tree) {
-        (Some(_), Some(tree)) => unresolved_names(text, tree, analysis.language, &analysis.symbols, &imports, MAX_UNRESOLVED),
+        (Some(_), Some(tree)) => unresolved_names(text, tree, line, &analysis, MAX_UNRESOLVED),
         _ => Vec::new(),
     };
     let q_start = line.saturating_sub(12).max(1);
@@ -263,12 +310,44 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         idents,
         var_types,
         receivers,
+        untyped_vars,
+        just_bound,
+        call_bindings,
         imports,
         import_site,
         unresolved,
         query_text,
         region: (enclosing.map(|s| s.start_line).unwrap_or(q_start).min(q_start), enclosing.map(|s| s.end_line).unwrap_or(line).max(line)),
     }
+}
+
+/// Lines above the cursor whose bindings count as just bound.
+const BOUND_LINES: u32 = 6;
+
+fn binding_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"^\s*(?:let\s+(?:mut\s+)?|const\s+|var\s+)?([a-z_]\w*)\s*:?=\s*(.*)$").unwrap())
+}
+
+fn call_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"([A-Za-z_]\w*)\s*(?:::<[^>]*>)?\(").unwrap())
+}
+
+/// `let x = a.b(…).c()?;` → `x`, receiver `a`, method `c` (standard-library calls skipped).
+fn call_binding(line: &str, lang: Option<&str>) -> Option<CallBinding> {
+    let c = binding_re().captures(line)?;
+    let rhs = c[2].trim_start_matches(['&', ' ']).trim_start_matches("mut ").trim_start_matches("await ").trim_start_matches("new ");
+    let method = call_re()
+        .captures_iter(rhs)
+        .map(|m| m[1].to_string())
+        .filter(|m| !is_std_name(lang, m) && !KEYWORDS.contains(&m.as_str()))
+        .last()?;
+    let first = ident_re().find(rhs)?;
+    let after_first = rhs[first.end()..].trim_start();
+    let receiver = (first.start() == 0 && first.as_str() != method && (after_first.starts_with('.') || after_first.starts_with("::")))
+        .then(|| first.as_str().to_string());
+    Some(CallBinding { var: c[1].to_string(), receiver, method })
 }
 
 /// Whether the cursor line is part of the imports (see `CursorContext::import_site`).
@@ -287,16 +366,23 @@ fn import_site(imports: &[Import], line: u32, before_cursor: &str) -> Option<Str
     (starts_import && next_to_import).then(String::new)
 }
 
-/// Names used in code that look importable (types,
-/// free-function calls, macros) but are neither defined in the file nor imported.
-fn unresolved_names(
-    text: &str,
-    tree: &Tree,
-    lang: Option<&str>,
-    symbols: &[Symbol],
-    imports: &[(String, String)],
-    max: usize,
-) -> Vec<String> {
+/// Names used in code that look importable (types, free-function calls,
+/// macros) but are neither defined in the file nor imported. Only the module the
+/// cursor is in counts: a `mod tests { use …; }` has its own imports.
+fn unresolved_names(text: &str, tree: &Tree, line: u32, analysis: &Analysis, max: usize) -> Vec<String> {
+    let lang = analysis.language;
+    let symbols = &analysis.symbols;
+    let lines = Lines::new(text);
+    let modules: Vec<(u32, u32)> =
+        symbols.iter().filter(|s| s.kind == "module" && s.end_line > s.start_line).map(|s| (s.start_line, s.end_line)).collect();
+    let scope_of = |n: u32| modules.iter().filter(|(a, b)| *a <= n && n <= *b).min_by_key(|(a, b)| b - a).copied();
+    let scope = scope_of(line);
+    let imports: Vec<(String, String)> = analysis
+        .imports
+        .iter()
+        .filter(|i| scope_of(i.line) == scope)
+        .flat_map(|i| imported_names(lang, &i.text))
+        .collect();
     let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
     for m in ident_re().find_iter(text) {
         let name = m.as_str();
@@ -306,20 +392,29 @@ fn unresolved_names(
         if !importable || name.len() < 2 || before.ends_with('.') || before.ends_with("::") {
             continue;
         }
-        if KEYWORDS.contains(&name) || is_std_name(lang, name) {
+        if KEYWORDS.contains(&name) || is_std_name(lang, name) || scope_of(lines.line(m.start())) != scope {
             continue;
         }
+        // A macro (`doc!`) is looked up among macros only: `Name!` marks it.
+        let name = if rest.starts_with('!') && !rest.starts_with("!=") { &text[m.start()..m.end() + (text[m.end()..].len() - rest.len()) + 1] } else { name };
         let e = counts.entry(name).or_insert((0, m.start()));
         e.0 += 1;
     }
-    let known: HashSet<&str> = symbols.iter().map(|s| s.name.as_str()).chain(imports.iter().map(|(n, _)| n.as_str())).collect();
-    let mut names: Vec<(&str, (usize, usize))> = counts.into_iter().filter(|(n, _)| !known.contains(n)).collect();
+    // Defined, imported, or bound locally (`let add = |…|`, parameters) somewhere in the file.
+    let mut known: HashSet<&str> = symbols.iter().map(|s| s.name.as_str()).chain(imports.iter().map(|(n, _)| n.as_str())).collect();
+    known.extend(local_binding_re().captures_iter(text).filter_map(|c| c.get(1).or(c.get(2))).map(|m| m.as_str()));
+    let mut names: Vec<(&str, (usize, usize))> = counts.into_iter().filter(|(n, _)| !known.contains(n.trim_end_matches('!'))).collect();
     names.sort_by_key(|(_, (count, first))| (std::cmp::Reverse(*count), *first));
     // Comments and strings mention names too; only code counts.
     names
         .into_iter()
         .filter(|(n, (_, first))| {
-            let uses = text[*first..].match_indices(n).map(|(i, _)| first + i);
+            let n = n.trim_end_matches('!');
+            let word = |at: &usize| {
+                let before = text[..*at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                before && text[at + n.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+            };
+            let uses = text[*first..].match_indices(n).map(|(i, _)| first + i).filter(word);
             uses.take(4).any(|at| patois_syntax::is_code(tree, at, at + n.len()))
         })
         .take(max)
@@ -375,5 +470,41 @@ mod tests {
         assert_eq!(c.receivers, ["Engine", "Cache", "Ledger"]);
         assert_eq!(c.enclosing, Some((2, 7)));
         assert!(c.idents.iter().any(|i| i.name == "post"));
+    }
+}
+
+#[cfg(test)]
+mod import_tests {
+    use super::*;
+
+    #[test]
+    fn import_site_lists_names_used_but_not_imported() {
+        let src = "\nuse crate::{Score, Term};\n\n/// Uses Weight in a comment.\nfn run(q: &dyn Query, add: u32) -> Score {\n    let s = EnableScoring::new();\n    helper(q);\n    doc!(x);\n    Term::new(add)\n}\n";
+        let c = analyze_cursor("src/a.rs", src, 0);
+        assert_eq!(c.import_site.as_deref(), Some(""));
+        assert_eq!(c.unresolved, ["Query", "EnableScoring", "helper", "doc!"]);
+        let inside = "use crate::query::{\n    Occur,\n    \n};\nfn f(o: Occur, w: Weight) {}\n";
+        let c = analyze_cursor("src/b.rs", inside, inside.find("    \n").unwrap() + 4);
+        assert_eq!(c.import_site.as_deref(), Some("crate::query"));
+        assert_eq!(c.unresolved, ["Weight"]);
+        let code = "use a::B;\n\nfn f() {\n    \n}\n";
+        assert_eq!(analyze_cursor("src/c.rs", code, code.find("    \n").unwrap() + 4).import_site, None);
+    }
+}
+
+#[cfg(test)]
+mod module_scope_tests {
+    use super::*;
+
+    #[test]
+    fn imports_of_a_nested_module_do_not_resolve_names_outside_it() {
+        let src = "\nuse crate::Other;\nfn run(w: Weight) -> Score { helper() }\n\nmod tests {\n    use crate::{Weight, Extra};\n    fn t() { Extra::new(); Inner::new(); }\n}\n";
+        let top = analyze_cursor("src/a.rs", src, 0);
+        assert_eq!(top.unresolved, ["Weight", "Score", "helper"]);
+        let inner = src.find("    use").unwrap();
+        let src2 = format!("{}    \n{}", &src[..inner], &src[inner..]);
+        let c = analyze_cursor("src/a.rs", &src2, inner + 4);
+        assert_eq!(c.import_site.as_deref(), Some(""));
+        assert_eq!(c.unresolved, ["Inner"]);
     }
 }

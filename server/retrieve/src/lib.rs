@@ -268,7 +268,7 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         let mut unresolved: Vec<(bool, &String)> = Vec::new();
         for name in &cx.unresolved {
             let in_module = !module.is_empty() && {
-                let hits = index.symbols_named(name, 16)?;
+                let hits = index.symbols_named(name.trim_end_matches('!'), 16)?;
                 best_definition(&hits, Some(module), req.path).is_some_and(|d| module_match(&d.path, module) > 0)
             };
             unresolved.push((in_module, name));
@@ -278,10 +278,37 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
             candidates.push((name.clone(), "used in this file but not imported".into()));
         }
     }
+    // Variables without a written type: what the call that produced them returns,
+    // earlier bindings first so that `let b = a.f(); let c = b.g();` chains.
+    let mut types = cx.var_types.clone();
+    for b in cx.call_bindings.iter().rev() {
+        if types.contains_key(&b.var) {
+            continue;
+        }
+        let receiver_type = b.receiver.as_deref().and_then(|r| match r {
+            "self" | "this" => cx.self_type.clone(),
+            r => types.get(r).cloned().or_else(|| r.starts_with(|c: char| c.is_ascii_uppercase()).then(|| r.to_string())),
+        });
+        if let Some(ty) = return_type(index, &b.method, receiver_type.as_deref())? {
+            types.insert(b.var.clone(), ty);
+        }
+    }
+    let mut inferred = Vec::new();
+    for var in &cx.untyped_vars {
+        if let (Some(ty), Some(b)) = (types.get(var), cx.call_bindings.iter().find(|b| &b.var == var)) {
+            inferred.push((ty.clone(), format!("type of {var} (returned by {})", b.method)));
+        }
+    }
+    // A variable bound just above the cursor is what the next line most likely uses.
+    if let Some(i) = inferred.iter().position(|(_, why)| cx.just_bound.as_ref().is_some_and(|v| why.starts_with(&format!("type of {v} ")))) {
+        candidates.push(inferred.remove(i));
+    }
     for r in &cx.receivers {
         let why = if Some(r) == cx.self_type.as_ref() { "type of self" } else { "receiver of a method call near the cursor" };
         candidates.push((r.clone(), why.to_string()));
     }
+
+    candidates.extend(inferred);
     for id in &cx.idents {
         let why = match import_of.get(id.name.as_str()) {
             Some(m) => format!("imported from {m}"),
@@ -308,8 +335,16 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         if is_std_name(cx.language, &name) && !imported_locally {
             continue;
         }
-        let hits: Vec<SymbolHit> =
-            index.symbols_named(&name, 16)?.into_iter().filter(|h| h.path != req.path && h.kind != "module").collect();
+        // `name!` is a macro use: only macro definitions answer it.
+        let (lookup, macro_use) = match name.strip_suffix('!') {
+            Some(n) => (n, true),
+            None => (name.as_str(), false),
+        };
+        let hits: Vec<SymbolHit> = index
+            .symbols_named(lookup, 16)?
+            .into_iter()
+            .filter(|h| h.path != req.path && h.kind != "module" && (!macro_use || h.kind == "macro"))
+            .collect();
         let Some(def) = best_definition(&hits, import_of.get(name.as_str()).copied(), req.path) else { continue };
         if !seen_defs.insert((def.path.clone(), def.start_line)) {
             continue;
@@ -358,6 +393,32 @@ fn is_std_module(module: &str) -> bool {
     let root = module.split([':', '.', '/']).next().unwrap_or("");
     matches!(root, "std" | "core" | "alloc")
 }
+
+/// The type a function or method returns, from its signature in the index:
+/// the first named type after `->` that is not a wrapper (`Result<Foo>` is `Foo`).
+/// With a receiver type, its own method wins; without, all definitions must agree.
+fn return_type(index: &Index, method: &str, receiver: Option<&str>) -> Result<Option<String>> {
+    let hits = index.symbols_named(method, 16)?;
+    let returned = |h: &SymbolHit| -> Option<String> {
+        let (_, ret) = h.signature.rsplit_once("->")?;
+        let ret = ret.split(" where").next().unwrap_or(ret);
+        let mut names = ret.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| w.starts_with(|c: char| c.is_ascii_uppercase()) && w.len() > 1);
+        let name = names.find(|w| !WRAPPERS.contains(w))?;
+        if name == "Self" {
+            return h.scope.clone();
+        }
+        Some(name.to_string())
+    };
+    let methods: Vec<&SymbolHit> = hits.iter().filter(|h| matches!(h.kind.as_str(), "function" | "method")).collect();
+    if let Some(own) = receiver.and_then(|r| methods.iter().find(|h| h.scope.as_deref() == Some(r))) {
+        return Ok(returned(own));
+    }
+    let types: HashSet<Option<String>> = methods.iter().map(|h| returned(h)).collect();
+    Ok(if types.len() == 1 { types.into_iter().next().flatten() } else { None })
+}
+
+/// Types that wrap the one a function really returns.
+const WRAPPERS: &[&str] = &["Result", "Option", "Box", "Arc", "Rc", "Vec", "Cow", "Ref", "RefMut", "MutexGuard", "RwLockReadGuard", "RwLockWriteGuard", "Pin", "Future", "Promise", "List", "Optional", "Iterator", "IntoIterator", "Some", "Ok"];
 
 fn similar(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Result<Vec<Item>> {
     let (rs, re) = cx.region;
