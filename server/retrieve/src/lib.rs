@@ -324,6 +324,8 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
     let mut out = Vec::new();
     let mut cache = HashMap::new();
     let mut seen_defs = HashSet::new();
+    // Types known near the cursor: a method name defined on one of them means that one.
+    let known_types: HashSet<&str> = types.values().chain(&cx.receivers).chain(&cx.self_type).map(String::as_str).collect();
     for (name, why) in candidates {
         if out.len() >= cap {
             break;
@@ -345,7 +347,8 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
             .into_iter()
             .filter(|h| h.path != req.path && h.kind != "module" && (!macro_use || h.kind == "macro"))
             .collect();
-        let Some(def) = best_definition(&hits, import_of.get(name.as_str()).copied(), req.path) else { continue };
+        let own = hits.iter().find(|h| h.scope.as_deref().is_some_and(|s| known_types.contains(s)));
+        let Some(def) = own.or_else(|| best_definition(&hits, import_of.get(name.as_str()).copied(), req.path)) else { continue };
         if !seen_defs.insert((def.path.clone(), def.start_line)) {
             continue;
         }
