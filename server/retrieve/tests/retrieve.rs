@@ -133,3 +133,40 @@ fn budget_is_respected_and_items_are_deduplicated() {
     assert_eq!(keys.len(), n);
     assert_eq!(r.items[0].citation.path, "src/noise3.rs", "{:#?}", r.items);
 }
+
+#[test]
+fn at_an_import_the_names_the_file_uses_but_does_not_import_come_first() {
+    let fx = Fixture::git();
+    noise(&fx);
+    fx.write("src/money/ledger.rs", "pub struct Ledger {\n    entries: Vec<u64>,\n}\n");
+    fx.write("src/money/audit.rs", "pub fn audit(book: &crate::money::ledger::Ledger) -> bool {\n    true\n}\n");
+    fx.write("src/report.rs", "pub struct Report;\n");
+    fx.commit("Books", "ann", 1_000);
+    let ix = index(&fx);
+    // `Ledger` and `audit` are used below but not imported yet; `Report` is imported.
+    let doc = "use crate::report::Report;\n|\n\npub fn close(book: &Ledger) -> Report {\n    if audit(book) { Report } else { Report }\n}\n";
+    let r = at(&ix, "src/close.rs", doc, 4000);
+    let top = top_paths(&r, 3);
+    assert!(top.contains(&"src/money/ledger.rs:1".to_string()), "{top:?}\n{:#?}", r.items);
+    assert!(top.contains(&"src/money/audit.rs:1".to_string()), "{top:?}\n{:#?}", r.items);
+    assert!(r.items[0].score.reason.contains("not imported"), "{:#?}", r.items[0]);
+}
+
+#[test]
+fn a_variable_gets_the_type_its_call_returns() {
+    let fx = Fixture::git();
+    noise(&fx);
+    fx.write("src/store/mod.rs", "pub struct Store;\n\nimpl Store {\n    pub fn open() -> Store {\n        Store\n    }\n\n    pub fn reader(&self) -> crate::Result<Reader> {\n        todo!()\n    }\n}\n");
+    fx.write("src/store/reader.rs", "pub struct Reader {\n    pos: u64,\n}\n\nimpl Reader {\n    pub fn next_record(&mut self) -> Option<u64> {\n        None\n    }\n}\n");
+    fx.commit("Store", "ann", 1_000);
+    let ix = index(&fx);
+    // No type is written for `r`: `Store::open()` gives `store` its type, and
+    // `Store::reader` returns `Result<Reader>`.
+    let doc = "pub fn scan() {\n    let store = Store::open();\n    let mut r = store.reader().unwrap();\n    |\n}\n";
+    let r = at(&ix, "src/scan.rs", doc, 4000);
+    let top = top_paths(&r, 3);
+    assert!(top.contains(&"src/store/reader.rs:1".to_string()), "{top:?}\n{:#?}", r.items);
+    let item = r.items.iter().find(|i| i.citation.path == "src/store/reader.rs").unwrap();
+    assert!(item.score.reason.contains("returned by reader"), "{}", item.score.reason);
+    assert!(item.text.contains("pub fn next_record(&mut self) -> Option<u64>"), "{}", item.text);
+}
