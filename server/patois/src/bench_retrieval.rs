@@ -142,6 +142,7 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
         "  candidates dropped {} not references (comments, strings, attributes, bindings, module paths), {} defined on their line, {} standard-library names",
         dropped.not_code, dropped.defined_here, dropped.std_name
     );
+    println!("  tasks mined        {} (an even spread of at most {max_tasks} is evaluated)", tasks.len());
     // An even spread when there are more than asked for.
     if tasks.len() > max_tasks {
         let step = tasks.len() as f64 / max_tasks as f64;

@@ -272,15 +272,14 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     // Variables bound just above the cursor are what the next line most likely uses.
     let mut just_bound = None;
     for n in (line.saturating_sub(BOUND_LINES).max(region_start)..line).rev() {
-        for c in local_binding_re().captures_iter(line_text(n)) {
-            if let Some(m) = c.get(1).or(c.get(2)) {
-                let var = m.as_str().to_string();
-                if just_bound.is_none() && line - n <= 2 {
-                    just_bound = Some(var.clone());
-                }
-                if !untyped_vars.contains(&var) {
-                    untyped_vars.push(var);
-                }
+        let assigned = binding_re().captures(line_text(n)).map(|c| c[1].to_string());
+        let bound = local_binding_re().captures_iter(line_text(n)).filter_map(|c| c.get(1).or(c.get(2))).map(|m| m.as_str().to_string());
+        for var in assigned.into_iter().chain(bound) {
+            if just_bound.is_none() && line - n <= 2 {
+                just_bound = Some(var.clone());
+            }
+            if !untyped_vars.contains(&var) {
+                untyped_vars.push(var);
             }
         }
     }
@@ -326,7 +325,7 @@ const BOUND_LINES: u32 = 6;
 
 fn binding_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^\s*(?:let\s+(?:mut\s+)?|const\s+|var\s+)?([a-z_]\w*)\s*:?=\s*(.*)$").unwrap())
+    RE.get_or_init(|| Regex::new(r"^\s*(?:let\s+(?:mut\s+)?|const\s+|var\s+)?([a-z_]\w*)(?:\s*,\s*[a-z_]\w*)*\s*:?=\s*(.*)$").unwrap())
 }
 
 fn call_re() -> &'static Regex {

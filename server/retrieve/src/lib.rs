@@ -397,14 +397,13 @@ fn is_std_module(module: &str) -> bool {
     matches!(root, "std" | "core" | "alloc")
 }
 
-/// The type a function or method returns, from its signature in the index:
-/// the first named type after `->` that is not a wrapper (`Result<Foo>` is `Foo`).
+/// The type a function or method returns, from its signature in the index: the
+/// first named type after the parameters that is not a wrapper (`Result<Foo>` is `Foo`).
 /// With a receiver type, its own method wins; without, all definitions must agree.
 fn return_type(index: &Index, method: &str, receiver: Option<&str>) -> Result<Option<String>> {
     let hits = index.symbols_named(method, 16)?;
     let returned = |h: &SymbolHit| -> Option<String> {
-        let (_, ret) = h.signature.rsplit_once("->")?;
-        let ret = ret.split(" where").next().unwrap_or(ret);
+        let ret = returns_part(&h.signature, method)?;
         let mut names = ret.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| w.starts_with(|c: char| c.is_ascii_uppercase()) && w.len() > 1);
         let name = names.find(|w| !WRAPPERS.contains(w))?;
         if name == "Self" {
@@ -418,6 +417,29 @@ fn return_type(index: &Index, method: &str, receiver: Option<&str>) -> Result<Op
     }
     let types: HashSet<Option<String>> = methods.iter().map(|h| returned(h)).collect();
     Ok(if types.len() == 1 { types.into_iter().next().flatten() } else { None })
+}
+
+/// What follows a function's parameter list in its signature, without `->`/`:`:
+/// `-> Result<Foo> where …` (Rust, Python), `: Foo` (TypeScript), `(*Foo, error)` (Go).
+fn returns_part<'s>(signature: &'s str, name: &str) -> Option<&'s str> {
+    let at = signature.match_indices(name).map(|(i, _)| i + name.len()).find(|&i| {
+        let rest = signature[i..].trim_start();
+        rest.starts_with('(') || rest.starts_with('<')
+    })?;
+    // The parameter list: the first `(` after the name to its matching `)`.
+    let open = at + signature[at..].find('(')?;
+    let mut depth = 0;
+    let close = signature[open..].char_indices().find_map(|(i, c)| {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        (depth == 0).then_some(open + i)
+    })?;
+    let ret = signature[close + 1..].trim_start();
+    let ret = ret.strip_prefix("->").or_else(|| ret.strip_prefix(':')).unwrap_or(ret);
+    Some(ret.split(" where").next().unwrap_or(ret).trim())
 }
 
 /// Types that wrap the one a function really returns.
@@ -502,6 +524,21 @@ fn history(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Resu
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::returns_part;
+
+    #[test]
+    fn return_types_in_four_languages() {
+        assert_eq!(returns_part("pub fn reader(&self, f: impl Fn(u32) -> u8) -> crate::Result<Reader> where T: Send", "reader"), Some("crate::Result<Reader>"));
+        assert_eq!(returns_part("def reader(self, n: int) -> Reader", "reader"), Some("Reader"));
+        assert_eq!(returns_part("reader(opts: Opts): Promise<Reader>", "reader"), Some("Promise<Reader>"));
+        assert_eq!(returns_part("func (s *Store) Reader(n int) (*Reader, error)", "Reader"), Some("(*Reader, error)"));
+        assert_eq!(returns_part("fn first<T>(xs: &[T]) -> Option<&T>", "first"), Some("Option<&T>"));
+        assert_eq!(returns_part("fn other() -> u8", "reader"), None);
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {

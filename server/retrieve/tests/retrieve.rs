@@ -170,3 +170,18 @@ fn a_variable_gets_the_type_its_call_returns() {
     assert!(item.score.reason.contains("returned by reader"), "{}", item.score.reason);
     assert!(item.text.contains("pub fn next_record(&mut self) -> Option<u64>"), "{}", item.text);
 }
+
+#[test]
+fn go_variable_typed_by_a_multi_value_return() {
+    let fx = Fixture::git();
+    fx.write("store/store.go", "package store\n\ntype Store struct{}\n\nfunc Open() *Store { return &Store{} }\n\nfunc (s *Store) Records(n int) (*Reader, error) { return nil, nil }\n");
+    fx.write("store/reader.go", "package store\n\n// Reader walks records.\ntype Reader struct{ pos int }\n\nfunc (r *Reader) NextRecord() int { return r.pos }\n");
+    fx.commit("Store", "ann", 1_000);
+    let ix = index(&fx);
+    let doc = "package main\n\nfunc scan() {\n\ts := Open()\n\tr, err := s.Records(1)\n\t|\n}\n";
+    let r = at(&ix, "cmd/scan.go", doc, 4000);
+    let item = r.items.iter().take(3).find(|i| i.citation.path == "store/reader.go");
+    let item = item.unwrap_or_else(|| panic!("{:#?}", r.items));
+    assert!(item.score.reason.contains("type of r (returned by Records)"), "{}", item.score.reason);
+    assert!(item.text.contains("NextRecord"), "{}", item.text);
+}
