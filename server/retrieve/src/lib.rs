@@ -258,8 +258,10 @@ fn best_definition<'h>(hits: &'h [SymbolHit], module: Option<&str>, doc_path: &s
 }
 
 fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Result<Vec<Item>> {
-    // Candidates in priority order: receiver types, then identifiers by distance
-    // (called or capitalised first), imported names getting their module as a hint.
+    // Candidates in priority order: at an import site the names the file lacks;
+    // the type of the variable just bound; receiver types; other inferred types;
+    // identifiers by distance (called or capitalised first), imported names getting
+    // their module as a hint; then the file's other imports.
     let import_of: HashMap<&str, &str> = cx.imports.iter().map(|(n, m)| (n.as_str(), m.as_str())).collect();
     let mut candidates: Vec<(String, String)> = Vec::new();
     // At an import, what the file uses without importing comes first, names
@@ -293,22 +295,21 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
             types.insert(b.var.clone(), ty);
         }
     }
-    let mut inferred = Vec::new();
+    let mut inferred: Vec<(&String, (String, String))> = Vec::new();
     for var in &cx.untyped_vars {
         if let (Some(ty), Some(b)) = (types.get(var), cx.call_bindings.iter().find(|b| &b.var == var)) {
-            inferred.push((ty.clone(), format!("type of {var} (returned by {})", b.method)));
+            inferred.push((var, (ty.clone(), format!("type of {var} (returned by {})", b.method))));
         }
     }
     // A variable bound just above the cursor is what the next line most likely uses.
-    if let Some(i) = inferred.iter().position(|(_, why)| cx.just_bound.as_ref().is_some_and(|v| why.starts_with(&format!("type of {v} ")))) {
-        candidates.push(inferred.remove(i));
+    if let Some(i) = inferred.iter().position(|(var, _)| cx.just_bound.as_ref() == Some(*var)) {
+        candidates.push(inferred.remove(i).1);
     }
     for r in &cx.receivers {
         let why = if Some(r) == cx.self_type.as_ref() { "type of self" } else { "receiver of a method call near the cursor" };
         candidates.push((r.clone(), why.to_string()));
     }
-
-    candidates.extend(inferred);
+    candidates.extend(inferred.into_iter().map(|(_, c)| c));
     for id in &cx.idents {
         let why = match import_of.get(id.name.as_str()) {
             Some(m) => format!("imported from {m}"),
