@@ -88,8 +88,9 @@ fn var_type_res() -> &'static [Regex] {
     static RES: OnceLock<Vec<Regex>> = OnceLock::new();
     RES.get_or_init(|| {
         [
-            // Rust / TS / Python annotations: `x: &mut Store`, `x: crate::a::Store`, `x: Store<T>`.
-            r"\b([a-z_]\w*)\s*:\s*&?(?:mut\s+)?(?:\w+(?:::|\.))*([A-Z]\w*)",
+            // Rust / TS / Python annotations: `x: &mut Store`, `x: crate::a::Store`, `x: Store<T>`,
+            // through wrappers: `x: Box<dyn Store>`, `x: Option<Arc<Store>>`.
+            r"\b([a-z_]\w*)\s*:\s*&?(?:mut\s+)?(?:(?:Box|Arc|Rc|Option|RefCell|Mutex|RwLock|Optional)\s*[<\[]\s*&?)*(?:dyn\s+|impl\s+)?(?:\w+(?:::|\.))*([A-Z]\w*)",
             // Constructors: `let x = Store::new(`, `x = Store(`, `x := &Store{`, `x = new Store(`.
             r"\b([a-z_]\w*)\s*:?=\s*&?(?:new\s+)?(?:\w+(?:::|\.))*([A-Z]\w*)\s*(?:::|\(|\{)",
             // Go params and vars: `(s *Store)`, `var s Store`.
@@ -469,6 +470,11 @@ mod tests {
         assert_eq!(c.receivers, ["Engine", "Cache", "Ledger"]);
         assert_eq!(c.enclosing, Some((2, 7)));
         assert!(c.idents.iter().any(|i| i.name == "post"));
+        let wrapped = "fn f(s: Box<dyn Scorer>, r: Option<Arc<Reader>>) {\n    s.\n}\n";
+        let c = analyze_cursor("b.rs", wrapped, wrapped.find("s.\n").unwrap() + 2);
+        assert_eq!(c.var_types.get("s").map(String::as_str), Some("Scorer"));
+        assert_eq!(c.var_types.get("r").map(String::as_str), Some("Reader"));
+        assert_eq!(c.receivers, ["Scorer"]);
     }
 }
 
