@@ -50,6 +50,9 @@ pub struct CursorContext {
     /// and variables bound in the few lines above the cursor: nearest first.
     /// Their types may be inferred from the index (`CursorContext::call_bindings`).
     pub untyped_vars: Vec<String>,
+    /// The call chain the cursor continues (`a.b().c.|`, or a new line after
+    /// `let x = a\n    .b()`): the start and the members after it, in order.
+    pub chain: Option<(String, Vec<String>)>,
     /// The variable bound nearest above the cursor, within two lines.
     pub just_bound: Option<String>,
     /// Variables assigned the result of a call: `let r = searcher.segment_reader(0)`.
@@ -249,6 +252,9 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     if let Some(c) = typing_member_re().captures(before) {
         calls.insert(0, (0, c[1].to_string()));
     }
+    let chain_from = lines.start(line.saturating_sub(CHAIN_LINES).max(region_start), text);
+    let semicolons = matches!(analysis.language, Some("rust" | "typescript" | "tsx" | "javascript"));
+    let chain = chain_before(&text[chain_from..cursor], semicolons);
     let mut untyped_vars: Vec<String> = Vec::new();
     for (_, var) in calls {
         if !var_types.contains_key(&var) && var.starts_with(|c: char| c.is_ascii_lowercase()) && var != "self" && var != "this" && !untyped_vars.contains(&var) {
@@ -311,6 +317,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         var_types,
         receivers,
         untyped_vars,
+        chain,
         just_bound,
         call_bindings,
         imports,
@@ -318,6 +325,63 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         unresolved,
         query_text,
         region: (enclosing.map(|s| s.start_line).unwrap_or(q_start).min(q_start), enclosing.map(|s| s.end_line).unwrap_or(line).max(line)),
+    }
+}
+
+/// Lines above the cursor a call chain is followed back.
+const CHAIN_LINES: u32 = 6;
+
+/// The chain `text` ends in, if the cursor continues one: right after a `.`/`::`,
+/// or on a blank line after an unfinished expression (`let x = a` + `.b()` above)
+/// in languages whose statements end with `;`.
+fn chain_before(text: &str, semicolons: bool) -> Option<(String, Vec<String>)> {
+    let code = text.trim_end();
+    let typed_member = code.ends_with('.') || code.ends_with("::");
+    if !typed_member {
+        let cursor_line = &text[text.rfind('\n').map(|i| i + 1).unwrap_or(0)..];
+        if !semicolons || !cursor_line.trim().is_empty() || code.ends_with([';', '{', '}', ',', '(', '[', '=']) {
+            return None;
+        }
+    }
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut s = code.trim_end_matches(['.', ':']).trim_end();
+    let mut members = Vec::new();
+    loop {
+        s = s.trim_end_matches('?').trim_end();
+        if s.ends_with(')') {
+            // Back over the argument list to its `(`.
+            let mut depth = 0;
+            let open = s.char_indices().rev().find_map(|(i, c)| {
+                match c {
+                    ')' => depth += 1,
+                    '(' => depth -= 1,
+                    _ => {}
+                }
+                (depth == 0).then_some(i)
+            })?;
+            s = s[..open].trim_end();
+        }
+        let start = s.trim_end_matches(is_ident).len();
+        let name = &s[start..];
+        if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) || members.len() > 8 {
+            return None;
+        }
+        let rest = s[..start].trim_end();
+        match rest.strip_suffix('.').or_else(|| rest.strip_suffix("::")) {
+            Some(r) => {
+                members.push(name.to_string());
+                s = r.trim_end();
+            }
+            None => {
+                let keyword = KEYWORDS.contains(&name) && name != "self" && name != "this";
+                // On a new line only `let x = a` + `.b()` continues; a bare `a` was a whole statement.
+                if keyword || (!typed_member && members.is_empty() && !rest.ends_with('=')) {
+                    return None;
+                }
+                members.reverse();
+                return Some((name.to_string(), members));
+            }
+        }
     }
 }
 
@@ -481,6 +545,19 @@ mod tests {
 #[cfg(test)]
 mod import_tests {
     use super::*;
+
+    #[test]
+    fn call_chains_before_the_cursor() {
+        let chain = |t: &str| chain_before(t, true);
+        let own = |r: &str, m: &[&str]| Some((r.to_string(), m.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
+        assert_eq!(chain("let r = index.reader_builder().policy(Policy::Manual)."), own("index", &["reader_builder", "policy"]));
+        assert_eq!(chain("        let reader = index\n            .reader_builder()\n            "), own("index", &["reader_builder"]));
+        assert_eq!(chain("    self.ctx.limits.add(f(x)?)?\n    "), own("self", &["ctx", "limits", "add"]));
+        assert_eq!(chain("    Store::"), own("Store", &[]));
+        assert_eq!(chain("    let x = a.b();\n    "), None, "a finished statement");
+        assert_eq!(chain("    Ok(x)\n    "), None, "a tail expression");
+        assert_eq!(chain_before("    x = a.b()\n    ", false), None, "no semicolons: every line is finished");
+    }
 
     #[test]
     fn import_site_lists_names_used_but_not_imported() {

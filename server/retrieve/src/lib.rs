@@ -295,6 +295,23 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
             types.insert(b.var.clone(), ty);
         }
     }
+    // The type of the chain the cursor continues (`index.reader_builder().|`).
+    if let Some((start, members)) = &cx.chain {
+        let mut ty = match start.as_str() {
+            "self" | "this" => cx.self_type.clone(),
+            s => types.get(s).cloned().or_else(|| s.starts_with(|c: char| c.is_ascii_uppercase()).then(|| s.to_string())),
+        };
+        // Standard-library calls (`unwrap`, `clone`, `as_ref`) keep the type, near enough.
+        for m in members.iter().filter(|m| !is_std_name(cx.language, m)) {
+            ty = match ty {
+                Some(t) => return_type(index, m, Some(&t))?,
+                None => None,
+            };
+        }
+        if let (Some(t), Some(last)) = (ty, members.last()) {
+            candidates.push((t, format!("type of the expression before the cursor (…{last})")));
+        }
+    }
     let mut inferred: Vec<(&String, (String, String))> = Vec::new();
     for var in &cx.untyped_vars {
         if let (Some(ty), Some(b)) = (types.get(var), cx.call_bindings.iter().find(|b| &b.var == var)) {
@@ -398,13 +415,15 @@ fn is_std_module(module: &str) -> bool {
     matches!(root, "std" | "core" | "alloc")
 }
 
-/// The type a function or method returns, from its signature in the index: the
-/// first named type after the parameters that is not a wrapper (`Result<Foo>` is `Foo`).
+/// The type a function or method returns (or a field has), from its signature in
+/// the index: the first named type after the parameters that is not a wrapper
+/// (`Result<Foo>` is `Foo`).
 /// With a receiver type, its own method wins; without, all definitions must agree.
 fn return_type(index: &Index, method: &str, receiver: Option<&str>) -> Result<Option<String>> {
     let hits = index.symbols_named(method, 16)?;
     let returned = |h: &SymbolHit| -> Option<String> {
-        let ret = returns_part(&h.signature, method)?;
+        // A field's type follows its `:`.
+        let ret = if h.kind == "field" { h.signature.split_once(':')?.1 } else { returns_part(&h.signature, method)? };
         let mut names = ret.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| w.starts_with(|c: char| c.is_ascii_uppercase()) && w.len() > 1);
         let name = names.find(|w| !WRAPPERS.contains(w))?;
         if name == "Self" {
@@ -412,7 +431,7 @@ fn return_type(index: &Index, method: &str, receiver: Option<&str>) -> Result<Op
         }
         Some(name.to_string())
     };
-    let methods: Vec<&SymbolHit> = hits.iter().filter(|h| matches!(h.kind.as_str(), "function" | "method")).collect();
+    let methods: Vec<&SymbolHit> = hits.iter().filter(|h| matches!(h.kind.as_str(), "function" | "method" | "field")).collect();
     if let Some(own) = receiver.and_then(|r| methods.iter().find(|h| h.scope.as_deref() == Some(r))) {
         return Ok(returned(own));
     }

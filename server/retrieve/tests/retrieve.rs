@@ -185,3 +185,18 @@ fn go_variable_typed_by_a_multi_value_return() {
     assert!(item.score.reason.contains("type of r (returned by Records)"), "{}", item.score.reason);
     assert!(item.text.contains("NextRecord"), "{}", item.text);
 }
+
+#[test]
+fn a_member_typed_after_a_call_chain_brings_the_chain_type() {
+    let fx = Fixture::git();
+    noise(&fx);
+    fx.write("src/store/mod.rs", "pub struct Store;\n\nimpl Store {\n    pub fn open() -> Store {\n        Store\n    }\n\n    pub fn reader(&self) -> crate::Result<Reader> {\n        todo!()\n    }\n}\n");
+    fx.write("src/store/reader.rs", "pub struct Reader {\n    pos: u64,\n}\n\nimpl Reader {\n    pub fn next_record(&mut self) -> Option<u64> {\n        None\n    }\n}\n");
+    fx.commit("Store", "ann", 1_000);
+    let ix = index(&fx);
+    let doc = "pub fn scan() -> u64 {\n    Store::open().reader().unwrap().|\n}\n";
+    let r = at(&ix, "src/scan.rs", doc, 4000);
+    let first = &r.items[0];
+    assert_eq!(first.citation.path, "src/store/reader.rs", "{:#?}", r.items);
+    assert!(first.score.reason.contains("expression before the cursor"), "{}", first.score.reason);
+}
