@@ -28,10 +28,22 @@ const RUST: &[&str] = &[
 ];
 
 const PYTHON: &[&str] = &[
-    "append", "dict", "enumerate", "extend", "filter", "float", "format", "get", "int", "isinstance", "items", "join",
-    "keys", "len", "list", "map", "max", "min", "object", "open", "pop", "print", "range", "set", "sorted", "split",
-    "str", "strip", "super", "tuple", "type", "update", "values", "zip", "Exception", "ValueError", "TypeError",
-    "KeyError", "dataclass", "property", "staticmethod", "classmethod", "self", "cls",
+    // Builtins.
+    "abs", "all", "any", "bool", "bytes", "callable", "chr", "classmethod", "dict", "dir", "divmod", "enumerate",
+    "filter", "float", "format", "frozenset", "getattr", "hasattr", "hash", "hex", "id", "input", "int", "isinstance",
+    "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object", "open", "ord", "pow", "print",
+    "property", "range", "repr", "reversed", "round", "set", "setattr", "slice", "sorted", "staticmethod", "str", "sum",
+    "super", "tuple", "type", "vars", "zip", "self", "cls", "dataclass",
+    "Exception", "ValueError", "TypeError", "KeyError", "IndexError", "AttributeError", "RuntimeError", "OSError",
+    "NotImplementedError", "StopIteration",
+    // Methods of str, list, dict, set and files.
+    "append", "extend", "insert", "pop", "remove", "clear", "copy", "get", "items", "keys", "values", "update",
+    "setdefault", "join", "split", "rsplit", "strip", "lstrip", "rstrip", "replace", "startswith", "endswith", "lower",
+    "upper", "encode", "decode", "find", "count", "index", "add", "discard", "read", "readline", "write", "close",
+    "tell", "seek", "flush",
+    // Standard modules and their usual entry points.
+    "os", "sys", "re", "json", "logging", "time", "datetime", "collections", "itertools", "functools", "typing",
+    "pathlib", "io", "subprocess", "shutil", "getLogger", "path",
 ];
 
 const GO: &[&str] = &[

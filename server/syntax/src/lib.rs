@@ -148,18 +148,37 @@ pub fn is_reference(tree: &Tree, text: &str, start: usize, end: usize) -> bool {
     if lowercase && text[end..].starts_with("::") {
         return false;
     }
-    let binding = ["let_declaration", "parameter", "closure_parameters", "for_expression", "typed_parameter", "default_parameter", "required_parameter", "variable_declarator", "short_var_declaration"];
+    let binding = [
+        "let_declaration",
+        "parameter",
+        "closure_parameters",
+        "for_expression",
+        "typed_parameter",
+        "default_parameter",
+        "required_parameter",
+        "variable_declarator",
+        "short_var_declaration",
+        // Python: plain parameters, `*args`/`**kwargs`, `name=` in a call, assignment targets.
+        "parameters",
+        "lambda_parameters",
+        "list_splat_pattern",
+        "dictionary_splat_pattern",
+        "keyword_argument",
+        "assignment",
+        "for_statement",
+    ];
     let mut n = node;
     while let Some(p) = n.parent() {
         let kind = p.kind();
         if binding.contains(&kind) {
             // Only the bound pattern, not the value or the type.
             let bound = p.child_by_field_name("pattern").or(p.child_by_field_name("name")).or(p.child_by_field_name("left"));
-            if bound.is_some_and(|b| b.start_byte() <= start && end <= b.end_byte()) || kind == "closure_parameters" {
+            let whole = matches!(kind, "closure_parameters" | "parameters" | "lambda_parameters" | "list_splat_pattern" | "dictionary_splat_pattern");
+            if whole || bound.is_some_and(|b| b.start_byte() <= start && end <= b.end_byte()) {
                 return false;
             }
         }
-        if kind.ends_with("pattern") || kind == "tuple_pattern" {
+        if kind.ends_with("pattern") || kind == "pattern_list" || kind == "tuple" {
             n = p;
             continue;
         }

@@ -183,3 +183,23 @@ fn references_exclude_bindings_module_segments_and_primitives() {
     assert!(reference("put"));
     assert!(reference("helper"));
 }
+
+#[test]
+fn python_references_exclude_parameters_keywords_and_assignment_targets() {
+    let src = "def handle(self, r, **kwargs):\n    a, b = split_pair(r)\n    return Metadata(scheme=a, extra=helper(b))\n";
+    let tree = patois_syntax::parse(patois_syntax::language_named("python").unwrap(), src).unwrap();
+    // The identifier `name` where it starts `context`.
+    let reference = |context: &str, name: &str| {
+        let at = src.find(context).unwrap();
+        patois_syntax::is_reference(&tree, src, at, at + name.len())
+    };
+    assert!(!reference("r, **", "r"), "parameter");
+    assert!(!reference("kwargs", "kwargs"), "**kwargs");
+    assert!(!reference("a, b =", "a"), "assignment target");
+    assert!(!reference("b = split", "b"), "assignment target");
+    assert!(!reference("scheme", "scheme"), "keyword argument name");
+    assert!(reference("r)\n", "r"), "argument");
+    assert!(reference("split_pair", "split_pair"));
+    assert!(reference("Metadata", "Metadata"));
+    assert!(reference("helper", "helper"));
+}
