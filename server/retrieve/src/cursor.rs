@@ -1,7 +1,7 @@
 //! What the text around the cursor refers to: identifiers by distance, the
 //! enclosing definition, receiver types, and imported names.
 
-use crate::is_std_name;
+use crate::{is_std_name, word_positions};
 use patois_syntax::{outline, Analysis, Import, Lines, Symbol, Tree};
 use regex::Regex;
 use std::collections::{HashMap, HashSet};
@@ -474,11 +474,7 @@ fn unresolved_names(text: &str, tree: &Tree, line: u32, analysis: &Analysis, max
         .into_iter()
         .filter(|(n, (_, first))| {
             let n = n.trim_end_matches('!');
-            let word = |at: &usize| {
-                let before = text[..*at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-                before && text[at + n.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
-            };
-            let uses = text[*first..].match_indices(n).map(|(i, _)| first + i).filter(word);
+            let uses = word_positions(&text[*first..], n).map(|i| first + i);
             uses.take(4).any(|at| patois_syntax::is_code(tree, at, at + n.len()))
         })
         .take(max)

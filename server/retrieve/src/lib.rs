@@ -214,7 +214,12 @@ fn indexed_lines(index: &Index, cache: &mut HashMap<String, BTreeMap<u32, String
 
 /// Whether `word` occurs in `text` as a whole identifier (not inside a longer one).
 pub fn contains_word(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(i, _)| {
+    word_positions(text, word).next().is_some()
+}
+
+/// Byte offsets where `word` occurs in `text` as a whole identifier.
+pub fn word_positions<'t>(text: &'t str, word: &'t str) -> impl Iterator<Item = usize> + 't {
+    text.match_indices(word).map(|(i, _)| i).filter(move |&i| {
         let before = text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
         let after = text[i + word.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
         before && after
