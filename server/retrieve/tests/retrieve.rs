@@ -152,14 +152,20 @@ fn at_an_import_the_names_the_file_uses_but_does_not_import_come_first() {
     assert!(r.items[0].score.reason.contains("not imported"), "{:#?}", r.items[0]);
 }
 
-#[test]
-fn a_variable_gets_the_type_its_call_returns() {
+/// `Store::open() -> Store` and `Store::reader() -> Result<Reader>`, `Reader` in its own file.
+fn store_and_reader() -> (Fixture, Index) {
     let fx = Fixture::git();
     noise(&fx);
     fx.write("src/store/mod.rs", "pub struct Store;\n\nimpl Store {\n    pub fn open() -> Store {\n        Store\n    }\n\n    pub fn reader(&self) -> crate::Result<Reader> {\n        todo!()\n    }\n}\n");
     fx.write("src/store/reader.rs", "pub struct Reader {\n    pos: u64,\n}\n\nimpl Reader {\n    pub fn next_record(&mut self) -> Option<u64> {\n        None\n    }\n}\n");
     fx.commit("Store", "ann", 1_000);
     let ix = index(&fx);
+    (fx, ix)
+}
+
+#[test]
+fn a_variable_gets_the_type_its_call_returns() {
+    let (_fx, ix) = store_and_reader();
     // No type is written for `r`: `Store::open()` gives `store` its type, and
     // `Store::reader` returns `Result<Reader>`.
     let doc = "pub fn scan() {\n    let store = Store::open();\n    let mut r = store.reader().unwrap();\n    |\n}\n";
@@ -188,12 +194,7 @@ fn go_variable_typed_by_a_multi_value_return() {
 
 #[test]
 fn a_member_typed_after_a_call_chain_brings_the_chain_type() {
-    let fx = Fixture::git();
-    noise(&fx);
-    fx.write("src/store/mod.rs", "pub struct Store;\n\nimpl Store {\n    pub fn open() -> Store {\n        Store\n    }\n\n    pub fn reader(&self) -> crate::Result<Reader> {\n        todo!()\n    }\n}\n");
-    fx.write("src/store/reader.rs", "pub struct Reader {\n    pos: u64,\n}\n\nimpl Reader {\n    pub fn next_record(&mut self) -> Option<u64> {\n        None\n    }\n}\n");
-    fx.commit("Store", "ann", 1_000);
-    let ix = index(&fx);
+    let (_fx, ix) = store_and_reader();
     let doc = "pub fn scan() -> u64 {\n    Store::open().reader().unwrap().|\n}\n";
     let r = at(&ix, "src/scan.rs", doc, 4000);
     let first = &r.items[0];
