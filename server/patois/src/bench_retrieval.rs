@@ -98,8 +98,8 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
             }
             let Some(bytes) = repo.file_at(id, &added.path)? else { continue };
             let Ok(new_text) = String::from_utf8(bytes) else { continue };
-            let Some(tree) = patois_syntax::parse(lang, &new_text) else { continue };
-            let defined = patois_syntax::analyze(Path::new(&added.path), &new_text, &ChunkLimits::default()).symbols;
+            let analysis = patois_syntax::analyze(Path::new(&added.path), &new_text, &ChunkLimits::default());
+            let (Some(tree), defined) = (analysis.tree, analysis.symbols) else { continue };
             for (n, line) in &added.lines {
                 let above_end = patois_retrieve::line_start(&new_text, *n);
                 let above = &new_text[..above_end];
