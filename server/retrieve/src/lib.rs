@@ -243,6 +243,18 @@ fn is_type_kind(kind: &str) -> bool {
     matches!(kind, "struct" | "class" | "enum" | "interface" | "trait" | "type" | "union")
 }
 
+/// Definitions by name, each name asked of the index once per retrieval.
+type Lookups = HashMap<String, Vec<SymbolHit>>;
+
+fn named(index: &Index, lookups: &mut Lookups, name: &str) -> Result<Vec<SymbolHit>> {
+    if let Some(hits) = lookups.get(name) {
+        return Ok(hits.clone());
+    }
+    let hits = index.symbols_named(name, 16)?;
+    lookups.insert(name.to_string(), hits.clone());
+    Ok(hits)
+}
+
 /// How many parts of a module path (`crate::store::kv`, `a.b`, `./x/y`) name
 /// folders or the file stem of `path`.
 fn module_match(path: &str, module: &str) -> usize {
@@ -268,6 +280,7 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
     // identifiers by distance (called or capitalised first), imported names getting
     // their module as a hint; then the file's other imports.
     let import_of: HashMap<&str, &str> = cx.imports.iter().map(|(n, m)| (n.as_str(), m.as_str())).collect();
+    let mut lookups = Lookups::new();
     let mut candidates: Vec<(String, String)> = Vec::new();
     // At an import, what the file uses without importing comes first, names
     // under the module being imported from (`use a::b::{…}`) before the others.
@@ -275,7 +288,7 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         let mut unresolved: Vec<(bool, &String)> = Vec::new();
         for name in &cx.unresolved {
             let in_module = !module.is_empty() && {
-                let hits = index.symbols_named(name.trim_end_matches('!'), 16)?;
+                let hits = named(index, &mut lookups, name.trim_end_matches('!'))?;
                 best_definition(&hits, Some(module), req.path).is_some_and(|d| module_match(&d.path, module) > 0)
             };
             unresolved.push((in_module, name));
@@ -296,7 +309,7 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
             "self" | "this" => cx.self_type.clone(),
             r => types.get(r).cloned().or_else(|| r.starts_with(|c: char| c.is_ascii_uppercase()).then(|| r.to_string())),
         });
-        if let Some(ty) = return_type(index, &b.method, receiver_type.as_deref())? {
+        if let Some(ty) = return_type(index, &mut lookups, &b.method, receiver_type.as_deref())? {
             types.insert(b.var.clone(), ty);
         }
     }
@@ -309,7 +322,7 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         // Standard-library calls (`unwrap`, `clone`, `as_ref`) keep the type, near enough.
         for m in members.iter().filter(|m| !is_std_name(cx.language, m)) {
             ty = match ty {
-                Some(t) => return_type(index, m, Some(&t))?,
+                Some(t) => return_type(index, &mut lookups, m, Some(&t))?,
                 None => None,
             };
         }
@@ -365,8 +378,7 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
             Some(n) => (n, true),
             None => (name.as_str(), false),
         };
-        let hits: Vec<SymbolHit> = index
-            .symbols_named(lookup, 16)?
+        let hits: Vec<SymbolHit> = named(index, &mut lookups, lookup)?
             .into_iter()
             .filter(|h| h.path != req.path && h.kind != "module" && (!macro_use || h.kind == "macro"))
             .collect();
@@ -424,8 +436,8 @@ fn is_std_module(module: &str) -> bool {
 /// the index: the first named type after the parameters that is not a wrapper
 /// (`Result<Foo>` is `Foo`).
 /// With a receiver type, its own method wins; without, all definitions must agree.
-fn return_type(index: &Index, method: &str, receiver: Option<&str>) -> Result<Option<String>> {
-    let hits = index.symbols_named(method, 16)?;
+fn return_type(index: &Index, lookups: &mut Lookups, method: &str, receiver: Option<&str>) -> Result<Option<String>> {
+    let hits = named(index, lookups, method)?;
     let returned = |h: &SymbolHit| -> Option<String> {
         // A field's type follows its `:`.
         let ret = if h.kind == "field" { h.signature.split_once(':')?.1 } else { returns_part(&h.signature, method)? };
