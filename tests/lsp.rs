@@ -2,8 +2,8 @@
 //! a client speaking JSON-RPC with LSP framing.
 
 use patois_generate::write::{make_model_dir, tiny_config};
-use patois_testkit::Fixture;
 use patois_lsp::client::Client;
+use patois_testkit::Fixture;
 use serde_json::{json, Value};
 use std::io::Write;
 
@@ -21,9 +21,20 @@ fn fixture() -> Fixture {
     );
     fx.write("src/app.rs", "use crate::store::fetch_value;\n\npub fn run() -> u32 {\n    fetch_value(\"abc\").unwrap_or(0)\n}\n");
     fx.commit("Add store and app (#12)", "ann", 1_000);
-    let shape = patois_generate::Config { hidden_size: 256, intermediate_size: 512, num_hidden_layers: 4, ..tiny_config(600) };
+    let shape = patois_generate::Config {
+        hidden_size: 256,
+        intermediate_size: 512,
+        num_hidden_layers: 4,
+        ..tiny_config(600)
+    };
     let corpus = [fx.read("src/store.rs"), fx.read("src/app.rs")].concat();
-    make_model_dir(&fx.root().join(".patois/model"), std::iter::repeat_n(corpus.as_str(), 20), &shape, 5).unwrap();
+    make_model_dir(
+        &fx.root().join(".patois/model"),
+        std::iter::repeat_n(corpus.as_str(), 20),
+        &shape,
+        5,
+    )
+    .unwrap();
     fx.write("patois.toml", "max_tokens = 16\nprompt_tokens = 1000\nbudget = 400\n");
     fx
 }
@@ -55,9 +66,16 @@ fn lsp_end_to_end() {
     assert_eq!(caps["codeActionProvider"]["resolveProvider"], true);
 
     // Indexing runs in the background with work-done progress.
-    c.wait("index progress end", |v| v["method"] == "$/progress" && v["params"]["value"]["kind"] == "end");
-    assert!(c.seen.iter().any(|v| v["method"] == "$/progress" && v["params"]["value"]["kind"] == "begin"));
-    c.wait("status notification", |v| v["method"] == "patois/status" && v["params"]["model"].is_object());
+    c.wait("index progress end", |v| {
+        v["method"] == "$/progress" && v["params"]["value"]["kind"] == "end"
+    });
+    assert!(c
+        .seen
+        .iter()
+        .any(|v| v["method"] == "$/progress" && v["params"]["value"]["kind"] == "begin"));
+    c.wait("status notification", |v| {
+        v["method"] == "patois/status" && v["params"]["model"].is_object()
+    });
 
     // Unsaved text with non-ASCII characters before the cursor (columns are UTF-8 bytes here).
     let main = uri(&root, "src/main.rs");
@@ -70,7 +88,8 @@ fn lsp_end_to_end() {
     assert_eq!(items.len(), 1, "{r}");
     assert!(!items[0]["insertText"].as_str().unwrap().is_empty());
     assert_eq!(items[0]["range"]["start"], pos);
-    let ctx = c.request("patois/context", json!({ "textDocument": { "uri": main }, "position": pos }));
+    let ctx =
+        c.request("patois/context", json!({ "textDocument": { "uri": main }, "position": pos }));
     let ctx_text = ctx.to_string();
     assert!(ctx_text.contains("src/store.rs") && ctx_text.contains("fetch_value"), "{ctx_text}");
 
@@ -93,8 +112,14 @@ fn lsp_end_to_end() {
     let edit = |from: u32, to: u32, text: &str| json!({ "range": { "start": { "line": 0, "character": from }, "end": { "line": 0, "character": to } }, "text": text });
     c.notify("textDocument/didChange", json!({ "textDocument": { "uri": main, "version": 3 }, "contentChanges": [edit(18, 29, "load_value")] }));
     c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos2, "context": { "triggerKind": 2 } }));
-    let ctx = c.request("patois/context", json!({ "textDocument": { "uri": main }, "position": pos2 }));
-    let texts: Vec<String> = ctx["items"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect();
+    let ctx =
+        c.request("patois/context", json!({ "textDocument": { "uri": main }, "position": pos2 }));
+    let texts: Vec<String> = ctx["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["text"].as_str().unwrap().to_string())
+        .collect();
     assert!(texts.iter().any(|t| t.contains("load_value")), "{texts:#?}");
     assert!(texts.iter().all(|t| !t.contains("fetch_value")), "stale name in context: {texts:#?}");
 
@@ -114,7 +139,8 @@ fn lsp_end_to_end() {
 
     // Cancellation: a long prompt, cancelled right away, answers RequestCancelled,
     // and the server keeps serving.
-    let long: String = (0..150).map(|i| format!("fn helper_{i}(x: u32) -> u32 {{ x + {i} }}\n")).collect();
+    let long: String =
+        (0..150).map(|i| format!("fn helper_{i}(x: u32) -> u32 {{ x + {i} }}\n")).collect();
     let long_doc = format!("{long}fn tail() {{\n    let v = \n}}\n");
     let long_uri = uri(&root, "src/long.rs");
     c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": long_uri, "languageId": "rust", "version": 1, "text": long_doc } }));
@@ -132,11 +158,24 @@ fn lsp_end_to_end() {
     assert_eq!(x["symbol"], "load_value");
     let md = x["markdown"].as_str().unwrap();
     assert!(md.contains("src/store.rs:2-4") && md.contains("(#12)"), "{md}");
-    let callers = x["sections"].as_array().unwrap().iter().find(|s| s["title"] == "Callers").unwrap()["entries"].as_array().unwrap().clone();
+    let callers =
+        x["sections"].as_array().unwrap().iter().find(|s| s["title"] == "Callers").unwrap()
+            ["entries"]
+            .as_array()
+            .unwrap()
+            .clone();
     assert!(!callers.is_empty(), "{x}");
     for e in callers {
-        let (path, start) = (e["citation"]["path"].as_str().unwrap(), e["citation"]["start_line"].as_u64().unwrap() as usize);
-        let line = std::fs::read_to_string(root.join(path)).unwrap().lines().nth(start - 1).unwrap().to_string();
+        let (path, start) = (
+            e["citation"]["path"].as_str().unwrap(),
+            e["citation"]["start_line"].as_u64().unwrap() as usize,
+        );
+        let line = std::fs::read_to_string(root.join(path))
+            .unwrap()
+            .lines()
+            .nth(start - 1)
+            .unwrap()
+            .to_string();
         assert!(!line.trim().is_empty(), "{path}:{start} is a real line");
     }
     let actions = c.request("textDocument/codeAction", json!({ "textDocument": { "uri": store }, "range": { "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 0 } }, "context": { "diagnostics": [] } }));

@@ -8,17 +8,35 @@ use std::process::Command;
 #[test]
 fn neovim_shows_and_accepts_ghost_text_and_explains() {
     let fx = Fixture::git();
-    fx.write("src/store.rs", "/// Reads a value.\npub fn fetch_value(key: &str) -> u32 {\n    key.len() as u32\n}\n");
-    fx.write("src/app.rs", "use crate::store::fetch_value;\n\npub fn run() -> u32 {\n    fetch_value(\"abc\")\n}\n");
+    fx.write(
+        "src/store.rs",
+        "/// Reads a value.\npub fn fetch_value(key: &str) -> u32 {\n    key.len() as u32\n}\n",
+    );
+    fx.write(
+        "src/app.rs",
+        "use crate::store::fetch_value;\n\npub fn run() -> u32 {\n    fetch_value(\"abc\")\n}\n",
+    );
     fx.write("src/main.rs", "use crate::store::fetch_value;\n\nfn main() {\n\n}\n");
     fx.commit("Store and app (#3)", "ann", 1_000);
     let corpus = fx.read("src/store.rs") + &fx.read("src/app.rs");
     // Random weights: this shape and seed give a non-empty greedy completion here.
-    let shape = patois_generate::Config { hidden_size: 256, intermediate_size: 512, num_hidden_layers: 4, ..tiny_config(600) };
-    make_model_dir(&fx.root().join(".patois/model"), std::iter::repeat_n(corpus.as_str(), 20), &shape, 5).unwrap();
+    let shape = patois_generate::Config {
+        hidden_size: 256,
+        intermediate_size: 512,
+        num_hidden_layers: 4,
+        ..tiny_config(600)
+    };
+    make_model_dir(
+        &fx.root().join(".patois/model"),
+        std::iter::repeat_n(corpus.as_str(), 20),
+        &shape,
+        5,
+    )
+    .unwrap();
     fx.write("patois.toml", "max_tokens = 12\n");
     let root = fx.root().canonicalize().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let repo =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
     let result = root.join("nvim-result.txt");
     let status = Command::new("nvim")
         .args(["--headless", "-u", "NONE", "-i", "NONE", "-n"])
@@ -34,6 +52,7 @@ fn neovim_shows_and_accepts_ghost_text_and_explains() {
         .env("PATOIS_STORE", root.join("src/store.rs"))
         .status()
         .expect("nvim is installed (.ci/run installs Debian's neovim)");
-    let outcome = std::fs::read_to_string(&result).unwrap_or_else(|_| format!("no result written; nvim exited with {status}"));
+    let outcome = std::fs::read_to_string(&result)
+        .unwrap_or_else(|_| format!("no result written; nvim exited with {status}"));
     assert_eq!(outcome, "ok");
 }

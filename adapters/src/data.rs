@@ -23,26 +23,43 @@ pub struct Split {
 /// top `volatile_share` by churn among files changed at least 3 times.
 pub fn split(index: &Index, held_out_share: f64, volatile_share: f64) -> Result<Split> {
     let m = index.manifest();
-    let files: Vec<(&String, &patois_index::FileEntry)> = m.files.iter().filter(|(_, e)| e.language.is_some()).collect();
+    let files: Vec<(&String, &patois_index::FileEntry)> =
+        m.files.iter().filter(|(_, e)| e.language.is_some()).collect();
     let mut held: HashSet<String> = HashSet::new();
     let mut reasons = Vec::new();
     if m.commits > 1 {
         let mut times: Vec<i64> = m.history.values().map(|h| h.last_time).collect();
         times.sort_unstable();
-        let cut = times[((times.len() as f64) * (1.0 - held_out_share)).floor().min(times.len() as f64 - 1.0) as usize];
+        let cut = times[((times.len() as f64) * (1.0 - held_out_share))
+            .floor()
+            .min(times.len() as f64 - 1.0) as usize];
         for (p, h) in &m.history {
             if h.last_time >= cut && files.iter().any(|(f, _)| *f == p) {
                 held.insert(p.clone());
             }
         }
-        reasons.push(format!("held out: {} files changed by the newest commits (last change at or after {cut})", held.len()));
+        reasons.push(format!(
+            "held out: {} files changed by the newest commits (last change at or after {cut})",
+            held.len()
+        ));
     }
     if held.is_empty() || held.len() * 2 > files.len() {
-        held = files.iter().enumerate().filter(|(i, _)| i % 10 == 9).map(|(_, (p, _))| (*p).clone()).collect();
-        reasons.push(format!("held out: every tenth file ({}), as history does not separate new from old", held.len()));
+        held = files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 10 == 9)
+            .map(|(_, (p, _))| (*p).clone())
+            .collect();
+        reasons.push(format!(
+            "held out: every tenth file ({}), as history does not separate new from old",
+            held.len()
+        ));
     }
-    let mut churn: Vec<(u32, &String)> =
-        files.iter().filter_map(|(p, _)| m.history.get(*p).map(|h| (h.churn, *p))).filter(|(c, p)| *c >= 3 && !held.contains(*p)).collect();
+    let mut churn: Vec<(u32, &String)> = files
+        .iter()
+        .filter_map(|(p, _)| m.history.get(*p).map(|h| (h.churn, *p)))
+        .filter(|(c, p)| *c >= 3 && !held.contains(*p))
+        .collect();
     churn.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
     let n_volatile = ((files.len() as f64) * volatile_share).floor() as usize;
     let volatile: Vec<String> = churn.iter().take(n_volatile).map(|(_, p)| (*p).clone()).collect();
@@ -69,7 +86,12 @@ pub fn split(index: &Index, held_out_share: f64, volatile_share: f64) -> Result<
 /// Text examples from the chunks of `files`: each chunk once as plain code
 /// (next-line prediction) and once as a fill-in-the-middle example whose middle is
 /// one line, with retrieved context in front for every third example.
-pub fn examples(index: &Index, files: &BTreeMap<String, String>, fim: Option<patois_prompt::FimStyle>, with_context: bool) -> Result<Vec<String>> {
+pub fn examples(
+    index: &Index,
+    files: &BTreeMap<String, String>,
+    fim: Option<patois_prompt::FimStyle>,
+    with_context: bool,
+) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (n, path) in files.keys().enumerate() {
         let lang = patois_syntax::language_for_path(std::path::Path::new(path));
@@ -88,24 +110,40 @@ pub fn examples(index: &Index, files: &BTreeMap<String, String>, fim: Option<pat
                 let suffix: String = format!("\n{}", lines[mid + 1..].concat());
                 let mut context = String::new();
                 if with_context && (n + k) % 3 == 0 {
-                    let text = index.chunks_in_file(path)?.into_iter().map(|c| c.text).collect::<Vec<_>>().join("\n");
+                    let text = index
+                        .chunks_in_file(path)?
+                        .into_iter()
+                        .map(|c| c.text)
+                        .collect::<Vec<_>>()
+                        .join("\n");
                     if let Some(cursor) = text.find(&c.text).map(|i| i + prefix.len()) {
                         let req = patois_retrieve::Request {
                             path,
                             text: &text,
                             cursor,
                             recent: &[],
-                            budget: patois_retrieve::Budget { limit: 600, count: &patois_retrieve::chars },
+                            budget: patois_retrieve::Budget {
+                                limit: 600,
+                                count: &patois_retrieve::chars,
+                            },
                         };
                         if let Ok(r) = patois_retrieve::retrieve(index, &req, &Default::default()) {
-                            for it in r.items.iter().filter(|i| i.source == patois_retrieve::Source::Definition).take(1) {
+                            for it in r
+                                .items
+                                .iter()
+                                .filter(|i| i.source == patois_retrieve::Source::Definition)
+                                .take(1)
+                            {
                                 context.push_str(&patois_prompt::render_item(comment, it));
                             }
                         }
                     }
                 }
                 let end = style.stop_tokens()[0];
-                out.push(format!("{}{middle}{end}", style.render(&format!("{context}{head}{prefix}"), &suffix)));
+                out.push(format!(
+                    "{}{middle}{end}",
+                    style.render(&format!("{context}{head}{prefix}"), &suffix)
+                ));
             }
         }
     }
@@ -114,16 +152,24 @@ pub fn examples(index: &Index, files: &BTreeMap<String, String>, fim: Option<pat
 
 /// The local cargo registry's unpacked sources (`$CARGO_HOME/registry/src`).
 pub fn cargo_registry_src() -> Option<std::path::PathBuf> {
-    let home = std::env::var_os("CARGO_HOME").map(std::path::PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))?;
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))?;
     Some(home.join("registry").join("src"))
 }
 
 /// Source text of the repository's Rust dependencies, read from `src` (the local
 /// cargo registry) for the packages `Cargo.lock` names; at most `max_bytes` in all.
 /// Nothing is downloaded: crates not present are skipped.
-pub fn dependency_texts(root: &std::path::Path, src: &std::path::Path, max_bytes: usize) -> Vec<String> {
+pub fn dependency_texts(
+    root: &std::path::Path,
+    src: &std::path::Path,
+    max_bytes: usize,
+) -> Vec<String> {
     let Ok(lock) = std::fs::read_to_string(root.join("Cargo.lock")) else { return Vec::new() };
-    let registries: Vec<std::path::PathBuf> = std::fs::read_dir(src).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    let registries: Vec<std::path::PathBuf> = std::fs::read_dir(src)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
     let mut out = Vec::new();
     let mut total = 0;
     let (mut name, mut version) = (None::<String>, None::<String>);

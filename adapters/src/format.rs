@@ -81,7 +81,11 @@ pub fn peft_key(layer: &str, ab: char) -> String {
 }
 
 /// Writes LoRA matrices in the PEFT layout.
-pub fn save_peft(dir: &Path, config: &AdapterConfig, loras: &BTreeMap<String, (Tensor, Tensor)>) -> Result<()> {
+pub fn save_peft(
+    dir: &Path,
+    config: &AdapterConfig,
+    loras: &BTreeMap<String, (Tensor, Tensor)>,
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut map: HashMap<String, Tensor> = HashMap::new();
     for (layer, (a, b)) in loras {
@@ -96,18 +100,31 @@ pub fn save_peft(dir: &Path, config: &AdapterConfig, loras: &BTreeMap<String, (T
 /// Reads a PEFT LoRA adapter (ours or one trained with PEFT) as layer → update.
 pub fn load_peft(dir: &Path, dev: &Device) -> Result<(AdapterConfig, HashMap<String, Lora>)> {
     let cp = dir.join("adapter_config.json");
-    let config: AdapterConfig = serde_json::from_str(&std::fs::read_to_string(&cp).with_context(|| format!("reading {}", cp.display()))?)
-        .with_context(|| format!("{} is not a PEFT adapter_config.json", cp.display()))?;
+    let config: AdapterConfig = serde_json::from_str(
+        &std::fs::read_to_string(&cp).with_context(|| format!("reading {}", cp.display()))?,
+    )
+    .with_context(|| format!("{} is not a PEFT adapter_config.json", cp.display()))?;
     if config.peft_type != "LORA" {
-        anyhow::bail!("{}: peft_type {} is not supported; patois applies LORA adapters", cp.display(), config.peft_type);
+        anyhow::bail!(
+            "{}: peft_type {} is not supported; patois applies LORA adapters",
+            cp.display(),
+            config.peft_type
+        );
     }
     let wp = dir.join("adapter_model.safetensors");
-    let tensors = candle_core::safetensors::load(&wp, dev).with_context(|| format!("reading {}", wp.display()))?;
+    let tensors = candle_core::safetensors::load(&wp, dev)
+        .with_context(|| format!("reading {}", wp.display()))?;
     let scale = config.lora_alpha / config.r as f64;
     let mut out = HashMap::new();
     for (k, a) in &tensors {
-        let Some(layer) = k.strip_prefix("base_model.model.").and_then(|k| k.strip_suffix(".lora_A.weight")) else { continue };
-        let b = tensors.get(&peft_key(layer, 'B')).with_context(|| format!("{}: {k} has no lora_B", wp.display()))?;
+        let Some(layer) =
+            k.strip_prefix("base_model.model.").and_then(|k| k.strip_suffix(".lora_A.weight"))
+        else {
+            continue;
+        };
+        let b = tensors
+            .get(&peft_key(layer, 'B'))
+            .with_context(|| format!("{}: {k} has no lora_B", wp.display()))?;
         out.insert(layer.to_string(), Lora { a: a.clone(), b: b.clone(), scale });
     }
     if out.is_empty() {

@@ -8,7 +8,9 @@ pub mod format;
 pub mod train;
 
 pub use format::{load_peft, save_peft, AdapterConfig, Provenance};
-pub use train::{eval_loss, train_builtin, train_lora, Silent, TrainOptions, TrainProgress, TrainReport};
+pub use train::{
+    eval_loss, train_builtin, train_lora, Silent, TrainOptions, TrainProgress, TrainReport,
+};
 
 use anyhow::Result;
 use patois_generate::Model;
@@ -22,7 +24,10 @@ pub fn apply(model: &mut Model, dir: &Path, merge: bool) -> Result<usize> {
     let (_, loras) = load_peft(dir, &model.device.clone())?;
     let n = model.set_lora(&loras)?;
     if n == 0 {
-        anyhow::bail!("{}: none of the adapter's layers exist in this model; was it trained on another base?", dir.display());
+        anyhow::bail!(
+            "{}: none of the adapter's layers exist in this model; was it trained on another base?",
+            dir.display()
+        );
     }
     if merge {
         model.merge_lora()?;
@@ -47,20 +52,46 @@ pub fn drift(index: &Index, p: &Provenance) -> Result<Drift> {
     let commits_since = match (patois_vcs::Repo::discover(index.root())?, &p.commit) {
         (Some(repo), Some(c)) => {
             let w = repo.commits_since(Some(c))?;
-            if w.rewritten { usize::MAX } else { w.commits.len() }
+            if w.rewritten {
+                usize::MAX
+            } else {
+                w.commits.len()
+            }
         }
         _ => 0,
     };
     let changed: Vec<String> = index.with_manifest(|m| {
-        p.data_files.iter().filter(|(path, blob)| m.files.get(*path).is_none_or(|e| &e.blob != *blob)).map(|(path, _)| path.clone()).collect()
+        p.data_files
+            .iter()
+            .filter(|(path, blob)| m.files.get(*path).is_none_or(|e| &e.blob != *blob))
+            .map(|(path, _)| path.clone())
+            .collect()
     });
-    let share = if p.data_files.is_empty() { 0.0 } else { changed.len() as f64 / p.data_files.len() as f64 };
+    let share = if p.data_files.is_empty() {
+        0.0
+    } else {
+        changed.len() as f64 / p.data_files.len() as f64
+    };
     let advised = share > 0.2 || commits_since > 100;
-    let since = if commits_since == usize::MAX { "history was rewritten since".to_string() } else { format!("{commits_since} commits since") };
+    let since = if commits_since == usize::MAX {
+        "history was rewritten since".to_string()
+    } else {
+        format!("{commits_since} commits since")
+    };
     let advice = if advised {
-        format!("retrain advised: {:.0}% of the training files changed, {since}; run `patois train`", share * 100.0)
+        format!(
+            "retrain advised: {:.0}% of the training files changed, {since}; run `patois train`",
+            share * 100.0
+        )
     } else {
         format!("up to date enough: {:.0}% of the training files changed, {since}", share * 100.0)
     };
-    Ok(Drift { trained_at: p.commit.clone(), commits_since, changed_share: share, changed_files: changed, retrain_advised: advised, advice })
+    Ok(Drift {
+        trained_at: p.commit.clone(),
+        commits_since,
+        changed_share: share,
+        changed_files: changed,
+        retrain_advised: advised,
+        advice,
+    })
 }

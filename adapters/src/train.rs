@@ -51,7 +51,17 @@ impl Default for TrainOptions {
             lr: 3e-3,
             lora_rank: 8,
             lora_alpha: 16.0,
-            lora_targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"].map(String::from).to_vec(),
+            lora_targets: [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
+            ]
+            .map(String::from)
+            .to_vec(),
             vocab_size: 2048,
             hidden_size: 192,
             layers: 4,
@@ -95,7 +105,11 @@ pub struct TrainReport {
 fn windows(tok: &Tokenizer, texts: &[String], len: usize) -> Result<Vec<Vec<u32>>> {
     let mut out = Vec::new();
     for t in texts {
-        let ids = tok.encode(t.as_str(), false).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?.get_ids().to_vec();
+        let ids = tok
+            .encode(t.as_str(), false)
+            .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?
+            .get_ids()
+            .to_vec();
         let mut i = 0;
         while i + 8 < ids.len() {
             out.push(ids[i..(i + len + 1).min(ids.len())].to_vec());
@@ -134,11 +148,20 @@ struct Loop<'a> {
 impl Loop<'_> {
     /// Optimises `vars` on `train` windows from `start` until the budget ends.
     /// Returns (steps done in total, tokens, seconds, interrupted).
-    fn run(&self, model: &Model, vars: Vec<Var>, train: &[Vec<u32>], start: usize) -> Result<(usize, usize, f64, bool)> {
+    fn run(
+        &self,
+        model: &Model,
+        vars: Vec<Var>,
+        train: &[Vec<u32>],
+        start: usize,
+    ) -> Result<(usize, usize, f64, bool)> {
         if train.is_empty() {
             bail!("no training data: the index has no source files to learn from");
         }
-        let mut opt = AdamW::new(vars, ParamsAdamW { lr: self.opts.lr, weight_decay: 0.0, ..Default::default() })?;
+        let mut opt = AdamW::new(
+            vars,
+            ParamsAdamW { lr: self.opts.lr, weight_decay: 0.0, ..Default::default() },
+        )?;
         let t0 = Instant::now();
         let budget = self.opts.minutes * 60.0;
         self.progress.start(self.opts.steps, budget);
@@ -162,7 +185,11 @@ impl Loop<'_> {
             opt.backward_step(&loss)?;
             tokens += w.len() - 1;
             step += 1;
-            self.progress.step(step, loss.to_scalar::<f32>()?, tokens as f64 / t0.elapsed().as_secs_f64());
+            self.progress.step(
+                step,
+                loss.to_scalar::<f32>()?,
+                tokens as f64 / t0.elapsed().as_secs_f64(),
+            );
         }
     }
 }
@@ -172,7 +199,12 @@ fn head(index: &Index) -> Option<String> {
 }
 
 /// Training examples of the split's training files, plus dependency sources when asked.
-fn training_texts(index: &Index, split: &data::Split, fim: Option<patois_prompt::FimStyle>, opts: &TrainOptions) -> Result<Vec<String>> {
+fn training_texts(
+    index: &Index,
+    split: &data::Split,
+    fim: Option<patois_prompt::FimStyle>,
+    opts: &TrainOptions,
+) -> Result<Vec<String>> {
     let mut texts = data::examples(index, &split.train, fim, true)?;
     if let (true, Some(src)) = (opts.dependency_bytes > 0, data::cargo_registry_src()) {
         texts.extend(data::dependency_texts(index.root(), &src, opts.dependency_bytes));
@@ -193,7 +225,14 @@ struct Run {
 
 /// Writes `patois.json` into `dir` (completing `p` with the run and the data),
 /// drops the checkpoint after a finished run, and reports.
-fn finish(index: &Index, split: data::Split, run: Run, p: Provenance, dir: PathBuf, ckpt: &Path) -> Result<TrainReport> {
+fn finish(
+    index: &Index,
+    split: data::Split,
+    run: Run,
+    p: Provenance,
+    dir: PathBuf,
+    ckpt: &Path,
+) -> Result<TrainReport> {
     let kind = p.kind.clone();
     Provenance {
         commit: head(index),
@@ -229,7 +268,8 @@ fn finish(index: &Index, split: data::Split, run: Run, p: Provenance, dir: PathB
 }
 
 fn save_tensors(path: &Path, vars: &BTreeMap<String, Var>) -> Result<()> {
-    let map: HashMap<String, Tensor> = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect();
+    let map: HashMap<String, Tensor> =
+        vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect();
     candle_core::safetensors::save(&map, path)?;
     Ok(())
 }
@@ -237,7 +277,13 @@ fn save_tensors(path: &Path, vars: &BTreeMap<String, Var>) -> Result<()> {
 /// Trains the built-in model from scratch into `out` (`.patois/model/`): a BPE
 /// tokenizer from the training files, a small Qwen2-layout model, and
 /// `patois.json`. An interrupted run leaves `checkpoint/`, which the next resumes.
-pub fn train_builtin(index: &Index, out: &Path, opts: &TrainOptions, stop: &AtomicBool, progress: &dyn TrainProgress) -> Result<TrainReport> {
+pub fn train_builtin(
+    index: &Index,
+    out: &Path,
+    opts: &TrainOptions,
+    stop: &AtomicBool,
+    progress: &dyn TrainProgress,
+) -> Result<TrainReport> {
     let dev = Device::Cpu;
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(patois_prompt::FimStyle::Qwen);
@@ -247,7 +293,8 @@ pub fn train_builtin(index: &Index, out: &Path, opts: &TrainOptions, stop: &Atom
     let resume = ckpt.join("model.safetensors").exists() && ckpt.join("tokenizer.json").exists();
     let (config, tokenizer, weights, start) = if resume {
         let config = Config::from_hf_json(&ckpt.join("config.json"))?;
-        let tok = Tokenizer::from_file(ckpt.join("tokenizer.json")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tok = Tokenizer::from_file(ckpt.join("tokenizer.json"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let w = candle_core::safetensors::load(ckpt.join("model.safetensors"), &dev)?;
         let start = Provenance::load(&ckpt).map(|p| p.steps).unwrap_or(0);
         (config, tok, w.into_iter().collect::<BTreeMap<_, _>>(), start)
@@ -272,28 +319,48 @@ pub fn train_builtin(index: &Index, out: &Path, opts: &TrainOptions, stop: &Atom
         let w = random_weights(&config, opts.seed)?;
         (config, tok, w, 0)
     };
-    let vars: BTreeMap<String, Var> = weights.iter().map(|(k, t)| Ok((k.clone(), Var::from_tensor(t)?))).collect::<Result<_>>()?;
-    let tensors: HashMap<String, Tensor> = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    let vars: BTreeMap<String, Var> = weights
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), Var::from_tensor(t)?)))
+        .collect::<Result<_>>()?;
+    let tensors: HashMap<String, Tensor> =
+        vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
     let mut model = Model::from_tensors(config.clone(), &tensors, &dev)?;
     model.differentiable = true;
     let train_w = windows(&tokenizer, &train_texts, opts.seq_len)?;
     let held_w = windows(&tokenizer, &held_texts, opts.seq_len)?;
     let base_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
     let l = Loop { opts, stop, progress };
-    let (steps, tokens, seconds, interrupted) = l.run(&model, vars.values().cloned().collect(), &train_w, start)?;
+    let (steps, tokens, seconds, interrupted) =
+        l.run(&model, vars.values().cloned().collect(), &train_w, start)?;
     let adapted_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
     let dir = if interrupted { ckpt.clone() } else { out.to_path_buf() };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     save_tensors(&dir.join("model.safetensors"), &vars)?;
     std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config.to_hf_json())?)?;
     tokenizer.save(dir.join("tokenizer.json"), false).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let run = Run { steps, tokens, seconds, interrupted, resumed_from: start, base_loss, adapted_loss };
-    finish(index, split, run, Provenance { kind: "builtin".into(), ..Default::default() }, dir, &ckpt)
+    let run =
+        Run { steps, tokens, seconds, interrupted, resumed_from: start, base_loss, adapted_loss };
+    finish(
+        index,
+        split,
+        run,
+        Provenance { kind: "builtin".into(), ..Default::default() },
+        dir,
+        &ckpt,
+    )
 }
 
 /// Trains a LoRA adapter on top of the model at `base` into `out`
 /// (`.patois/adapters/<name>/`) in the PEFT layout.
-pub fn train_lora(index: &Index, base: &Path, out: &Path, opts: &TrainOptions, stop: &AtomicBool, progress: &dyn TrainProgress) -> Result<TrainReport> {
+pub fn train_lora(
+    index: &Index,
+    base: &Path,
+    out: &Path,
+    opts: &TrainOptions,
+    stop: &AtomicBool,
+    progress: &dyn TrainProgress,
+) -> Result<TrainReport> {
     let dev = Device::Cpu;
     let g = Generator::load(base, &dev)?;
     let mut model = g.model;
@@ -303,11 +370,17 @@ pub fn train_lora(index: &Index, base: &Path, out: &Path, opts: &TrainOptions, s
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(g.info.fim).filter(|f| *f != patois_prompt::FimStyle::PrefixOnly);
     let train_w = windows(&tokenizer, &training_texts(index, &split, fim, opts)?, opts.seq_len)?;
-    let held_w = windows(&tokenizer, &data::examples(index, &split.held_out, fim, false)?, opts.seq_len)?;
+    let held_w =
+        windows(&tokenizer, &data::examples(index, &split.held_out, fim, false)?, opts.seq_len)?;
     let base_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
     let ckpt = out.join("checkpoint");
-    let resumed = if ckpt.join("adapter_model.safetensors").exists() { Some(crate::format::load_peft(&ckpt, &dev)?.1) } else { None };
-    let start = if resumed.is_some() { Provenance::load(&ckpt).map(|p| p.steps).unwrap_or(0) } else { 0 };
+    let resumed = if ckpt.join("adapter_model.safetensors").exists() {
+        Some(crate::format::load_peft(&ckpt, &dev)?.1)
+    } else {
+        None
+    };
+    let start =
+        if resumed.is_some() { Provenance::load(&ckpt).map(|p| p.steps).unwrap_or(0) } else { 0 };
     let c = model.config.clone();
     let mut rng = Normal::new(opts.seed);
     let mut pairs: BTreeMap<String, (Var, Var)> = BTreeMap::new();
@@ -319,25 +392,54 @@ pub fn train_lora(index: &Index, base: &Path, out: &Path, opts: &TrainOptions, s
             let key = format!("model.layers.{layer}.{name}");
             let (a, b) = match resumed.as_ref().and_then(|r| r.get(&key)) {
                 Some(l) => (l.a.clone(), l.b.clone()),
-                None => (rng.tensor(&[opts.lora_rank, inp], (1.0 / inp as f32).sqrt())?, Tensor::zeros((outp, opts.lora_rank), DType::F32, &dev)?),
+                None => (
+                    rng.tensor(&[opts.lora_rank, inp], (1.0 / inp as f32).sqrt())?,
+                    Tensor::zeros((outp, opts.lora_rank), DType::F32, &dev)?,
+                ),
             };
             pairs.insert(key, (Var::from_tensor(&a)?, Var::from_tensor(&b)?));
         }
     }
     let scale = opts.lora_alpha / opts.lora_rank as f64;
-    let loras: HashMap<String, Lora> =
-        pairs.iter().map(|(k, (a, b))| (k.clone(), Lora { a: a.as_tensor().clone(), b: b.as_tensor().clone(), scale })).collect();
+    let loras: HashMap<String, Lora> = pairs
+        .iter()
+        .map(|(k, (a, b))| {
+            (k.clone(), Lora { a: a.as_tensor().clone(), b: b.as_tensor().clone(), scale })
+        })
+        .collect();
     model.set_lora(&loras)?;
     let vars: Vec<Var> = pairs.values().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
     let l = Loop { opts, stop, progress };
     let (steps, tokens, seconds, interrupted) = l.run(&model, vars, &train_w, start)?;
     let adapted_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
     let dir = if interrupted { ckpt.clone() } else { out.to_path_buf() };
-    let tensors: BTreeMap<String, (Tensor, Tensor)> = pairs.iter().map(|(k, (a, b))| (k.clone(), (a.as_tensor().clone(), b.as_tensor().clone()))).collect();
-    save_peft(&dir, &AdapterConfig::new(opts.lora_rank, opts.lora_alpha, &opts.lora_targets, Some(base.display().to_string())), &tensors)?;
+    let tensors: BTreeMap<String, (Tensor, Tensor)> = pairs
+        .iter()
+        .map(|(k, (a, b))| (k.clone(), (a.as_tensor().clone(), b.as_tensor().clone())))
+        .collect();
+    save_peft(
+        &dir,
+        &AdapterConfig::new(
+            opts.lora_rank,
+            opts.lora_alpha,
+            &opts.lora_targets,
+            Some(base.display().to_string()),
+        ),
+        &tensors,
+    )?;
     let weights_file = g.info.path.clone();
-    let base_hash = if weights_file.is_file() { std::fs::read(&weights_file).ok().map(|b| patois_vcs::blob_id(&b)) } else { None };
-    let run = Run { steps, tokens, seconds, interrupted, resumed_from: start, base_loss, adapted_loss };
-    let p = Provenance { kind: "lora".into(), base_model: Some(base.display().to_string()), base_hash, ..Default::default() };
+    let base_hash = if weights_file.is_file() {
+        std::fs::read(&weights_file).ok().map(|b| patois_vcs::blob_id(&b))
+    } else {
+        None
+    };
+    let run =
+        Run { steps, tokens, seconds, interrupted, resumed_from: start, base_loss, adapted_loss };
+    let p = Provenance {
+        kind: "lora".into(),
+        base_model: Some(base.display().to_string()),
+        base_hash,
+        ..Default::default()
+    };
     finish(index, split, run, p, dir, &ckpt)
 }

@@ -1,7 +1,10 @@
 //! Training and adapters on tiny fixture repositories.
 
 use candle_core::Device;
-use patois_adapter::{apply, drift, format, load_peft, train_builtin, train_lora, Provenance, TrainOptions, TrainProgress};
+use patois_adapter::{
+    apply, drift, format, load_peft, train_builtin, train_lora, Provenance, TrainOptions,
+    TrainProgress,
+};
 use patois_generate::{Generator, KvCache};
 use patois_index::{Index, Quiet, UpdateOptions};
 use patois_testkit::Fixture;
@@ -24,22 +27,41 @@ fn repo() -> (Fixture, Index) {
 }
 
 fn tiny() -> TrainOptions {
-    TrainOptions { minutes: 10.0, steps: Some(60), seq_len: 48, vocab_size: 400, hidden_size: 64, layers: 2, lr: 5e-3, eval_windows: 8, ..Default::default() }
+    TrainOptions {
+        minutes: 10.0,
+        steps: Some(60),
+        seq_len: 48,
+        vocab_size: 400,
+        hidden_size: 64,
+        layers: 2,
+        lr: 5e-3,
+        eval_windows: 8,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn training_lowers_held_out_loss_and_records_provenance() {
     let (fx, ix) = repo();
     let out = fx.root().join(".patois/model");
-    let r = train_builtin(&ix, &out, &tiny(), &AtomicBool::new(false), &patois_adapter::Silent).unwrap();
+    let r = train_builtin(&ix, &out, &tiny(), &AtomicBool::new(false), &patois_adapter::Silent)
+        .unwrap();
     assert!(!r.interrupted);
     assert!(r.held_out_files >= 1 && r.train_files >= 1, "{r:?}");
-    assert!(r.adapted_loss < r.base_loss * 0.85, "held-out loss {} -> {}", r.base_loss, r.adapted_loss);
+    assert!(
+        r.adapted_loss < r.base_loss * 0.85,
+        "held-out loss {} -> {}",
+        r.base_loss,
+        r.adapted_loss
+    );
     let p = Provenance::load(&out).unwrap();
     assert!(p.complete);
     assert_eq!(p.steps, 60);
     assert_eq!(p.commit, ix.manifest().head);
-    assert!(p.data_files.keys().all(|f| !p.held_out_files.contains(f)), "held-out files are never trained on");
+    assert!(
+        p.data_files.keys().all(|f| !p.held_out_files.contains(f)),
+        "held-out files are never trained on"
+    );
     // The runtime loads what training wrote.
     let g = Generator::load(&out, &Device::Cpu).unwrap();
     assert_eq!(g.info.fim, patois_prompt::FimStyle::Qwen);
@@ -64,7 +86,8 @@ fn an_interrupted_run_checkpoints_and_the_next_run_resumes() {
     assert_eq!(r.steps, 7);
     assert!(out.join("checkpoint/model.safetensors").exists());
     assert!(!Provenance::load(&out.join("checkpoint")).unwrap().complete);
-    let r2 = train_builtin(&ix, &out, &tiny(), &AtomicBool::new(false), &patois_adapter::Silent).unwrap();
+    let r2 = train_builtin(&ix, &out, &tiny(), &AtomicBool::new(false), &patois_adapter::Silent)
+        .unwrap();
     assert_eq!((r2.resumed_from, r2.steps), (7, 60));
     assert!(!out.join("checkpoint").exists(), "a finished run removes its checkpoint");
 }
@@ -73,28 +96,65 @@ fn an_interrupted_run_checkpoints_and_the_next_run_resumes() {
 fn lora_round_trip_peft_names_and_merged_equals_unmerged() {
     let (fx, ix) = repo();
     let base = fx.root().join(".patois/model");
-    train_builtin(&ix, &base, &TrainOptions { steps: Some(5), ..tiny() }, &AtomicBool::new(false), &patois_adapter::Silent).unwrap();
+    train_builtin(
+        &ix,
+        &base,
+        &TrainOptions { steps: Some(5), ..tiny() },
+        &AtomicBool::new(false),
+        &patois_adapter::Silent,
+    )
+    .unwrap();
     let ad = fx.root().join(".patois/adapters/house");
     let opts = TrainOptions { steps: Some(40), lr: 1e-2, ..tiny() };
-    let r = train_lora(&ix, &base, &ad, &opts, &AtomicBool::new(false), &patois_adapter::Silent).unwrap();
+    let r = train_lora(&ix, &base, &ad, &opts, &AtomicBool::new(false), &patois_adapter::Silent)
+        .unwrap();
     assert!(r.adapted_loss < r.base_loss, "{} -> {}", r.base_loss, r.adapted_loss);
     let (cfg, loras) = load_peft(&ad, &Device::Cpu).unwrap();
     assert_eq!((cfg.peft_type.as_str(), cfg.r, cfg.lora_alpha), ("LORA", 8, 16.0));
-    let keys: Vec<String> = candle_core::safetensors::load(ad.join("adapter_model.safetensors"), &Device::Cpu).unwrap().into_keys().collect();
-    assert!(keys.contains(&"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight".to_string()), "{keys:?}");
-    assert!(keys.contains(&"base_model.model.model.layers.1.mlp.down_proj.lora_B.weight".to_string()));
+    let keys: Vec<String> =
+        candle_core::safetensors::load(ad.join("adapter_model.safetensors"), &Device::Cpu)
+            .unwrap()
+            .into_keys()
+            .collect();
+    assert!(
+        keys.contains(
+            &"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight".to_string()
+        ),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"base_model.model.model.layers.1.mlp.down_proj.lora_B.weight".to_string())
+    );
     assert_eq!(loras.len(), 2 * 7);
-    assert_eq!(format::peft_key("model.layers.0.mlp.up_proj", 'A'), "base_model.model.model.layers.0.mlp.up_proj.lora_A.weight");
+    assert_eq!(
+        format::peft_key("model.layers.0.mlp.up_proj", 'A'),
+        "base_model.model.model.layers.0.mlp.up_proj.lora_A.weight"
+    );
 
     let ids: Vec<u32> = (5..30).collect();
     let logits = |merge: bool| -> Vec<f32> {
         let mut g = Generator::load(&base, &Device::Cpu).unwrap();
         apply(&mut g.model, &ad, merge).unwrap();
-        g.model.forward_all(&ids, &mut KvCache::default()).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+        g.model
+            .forward_all(&ids, &mut KvCache::default())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
     };
     let (m, u) = (logits(true), logits(false));
-    let plain: Vec<f32> = Generator::load(&base, &Device::Cpu).unwrap().model.forward_all(&ids, &mut KvCache::default()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-    let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let plain: Vec<f32> = Generator::load(&base, &Device::Cpu)
+        .unwrap()
+        .model
+        .forward_all(&ids, &mut KvCache::default())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let diff =
+        |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(diff(&m, &u) < 1e-4, "merged vs unmerged {}", diff(&m, &u));
     assert!(diff(&m, &plain) > 1e-3, "the adapter changes the model");
 }
@@ -103,7 +163,14 @@ fn lora_round_trip_peft_names_and_merged_equals_unmerged() {
 fn drift_counts_new_commits_and_changed_training_files() {
     let (fx, ix) = repo();
     let out = fx.root().join(".patois/model");
-    train_builtin(&ix, &out, &TrainOptions { steps: Some(2), ..tiny() }, &AtomicBool::new(false), &patois_adapter::Silent).unwrap();
+    train_builtin(
+        &ix,
+        &out,
+        &TrainOptions { steps: Some(2), ..tiny() },
+        &AtomicBool::new(false),
+        &patois_adapter::Silent,
+    )
+    .unwrap();
     let p = Provenance::load(&out).unwrap();
     let d0 = drift(&ix, &p).unwrap();
     assert_eq!((d0.commits_since, d0.changed_files.len(), d0.retrain_advised), (0, 0, false));
@@ -122,7 +189,6 @@ fn drift_counts_new_commits_and_changed_training_files() {
     assert!(d.retrain_advised, "{}", d.advice);
 }
 
-
 #[test]
 fn dependency_sources_come_from_the_local_registry_for_locked_packages() {
     let fx = Fixture::plain();
@@ -134,6 +200,10 @@ fn dependency_sources_come_from_the_local_registry_for_locked_packages() {
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("lib.rs"), "pub fn not_locked() {}\n").unwrap();
     fx.write("Cargo.lock", "version = 4\n\n[[package]]\nname = \"tinydep\"\nversion = \"1.2.3\"\n\n[[package]]\nname = \"missing\"\nversion = \"9.9.9\"\n");
-    let texts = patois_adapter::data::dependency_texts(fx.root(), &home.path().join("registry/src"), 1 << 20);
+    let texts = patois_adapter::data::dependency_texts(
+        fx.root(),
+        &home.path().join("registry/src"),
+        1 << 20,
+    );
     assert_eq!(texts, ["// Path: tinydep/src/lib.rs\npub fn from_dependency() {}\n"]);
 }

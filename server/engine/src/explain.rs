@@ -48,22 +48,44 @@ fn excerpt(text: &str, max_lines: usize) -> String {
 }
 
 /// Explains lines `start..=end` (1-based) of `path`, whose current text is `text`.
-pub fn explain(engine: &Engine, path: &str, text: &str, start: u32, end: u32, summarize: bool) -> Result<Explanation> {
+pub fn explain(
+    engine: &Engine,
+    path: &str,
+    text: &str,
+    start: u32,
+    end: u32,
+    summarize: bool,
+) -> Result<Explanation> {
     let analysis = patois_syntax::analyze(Path::new(path), text, &Default::default());
     // The innermost definition containing the selection, else the first one inside it.
     let sym = analysis
         .symbols
         .iter()
-        .filter(|s| s.kind != "field" && s.kind != "variant" && s.start_line <= start && end <= s.end_line)
+        .filter(|s| {
+            s.kind != "field" && s.kind != "variant" && s.start_line <= start && end <= s.end_line
+        })
         .min_by_key(|s| s.end_line - s.start_line)
         .or_else(|| analysis.symbols.iter().find(|s| s.start_line >= start && s.start_line <= end));
     let (def_start, def_end) = sym.map(|s| (s.start_line, s.end_line)).unwrap_or((start, end));
-    let def_text: String = text.lines().skip(def_start as usize - 1).take((def_end - def_start + 1) as usize).collect::<Vec<_>>().join("\n");
+    let def_text: String = text
+        .lines()
+        .skip(def_start as usize - 1)
+        .take((def_end - def_start + 1) as usize)
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut sections = vec![Section {
         title: "Definition".into(),
         entries: vec![Entry {
-            citation: Citation { path: path.into(), start_line: def_start, end_line: def_end, commit: None, pr: None },
-            label: sym.map(|s| format!("{} {}", s.kind, s.name)).unwrap_or_else(|| "selection".into()),
+            citation: Citation {
+                path: path.into(),
+                start_line: def_start,
+                end_line: def_end,
+                commit: None,
+                pr: None,
+            },
+            label: sym
+                .map(|s| format!("{} {}", s.kind, s.name))
+                .unwrap_or_else(|| "selection".into()),
             excerpt: excerpt(&def_text, 30),
         }],
     }];
@@ -71,13 +93,23 @@ pub fn explain(engine: &Engine, path: &str, text: &str, start: u32, end: u32, su
     if let Some(s) = sym {
         let mut callers = Vec::new();
         let mut tests = Vec::new();
-        for hit in index.search_chunks(&s.name, 40, &|h| !(h.path == path && h.start_line <= def_end && h.end_line >= def_start))? {
+        for hit in index.search_chunks(&s.name, 40, &|h| {
+            !(h.path == path && h.start_line <= def_end && h.end_line >= def_start)
+        })? {
             if !contains_word(&hit.text, &s.name) || hit.name.as_deref() == Some(s.name.as_str()) {
                 continue;
             }
-            let is_test = is_test_path(&hit.path) || hit.text.contains("#[test]") || hit.name.as_deref().is_some_and(|n| n.starts_with("test"));
+            let is_test = is_test_path(&hit.path)
+                || hit.text.contains("#[test]")
+                || hit.name.as_deref().is_some_and(|n| n.starts_with("test"));
             let entry = Entry {
-                citation: Citation { path: hit.path.clone(), start_line: hit.start_line, end_line: hit.end_line, commit: None, pr: None },
+                citation: Citation {
+                    path: hit.path.clone(),
+                    start_line: hit.start_line,
+                    end_line: hit.end_line,
+                    commit: None,
+                    pr: None,
+                },
                 label: hit.name.clone().unwrap_or_else(|| hit.kind.clone()),
                 excerpt: excerpt(&hit.text, 8),
             };
@@ -90,21 +122,47 @@ pub fn explain(engine: &Engine, path: &str, text: &str, start: u32, end: u32, su
         sections.push(Section { title: "Callers".into(), entries: callers });
         sections.push(Section { title: "Tests".into(), entries: tests });
     }
-    sections.push(Section { title: "History".into(), entries: history(engine, path, sym.map(|s| s.name.as_str()), (def_start, def_end))? });
+    sections.push(Section {
+        title: "History".into(),
+        entries: history(engine, path, sym.map(|s| s.name.as_str()), (def_start, def_end))?,
+    });
 
-    let summary = if summarize { summary(engine, path, &sections, sym.map(|s| s.name.as_str())) } else { None };
-    let markdown = render(path, sym.map(|s| (s.name.as_str(), s.kind.as_str())), &sections, summary.as_deref(), engine);
-    Ok(Explanation { symbol: sym.map(|s| s.name.clone()), kind: sym.map(|s| s.kind.clone()), sections, summary, markdown })
+    let summary = if summarize {
+        summary(engine, path, &sections, sym.map(|s| s.name.as_str()))
+    } else {
+        None
+    };
+    let markdown = render(
+        path,
+        sym.map(|s| (s.name.as_str(), s.kind.as_str())),
+        &sections,
+        summary.as_deref(),
+        engine,
+    );
+    Ok(Explanation {
+        symbol: sym.map(|s| s.name.clone()),
+        kind: sym.map(|s| s.kind.clone()),
+        sections,
+        summary,
+        markdown,
+    })
 }
 
 /// The commit that last changed the lines, and the oldest indexed commit whose
 /// version of the file already had the symbol (it introduced it).
-fn history(engine: &Engine, path: &str, name: Option<&str>, lines: (u32, u32)) -> Result<Vec<Entry>> {
+fn history(
+    engine: &Engine,
+    path: &str,
+    name: Option<&str>,
+    lines: (u32, u32),
+) -> Result<Vec<Entry>> {
     let index = engine.index();
     let mut out = Vec::new();
     let Some(repo) = patois_vcs::Repo::discover(index.root())? else { return Ok(out) };
     let push = |id: &str, label: String, out: &mut Vec<Entry>| -> Result<()> {
-        if let Some(e) = out.iter_mut().find(|e: &&mut Entry| e.citation.commit.as_deref() == Some(id)) {
+        if let Some(e) =
+            out.iter_mut().find(|e: &&mut Entry| e.citation.commit.as_deref() == Some(id))
+        {
             // One commit with two roles: say both.
             if let Some((role, summary)) = e.label.clone().split_once(": ") {
                 e.label = format!("{label} and {role}: {summary}");
@@ -118,7 +176,13 @@ fn history(engine: &Engine, path: &str, name: Option<&str>, lines: (u32, u32)) -
                 ex.push_str(&format!("\n\nPR #{}: {}", pr.number, pr.title));
             }
             out.push(Entry {
-                citation: Citation { path: path.into(), start_line: lines.0, end_line: lines.1, commit: Some(c.id.clone()), pr: c.pr },
+                citation: Citation {
+                    path: path.into(),
+                    start_line: lines.0,
+                    end_line: lines.1,
+                    commit: Some(c.id.clone()),
+                    pr: c.pr,
+                },
                 label: format!("{label}: {}", c.summary),
                 excerpt: excerpt(&ex, 6),
             });
@@ -133,7 +197,10 @@ fn history(engine: &Engine, path: &str, name: Option<&str>, lines: (u32, u32)) -
     if let Some(name) = name {
         let commits = index.commits_touching(path, 200)?;
         let introduced = commits.iter().rev().find(|c| {
-            repo.file_at(&c.id, path).ok().flatten().is_some_and(|b| contains_word(&String::from_utf8_lossy(&b), name))
+            repo.file_at(&c.id, path)
+                .ok()
+                .flatten()
+                .is_some_and(|b| contains_word(&String::from_utf8_lossy(&b), name))
         });
         if let Some(c) = introduced {
             push(&c.id, format!("introduced `{name}`"), &mut out)?;
@@ -142,9 +209,15 @@ fn history(engine: &Engine, path: &str, name: Option<&str>, lines: (u32, u32)) -
     Ok(out)
 }
 
-fn summary(engine: &Engine, path: &str, sections: &[Section], name: Option<&str>) -> Option<String> {
+fn summary(
+    engine: &Engine,
+    path: &str,
+    sections: &[Section],
+    name: Option<&str>,
+) -> Option<String> {
     let g = engine.load_model().ok()?;
-    let comment = patois_syntax::language_for_path(Path::new(path)).map(|l| l.line_comment).unwrap_or("#");
+    let comment =
+        patois_syntax::language_for_path(Path::new(path)).map(|l| l.line_comment).unwrap_or("#");
     let mut prompt = String::new();
     for s in sections {
         for e in &s.entries {
@@ -160,7 +233,13 @@ fn summary(engine: &Engine, path: &str, sections: &[Section], name: Option<&str>
     (!t.is_empty()).then_some(t)
 }
 
-fn render(path: &str, sym: Option<(&str, &str)>, sections: &[Section], summary: Option<&str>, engine: &Engine) -> String {
+fn render(
+    path: &str,
+    sym: Option<(&str, &str)>,
+    sections: &[Section],
+    summary: Option<&str>,
+    engine: &Engine,
+) -> String {
     let lang = patois_syntax::language_for_path(Path::new(path)).map(|l| l.name).unwrap_or("");
     let mut md = match sym {
         Some((name, kind)) => format!("## `{name}` ({kind}) — {path}\n"),
@@ -173,14 +252,28 @@ fn render(path: &str, sym: Option<(&str, &str)>, sections: &[Section], summary: 
         }
         for e in &s.entries {
             let c = &e.citation;
-            let link = format!("[{}:{}-{}]({}#L{})", c.path, c.start_line, c.end_line, engine.root().join(&c.path).display(), c.start_line);
+            let link = format!(
+                "[{}:{}-{}]({}#L{})",
+                c.path,
+                c.start_line,
+                c.end_line,
+                engine.root().join(&c.path).display(),
+                c.start_line
+            );
             match &c.commit {
                 Some(id) => {
                     let pr = c.pr.map(|p| format!(" (#{p})")).unwrap_or_default();
-                    md.push_str(&format!("- `{}`{pr} {} — {link}\n", &id[..id.len().min(10)], e.label));
+                    md.push_str(&format!(
+                        "- `{}`{pr} {} — {link}\n",
+                        &id[..id.len().min(10)],
+                        e.label
+                    ));
                 }
                 None => {
-                    md.push_str(&format!("- {} — {link}\n\n```{lang}\n{}\n```\n", e.label, e.excerpt));
+                    md.push_str(&format!(
+                        "- {} — {link}\n\n```{lang}\n{}\n```\n",
+                        e.label, e.excerpt
+                    ));
                 }
             }
         }

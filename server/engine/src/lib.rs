@@ -43,7 +43,16 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { model: None, budget: 512, max_tokens: 48, prompt_tokens: 1536, disabled_languages: Vec::new(), max_document_bytes: 2 << 20, adapter: None, cache: true }
+        Settings {
+            model: None,
+            budget: 512,
+            max_tokens: 48,
+            prompt_tokens: 1536,
+            disabled_languages: Vec::new(),
+            max_document_bytes: 2 << 20,
+            adapter: None,
+            cache: true,
+        }
     }
 }
 
@@ -55,7 +64,8 @@ impl Settings {
             return Ok(Settings::default());
         }
         let text = std::fs::read_to_string(&p)?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}; see README for the keys", p.display()))
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}; see README for the keys", p.display()))
     }
 }
 
@@ -190,7 +200,10 @@ impl Engine {
 
     /// The adapter in effect: the configured one, else `adapters/house` when present.
     pub fn adapter_path(&self) -> Option<PathBuf> {
-        self.settings().adapter.or_else(|| Some(adapter_dir(self.index.dir(), "house")).filter(|d| d.join("adapter_config.json").exists()))
+        self.settings().adapter.or_else(|| {
+            Some(adapter_dir(self.index.dir(), "house"))
+                .filter(|d| d.join("adapter_config.json").exists())
+        })
     }
 
     /// Drift of the adapter in effect, else of the built-in model.
@@ -256,15 +269,26 @@ impl Engine {
     /// The open documents other than `path`, most recently edited first.
     fn recent(&self, path: &str) -> Vec<RecentDoc> {
         let docs = self.docs.lock().unwrap();
-        let mut v: Vec<(&String, &DocState)> = docs.iter().filter(|(p, _)| p.as_str() != path).collect();
+        let mut v: Vec<(&String, &DocState)> =
+            docs.iter().filter(|(p, _)| p.as_str() != path).collect();
         v.sort_by(|a, b| b.1.seq.cmp(&a.1.seq));
-        v.into_iter().map(|(p, d)| RecentDoc { path: p.clone(), text: d.text.clone(), edit_line: d.edit_line }).collect()
+        v.into_iter()
+            .map(|(p, d)| RecentDoc {
+                path: p.clone(),
+                text: d.text.clone(),
+                edit_line: d.edit_line,
+            })
+            .collect()
     }
 
     fn check_document(&self, path: &str, text: &str) -> Result<()> {
         let s = self.settings();
         if text.len() > s.max_document_bytes {
-            bail!("{path} is {} bytes; patois skips documents over {} bytes (max_document_bytes)", text.len(), s.max_document_bytes);
+            bail!(
+                "{path} is {} bytes; patois skips documents over {} bytes (max_document_bytes)",
+                text.len(),
+                s.max_document_bytes
+            );
         }
         if let Some(lang) = patois_syntax::language_for_path(Path::new(path)) {
             if s.disabled_languages.iter().any(|l| l == lang.name) {
@@ -275,11 +299,23 @@ impl Engine {
     }
 
     /// Retrieval for a cursor, within the budget (tokens when a model is loaded).
-    pub fn context(&self, path: &str, text: &str, cursor: usize, budget: usize) -> Result<patois_retrieve::Retrieved> {
+    pub fn context(
+        &self,
+        path: &str,
+        text: &str,
+        cursor: usize,
+        budget: usize,
+    ) -> Result<patois_retrieve::Retrieved> {
         let g = self.generator.read().unwrap().clone();
         let count_tokens = |s: &str| g.as_ref().map(|g| g.count(s)).unwrap_or_else(|| chars(s));
         let recent = self.recent(path);
-        let req = Request { path, text, cursor, recent: &recent, budget: Budget { limit: budget, count: &count_tokens } };
+        let req = Request {
+            path,
+            text,
+            cursor,
+            recent: &recent,
+            budget: Budget { limit: budget, count: &count_tokens },
+        };
         retrieve(&self.index, &req, &Options::default())
     }
 
@@ -293,14 +329,30 @@ impl Engine {
     }
 
     /// An inline completion at `cursor` (a byte offset in `text`).
-    pub fn complete(&self, path: &str, text: &str, cursor: usize, ticket: &Ticket) -> Result<CompletionResult> {
+    pub fn complete(
+        &self,
+        path: &str,
+        text: &str,
+        cursor: usize,
+        ticket: &Ticket,
+    ) -> Result<CompletionResult> {
         self.check_document(path, text)?;
         let t0 = Instant::now();
         let cursor = cursor.min(text.len());
         let (prefix, suffix) = text.split_at(cursor);
         let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
         let settings = self.settings();
-        let hit = if settings.cache { self.completions.lock().unwrap().entries.iter().find(|(k, _)| *k == key).map(|(_, r)| r.clone()) } else { None };
+        let hit = if settings.cache {
+            self.completions
+                .lock()
+                .unwrap()
+                .entries
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, r)| r.clone())
+        } else {
+            None
+        };
         if let Some(hit) = hit {
             let mut hit = hit;
             hit.cached = true;
@@ -312,7 +364,13 @@ impl Engine {
             g.clear_cache();
         }
         let line = patois_syntax::Lines::new(text).line(cursor);
-        let reuse = self.last_items.lock().unwrap().as_ref().filter(|(p, l, _)| p == path && *l == line).map(|(_, _, items)| items.clone());
+        let reuse = self
+            .last_items
+            .lock()
+            .unwrap()
+            .as_ref()
+            .filter(|(p, l, _)| p == path && *l == line)
+            .map(|(_, _, items)| items.clone());
         let items = match reuse {
             Some(items) => items,
             None => {
@@ -322,7 +380,9 @@ impl Engine {
             }
         };
         let t_retrieval = t0.elapsed().as_secs_f64() * 1e3;
-        let comment = patois_syntax::language_for_path(Path::new(path)).map(|l| l.line_comment).unwrap_or("#");
+        let comment = patois_syntax::language_for_path(Path::new(path))
+            .map(|l| l.line_comment)
+            .unwrap_or("#");
         let input = Input { path, comment, prefix, suffix, items: &items };
         let window = g.info.context.min(settings.prompt_tokens).saturating_sub(settings.max_tokens);
         let limits = Limits::for_window(window);
@@ -331,7 +391,8 @@ impl Engine {
         let mode = decide_mode(path, text, cursor);
         let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
-        let opts = GenOptions { max_tokens: settings.max_tokens, mode, indent, ..Default::default() };
+        let opts =
+            GenOptions { max_tokens: settings.max_tokens, mode, indent, ..Default::default() };
         let c = g.complete(&prompt.text, suffix, &opts, &|| ticket.is_cancelled())?;
         let result = CompletionResult {
             text: c.text,
@@ -341,7 +402,13 @@ impl Engine {
             prompt_tokens: c.prompt_tokens,
             cache_hit_tokens: c.cache_hit_tokens,
             cached: false,
-            ms: Timings { retrieval: t_retrieval, prompt: t_prompt, prefill: c.prefill_ms, decode: c.decode_ms, total: t0.elapsed().as_secs_f64() * 1e3 },
+            ms: Timings {
+                retrieval: t_retrieval,
+                prompt: t_prompt,
+                prefill: c.prefill_ms,
+                decode: c.decode_ms,
+                total: t0.elapsed().as_secs_f64() * 1e3,
+            },
             citations: prompt.citations,
         };
         if result.stop != StopReason::Cancelled {
@@ -360,7 +427,8 @@ impl Engine {
     }
 
     pub fn status(&self) -> Status {
-        let (files, commits, head) = self.index.with_manifest(|m| (m.files.len(), m.commits, m.head.clone()));
+        let (files, commits, head) =
+            self.index.with_manifest(|m| (m.files.len(), m.commits, m.head.clone()));
         Status {
             root: self.root().to_path_buf(),
             index_dir: self.index.dir().to_path_buf(),
@@ -392,6 +460,10 @@ impl Ticket {
     }
     /// A ticket nothing cancels (command-line use).
     pub fn detached() -> Ticket {
-        Ticket { seq: 0, latest: Arc::new(AtomicU64::new(0)), cancelled: Arc::new(AtomicBool::new(false)) }
+        Ticket {
+            seq: 0,
+            latest: Arc::new(AtomicU64::new(0)),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
     }
 }

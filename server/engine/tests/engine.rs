@@ -10,7 +10,10 @@ fn setup() -> (Fixture, Engine) {
     fx.write("src/store.rs", "/// Keeps values.\npub struct Store {\n    items: Vec<u32>,\n}\n\nimpl Store {\n    pub fn put(&mut self, v: u32) {\n        self.items.push(v);\n    }\n}\n");
     fx.commit("Add store (#4)", "ann", 1_000);
     fx.write("src/app.rs", "use crate::store::Store;\n\npub fn fill(s: &mut Store) {\n    s.put(1);\n    s.put(2);\n}\n");
-    fx.write("tests/store_test.rs", "#[test]\nfn puts() {\n    let mut s = Store { items: vec![] };\n    s.put(3);\n}\n");
+    fx.write(
+        "tests/store_test.rs",
+        "#[test]\nfn puts() {\n    let mut s = Store { items: vec![] };\n    s.put(3);\n}\n",
+    );
     fx.commit("Use the store", "bob", 2_000);
     let ix = Index::open(fx.root(), &fx.root().join(".patois")).unwrap();
     ix.update(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet).unwrap();
@@ -26,7 +29,11 @@ fn completion_runs_retrieval_prompt_and_model_and_cites_its_context() {
     let cursor = doc.find("s.\n").unwrap() + 2;
     let r = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
     assert!(r.tokens >= 1 && r.prompt_tokens > 20, "{r:?}");
-    assert!(r.citations.iter().any(|c| c.path == "src/store.rs" && c.start_line == 2), "{:?}", r.citations);
+    assert!(
+        r.citations.iter().any(|c| c.path == "src/store.rs" && c.start_line == 2),
+        "{:?}",
+        r.citations
+    );
     assert!(!r.cached);
     // The same request again comes from the completion cache.
     let again = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
@@ -55,10 +62,15 @@ fn a_newer_request_for_the_same_document_cancels_the_older() {
 fn huge_documents_and_disabled_languages_are_refused_politely() {
     let (_fx, e) = setup();
     e.set_settings(Settings { max_document_bytes: 10, ..e.settings() }).unwrap();
-    let err = e.complete("src/a.rs", "fn main() { let x = 1; }", 5, &Ticket::detached()).unwrap_err().to_string();
+    let err = e
+        .complete("src/a.rs", "fn main() { let x = 1; }", 5, &Ticket::detached())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("max_document_bytes"), "{err}");
-    e.set_settings(Settings { disabled_languages: vec!["rust".into()], ..Settings::default() }).unwrap();
-    let err = e.complete("src/a.rs", "fn main() {}", 5, &Ticket::detached()).unwrap_err().to_string();
+    e.set_settings(Settings { disabled_languages: vec!["rust".into()], ..Settings::default() })
+        .unwrap();
+    let err =
+        e.complete("src/a.rs", "fn main() {}", 5, &Ticket::detached()).unwrap_err().to_string();
     assert!(err.contains("disabled for rust"), "{err}");
 }
 
@@ -73,17 +85,24 @@ fn explain_cites_definition_callers_tests_and_history_at_real_lines() {
     assert_eq!((def.citation.start_line, def.citation.end_line), (7, 9));
     assert!(def.excerpt.starts_with("    pub fn put"));
     let callers = &sec("Callers").entries;
-    assert!(callers.iter().any(|c| c.citation.path == "src/app.rs" && c.citation.start_line == 3), "{callers:?}");
+    assert!(
+        callers.iter().any(|c| c.citation.path == "src/app.rs" && c.citation.start_line == 3),
+        "{callers:?}"
+    );
     // Every cited range points at lines that exist and mention what they claim.
     for c in callers {
         let file = fx.read(&c.citation.path);
         let lines: Vec<&str> = file.lines().collect();
-        let cited = lines[c.citation.start_line as usize - 1..c.citation.end_line as usize].join("\n");
+        let cited =
+            lines[c.citation.start_line as usize - 1..c.citation.end_line as usize].join("\n");
         assert!(cited.contains("put"), "{cited}");
     }
     assert!(sec("Tests").entries.iter().any(|t| t.citation.path == "tests/store_test.rs"));
     let hist = &sec("History").entries;
-    assert!(hist.iter().any(|h| h.citation.pr == Some(4) && h.label.starts_with("introduced `put`")), "{hist:?}");
+    assert!(
+        hist.iter().any(|h| h.citation.pr == Some(4) && h.label.starts_with("introduced `put`")),
+        "{hist:?}"
+    );
     assert!(x.markdown.contains("### Callers") && x.markdown.contains("(#4)"));
 }
 

@@ -47,7 +47,15 @@ pub struct GenOptions {
 
 impl Default for GenOptions {
     fn default() -> Self {
-        GenOptions { max_tokens: 64, mode: Mode::SingleLine, indent: 0, temperature: None, top_p: None, seed: 0, max_lines: 16 }
+        GenOptions {
+            max_tokens: 64,
+            mode: Mode::SingleLine,
+            indent: 0,
+            temperature: None,
+            top_p: None,
+            seed: 0,
+            max_lines: 16,
+        }
     }
 }
 
@@ -94,11 +102,16 @@ fn locate(path: &Path) -> Result<(PathBuf, PathBuf, bool)> {
     }
     let (dir, gguf) = if path.is_file() {
         if path.extension().is_none_or(|e| e != "gguf") {
-            bail!("{} is not a .gguf file; point --model at a GGUF file or at a model folder", path.display());
+            bail!(
+                "{} is not a .gguf file; point --model at a GGUF file or at a model folder",
+                path.display()
+            );
         }
         (path.parent().unwrap_or(Path::new(".")).to_path_buf(), Some(path.to_path_buf()))
     } else {
-        let gguf = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| p.extension().is_some_and(|e| e == "gguf"));
+        let gguf = std::fs::read_dir(path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|e| e == "gguf"));
         (path.to_path_buf(), gguf)
     };
     let tok = dir.join("tokenizer.json");
@@ -116,13 +129,23 @@ impl Generator {
     /// Loads the model at `path` on `device`.
     pub fn load(path: &Path, device: &Device) -> Result<Generator> {
         let (weights, tok_path, is_gguf) = locate(path)?;
-        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| anyhow::anyhow!("{}: not a tokenizer.json: {e}", tok_path.display()))?;
-        let model = if is_gguf { Model::from_gguf(&weights, device)? } else { Model::from_safetensors(&weights, device)? };
+        let tokenizer = Tokenizer::from_file(&tok_path)
+            .map_err(|e| anyhow::anyhow!("{}: not a tokenizer.json: {e}", tok_path.display()))?;
+        let model = if is_gguf {
+            Model::from_gguf(&weights, device)?
+        } else {
+            Model::from_safetensors(&weights, device)?
+        };
         Self::new(model, tokenizer, weights, if is_gguf { "gguf" } else { "safetensors" })
     }
 
     /// Wraps an already loaded model; checks that the tokenizer fits it.
-    pub fn new(model: Model, tokenizer: Tokenizer, path: PathBuf, format: &str) -> Result<Generator> {
+    pub fn new(
+        model: Model,
+        tokenizer: Tokenizer,
+        path: PathBuf,
+        format: &str,
+    ) -> Result<Generator> {
         let vocab = tokenizer.get_vocab_size(true);
         if vocab > model.config.vocab_size {
             bail!(
@@ -138,13 +161,27 @@ impl Generator {
             + c.num_hidden_layers
                 * (2 * c.hidden_size * c.hidden_size
                     + 2 * c.hidden_size * c.num_key_value_heads * c.head_dim()
-                    + if c.arch == Arch::Starcoder2 { 2 } else { 3 } * c.hidden_size * c.intermediate_size);
-        let info = ModelInfo { path, format: format.into(), arch: c.arch.name().into(), parameters, context: c.max_position_embeddings, fim };
+                    + if c.arch == Arch::Starcoder2 { 2 } else { 3 }
+                        * c.hidden_size
+                        * c.intermediate_size);
+        let info = ModelInfo {
+            path,
+            format: format.into(),
+            arch: c.arch.name().into(),
+            parameters,
+            context: c.max_position_embeddings,
+            fim,
+        };
         Ok(Generator { model, tokenizer, info, stop_ids, cache: Mutex::new(KvCache::default()) })
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self.tokenizer.encode(text, false).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?.get_ids().to_vec())
+        Ok(self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?
+            .get_ids()
+            .to_vec())
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
@@ -158,7 +195,13 @@ impl Generator {
 
     /// Completes `prompt`. `suffix` is the document after the cursor (to drop
     /// repeats); `cancelled` is polled between tokens.
-    pub fn complete(&self, prompt: &str, suffix: &str, opts: &GenOptions, cancelled: &dyn Fn() -> bool) -> Result<Completion> {
+    pub fn complete(
+        &self,
+        prompt: &str,
+        suffix: &str,
+        opts: &GenOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Completion> {
         let ids = self.encode(prompt)?;
         if ids.is_empty() {
             bail!("empty prompt");
@@ -168,7 +211,8 @@ impl Generator {
         let mut cache = self.cache.lock().unwrap();
         let t0 = Instant::now();
         // Keep the longest common prefix with the last request; at least one token must run.
-        let common = cache.tokens.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
+        let common =
+            cache.tokens.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
         cache.truncate(common)?;
         let mut logits = match self.model.forward(&ids[common..], &mut cache) {
             Ok(l) => l,
@@ -207,7 +251,11 @@ impl Generator {
             logits = self.model.forward(&[next], &mut cache)?;
         }
         let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
-        let (text, repeated) = if stop == StopReason::Cancelled { (text, false) } else { stop::trim_against_suffix(&text, suffix) };
+        let (text, repeated) = if stop == StopReason::Cancelled {
+            (text, false)
+        } else {
+            stop::trim_against_suffix(&text, suffix)
+        };
         Ok(Completion {
             text,
             stop: if repeated { StopReason::RepeatsSuffix } else { stop },
@@ -233,5 +281,7 @@ pub fn device() -> Device {
 /// Loads the tokenizer of a model folder (for budgets counted in tokens).
 pub fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
     let p = dir.join("tokenizer.json");
-    Tokenizer::from_file(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())).context("loading the tokenizer")
+    Tokenizer::from_file(&p)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        .context("loading the tokenizer")
 }

@@ -65,14 +65,19 @@ impl Config {
 
     /// Reads an HF `config.json`.
     pub fn from_hf_json(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-        let arch_name = v["model_type"].as_str().or_else(|| v["architectures"][0].as_str()).unwrap_or("");
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let arch_name =
+            v["model_type"].as_str().or_else(|| v["architectures"][0].as_str()).unwrap_or("");
         let Some(arch) = Arch::parse(arch_name) else {
             bail!("{}: architecture `{arch_name}` is not supported; patois runs llama, qwen2 and starcoder2 models", path.display())
         };
         let n = |k: &str| -> Result<usize> {
-            v[k].as_u64().map(|x| x as usize).with_context(|| format!("{} has no `{k}`", path.display()))
+            v[k].as_u64()
+                .map(|x| x as usize)
+                .with_context(|| format!("{} has no `{k}`", path.display()))
         };
         let heads = n("num_attention_heads")?;
         Ok(Config {
@@ -84,7 +89,11 @@ impl Config {
             num_attention_heads: heads,
             num_key_value_heads: n("num_key_value_heads").unwrap_or(heads),
             rope_theta: v["rope_theta"].as_f64().unwrap_or(10_000.0),
-            norm_eps: v["rms_norm_eps"].as_f64().or(v["norm_epsilon"].as_f64()).or(v["layer_norm_epsilon"].as_f64()).unwrap_or(1e-6),
+            norm_eps: v["rms_norm_eps"]
+                .as_f64()
+                .or(v["norm_epsilon"].as_f64())
+                .or(v["layer_norm_epsilon"].as_f64())
+                .unwrap_or(1e-6),
             max_position_embeddings: n("max_position_embeddings").unwrap_or(4096),
             tie_word_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
         })
@@ -117,17 +126,30 @@ impl Config {
     }
 
     fn from_gguf(c: &gguf_file::Content, path: &Path) -> Result<Config> {
-        let arch_name = c.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+        let arch_name = c
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
         let Some(arch) = Arch::parse(&arch_name) else {
             bail!("{}: architecture `{arch_name}` is not supported; patois runs llama, qwen2 and starcoder2 models", path.display())
         };
         let key = |k: &str| format!("{arch_name}.{k}");
         let u = |k: &str| -> Result<usize> {
-            c.metadata.get(&key(k)).and_then(|v| v.to_u64().ok().or(v.to_u32().ok().map(u64::from))).map(|x| x as usize).with_context(|| format!("{} has no `{}`", path.display(), key(k)))
+            c.metadata
+                .get(&key(k))
+                .and_then(|v| v.to_u64().ok().or(v.to_u32().ok().map(u64::from)))
+                .map(|x| x as usize)
+                .with_context(|| format!("{} has no `{}`", path.display(), key(k)))
         };
         let f = |k: &str| c.metadata.get(&key(k)).and_then(|v| v.to_f32().ok()).map(f64::from);
         let heads = u("attention.head_count")?;
-        let vocab = c.tensor_infos.get("token_embd.weight").map(|t| t.shape.dims()[0]).context("GGUF without token_embd.weight")?;
+        let vocab = c
+            .tensor_infos
+            .get("token_embd.weight")
+            .map(|t| t.shape.dims()[0])
+            .context("GGUF without token_embd.weight")?;
         Ok(Config {
             arch,
             vocab_size: vocab,
@@ -137,7 +159,9 @@ impl Config {
             num_attention_heads: heads,
             num_key_value_heads: u("attention.head_count_kv").unwrap_or(heads),
             rope_theta: f("rope.freq_base").unwrap_or(10_000.0),
-            norm_eps: f("attention.layer_norm_rms_epsilon").or(f("attention.layer_norm_epsilon")).unwrap_or(1e-6),
+            norm_eps: f("attention.layer_norm_rms_epsilon")
+                .or(f("attention.layer_norm_epsilon"))
+                .unwrap_or(1e-6),
             max_position_embeddings: u("context_length").unwrap_or(4096),
             tie_word_embeddings: !c.tensor_infos.contains_key("output.weight"),
         })
@@ -247,7 +271,9 @@ impl Norm {
             (Norm::Rms(w, eps), false) => candle_nn::ops::rms_norm(x, w, *eps as f32)?,
             (Norm::Rms(w, eps), true) => candle_nn::ops::rms_norm_slow(x, w, *eps as f32)?,
             (Norm::Layer(w, b, eps), false) => candle_nn::ops::layer_norm(x, w, b, *eps as f32)?,
-            (Norm::Layer(w, b, eps), true) => candle_nn::ops::layer_norm_slow(x, w, b, *eps as f32)?,
+            (Norm::Layer(w, b, eps), true) => {
+                candle_nn::ops::layer_norm_slow(x, w, b, *eps as f32)?
+            }
         })
     }
 }
@@ -270,7 +296,11 @@ enum Source<'a> {
     Safetensors(VarBuilder<'a>),
     /// Tensors by HF name (trainable `Var`s when training).
     Map(&'a HashMap<String, Tensor>),
-    Gguf { content: gguf_file::Content, file: std::fs::File, path: &'a Path },
+    Gguf {
+        content: gguf_file::Content,
+        file: std::fs::File,
+        path: &'a Path,
+    },
 }
 
 impl Source<'_> {
@@ -283,31 +313,53 @@ impl Source<'_> {
     }
     fn tensor(&mut self, hf: &str, dev: &Device) -> Result<Tensor> {
         match self {
-            Source::Safetensors(vb) => Ok(vb.get_unchecked_dtype(hf, DType::F32)?.to_dtype(DType::F32)?),
+            Source::Safetensors(vb) => {
+                Ok(vb.get_unchecked_dtype(hf, DType::F32)?.to_dtype(DType::F32)?)
+            }
             Source::Map(m) => m.get(hf).cloned().with_context(|| format!("no tensor {hf}")),
             Source::Gguf { content, file, path } => {
-                let q = content.tensor(file, &gguf_name(hf), dev).with_context(|| format!("{}: reading {}", path.display(), gguf_name(hf)))?;
+                let q = content
+                    .tensor(file, &gguf_name(hf), dev)
+                    .with_context(|| format!("{}: reading {}", path.display(), gguf_name(hf)))?;
                 Ok(q.dequantize(dev)?)
             }
         }
     }
     fn lin(&mut self, hf: &str, dev: &Device) -> Result<Lin> {
-        let bias = if self.has(&format!("{hf}.bias")) { Some(self.tensor(&format!("{hf}.bias"), dev)?) } else { None };
+        let bias = if self.has(&format!("{hf}.bias")) {
+            Some(self.tensor(&format!("{hf}.bias"), dev)?)
+        } else {
+            None
+        };
         match self {
-            Source::Safetensors(_) | Source::Map(_) => {
-                Ok(Lin { dense: Some(self.tensor(&format!("{hf}.weight"), dev)?), quant: None, bias, lora: None })
-            }
+            Source::Safetensors(_) | Source::Map(_) => Ok(Lin {
+                dense: Some(self.tensor(&format!("{hf}.weight"), dev)?),
+                quant: None,
+                bias,
+                lora: None,
+            }),
             Source::Gguf { content, file, path } => {
                 let name = gguf_name(&format!("{hf}.weight"));
-                let q: QTensor = content.tensor(file, &name, dev).with_context(|| format!("{}: reading {name}", path.display()))?;
-                Ok(Lin { dense: None, quant: Some(Arc::new(QMatMul::from_qtensor(q)?)), bias, lora: None })
+                let q: QTensor = content
+                    .tensor(file, &name, dev)
+                    .with_context(|| format!("{}: reading {name}", path.display()))?;
+                Ok(Lin {
+                    dense: None,
+                    quant: Some(Arc::new(QMatMul::from_qtensor(q)?)),
+                    bias,
+                    lora: None,
+                })
             }
         }
     }
     fn norm(&mut self, hf: &str, arch: Arch, eps: f64, dev: &Device) -> Result<Norm> {
         let w = self.tensor(&format!("{hf}.weight"), dev)?;
         Ok(if arch.layer_norm() {
-            let b = if self.has(&format!("{hf}.bias")) { self.tensor(&format!("{hf}.bias"), dev)? } else { w.zeros_like()? };
+            let b = if self.has(&format!("{hf}.bias")) {
+                self.tensor(&format!("{hf}.bias"), dev)?
+            } else {
+                w.zeros_like()?
+            };
             Norm::Layer(w, b, eps)
         } else {
             Norm::Rms(w, eps)
@@ -369,7 +421,10 @@ impl Model {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "safetensors") && !p.file_name().unwrap().to_string_lossy().starts_with("adapter"))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "safetensors")
+                    && !p.file_name().unwrap().to_string_lossy().starts_with("adapter")
+            })
             .collect();
         files.sort();
         if files.is_empty() {
@@ -381,20 +436,31 @@ impl Model {
     }
 
     /// Builds a model from tensors by HF name; with `Var`s, gradients reach them.
-    pub fn from_tensors(config: Config, weights: &HashMap<String, Tensor>, dev: &Device) -> Result<Model> {
+    pub fn from_tensors(
+        config: Config,
+        weights: &HashMap<String, Tensor>,
+        dev: &Device,
+    ) -> Result<Model> {
         Self::build(config, Source::Map(weights), dev, false)
     }
 
     /// Loads a GGUF file (quantized or not).
     pub fn from_gguf(path: &Path, dev: &Device) -> Result<Model> {
-        let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let content = gguf_file::Content::read(&mut file).with_context(|| format!("{} is not a GGUF file", path.display()))?;
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let content = gguf_file::Content::read(&mut file)
+            .with_context(|| format!("{} is not a GGUF file", path.display()))?;
         let config = Config::from_gguf(&content, path)?;
         let interleaved = config.arch == Arch::Llama;
         Self::build(config, Source::Gguf { content, file, path }, dev, interleaved)
     }
 
-    fn build(config: Config, mut src: Source, dev: &Device, interleaved_rope: bool) -> Result<Model> {
+    fn build(
+        config: Config,
+        mut src: Source,
+        dev: &Device,
+        interleaved_rope: bool,
+    ) -> Result<Model> {
         let c = &config;
         let embed = src.tensor("model.embed_tokens.weight", dev)?;
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
@@ -403,14 +469,20 @@ impl Model {
             let gelu = c.arch == Arch::Starcoder2;
             layers.push(Layer {
                 norm1: src.norm(&format!("{p}.input_layernorm"), c.arch, c.norm_eps, dev)?,
-                norm2: src.norm(&format!("{p}.post_attention_layernorm"), c.arch, c.norm_eps, dev)?,
+                norm2: src.norm(
+                    &format!("{p}.post_attention_layernorm"),
+                    c.arch,
+                    c.norm_eps,
+                    dev,
+                )?,
                 q: src.lin(&format!("{p}.self_attn.q_proj"), dev)?,
                 k: src.lin(&format!("{p}.self_attn.k_proj"), dev)?,
                 v: src.lin(&format!("{p}.self_attn.v_proj"), dev)?,
                 o: src.lin(&format!("{p}.self_attn.o_proj"), dev)?,
                 gate: if gelu { None } else { Some(src.lin(&format!("{p}.mlp.gate_proj"), dev)?) },
                 up: src.lin(&format!("{p}.mlp.{}", if gelu { "c_fc" } else { "up_proj" }), dev)?,
-                down: src.lin(&format!("{p}.mlp.{}", if gelu { "c_proj" } else { "down_proj" }), dev)?,
+                down: src
+                    .lin(&format!("{p}.mlp.{}", if gelu { "c_proj" } else { "down_proj" }), dev)?,
             });
         }
         let norm = src.norm("model.norm", c.arch, c.norm_eps, dev)?;
@@ -424,13 +496,28 @@ impl Model {
             Lin { dense: Some(embed.clone()), quant: None, bias: None, lora: None }
         };
         let (cos, sin) = rope_tables(c, dev)?;
-        Ok(Model { config, device: dev.clone(), embed, layers, norm, lm_head, cos, sin, interleaved_rope, differentiable: false })
+        Ok(Model {
+            config,
+            device: dev.clone(),
+            embed,
+            layers,
+            norm,
+            lm_head,
+            cos,
+            sin,
+            interleaved_rope,
+            differentiable: false,
+        })
     }
 
     /// Attaches LoRA updates to the named linear layers (HF names without `.weight`).
     pub fn set_lora(&mut self, loras: &HashMap<String, Lora>) -> Result<usize> {
         let mut n = 0;
-        let (up, down) = if self.config.arch == Arch::Starcoder2 { ("mlp.c_fc", "mlp.c_proj") } else { ("mlp.up_proj", "mlp.down_proj") };
+        let (up, down) = if self.config.arch == Arch::Starcoder2 {
+            ("mlp.c_fc", "mlp.c_proj")
+        } else {
+            ("mlp.up_proj", "mlp.down_proj")
+        };
         for (i, l) in self.layers.iter_mut().enumerate() {
             let p = format!("model.layers.{i}");
             for (name, lin) in [
@@ -446,7 +533,9 @@ impl Model {
                     n += 1;
                 }
             }
-            if let (Some(g), Some(lora)) = (l.gate.as_mut(), loras.get(&format!("{p}.mlp.gate_proj"))) {
+            if let (Some(g), Some(lora)) =
+                (l.gate.as_mut(), loras.get(&format!("{p}.mlp.gate_proj")))
+            {
                 g.lora = Some(lora.clone());
                 n += 1;
             }
@@ -458,11 +547,20 @@ impl Model {
     pub fn projection_shapes(&self) -> Vec<(&'static str, (usize, usize))> {
         let c = &self.config;
         let (h, i, kv) = (c.hidden_size, c.intermediate_size, c.num_key_value_heads * c.head_dim());
-        let mut v = vec![("self_attn.q_proj", (h, h)), ("self_attn.k_proj", (h, kv)), ("self_attn.v_proj", (h, kv)), ("self_attn.o_proj", (h, h))];
+        let mut v = vec![
+            ("self_attn.q_proj", (h, h)),
+            ("self_attn.k_proj", (h, kv)),
+            ("self_attn.v_proj", (h, kv)),
+            ("self_attn.o_proj", (h, h)),
+        ];
         if c.arch == Arch::Starcoder2 {
             v.extend([("mlp.c_fc", (h, i)), ("mlp.c_proj", (i, h))]);
         } else {
-            v.extend([("mlp.gate_proj", (h, i)), ("mlp.up_proj", (h, i)), ("mlp.down_proj", (i, h))]);
+            v.extend([
+                ("mlp.gate_proj", (h, i)),
+                ("mlp.up_proj", (h, i)),
+                ("mlp.down_proj", (i, h)),
+            ]);
         }
         v
     }
@@ -471,7 +569,10 @@ impl Model {
     pub fn dequantize(&mut self) -> Result<()> {
         let dev = self.device.clone();
         for l in self.layers.iter_mut() {
-            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.up, &mut l.down].into_iter().chain(l.gate.as_mut()) {
+            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.up, &mut l.down]
+                .into_iter()
+                .chain(l.gate.as_mut())
+            {
                 if lin.quant.is_some() {
                     lin.dense = Some(lin.weight(&dev)?);
                     lin.quant = None;
@@ -489,7 +590,10 @@ impl Model {
     pub fn merge_lora(&mut self) -> Result<()> {
         let dev = self.device.clone();
         for l in self.layers.iter_mut() {
-            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.up, &mut l.down].into_iter().chain(l.gate.as_mut()) {
+            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.up, &mut l.down]
+                .into_iter()
+                .chain(l.gate.as_mut())
+            {
                 if let Some(lora) = lin.lora.take() {
                     let w = lin.weight(&dev)?;
                     let delta = (lora.b.matmul(&lora.a)? * lora.scale)?;
@@ -523,7 +627,11 @@ impl Model {
             bail!("no tokens to run");
         }
         if pos + seq > c.max_position_embeddings {
-            bail!("{} tokens exceed the model's context of {}", pos + seq, c.max_position_embeddings);
+            bail!(
+                "{} tokens exceed the model's context of {}",
+                pos + seq,
+                c.max_position_embeddings
+            );
         }
         if cache.layers.len() != self.layers.len() {
             cache.layers = vec![None; self.layers.len()];
@@ -560,13 +668,19 @@ impl Model {
             if let Some(m) = &mask {
                 att = att.broadcast_add(m)?;
             }
-            let att = if diff { candle_nn::ops::softmax(&att, D::Minus1)? } else { candle_nn::ops::softmax_last_dim(&att)? };
+            let att = if diff {
+                candle_nn::ops::softmax(&att, D::Minus1)?
+            } else {
+                candle_nn::ops::softmax_last_dim(&att)?
+            };
             let y = att.matmul(&v)?.transpose(1, 2)?.reshape((1, seq, nh * hd))?;
             x = (residual + l.o.forward(&y)?)?;
             let residual = x.clone();
             let hs = l.norm2.forward(&x, diff)?;
             let m = match &l.gate {
-                Some(g) => l.down.forward(&(candle_nn::ops::silu(&g.forward(&hs)?)? * l.up.forward(&hs)?)?)?,
+                Some(g) => l
+                    .down
+                    .forward(&(candle_nn::ops::silu(&g.forward(&hs)?)? * l.up.forward(&hs)?)?)?,
                 None => l.down.forward(&l.up.forward(&hs)?.gelu()?)?,
             };
             x = (residual + m)?;
@@ -578,17 +692,24 @@ impl Model {
 
 fn rope_tables(c: &Config, dev: &Device) -> Result<(Tensor, Tensor)> {
     let hd = c.head_dim();
-    let inv: Vec<f32> = (0..hd).step_by(2).map(|i| 1f32 / (c.rope_theta as f32).powf(i as f32 / hd as f32)).collect();
+    let inv: Vec<f32> = (0..hd)
+        .step_by(2)
+        .map(|i| 1f32 / (c.rope_theta as f32).powf(i as f32 / hd as f32))
+        .collect();
     let n = inv.len();
     let inv = Tensor::from_vec(inv, (1, n), dev)?;
-    let t = Tensor::arange(0u32, c.max_position_embeddings as u32, dev)?.to_dtype(DType::F32)?.reshape((c.max_position_embeddings, 1))?;
+    let t = Tensor::arange(0u32, c.max_position_embeddings as u32, dev)?
+        .to_dtype(DType::F32)?
+        .reshape((c.max_position_embeddings, 1))?;
     let freqs = t.matmul(&inv)?;
     Ok((freqs.cos()?, freqs.sin()?))
 }
 
 fn causal_mask(seq: usize, pos: usize, dev: &Device) -> Result<Tensor> {
     let total = pos + seq;
-    let m: Vec<f32> = (0..seq).flat_map(|i| (0..total).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 })).collect();
+    let m: Vec<f32> = (0..seq)
+        .flat_map(|i| (0..total).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
     Ok(Tensor::from_vec(m, (seq, total), dev)?)
 }
 

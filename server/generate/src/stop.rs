@@ -25,8 +25,18 @@ pub enum StopReason {
 }
 
 const BLOCK_KINDS: &[&str] = &[
-    "block", "declaration_list", "field_declaration_list", "statement_block", "class_body", "enum_body",
-    "interface_body", "object_type", "match_block", "literal_value", "field_declaration_list", "compound_statement",
+    "block",
+    "declaration_list",
+    "field_declaration_list",
+    "statement_block",
+    "class_body",
+    "enum_body",
+    "interface_body",
+    "object_type",
+    "match_block",
+    "literal_value",
+    "field_declaration_list",
+    "compound_statement",
 ];
 
 /// Multi-line when the cursor sits on a blank line inside an empty block (a body
@@ -41,13 +51,15 @@ pub fn decide_mode(path: &str, text: &str, cursor: usize) -> Mode {
         return Mode::SingleLine;
     }
     let prev = text[..line_start].trim_end();
-    let opener = prev.ends_with('{') || prev.ends_with(':') || prev.ends_with("=>") || prev.ends_with('(');
+    let opener =
+        prev.ends_with('{') || prev.ends_with(':') || prev.ends_with("=>") || prev.ends_with('(');
     if let Some(lang) = patois_syntax::language_for_path(Path::new(path)) {
         if let Some(tree) = patois_syntax::parse(lang, text) {
             let mut node = tree.root_node().descendant_for_byte_range(cursor, cursor);
             while let Some(n) = node {
                 if BLOCK_KINDS.contains(&n.kind()) {
-                    let inner = text[n.byte_range()].trim_matches(|c: char| c.is_whitespace() || "{}():".contains(c));
+                    let inner = text[n.byte_range()]
+                        .trim_matches(|c: char| c.is_whitespace() || "{}():".contains(c));
                     return if inner.is_empty() { Mode::MultiLine } else { Mode::SingleLine };
                 }
                 node = n.parent();
@@ -67,12 +79,20 @@ fn indent_of(l: &str) -> usize {
 
 /// Where the completion text should end under `mode`, if it should already:
 /// the byte length to keep and why.
-pub fn check(mode: Mode, text: &str, cursor_indent: usize, max_lines: usize) -> Option<(usize, StopReason)> {
+pub fn check(
+    mode: Mode,
+    text: &str,
+    cursor_indent: usize,
+    max_lines: usize,
+) -> Option<(usize, StopReason)> {
     match mode {
         Mode::SingleLine => {
             // A leading newline is allowed only when nothing else came yet.
             let start = text.len() - text.trim_start_matches(['\n', '\r']).len();
-            text[start..].find('\n').filter(|_| !text[start..].trim().is_empty()).map(|i| (start + i, StopReason::EndOfLine))
+            text[start..]
+                .find('\n')
+                .filter(|_| !text[start..].trim().is_empty())
+                .map(|i| (start + i, StopReason::EndOfLine))
         }
         Mode::MultiLine => {
             let mut offset: usize = 0;
@@ -138,7 +158,10 @@ mod tests {
 
     #[test]
     fn stop_points() {
-        assert_eq!(check(Mode::SingleLine, "x + 1;\n    y", 4, 20), Some((6, StopReason::EndOfLine)));
+        assert_eq!(
+            check(Mode::SingleLine, "x + 1;\n    y", 4, 20),
+            Some((6, StopReason::EndOfLine))
+        );
         assert_eq!(check(Mode::SingleLine, "x + 1;", 4, 20), None);
         let block = "    a();\n    b();\n}\nfn g() {}\n";
         assert_eq!(check(Mode::MultiLine, block, 4, 20), Some((17, StopReason::EndOfBlock)));

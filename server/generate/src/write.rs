@@ -15,7 +15,14 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
 /// Special tokens of the built-in tokenizer (Qwen2.5-Coder names, so the Qwen FIM template applies).
-pub const SPECIAL_TOKENS: &[&str] = &["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|file_sep|>"];
+pub const SPECIAL_TOKENS: &[&str] = &[
+    "<|endoftext|>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|file_sep|>",
+];
 
 /// HF tensor names and shapes of a model.
 pub fn tensor_shapes(c: &Config) -> Vec<(String, Vec<usize>)> {
@@ -113,7 +120,8 @@ pub fn random_weights(c: &Config, seed: u64) -> Result<BTreeMap<String, Tensor>>
 /// Writes `model.safetensors` and `config.json` into `dir`.
 pub fn write_safetensors(dir: &Path, c: &Config, weights: &BTreeMap<String, Tensor>) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let map: std::collections::HashMap<String, Tensor> = weights.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let map: std::collections::HashMap<String, Tensor> =
+        weights.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     candle_core::safetensors::save(&map, dir.join("model.safetensors"))?;
     std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&c.to_hf_json())?)?;
     Ok(())
@@ -127,7 +135,12 @@ fn permute_for_interleaved(w: &Tensor, heads: usize) -> Result<Tensor> {
 }
 
 /// Writes a GGUF file. Matrices get `dtype` (F32, Q8_0, Q4_0, ...); vectors stay f32.
-pub fn write_gguf(path: &Path, c: &Config, weights: &BTreeMap<String, Tensor>, dtype: GgmlDType) -> Result<()> {
+pub fn write_gguf(
+    path: &Path,
+    c: &Config,
+    weights: &BTreeMap<String, Tensor>,
+    dtype: GgmlDType,
+) -> Result<()> {
     let mut qs: Vec<(String, QTensor)> = Vec::new();
     for (name, t) in weights {
         let mut t = t.to_dtype(DType::F32)?;
@@ -139,15 +152,21 @@ pub fn write_gguf(path: &Path, c: &Config, weights: &BTreeMap<String, Tensor>, d
             }
         }
         let dt = if t.rank() == 1 { GgmlDType::F32 } else { dtype };
-        qs.push((gguf_name(name), QTensor::quantize(&t, dt).with_context(|| format!("quantizing {name} to {dt:?}"))?));
+        qs.push((
+            gguf_name(name),
+            QTensor::quantize(&t, dt).with_context(|| format!("quantizing {name} to {dt:?}"))?,
+        ));
     }
     let meta = c.gguf_metadata();
-    let meta_refs: Vec<(&str, &gguf_file::Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let meta_refs: Vec<(&str, &gguf_file::Value)> =
+        meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = qs.iter().map(|(k, v)| (k.as_str(), v)).collect();
     if let Some(p) = path.parent() {
         std::fs::create_dir_all(p)?;
     }
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
     gguf_file::write(&mut f, &meta_refs, &tensor_refs)?;
     Ok(())
 }
@@ -158,7 +177,8 @@ where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
-    let specials: Vec<AddedToken> = SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect();
+    let specials: Vec<AddedToken> =
+        SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect();
     let trainer = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)
         .min_frequency(2)
@@ -184,7 +204,8 @@ where
     let tok = train_tokenizer(texts, shape.vocab_size.min(4096))?;
     let config = Config { vocab_size: tok.get_vocab_size(true).div_ceil(64) * 64, ..shape.clone() };
     write_safetensors(dir, &config, &random_weights(&config, seed)?)?;
-    tok.save(dir.join("tokenizer.json"), false).map_err(|e| anyhow::anyhow!("writing the tokenizer: {e}"))?;
+    tok.save(dir.join("tokenizer.json"), false)
+        .map_err(|e| anyhow::anyhow!("writing the tokenizer: {e}"))?;
     Ok(config)
 }
 

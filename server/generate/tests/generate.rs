@@ -2,7 +2,9 @@
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
-use patois_generate::write::{random_weights, tiny_config, train_tokenizer, write_gguf, write_safetensors};
+use patois_generate::write::{
+    random_weights, tiny_config, train_tokenizer, write_gguf, write_safetensors,
+};
 use patois_generate::{Arch, Config, GenOptions, Generator, KvCache, Mode, Model, StopReason};
 use patois_prompt::FimStyle;
 use std::cell::Cell;
@@ -11,7 +13,13 @@ use std::path::Path;
 const CORPUS: &str = "fn main() {\n    let total = add(1, 2);\n    println!(\"{}\", total);\n}\n\npub fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n";
 
 fn tiny(arch: Arch, vocab: usize) -> Config {
-    Config { arch, norm_eps: 1e-5, max_position_embeddings: 512, tie_word_embeddings: arch == Arch::Qwen2, ..tiny_config(vocab) }
+    Config {
+        arch,
+        norm_eps: 1e-5,
+        max_position_embeddings: 512,
+        tie_word_embeddings: arch == Arch::Qwen2,
+        ..tiny_config(vocab)
+    }
 }
 
 /// A folder with a tokenizer and the same random weights as safetensors and GGUF f32 + q8_0.
@@ -46,7 +54,11 @@ fn gguf_and_safetensors_give_the_same_logits_for_every_architecture() {
         let st = Generator::load(&dir.path().join("st"), &Device::Cpu).unwrap();
         let gg = Generator::load(&dir.path().join("f32/model.gguf"), &Device::Cpu).unwrap();
         assert!((gg.model.config.norm_eps - c.norm_eps).abs() < 1e-9, "eps is stored as f32");
-        assert_eq!(gg.model.config, Config { norm_eps: gg.model.config.norm_eps, ..c.clone() }, "{arch:?}: GGUF metadata round-trips the config");
+        assert_eq!(
+            gg.model.config,
+            Config { norm_eps: gg.model.config.norm_eps, ..c.clone() },
+            "{arch:?}: GGUF metadata round-trips the config"
+        );
         assert_eq!(st.model.config, c);
         let ids = st.encode("fn main() {\n    let total").unwrap();
         let (a, b) = (logits(&st.model, &ids), logits(&gg.model, &ids));
@@ -88,7 +100,8 @@ fn prefix_cache_gives_the_same_completion_as_a_cold_run() {
     let dir = tempfile::tempdir().unwrap();
     make(dir.path(), Arch::Llama);
     let g = Generator::load(&dir.path().join("f32"), &Device::Cpu).unwrap();
-    let opts = GenOptions { max_tokens: 12, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };
+    let opts =
+        GenOptions { max_tokens: 12, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };
     let p1 = FimStyle::Qwen.render("fn main() {\n    let total = ad", "\n}\n");
     let p2 = FimStyle::Qwen.render("fn main() {\n    let total = add", "\n}\n");
     g.complete(&p1, "", &opts, &|| false).unwrap();
@@ -116,7 +129,8 @@ fn cancellation_stops_between_tokens() {
         polls.set(polls.get() + 1);
         polls.get() > 3
     };
-    let opts = GenOptions { max_tokens: 50, mode: Mode::MultiLine, max_lines: 1000, ..Default::default() };
+    let opts =
+        GenOptions { max_tokens: 50, mode: Mode::MultiLine, max_lines: 1000, ..Default::default() };
     let c = g.complete("fn main() {", "", &opts, &cancel_after_three).unwrap();
     assert_eq!(c.stop, StopReason::Cancelled);
     assert_eq!(c.tokens, 3);
@@ -130,13 +144,17 @@ fn clear_errors_for_missing_unsupported_and_mismatched_models() {
 
     make(dir.path(), Arch::Qwen2);
     let st = dir.path().join("st");
-    let cfg = std::fs::read_to_string(st.join("config.json")).unwrap().replace("\"qwen2\"", "\"mamba\"").replace("Qwen2ForCausalLM", "MambaForCausalLM");
+    let cfg = std::fs::read_to_string(st.join("config.json"))
+        .unwrap()
+        .replace("\"qwen2\"", "\"mamba\"")
+        .replace("Qwen2ForCausalLM", "MambaForCausalLM");
     std::fs::write(st.join("config.json"), cfg).unwrap();
     let err = Generator::load(&st, &Device::Cpu).err().unwrap().to_string();
     assert!(err.contains("`mamba` is not supported"), "{err}");
 
     let mut big = train_tokenizer(std::iter::repeat_n(CORPUS, 20), 320).unwrap();
-    let extra: Vec<_> = (0..100).map(|i| tokenizers::AddedToken::from(format!("<extra_{i}>"), true)).collect();
+    let extra: Vec<_> =
+        (0..100).map(|i| tokenizers::AddedToken::from(format!("<extra_{i}>"), true)).collect();
     big.add_special_tokens(extra).unwrap();
     let q8 = dir.path().join("q8");
     big.save(q8.join("tokenizer.json"), false).unwrap();
@@ -159,10 +177,19 @@ fn differentiable_mode_matches_inference_and_reaches_every_projection() {
     let slow = logits(&g.model, &ids);
     assert!(max_diff(&fast, &slow) < 1e-4, "{}", max_diff(&fast, &slow));
     // A LoRA on q_proj gets a gradient only if rope/norm/softmax pass gradients back.
-    let a = candle_core::Var::from_tensor(&Tensor::ones((2, 64), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
-    let b = candle_core::Var::from_tensor(&Tensor::ones((64, 2), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
-    let lora = patois_generate::Lora { a: a.as_tensor().clone(), b: b.as_tensor().clone(), scale: 1.0 };
-    g.model.set_lora(&[("model.layers.0.self_attn.q_proj".to_string(), lora)].into_iter().collect()).unwrap();
+    let a = candle_core::Var::from_tensor(
+        &Tensor::ones((2, 64), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    )
+    .unwrap();
+    let b = candle_core::Var::from_tensor(
+        &Tensor::ones((64, 2), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    )
+    .unwrap();
+    let lora =
+        patois_generate::Lora { a: a.as_tensor().clone(), b: b.as_tensor().clone(), scale: 1.0 };
+    g.model
+        .set_lora(&[("model.layers.0.self_attn.q_proj".to_string(), lora)].into_iter().collect())
+        .unwrap();
     let loss = g.model.forward_all(&ids, &mut KvCache::default()).unwrap().sum_all().unwrap();
     let grads = loss.backward().unwrap();
     assert!(grads.get(a.as_tensor()).is_some() && grads.get(b.as_tensor()).is_some());

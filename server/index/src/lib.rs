@@ -112,7 +112,9 @@ pub struct Index {
 /// The root patois indexes for `dir`: the working tree of the git repository that
 /// contains it, else `dir` itself.
 pub fn repo_root(dir: &Path) -> Result<PathBuf> {
-    let dir = dir.canonicalize().with_context(|| format!("{} does not exist or cannot be read", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{} does not exist or cannot be read", dir.display()))?;
     Ok(match Repo::discover(&dir)? {
         Some(r) => r.workdir().canonicalize().unwrap_or(dir),
         None => dir,
@@ -149,8 +151,12 @@ impl Index {
     /// absent and rebuilding it (with the reason kept for the report) when it is
     /// corrupt or was written by another schema version.
     pub fn open(root: &Path, dir: &Path) -> Result<Index> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the index folder {}; pass --index-dir to put it elsewhere", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "creating the index folder {}; pass --index-dir to put it elsewhere",
+                dir.display()
+            )
+        })?;
         let (_, fields) = schema::build();
         let has_meta = dir.join("meta.json").exists();
         let opened = if has_meta {
@@ -161,7 +167,11 @@ impl Index {
         let (index, reader, manifest, rebuilt) = match opened {
             Ok((i, r, m)) => (i, r, m, None),
             Err(e) => {
-                let reason = if has_meta { Some(format!("rebuilt the index in {}: {e:#}", dir.display())) } else { None };
+                let reason = if has_meta {
+                    Some(format!("rebuilt the index in {}: {e:#}", dir.display()))
+                } else {
+                    None
+                };
                 let (i, r) = Self::create(dir)?;
                 (i, r, Manifest { schema_version: SCHEMA_VERSION, ..Default::default() }, reason)
             }
@@ -193,7 +203,8 @@ impl Index {
                 || name.ends_with(".fieldnorm")
                 || name.ends_with(".del");
             if ours && entry.file_type()?.is_file() {
-                std::fs::remove_file(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+                std::fs::remove_file(entry.path())
+                    .with_context(|| format!("removing {}", entry.path().display()))?;
             }
         }
         let (schema, _) = schema::build();
@@ -240,7 +251,8 @@ impl Index {
     /// files whose content changed, deletes removed ones, adds only new commits.
     pub fn update(&self, opts: &UpdateOptions, progress: &dyn Progress) -> Result<Report> {
         let t0 = Instant::now();
-        let mut report = Report { rebuilt: self.rebuilt.write().unwrap().take(), ..Default::default() };
+        let mut report =
+            Report { rebuilt: self.rebuilt.write().unwrap().take(), ..Default::default() };
         let mut manifest = self.manifest();
         let mut writer = self.writer(opts.threads)?;
         let f = self.fields;
@@ -288,7 +300,8 @@ impl Index {
                 }
             }
         }
-        let gone: Vec<String> = manifest.files.keys().filter(|p| !seen.contains(*p)).cloned().collect();
+        let gone: Vec<String> =
+            manifest.files.keys().filter(|p| !seen.contains(*p)).cloned().collect();
         for path in gone {
             writer.delete_term(Term::from_field_text(f.file, &path));
             manifest.files.remove(&path);
@@ -311,7 +324,9 @@ impl Index {
         }
         report.history_seconds = th.elapsed().as_secs_f64();
 
-        writer.commit().with_context(|| format!("committing the index in {}", self.dir.display()))?;
+        writer
+            .commit()
+            .with_context(|| format!("committing the index in {}", self.dir.display()))?;
         writer.wait_merging_threads()?;
         manifest.save(&self.dir)?;
         self.reader.reload()?;
@@ -325,10 +340,19 @@ impl Index {
         Ok(report)
     }
 
-    fn update_history(&self, writer: &mut IndexWriter, m: &mut Manifest, report: &mut Report, progress: &dyn Progress) -> Result<()> {
+    fn update_history(
+        &self,
+        writer: &mut IndexWriter,
+        m: &mut Manifest,
+        report: &mut Report,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let f = self.fields;
         let Some(repo) = Repo::discover(&self.root)? else {
-            report.no_history = Some(format!("{} is not in a git repository: no history indexed", self.root.display()));
+            report.no_history = Some(format!(
+                "{} is not in a git repository: no history indexed",
+                self.root.display()
+            ));
             return Ok(());
         };
         let walk = repo.commits_since(m.head.as_deref())?;
@@ -340,7 +364,8 @@ impl Index {
         }
         let head = repo.head()?;
         if head.is_none() {
-            report.no_history = Some("the repository has no commits yet: no history indexed".into());
+            report.no_history =
+                Some("the repository has no commits yet: no history indexed".into());
         }
         progress.phase("commits", walk.commits.len() as u64);
         // Oldest first, so the newest commit ends up as each file's last change.
@@ -367,9 +392,13 @@ impl Index {
 
     fn import_prs(&self, writer: &mut IndexWriter, m: &mut Manifest, path: &Path) -> Result<()> {
         let f = self.fields;
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading the PR export {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the PR export {}", path.display()))?;
         let prs: Vec<GhPr> = serde_json::from_str(&text).with_context(|| {
-            format!("{} is not the JSON of `gh pr list --json number,title,body,files,comments`", path.display())
+            format!(
+                "{} is not the JSON of `gh pr list --json number,title,body,files,comments`",
+                path.display()
+            )
         })?;
         for pr in prs {
             writer.delete_term(Term::from_field_text(f.key, &format!("pr:{}", pr.number)));
@@ -461,7 +490,10 @@ fn examine(c: &Candidate, old: Option<&FileEntry>, opts: &UpdateOptions) -> Outc
         return Outcome::Skipped(SkipReason::Secret);
     }
     let analysis = if opts.line_windows_only {
-        Analysis { chunks: patois_syntax::line_windows(&text, 0, &opts.chunk_limits), ..Default::default() }
+        Analysis {
+            chunks: patois_syntax::line_windows(&text, 0, &opts.chunk_limits),
+            ..Default::default()
+        }
     } else {
         analyze(Path::new(&c.rel), &text, &opts.chunk_limits)
     };

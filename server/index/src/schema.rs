@@ -1,6 +1,8 @@
 //! The tantivy schema and the code-aware tokenizer.
 
-use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
 /// Name under which [`CodeTokenizer`] is registered.
@@ -37,7 +39,9 @@ pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let code = TextOptions::default()
         .set_indexing_options(
-            TextFieldIndexing::default().set_tokenizer(CODE_TOKENIZER).set_index_option(IndexRecordOption::WithFreqs),
+            TextFieldIndexing::default()
+                .set_tokenizer(CODE_TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqs),
         )
         .set_stored();
     let fields = Fields {
@@ -82,7 +86,13 @@ impl Tokenizer for CodeTokenizer {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream {
         let mut tokens = Vec::new();
         for_each_token(text, |from, to, word| {
-            tokens.push(Token { offset_from: from, offset_to: to, position: tokens.len(), text: word, position_length: 1 });
+            tokens.push(Token {
+                offset_from: from,
+                offset_to: to,
+                position: tokens.len(),
+                text: word,
+                position_length: 1,
+            });
         });
         CodeTokenStream { tokens, next: 0 }
     }
@@ -153,7 +163,9 @@ fn split_parts(word: &str) -> Vec<(usize, usize)> {
             Some(_) => {
                 let prev = b[i - 1];
                 (prev.is_ascii_lowercase() || prev.is_ascii_digit()) && b[i].is_ascii_uppercase()
-                    || (prev.is_ascii_uppercase() && b[i].is_ascii_uppercase() && b.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()))
+                    || (prev.is_ascii_uppercase()
+                        && b[i].is_ascii_uppercase()
+                        && b.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()))
             }
         };
         if boundary {

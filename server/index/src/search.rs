@@ -76,7 +76,8 @@ impl Index {
 
     fn docs(&self, q: &dyn Query, limit: usize) -> Result<Vec<(f32, TantivyDocument)>> {
         let s = self.searcher();
-        let top: Vec<(f32, DocAddress)> = s.search(q, &TopDocs::with_limit(limit).order_by_score())?;
+        let top: Vec<(f32, DocAddress)> =
+            s.search(q, &TopDocs::with_limit(limit).order_by_score())?;
         top.into_iter().map(|(score, a)| Ok((score, s.doc(a)?))).collect()
     }
 
@@ -125,7 +126,8 @@ impl Index {
     pub fn symbols_in_file(&self, path: &str) -> Result<Vec<SymbolHit>> {
         let f = self.fields();
         let q = all(vec![term(f.kind, "symbol"), term(f.file, path)]);
-        let mut v: Vec<_> = self.docs(&q, 10_000)?.iter().map(|(_, d)| self.symbol_hit(d)).collect();
+        let mut v: Vec<_> =
+            self.docs(&q, 10_000)?.iter().map(|(_, d)| self.symbol_hit(d)).collect();
         v.sort_by_key(|s| (s.start_line, std::cmp::Reverse(s.end_line)));
         Ok(v)
     }
@@ -134,29 +136,53 @@ impl Index {
     pub fn chunks_in_file(&self, path: &str) -> Result<Vec<ChunkHit>> {
         let f = self.fields();
         let q = all(vec![term(f.kind, "chunk"), term(f.file, path)]);
-        let mut v: Vec<_> = self.docs(&q, 10_000)?.iter().map(|(s, d)| self.chunk_hit(d, *s)).collect();
+        let mut v: Vec<_> =
+            self.docs(&q, 10_000)?.iter().map(|(s, d)| self.chunk_hit(d, *s)).collect();
         v.sort_by_key(|c| c.start_line);
         Ok(v)
     }
 
     /// Chunks ranked by BM25 against the identifiers of `text` (code tokenizer).
     /// `keep` filters hits before the limit applies.
-    pub fn search_chunks(&self, text: &str, limit: usize, keep: &dyn Fn(&ChunkHit) -> bool) -> Result<Vec<ChunkHit>> {
+    pub fn search_chunks(
+        &self,
+        text: &str,
+        limit: usize,
+        keep: &dyn Fn(&ChunkHit) -> bool,
+    ) -> Result<Vec<ChunkHit>> {
         let f = self.fields();
         let mut seen = HashSet::new();
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for_each_token(text, |_, _, t| {
             if should.len() < 96 && seen.insert(t.clone()) {
-                should.push((Occur::Should, Box::new(TermQuery::new(Term::from_field_text(f.text, &t), IndexRecordOption::WithFreqs))));
+                should.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.text, &t),
+                        IndexRecordOption::WithFreqs,
+                    )),
+                ));
             }
         });
         if should.is_empty() {
             return Ok(Vec::new());
         }
-        let q = BooleanQuery::new(vec![(Occur::Must, term(f.kind, "chunk")), (Occur::Must, Box::new(BooleanQuery::new(should)))]);
-        let mut out: Vec<ChunkHit> = self.docs(&q, limit * 4 + 8)?.iter().map(|(score, d)| self.chunk_hit(d, *score)).filter(|h| keep(h)).collect();
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, term(f.kind, "chunk")),
+            (Occur::Must, Box::new(BooleanQuery::new(should))),
+        ]);
+        let mut out: Vec<ChunkHit> = self
+            .docs(&q, limit * 4 + 8)?
+            .iter()
+            .map(|(score, d)| self.chunk_hit(d, *score))
+            .filter(|h| keep(h))
+            .collect();
         // Equal scores (copies of the same code) in a stable order, whatever the segment layout.
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line))));
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)))
+        });
         out.truncate(limit);
         Ok(out)
     }
@@ -166,15 +192,20 @@ impl Index {
         let f = self.fields();
         let q = all(vec![term(f.kind, "commit"), term(f.touched, path)]);
         let s = self.searcher();
-        let top: Vec<(Option<i64>, DocAddress)> =
-            s.search(&q, &TopDocs::with_limit(limit).order_by_fast_field::<i64>("time", Order::Desc))?;
+        let top: Vec<(Option<i64>, DocAddress)> = s.search(
+            &q,
+            &TopDocs::with_limit(limit).order_by_fast_field::<i64>("time", Order::Desc),
+        )?;
         top.into_iter().map(|(_, a)| Ok(self.commit_hit(&s.doc(a)?))).collect()
     }
 
     /// One commit by its full id.
     pub fn commit(&self, id: &str) -> Result<Option<CommitHit>> {
         let f = self.fields();
-        Ok(self.docs(&term(f.key, &format!("commit:{id}")), 1)?.first().map(|(_, d)| self.commit_hit(d)))
+        Ok(self
+            .docs(&term(f.key, &format!("commit:{id}")), 1)?
+            .first()
+            .map(|(_, d)| self.commit_hit(d)))
     }
 
     fn commit_hit(&self, d: &TantivyDocument) -> CommitHit {
@@ -193,7 +224,10 @@ impl Index {
     /// An imported PR by number.
     pub fn pr(&self, number: u64) -> Result<Option<PrHit>> {
         let f = self.fields();
-        Ok(self.docs(&term(f.key, &format!("pr:{number}")), 1)?.first().map(|(_, d)| self.pr_hit(d)))
+        Ok(self
+            .docs(&term(f.key, &format!("pr:{number}")), 1)?
+            .first()
+            .map(|(_, d)| self.pr_hit(d)))
     }
 
     /// Imported PRs that touched `path`.

@@ -88,9 +88,19 @@ pub fn is_secret_name(rel: &str) -> bool {
         || name.starts_with("id_dsa")
         || name.starts_with("id_ecdsa")
         || name.starts_with("id_ed25519")
-        || [".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".asc", ".gpg"].iter().any(|e| name.ends_with(e))
-        || [".netrc", ".npmrc", ".pypirc", ".htpasswd", "credentials", "credentials.json", ".git-credentials"]
-            .contains(&name.as_str())
+        || [".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".asc", ".gpg"]
+            .iter()
+            .any(|e| name.ends_with(e))
+        || [
+            ".netrc",
+            ".npmrc",
+            ".pypirc",
+            ".htpasswd",
+            "credentials",
+            "credentials.json",
+            ".git-credentials",
+        ]
+        .contains(&name.as_str())
 }
 
 /// Content that looks like a key or token: private key blocks, AWS access keys,
@@ -125,7 +135,8 @@ mod tests {
 
     #[test]
     fn secret_names_and_contents() {
-        for n in [".env", "app/.env.local", "id_rsa", "id_ed25519.pub", "certs/server.pem", "x.key"] {
+        for n in [".env", "app/.env.local", "id_rsa", "id_ed25519.pub", "certs/server.pem", "x.key"]
+        {
             assert!(is_secret_name(n), "{n}");
         }
         for n in ["src/env.rs", "environment.ts", "keys.rs", "README.md"] {

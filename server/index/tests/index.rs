@@ -15,12 +15,18 @@ fn update(ix: &Index) -> patois_index::Report {
 #[test]
 fn symbols_and_chunks_for_every_language() {
     let fx = Fixture::plain();
-    fx.write("src/lib.rs", "pub struct Ledger;\nimpl Ledger {\n    pub fn post_entry(&self) {}\n}\n");
+    fx.write(
+        "src/lib.rs",
+        "pub struct Ledger;\nimpl Ledger {\n    pub fn post_entry(&self) {}\n}\n",
+    );
     fx.write("tool/run.py", "class Runner:\n    def start_job(self):\n        pass\n");
     fx.write("web/app.ts", "export interface Widget { id: string }\nexport function renderWidget(w: Widget) { return w.id; }\n");
     fx.write("web/view.tsx", "export function Panel() { return <div/>; }\n");
     fx.write("web/old.js", "function legacyHelper() { return 1; }\n");
-    fx.write("svc/main.go", "package main\n\ntype Server struct{}\n\nfunc (s *Server) Serve() {}\n");
+    fx.write(
+        "svc/main.go",
+        "package main\n\ntype Server struct{}\n\nfunc (s *Server) Serve() {}\n",
+    );
     fx.write("notes.txt", "free text\n");
     let ix = open(&fx);
     let r = update(&ix);
@@ -37,14 +43,22 @@ fn symbols_and_chunks_for_every_language() {
         ("Server", "svc/main.go", "struct"),
         ("Serve", "svc/main.go", "method"),
     ] {
-        let hits: Vec<_> = ix.symbols_named(name, 5).unwrap().into_iter().filter(|h| h.kind != "impl").collect();
+        let hits: Vec<_> =
+            ix.symbols_named(name, 5).unwrap().into_iter().filter(|h| h.kind != "impl").collect();
         assert_eq!(hits.len(), 1, "{name}: {hits:?}");
         assert_eq!((hits[0].path.as_str(), hits[0].kind.as_str()), (path, kind), "{name}");
     }
     assert_eq!(ix.symbols_named("post_entry", 1).unwrap()[0].scope.as_deref(), Some("Ledger"));
-    assert!(ix.symbols_named("Ledger", 5).unwrap().iter().any(|h| h.kind == "impl" && h.start_line == 2));
+    assert!(ix
+        .symbols_named("Ledger", 5)
+        .unwrap()
+        .iter()
+        .any(|h| h.kind == "impl" && h.start_line == 2));
     let chunks = ix.chunks_in_file("src/lib.rs").unwrap();
-    assert!(chunks.iter().any(|c| c.kind == "impl_item" && c.start_line == 2 && c.end_line == 4), "{chunks:?}");
+    assert!(
+        chunks.iter().any(|c| c.kind == "impl_item" && c.start_line == 2 && c.end_line == 4),
+        "{chunks:?}"
+    );
     assert_eq!(ix.chunks_in_file("notes.txt").unwrap()[0].kind, "lines");
     // BM25 with the code tokenizer finds `post_entry` from the word `entry`.
     let hits = ix.search_chunks("entry", 5, &|_| true).unwrap();
@@ -64,7 +78,10 @@ fn ignored_binary_huge_non_utf8_and_secret_files_are_skipped() {
     fx.write("big.rs", format!("// {}\n", "x".repeat(2 << 20)));
     fx.write(".env", "TOKEN=abc\n");
     fx.write("deploy/id_rsa", "not really\n");
-    fx.write("src/keys.rs", format!("const K: &str = \"{}{}\";\nfn leaked() {{}}\n", "AKIA", "ABCDEFGHIJKLMNOP"));
+    fx.write(
+        "src/keys.rs",
+        format!("const K: &str = \"{}{}\";\nfn leaked() {{}}\n", "AKIA", "ABCDEFGHIJKLMNOP"),
+    );
     let ix = open(&fx);
     let r = update(&ix);
     let indexed: Vec<_> = ix.manifest().files.keys().cloned().collect();
@@ -82,7 +99,10 @@ fn ignored_binary_huge_non_utf8_and_secret_files_are_skipped() {
         ]
     );
     assert_eq!(r.skipped_by_reason[&SkipReason::Secret], 3);
-    assert!(ix.symbols_named("leaked", 5).unwrap().is_empty(), "a file with a key never enters the index");
+    assert!(
+        ix.symbols_named("leaked", 5).unwrap().is_empty(),
+        "a file with a key never enters the index"
+    );
     assert!(ix.symbols_named("generated", 5).unwrap().is_empty());
     assert!(ix.search_chunks("AKIAABCDEFGHIJKLMNOP TOKEN", 5, &|_| true).unwrap().is_empty());
 }
@@ -141,7 +161,8 @@ fn history_records_commits_files_and_pr_numbers() {
     let r = update(&ix);
     assert_eq!(r.commits, 3);
     let commits = ix.commits_touching("src/store.rs", 10).unwrap();
-    let got: Vec<_> = commits.iter().map(|c| (c.summary.as_str(), c.pr, c.author.as_str())).collect();
+    let got: Vec<_> =
+        commits.iter().map(|c| (c.summary.as_str(), c.pr, c.author.as_str())).collect();
     assert_eq!(
         got,
         [
@@ -250,12 +271,16 @@ fn pr_export_from_gh_is_imported() {
     )
     .unwrap();
     let ix = open(&fx);
-    let r = ix.update(&UpdateOptions { prs: Some(prs.clone()), threads: 1, ..Default::default() }, &Quiet).unwrap();
+    let r = ix
+        .update(&UpdateOptions { prs: Some(prs.clone()), threads: 1, ..Default::default() }, &Quiet)
+        .unwrap();
     std::fs::remove_file(&prs).unwrap();
     assert_eq!(r.prs, 1);
     let hits = ix.prs_touching("src/auth.rs", 5).unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].title, "Add login");
-    assert!(hits[0].text.contains("expire after an hour") && hits[0].text.contains("rev: Why an hour?"));
+    assert!(
+        hits[0].text.contains("expire after an hour") && hits[0].text.contains("rev: Why an hour?")
+    );
     assert_eq!(ix.pr(5).unwrap().unwrap().number, 5);
 }

@@ -88,8 +88,12 @@ impl Client {
         {
             let v = match self.rx.recv_timeout(Duration::from_secs(120)) {
                 Ok(v) => v,
-                Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {what}; got {:#?}", self.seen),
-                Err(RecvTimeoutError::Disconnected) => panic!("server exited while waiting for {what}"),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out waiting for {what}; got {:#?}", self.seen)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("server exited while waiting for {what}")
+                }
             };
             // Server-to-client requests (progress create, registrations, showDocument).
             if v.get("method").is_some() && v.get("id").is_some() {
@@ -133,7 +137,6 @@ impl Drop for Client {
     }
 }
 
-
 /// One message with its Content-Length header.
 pub fn frame(v: &Value) -> Vec<u8> {
     let body = serde_json::to_vec(v).unwrap();
@@ -142,9 +145,7 @@ pub fn frame(v: &Value) -> Vec<u8> {
     out
 }
 
-
 /// A `$/progress` end notification.
 pub fn is_progress_end(v: &Value) -> bool {
     v["method"] == "$/progress" && v["params"]["value"]["kind"] == "end"
 }
-

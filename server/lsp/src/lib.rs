@@ -56,7 +56,9 @@ fn invalid(msg: impl Into<String>) -> Error {
 }
 
 /// Runs blocking work off the async workers; a panic becomes an error response.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(internal(format!("{e:#}"))),
@@ -83,7 +85,12 @@ pub fn merge_settings(base: &Settings, v: &Value) -> Settings {
     if let Some(a) = v.get("adapter").and_then(Value::as_str) {
         s.adapter = if a.is_empty() { None } else { Some(PathBuf::from(a)) };
     }
-    for (k, slot) in [("budget", &mut s.budget), ("maxTokens", &mut s.max_tokens), ("promptTokens", &mut s.prompt_tokens), ("maxDocumentBytes", &mut s.max_document_bytes)] {
+    for (k, slot) in [
+        ("budget", &mut s.budget),
+        ("maxTokens", &mut s.max_tokens),
+        ("promptTokens", &mut s.prompt_tokens),
+        ("maxDocumentBytes", &mut s.max_document_bytes),
+    ] {
         if let Some(n) = v.get(k).and_then(Value::as_u64) {
             *slot = n as usize;
         }
@@ -147,15 +154,24 @@ impl Backend {
     }
 
     fn enc(&self) -> Encoding {
-        if self.encoding.load(Ordering::Relaxed) == 8 { Encoding::Utf8 } else { Encoding::Utf16 }
+        if self.encoding.load(Ordering::Relaxed) == 8 {
+            Encoding::Utf8
+        } else {
+            Encoding::Utf16
+        }
     }
 
     fn engine(&self) -> Result<Arc<Engine>> {
-        self.engine.get().cloned().ok_or_else(|| invalid("patois has no workspace folder open; open a folder inside a repository"))
+        self.engine.get().cloned().ok_or_else(|| {
+            invalid("patois has no workspace folder open; open a folder inside a repository")
+        })
     }
 
     fn rel_path(&self, uri: &Uri) -> String {
-        let p = uri.to_file_path().map(|p| p.into_owned()).unwrap_or_else(|| PathBuf::from(uri.as_str()));
+        let p = uri
+            .to_file_path()
+            .map(|p| p.into_owned())
+            .unwrap_or_else(|| PathBuf::from(uri.as_str()));
         match self.root.get().and_then(|r| p.strip_prefix(r).ok()) {
             Some(rel) => rel.to_string_lossy().replace('\\', "/"),
             None => p.to_string_lossy().replace('\\', "/"),
@@ -180,13 +196,16 @@ impl Backend {
         }
         let token = ProgressToken::String(format!("patois/index/{}", std::process::id()));
         let progress = match self.client.create_work_done_progress(token.clone()).await {
-            Ok(()) => Some(self.client.progress(token, title.to_string()).with_percentage(0).begin().await),
+            Ok(()) => Some(
+                self.client.progress(token, title.to_string()).with_percentage(0).begin().await,
+            ),
             Err(_) => None,
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let bridge = ProgressBridge { tx, done: 0.into(), total: 0.into() };
         let e2 = engine.clone();
-        let job = tokio::task::spawn_blocking(move || e2.update_index(&Default::default(), &bridge));
+        let job =
+            tokio::task::spawn_blocking(move || e2.update_index(&Default::default(), &bridge));
         tokio::pin!(job);
         let result = loop {
             tokio::select! {
@@ -199,9 +218,14 @@ impl Backend {
             }
         };
         let msg = match result {
-            Ok(Ok(r)) => format!("{} files, {} commits ({} parsed, {} new commits)", r.files, r.commits, r.parsed, r.new_commits),
+            Ok(Ok(r)) => format!(
+                "{} files, {} commits ({} parsed, {} new commits)",
+                r.files, r.commits, r.parsed, r.new_commits
+            ),
             Ok(Err(e)) => {
-                self.client.log_message(MessageType::ERROR, format!("patois: indexing failed: {e:#}")).await;
+                self.client
+                    .log_message(MessageType::ERROR, format!("patois: indexing failed: {e:#}"))
+                    .await;
                 "indexing failed".into()
             }
             Err(e) => format!("indexing crashed: {e}"),
@@ -264,7 +288,10 @@ impl Backend {
 pub struct Server_(pub Arc<Backend>);
 
 impl Server_ {
-    async fn inline_completion(&self, p: InlineCompletionParams) -> Result<Option<InlineCompletionResponse>> {
+    async fn inline_completion(
+        &self,
+        p: InlineCompletionParams,
+    ) -> Result<Option<InlineCompletionResponse>> {
         self.0.inline_completion(p).await
     }
     async fn explain(&self, p: ExplainParams) -> Result<Value> {
@@ -302,7 +329,9 @@ impl LanguageServer for Server_ {
             .as_ref()
             .and_then(|f| f.first())
             .and_then(|f| f.uri.to_file_path().map(|p| p.into_owned()))
-            .or_else(|| params.root_uri.as_ref().and_then(|u| u.to_file_path().map(|p| p.into_owned())));
+            .or_else(|| {
+                params.root_uri.as_ref().and_then(|u| u.to_file_path().map(|p| p.into_owned()))
+            });
         if let Some(root) = root {
             let root = patois_index::repo_root(&root).map_err(internal)?;
             let mut settings = Settings::from_repo(&root).map_err(internal)?;
@@ -318,22 +347,36 @@ impl LanguageServer for Server_ {
             let _ = b.root.set(root);
         }
         Ok(InitializeResult {
-            server_info: Some(ServerInfo { name: "patois".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            server_info: Some(ServerInfo {
+                name: "patois".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
             capabilities: ServerCapabilities {
-                position_encoding: Some(if utf8 { PositionEncodingKind::UTF8 } else { PositionEncodingKind::UTF16 }),
-                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
-                    open_close: Some(true),
-                    change: Some(TextDocumentSyncKind::INCREMENTAL),
-                    save: Some(TextDocumentSyncSaveOptions::Supported(true)),
-                    ..Default::default()
-                })),
+                position_encoding: Some(if utf8 {
+                    PositionEncodingKind::UTF8
+                } else {
+                    PositionEncodingKind::UTF16
+                }),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                        ..Default::default()
+                    },
+                )),
                 inline_completion_provider: Some(OneOf::Left(true)),
-                completion_provider: Some(CompletionOptions { resolve_provider: Some(false), ..Default::default() }),
-                code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
-                    code_action_kinds: Some(vec![CodeActionKind::new("source.patois.explain")]),
-                    resolve_provider: Some(true),
-                    work_done_progress_options: Default::default(),
-                })),
+                completion_provider: Some(CompletionOptions {
+                    resolve_provider: Some(false),
+                    ..Default::default()
+                }),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::new("source.patois.explain")]),
+                        resolve_provider: Some(true),
+                        work_done_progress_options: Default::default(),
+                    },
+                )),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: vec![EXPLAIN_COMMAND.into(), REINDEX_COMMAND.into()],
                     work_done_progress_options: Default::default(),
@@ -394,7 +437,12 @@ impl LanguageServer for Server_ {
             }
         }));
         if ok.is_err() {
-            b.client.log_message(MessageType::ERROR, "patois: could not apply an edit; send the full text again").await;
+            b.client
+                .log_message(
+                    MessageType::ERROR,
+                    "patois: could not apply an edit; send the full text again",
+                )
+                .await;
             return;
         }
         if let Ok(e) = b.engine() {
@@ -426,14 +474,21 @@ impl LanguageServer for Server_ {
         let e2 = e.clone();
         match blocking(move || e2.set_settings(s)).await {
             Ok(()) => {}
-            Err(err) => self.0.client.show_message(MessageType::WARNING, format!("patois: {}", err.message)).await,
+            Err(err) => {
+                self.0
+                    .client
+                    .show_message(MessageType::WARNING, format!("patois: {}", err.message))
+                    .await
+            }
         }
         self.0.send_status().await;
     }
 
     async fn completion(&self, p: CompletionParams) -> Result<Option<CompletionResponse>> {
         let pos = p.text_document_position;
-        let Some(text) = self.0.inline(&pos.text_document.uri, pos.position).await? else { return Ok(None) };
+        let Some(text) = self.0.inline(&pos.text_document.uri, pos.position).await? else {
+            return Ok(None);
+        };
         let first = text.lines().next().unwrap_or("").trim().to_string();
         Ok(Some(CompletionResponse::Array(vec![CompletionItem {
             label: format!("patois: {first}"),
@@ -456,7 +511,11 @@ impl LanguageServer for Server_ {
 
     async fn code_action_resolve(&self, mut a: CodeAction) -> Result<CodeAction> {
         let data = a.data.clone().unwrap_or(Value::Null);
-        a.command = Some(Command { title: "Explain with patois".into(), command: EXPLAIN_COMMAND.into(), arguments: Some(vec![data["uri"].clone(), data["range"].clone()]) });
+        a.command = Some(Command {
+            title: "Explain with patois".into(),
+            command: EXPLAIN_COMMAND.into(),
+            arguments: Some(vec![data["uri"].clone(), data["range"].clone()]),
+        });
         Ok(a)
     }
 
@@ -464,16 +523,36 @@ impl LanguageServer for Server_ {
         let b = &self.0;
         match p.command.as_str() {
             EXPLAIN_COMMAND => {
-                let uri: Uri = serde_json::from_value(p.arguments.first().cloned().unwrap_or_default()).map_err(|e| invalid(format!("argument 1 must be a document URI: {e}")))?;
-                let range: Range = serde_json::from_value(p.arguments.get(1).cloned().unwrap_or_default()).map_err(|e| invalid(format!("argument 2 must be a range: {e}")))?;
-                let v = b.explain(ExplainParams { text_document: TextDocumentIdentifier { uri }, range, summary: Some(true) }).await?;
+                let uri: Uri =
+                    serde_json::from_value(p.arguments.first().cloned().unwrap_or_default())
+                        .map_err(|e| invalid(format!("argument 1 must be a document URI: {e}")))?;
+                let range: Range =
+                    serde_json::from_value(p.arguments.get(1).cloned().unwrap_or_default())
+                        .map_err(|e| invalid(format!("argument 2 must be a range: {e}")))?;
+                let v = b
+                    .explain(ExplainParams {
+                        text_document: TextDocumentIdentifier { uri },
+                        range,
+                        summary: Some(true),
+                    })
+                    .await?;
                 // Generic clients: write the markdown under the index folder and show it.
                 if let (Some(md), Ok(e)) = (v["markdown"].as_str(), b.engine()) {
                     let dir = e.index().dir().join("explain");
                     let name = format!("{}.md", v["symbol"].as_str().unwrap_or("selection"));
-                    if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(dir.join(&name), md).is_ok() {
+                    if std::fs::create_dir_all(&dir).is_ok()
+                        && std::fs::write(dir.join(&name), md).is_ok()
+                    {
                         if let Some(uri) = Uri::from_file_path(dir.join(&name)) {
-                            let _ = b.client.show_document(ShowDocumentParams { uri, external: Some(false), take_focus: Some(true), selection: None }).await;
+                            let _ = b
+                                .client
+                                .show_document(ShowDocumentParams {
+                                    uri,
+                                    external: Some(false),
+                                    take_focus: Some(true),
+                                    selection: None,
+                                })
+                                .await;
                         }
                     }
                 }
@@ -484,7 +563,9 @@ impl LanguageServer for Server_ {
                 tokio::spawn(async move { b.reindex("patois: re-indexing").await });
                 Ok(None)
             }
-            other => Err(invalid(format!("unknown command {other}; patois provides {EXPLAIN_COMMAND} and {REINDEX_COMMAND}"))),
+            other => Err(invalid(format!(
+                "unknown command {other}; patois provides {EXPLAIN_COMMAND} and {REINDEX_COMMAND}"
+            ))),
         }
     }
 }
@@ -495,7 +576,12 @@ impl Backend {
         let engine = self.engine()?;
         let (rel, text) = match self.docs.get(uri) {
             Some(d) => (d.rel.clone(), d.text.clone()),
-            None => return Err(invalid(format!("{} is not open; send textDocument/didOpen first", uri.as_str()))),
+            None => {
+                return Err(invalid(format!(
+                    "{} is not open; send textDocument/didOpen first",
+                    uri.as_str()
+                )))
+            }
         };
         let cursor = offset(&text, pos, self.enc());
         let ticket = engine.begin(&rel);
@@ -504,10 +590,16 @@ impl Backend {
         let r = blocking(move || e.complete(&rel, &text, cursor, &ticket)).await;
         drop(guard);
         match r {
-            Ok(c) if c.stop == patois_engine::StopReason::Cancelled => Err(Error::request_cancelled()),
+            Ok(c) if c.stop == patois_engine::StopReason::Cancelled => {
+                Err(Error::request_cancelled())
+            }
             Ok(c) if c.text.is_empty() => Ok(None),
             Ok(c) => Ok(Some(c.text)),
-            Err(e) if e.message.contains("no model yet") || e.message.contains("max_document_bytes") || e.message.contains("disabled for") => {
+            Err(e)
+                if e.message.contains("no model yet")
+                    || e.message.contains("max_document_bytes")
+                    || e.message.contains("disabled for") =>
+            {
                 self.client.log_message(MessageType::INFO, format!("patois: {}", e.message)).await;
                 Ok(None)
             }
@@ -515,7 +607,10 @@ impl Backend {
         }
     }
 
-    pub async fn inline_completion(&self, p: InlineCompletionParams) -> Result<Option<InlineCompletionResponse>> {
+    pub async fn inline_completion(
+        &self,
+        p: InlineCompletionParams,
+    ) -> Result<Option<InlineCompletionResponse>> {
         let pos = p.text_document_position;
         let items = match self.inline(&pos.text_document.uri, pos.position).await? {
             Some(text) => vec![InlineCompletionItem {
@@ -535,14 +630,21 @@ impl Backend {
         let (rel, text) = match self.docs.get(&p.text_document.uri) {
             Some(d) => (d.rel.clone(), d.text.clone()),
             None => {
-                let path = p.text_document.uri.to_file_path().ok_or_else(|| invalid("not a file URI"))?.into_owned();
-                let text = std::fs::read_to_string(&path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                let path = p
+                    .text_document
+                    .uri
+                    .to_file_path()
+                    .ok_or_else(|| invalid("not a file URI"))?
+                    .into_owned();
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
                 (self.rel_path(&p.text_document.uri), text)
             }
         };
         let (start, end) = (p.range.start.line + 1, p.range.end.line.max(p.range.start.line) + 1);
         let summary = p.summary.unwrap_or(true);
-        let x = blocking(move || patois_engine::explain(&engine, &rel, &text, start, end, summary)).await?;
+        let x = blocking(move || patois_engine::explain(&engine, &rel, &text, start, end, summary))
+            .await?;
         Ok(serde_json::to_value(&x).map_err(internal)?)
     }
 

@@ -73,7 +73,11 @@ mod tests {
         assert_eq!(position(t, 10, Encoding::Utf8), Position::new(1, 8));
         assert_eq!(offset(t, Position::new(1, 99), Encoding::Utf16), 11, "clamped to the line end");
         let mut s = t.to_string();
-        let change = TextDocumentContentChangeEvent { range: Some(Range::new(Position::new(1, 2), Position::new(1, 4))), range_length: None, text: "!".into() };
+        let change = TextDocumentContentChangeEvent {
+            range: Some(Range::new(Position::new(1, 2), Position::new(1, 4))),
+            range_length: None,
+            text: "!".into(),
+        };
         apply(&mut s, &change, Encoding::Utf16);
         assert_eq!(s, "a\nçé!x\n");
     }

@@ -60,7 +60,9 @@ pub enum What {
 pub fn run(what: What) -> Result<()> {
     match what {
         What::Index { dir, runs } => bench_index(dir, runs),
-        What::Retrieval { dir, commits, max_tasks, samples } => crate::bench_retrieval::run(dir, commits, max_tasks, samples),
+        What::Retrieval { dir, commits, max_tasks, samples } => {
+            crate::bench_retrieval::run(dir, commits, max_tasks, samples)
+        }
         What::Generate { dir, skip_large } => crate::bench_generate::run(&dir, skip_large),
         What::Lsp { dir, requests } => crate::bench_lsp::run(&dir, requests),
         What::Adapter { dir, base, minutes } => crate::bench_adapter::run(&dir, base, minutes),
@@ -125,7 +127,10 @@ fn bench_index(dir: PathBuf, runs: usize) -> Result<()> {
     let r = report.unwrap();
     let mb = r.parsed_bytes as f64 / 1e6;
     println!("bench index {}", root.display());
-    println!("  files indexed      {} ({:.2} MB), {} chunks, {} symbols, {} commits", r.files, mb, r.chunks, r.symbols, r.commits);
+    println!(
+        "  files indexed      {} ({:.2} MB), {} chunks, {} symbols, {} commits",
+        r.files, mb, r.chunks, r.symbols, r.commits
+    );
     println!(
         "  parse-only         {:.3}s for {} parseable files ({:.2} MB): {:.0} files/s, {:.1} MB/s",
         best_parse,
@@ -134,7 +139,10 @@ fn bench_index(dir: PathBuf, runs: usize) -> Result<()> {
         parsed_files as f64 / best_parse,
         parsed_bytes as f64 / 1e6 / best_parse
     );
-    println!("  analyze in memory  {:.3}s (parse + symbols + chunks, all files, no I/O)", best_analyze);
+    println!(
+        "  analyze in memory  {:.3}s (parse + symbols + chunks, all files, no I/O)",
+        best_analyze
+    );
     println!(
         "  index (files)      {:.3}s: {:.0} files/s, {:.1} MB/s (walk, hash, secret scan, parse, chunk, tantivy)",
         best_files,
@@ -142,6 +150,9 @@ fn bench_index(dir: PathBuf, runs: usize) -> Result<()> {
         mb / best_files
     );
     println!("  index (total)      {:.3}s including git history and commit", best_total);
-    println!("  ratio              {:.2} of parse-only speed (files phase; goal >= 0.5)", best_parse / best_files);
+    println!(
+        "  ratio              {:.2} of parse-only speed (files phase; goal >= 0.5)",
+        best_parse / best_files
+    );
     Ok(())
 }

@@ -19,7 +19,9 @@ pub fn edit_similarity(a: &str, b: &str) -> f64 {
     for i in 1..=a.len() {
         let mut cur = vec![i; b.len() + 1];
         for j in 1..=b.len() {
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + (a[i - 1] != b[j - 1]) as usize);
+            cur[j] = (prev[j] + 1)
+                .min(cur[j - 1] + 1)
+                .min(prev[j - 1] + (a[i - 1] != b[j - 1]) as usize);
         }
         prev = cur;
     }
@@ -58,14 +60,25 @@ pub fn run(dir: &Path, base: Option<PathBuf>, minutes: f64) -> Result<()> {
     index.update(&Default::default(), &Quiet)?;
     let split = patois_adapter::data::split(&index, 0.1, 0.1)?;
     let held: Vec<String> = split.held_out.keys().cloned().collect();
-    println!("bench adapter {}: {} training files, {} held-out files", root.display(), split.train.len(), held.len());
+    println!(
+        "bench adapter {}: {} training files, {} held-out files",
+        root.display(),
+        split.train.len(),
+        held.len()
+    );
     let stop = AtomicBool::new(false);
     let base_dir = match base {
         Some(b) => b,
         None => {
             // No pretrained base here: the built-in model trained from scratch is the base.
             let out = tmp.path().join("builtin");
-            let r = train_builtin(&index, &out, &TrainOptions { minutes, ..Default::default() }, &stop, &Silent)?;
+            let r = train_builtin(
+                &index,
+                &out,
+                &TrainOptions { minutes, ..Default::default() },
+                &stop,
+                &Silent,
+            )?;
             println!(
                 "  built-in base      {} steps, {:.0} tokens/s; held-out loss {:.3} (random init) -> {:.3}",
                 r.steps, r.tokens_per_s, r.base_loss, r.adapted_loss
@@ -76,7 +89,13 @@ pub fn run(dir: &Path, base: Option<PathBuf>, minutes: f64) -> Result<()> {
     let ad = tmp.path().join("adapter");
     let opts = TrainOptions { minutes, lr: 2e-3, ..Default::default() };
     let r = train_lora(&index, &base_dir, &ad, &opts, &stop, &Silent)?;
-    println!("  LoRA adapter       {} steps, {:.0} tokens/s (rank {}, {} targets)", r.steps, r.tokens_per_s, opts.lora_rank, opts.lora_targets.len());
+    println!(
+        "  LoRA adapter       {} steps, {:.0} tokens/s (rank {}, {} targets)",
+        r.steps,
+        r.tokens_per_s,
+        opts.lora_rank,
+        opts.lora_targets.len()
+    );
     println!(
         "  held-out loss      base {:.3}   adapted {:.3}   {:.1}% lower (goal >= 15%)",
         r.base_loss,
@@ -86,7 +105,10 @@ pub fn run(dir: &Path, base: Option<PathBuf>, minutes: f64) -> Result<()> {
     let plain = Generator::load(&base_dir, &Device::Cpu)?;
     let mut adapted = Generator::load(&base_dir, &Device::Cpu)?;
     patois_adapter::apply(&mut adapted.model, &ad, true)?;
-    let (s0, s1) = (next_line_similarity(&plain, &root, &held, 60)?, next_line_similarity(&adapted, &root, &held, 60)?);
+    let (s0, s1) = (
+        next_line_similarity(&plain, &root, &held, 60)?,
+        next_line_similarity(&adapted, &root, &held, 60)?,
+    );
     println!("  next-line edit similarity on held-out lines: base {s0:.3}   adapted {s1:.3}");
     Ok(())
 }

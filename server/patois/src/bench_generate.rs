@@ -35,7 +35,12 @@ fn code_prompt(g: &Generator, root: &Path, files: &[String], tokens: usize) -> S
 
 /// Cold first token, decode speed, and first token after typing one character.
 fn latency(label: &str, g: &Generator, prefix: &str, suffix: &str) -> Result<()> {
-    let opts = GenOptions { max_tokens: 24, mode: Mode::MultiLine, max_lines: 10_000, ..Default::default() };
+    let opts = GenOptions {
+        max_tokens: 24,
+        mode: Mode::MultiLine,
+        max_lines: 10_000,
+        ..Default::default()
+    };
     let render = |p: &str| g.info.fim.render(p, suffix);
     let mut cold = Vec::new();
     let mut warm = Vec::new();
@@ -57,8 +62,14 @@ fn latency(label: &str, g: &Generator, prefix: &str, suffix: &str) -> Result<()>
     }
     let (c, w) = (pct(&mut cold, 0.5), pct(&mut warm, 0.5));
     println!("  {label}");
-    println!("    prompt             {prompt_tokens} tokens ({} FIM)", format!("{:?}", g.info.fim).to_lowercase());
-    println!("    first token cold   {c:.0} ms (prefill {:.0} tokens/s)", prompt_tokens as f64 / (c / 1e3));
+    println!(
+        "    prompt             {prompt_tokens} tokens ({} FIM)",
+        format!("{:?}", g.info.fim).to_lowercase()
+    );
+    println!(
+        "    first token cold   {c:.0} ms (prefill {:.0} tokens/s)",
+        prompt_tokens as f64 / (c / 1e3)
+    );
     println!("    first token warm   {w:.0} ms after a one-character edit ({hit} tokens reused): {:.1}x faster", c / w);
     if !decode.is_empty() {
         println!("    decode             {:.0} tokens/s", pct(&mut decode, 0.5));
@@ -67,15 +78,26 @@ fn latency(label: &str, g: &Generator, prefix: &str, suffix: &str) -> Result<()>
 }
 
 pub fn run(dir: &Path, skip_large: bool) -> Result<()> {
-    let engine = open_engine(dir, &ModelArgs { model: None, location: IndexLocation { index_dir: None } })?;
-    let files: Vec<String> = engine.index().with_manifest(|m| m.files.iter().filter(|(_, e)| e.language.is_some()).map(|(p, _)| p.clone()).collect());
+    let engine =
+        open_engine(dir, &ModelArgs { model: None, location: IndexLocation { index_dir: None } })?;
+    let files: Vec<String> = engine.index().with_manifest(|m| {
+        m.files.iter().filter(|(_, e)| e.language.is_some()).map(|(p, _)| p.clone()).collect()
+    });
     let builtin = builtin_model_dir(engine.index().dir());
-    println!("bench generate ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "bench generate ({} cores)",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     let g = match engine.load_model() {
         Ok(g) => g,
         Err(e) => anyhow::bail!("{e:#}\nthe benchmark runs the built-in model; train it first with `patois train` (it is written to {})", builtin.display()),
     };
-    println!("  built-in model: {} ({:.1}M parameters, context {})", g.info.path.display(), g.info.parameters as f64 / 1e6, g.info.context);
+    println!(
+        "  built-in model: {} ({:.1}M parameters, context {})",
+        g.info.path.display(),
+        g.info.parameters as f64 / 1e6,
+        g.info.context
+    );
 
     // End to end through the engine: typing one character per request in real files.
     let mut e2e = Vec::new();
@@ -135,15 +157,27 @@ pub fn run(dir: &Path, skip_large: bool) -> Result<()> {
     let tok = if builtin.join("tokenizer.json").exists() {
         patois_generate::load_tokenizer(&builtin)?
     } else {
-        train_tokenizer(files.iter().filter_map(|f| std::fs::read_to_string(engine.root().join(f)).ok()), 2048)?
+        train_tokenizer(
+            files.iter().filter_map(|f| std::fs::read_to_string(engine.root().join(f)).ok()),
+            2048,
+        )?
     };
     tok.save(tmp.path().join("tokenizer.json"), false).map_err(|e| anyhow::anyhow!("{e}"))?;
     let big = Generator::load(tmp.path(), &Device::Cpu)?;
-    println!("  qwen2.5-coder-0.5b shape, random weights, q4_0 ({:.0}M parameters, made in {:.0}s)", big.info.parameters as f64 / 1e6, t.elapsed().as_secs_f64());
+    println!(
+        "  qwen2.5-coder-0.5b shape, random weights, q4_0 ({:.0}M parameters, made in {:.0}s)",
+        big.info.parameters as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
     assert_eq!(big.info.fim, FimStyle::Qwen);
     let prompt = code_prompt(&big, engine.root(), &files, 1000);
     let (prefix, suffix) = split_near_end(&prompt);
-    latency("0.5B q4_0, 1,000-token prompt (goal: cold < 1,500 ms, warm < 300 ms)", &big, prefix, suffix)
+    latency(
+        "0.5B q4_0, 1,000-token prompt (goal: cold < 1,500 ms, warm < 300 ms)",
+        &big,
+        prefix,
+        suffix,
+    )
 }
 
 /// The cursor 95% into the text: a long prefix and a short suffix.

@@ -50,7 +50,10 @@ fn session(root: &Path, file: &str, requests: usize, cache: bool) -> Result<Vec<
         doc.push(String::new());
         version += 1;
         let edit = json!({ "range": { "start": { "line": row, "character": col }, "end": { "line": row, "character": col } }, "text": "\n" });
-        c.notify("textDocument/didChange", json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [edit] }));
+        c.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [edit] }),
+        );
     }
     c.request("shutdown", serde_json::Value::Null);
     c.notify("exit", serde_json::Value::Null);
@@ -64,7 +67,15 @@ pub fn run(dir: &Path, requests: usize) -> Result<()> {
         bail!("no built-in model under {}; run `patois train` first", index.dir().display());
     }
     let file = index
-        .with_manifest(|m| m.files.iter().filter(|(p, e)| e.language.as_deref() == Some("rust") && e.size > 3000 && !p.contains("test")).map(|(p, _)| p.clone()).next())
+        .with_manifest(|m| {
+            m.files
+                .iter()
+                .filter(|(p, e)| {
+                    e.language.as_deref() == Some("rust") && e.size > 3000 && !p.contains("test")
+                })
+                .map(|(p, _)| p.clone())
+                .next()
+        })
         .ok_or_else(|| anyhow::anyhow!("no Rust file over 3 kB to type in"))?;
     drop(index);
     println!("bench lsp: typing {requests} characters of {file} through `patois serve`");

@@ -33,11 +33,20 @@ pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, samples: usize) -> Re
     match &repo {
         Some(repo) => {
             let chain = repo.first_parent_chain(commits + 1)?;
-            let base = if chain.len() > commits { chain[commits].clone() } else { chain.last().cloned().context("the repository has no commits")? };
+            let base = if chain.len() > commits {
+                chain[commits].clone()
+            } else {
+                chain.last().cloned().context("the repository has no commits")?
+            };
             range = chain.into_iter().take_while(|c| *c != base).collect();
             range.reverse();
             let n = repo.export_tree(&base, &base_dir)?;
-            println!("bench retrieval {}: base {} ({n} files), {} commits after it", root.display(), &base[..10], range.len());
+            println!(
+                "bench retrieval {}: base {} ({n} files), {} commits after it",
+                root.display(),
+                &base[..10],
+                range.len()
+            );
         }
         None => {
             println!("bench retrieval {}: not a git repository, latency only", root.display());
@@ -48,7 +57,12 @@ pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, samples: usize) -> Re
     let r = ix.update(&UpdateOptions::default(), &Quiet)?;
     let win = Index::open(&base_dir, &tmp.path().join("win"))?;
     win.update(
-        &UpdateOptions { line_windows_only: true, history: false, chunk_limits: ChunkLimits { max_bytes: usize::MAX, window_lines: 20 }, ..Default::default() },
+        &UpdateOptions {
+            line_windows_only: true,
+            history: false,
+            chunk_limits: ChunkLimits { max_bytes: usize::MAX, window_lines: 20 },
+            ..Default::default()
+        },
         &Quiet,
     )?;
     println!("  index              {} files, {} chunks, {} symbols", r.files, r.chunks, r.symbols);
@@ -92,13 +106,16 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
     let mut dropped = Dropped::default();
     for id in range {
         for added in repo.added_lines(id)? {
-            let Some(lang) = patois_syntax::language_for_path(Path::new(&added.path)) else { continue };
+            let Some(lang) = patois_syntax::language_for_path(Path::new(&added.path)) else {
+                continue;
+            };
             if patois_retrieve::is_test_path(&added.path) {
                 continue;
             }
             let Some(bytes) = repo.file_at(id, &added.path)? else { continue };
             let Ok(new_text) = String::from_utf8(bytes) else { continue };
-            let analysis = patois_syntax::analyze(Path::new(&added.path), &new_text, &ChunkLimits::default());
+            let analysis =
+                patois_syntax::analyze(Path::new(&added.path), &new_text, &ChunkLimits::default());
             let (Some(tree), defined) = (analysis.tree, analysis.symbols) else { continue };
             for (n, line) in &added.lines {
                 let above_end = patois_retrieve::line_start(&new_text, *n);
@@ -112,7 +129,13 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
                     let defs: HashSet<String> = ix
                         .symbols_named(w, 32)?
                         .into_iter()
-                        .filter(|h| h.path != added.path && !matches!(h.kind.as_str(), "impl" | "field" | "variant" | "module"))
+                        .filter(|h| {
+                            h.path != added.path
+                                && !matches!(
+                                    h.kind.as_str(),
+                                    "impl" | "field" | "variant" | "module"
+                                )
+                        })
                         .map(|h| h.path)
                         .collect();
                     if defs.is_empty() {
@@ -121,7 +144,10 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
                     let at = above_end + m.start();
                     if !patois_syntax::is_reference(&tree, &new_text, at, at + w.len()) {
                         dropped.not_code += 1;
-                    } else if defined.iter().any(|s| s.name == w && s.start_line == *n && s.kind != "impl") {
+                    } else if defined
+                        .iter()
+                        .any(|s| s.name == w && s.start_line == *n && s.kind != "impl")
+                    {
                         dropped.defined_here += 1;
                     } else if patois_retrieve::is_std_name(Some(lang.name), w) {
                         dropped.std_name += 1;
@@ -134,7 +160,14 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
                 let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
                 let after = &new_text[(above_end + line.len()).min(new_text.len())..];
                 let text = format!("{above}{indent}{after}");
-                tasks.push(Task { path: added.path.clone(), cursor: above.len() + indent.len(), text, line: *n, ident, def_paths });
+                tasks.push(Task {
+                    path: added.path.clone(),
+                    cursor: above.len() + indent.len(),
+                    text,
+                    line: *n,
+                    ident,
+                    def_paths,
+                });
             }
         }
     }
@@ -142,28 +175,49 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
         "  candidates dropped {} not references (comments, strings, attributes, bindings, module paths), {} defined on their line, {} standard-library names",
         dropped.not_code, dropped.defined_here, dropped.std_name
     );
-    println!("  tasks mined        {} (an even spread of at most {max_tasks} is evaluated)", tasks.len());
+    println!(
+        "  tasks mined        {} (an even spread of at most {max_tasks} is evaluated)",
+        tasks.len()
+    );
     // An even spread when there are more than asked for.
     if tasks.len() > max_tasks {
         let step = tasks.len() as f64 / max_tasks as f64;
-        tasks = (0..max_tasks).map(|i| (i as f64 * step) as usize).map(|i| std::mem::replace(&mut tasks[i], empty_task())).collect();
+        tasks = (0..max_tasks)
+            .map(|i| (i as f64 * step) as usize)
+            .map(|i| std::mem::replace(&mut tasks[i], empty_task()))
+            .collect();
     }
     Ok(tasks)
 }
 
 fn empty_task() -> Task {
-    Task { path: String::new(), text: String::new(), cursor: 0, line: 0, ident: String::new(), def_paths: HashSet::new() }
+    Task {
+        path: String::new(),
+        text: String::new(),
+        cursor: 0,
+        line: 0,
+        ident: String::new(),
+        def_paths: HashSet::new(),
+    }
 }
 
 fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<()> {
     if tasks.is_empty() {
-        println!("  tasks              none found (no added lines using symbols defined in other files)");
+        println!(
+            "  tasks              none found (no added lines using symbols defined in other files)"
+        );
         return Ok(());
     }
     let (mut def_ours, mut id_ours, mut def_base, mut id_base) = (0, 0, 0, 0);
     let mut times = Vec::new();
     for t in tasks {
-        let req = Request { path: &t.path, text: &t.text, cursor: t.cursor, recent: &[], budget: Budget { limit: BUDGET, count: &chars } };
+        let req = Request {
+            path: &t.path,
+            text: &t.text,
+            cursor: t.cursor,
+            recent: &[],
+            budget: Budget { limit: BUDGET, count: &chars },
+        };
         let start = Instant::now();
         let r = retrieve(ix, &req, &Options::default())?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
@@ -177,9 +231,14 @@ fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<()> {
         }
         id_ours += top.iter().any(|i| contains_word(&i.text, &t.ident)) as usize;
         // Baseline: BM25 over 20-line windows with the previous 12 lines as the query.
-        let q: String = (t.line.saturating_sub(12).max(1)..t.line).map(|n| nth_line(&t.text, n)).collect::<Vec<_>>().join("\n");
+        let q: String = (t.line.saturating_sub(12).max(1)..t.line)
+            .map(|n| nth_line(&t.text, n))
+            .collect::<Vec<_>>()
+            .join("\n");
         let lo = t.line.saturating_sub(12);
-        let hits = win.search_chunks(&q, TOP, &|h| h.path != t.path || h.end_line < lo || h.start_line > t.line)?;
+        let hits = win.search_chunks(&q, TOP, &|h| {
+            h.path != t.path || h.end_line < lo || h.start_line > t.line
+        })?;
         def_base += hits.iter().any(|h| t.def_paths.contains(&h.path)) as usize;
         id_base += hits.iter().any(|h| contains_word(&h.text, &t.ident)) as usize;
     }
@@ -203,7 +262,9 @@ fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<()> {
 }
 
 fn latency(ix: &Index, base: &Path, samples: usize) -> Result<()> {
-    let files: Vec<_> = ix.with_manifest(|m| m.files.iter().filter(|(_, e)| e.language.is_some()).map(|(p, _)| p.clone()).collect());
+    let files: Vec<_> = ix.with_manifest(|m| {
+        m.files.iter().filter(|(_, e)| e.language.is_some()).map(|(p, _)| p.clone()).collect()
+    });
     if files.is_empty() || samples == 0 {
         return Ok(());
     }
@@ -213,19 +274,35 @@ fn latency(ix: &Index, base: &Path, samples: usize) -> Result<()> {
         let text = std::fs::read_to_string(base.join(path))?;
         let lines = text.lines().count().max(1);
         let line = 1 + (i * 104_729) % lines;
-        let cursor = patois_retrieve::line_start(&text, line as u32) + nth_line(&text, line as u32).len() / 2;
+        let cursor = patois_retrieve::line_start(&text, line as u32)
+            + nth_line(&text, line as u32).len() / 2;
         let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
-        let req = Request { path, text: &text, cursor, recent: &[], budget: Budget { limit: BUDGET, count: &chars } };
+        let req = Request {
+            path,
+            text: &text,
+            cursor,
+            recent: &[],
+            budget: Budget { limit: BUDGET, count: &chars },
+        };
         let t = Instant::now();
         retrieve(ix, &req, &Options::default())?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    print_latency(&format!("  latency ({} files)", ix.with_manifest(|m| m.files.len())), &mut times);
+    print_latency(
+        &format!("  latency ({} files)", ix.with_manifest(|m| m.files.len())),
+        &mut times,
+    );
     Ok(())
 }
 
 fn print_latency(label: &str, times: &mut [f64]) {
     times.sort_by(f64::total_cmp);
     let p = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
-    println!("{label:<19}p50 {:.1} ms   p95 {:.1} ms   max {:.1} ms over {} (goal p95 < 30 ms)", p(0.5), p(0.95), p(1.0), times.len());
+    println!(
+        "{label:<19}p50 {:.1} ms   p95 {:.1} ms   max {:.1} ms over {} (goal p95 < 30 ms)",
+        p(0.5),
+        p(0.95),
+        p(1.0),
+        times.len()
+    );
 }

@@ -33,9 +33,13 @@ pub fn parse_position(s: &str) -> Result<Position> {
     let num = |x: Option<&str>| x.and_then(|x| x.parse::<u32>().ok());
     let bad = || anyhow::anyhow!("`{s}` is not FILE:LINE:COL (1-based line and column)");
     match (num(a), num(b), c) {
-        (Some(col), Some(line), Some(file)) if line >= 1 && col >= 1 => Ok(Position { file: file.into(), line, col }),
+        (Some(col), Some(line), Some(file)) if line >= 1 && col >= 1 => {
+            Ok(Position { file: file.into(), line, col })
+        }
         (Some(_), Some(_), Some(_)) => Err(bad()),
-        (Some(line), _, _) if line >= 1 => Ok(Position { file: s.rsplit_once(':').unwrap().0.into(), line, col: 1 }),
+        (Some(line), _, _) if line >= 1 => {
+            Ok(Position { file: s.rsplit_once(':').unwrap().0.into(), line, col: 1 })
+        }
         _ => Err(bad()),
     }
 }
@@ -52,10 +56,13 @@ pub fn read_document(root: &Path, file: &Path) -> Result<(String, String)> {
     let abs = file.canonicalize().with_context(|| format!("{} does not exist", file.display()))?;
     let rel = abs
         .strip_prefix(root)
-        .with_context(|| format!("{} is outside the repository {}", file.display(), root.display()))?
+        .with_context(|| {
+            format!("{} is outside the repository {}", file.display(), root.display())
+        })?
         .to_string_lossy()
         .replace('\\', "/");
-    let text = std::fs::read_to_string(&abs).with_context(|| format!("{} is not a readable UTF-8 text file", file.display()))?;
+    let text = std::fs::read_to_string(&abs)
+        .with_context(|| format!("{} is not a readable UTF-8 text file", file.display()))?;
     Ok((rel, text))
 }
 
@@ -67,12 +74,23 @@ pub fn run(args: Args) -> Result<()> {
     index.update(&Default::default(), &patois_index::Quiet)?;
     let (rel, text) = read_document(index.root(), &pos.file)?;
     let cursor = byte_offset(&text, pos.line, pos.col);
-    let req = Request { path: &rel, text: &text, cursor, recent: &[], budget: Budget { limit: args.budget, count: &chars } };
+    let req = Request {
+        path: &rel,
+        text: &text,
+        cursor,
+        recent: &[],
+        budget: Budget { limit: args.budget, count: &chars },
+    };
     let t = std::time::Instant::now();
     let r = retrieve(&index, &req, &Options::default())?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "path": rel, "line": pos.line, "col": pos.col, "ms": ms, "items": r.items }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "path": rel, "line": pos.line, "col": pos.col, "ms": ms, "items": r.items })
+            )?
+        );
         return Ok(());
     }
     println!("context for {rel}:{}:{} ({} items, {ms:.1} ms)", pos.line, pos.col, r.items.len());

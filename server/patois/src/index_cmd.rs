@@ -3,7 +3,9 @@
 use crate::IndexLocation;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use patois_index::{exclude_default_dir, repo_root, Index, Progress, Report, UpdateOptions, DEFAULT_DIR};
+use patois_index::{
+    exclude_default_dir, repo_root, Index, Progress, Report, UpdateOptions, DEFAULT_DIR,
+};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -49,7 +51,11 @@ impl Bar {
     pub fn new(enabled: bool) -> Bar {
         Bar((enabled && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(0);
-            b.set_style(ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed}").unwrap().progress_chars("=> "));
+            b.set_style(
+                ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed}")
+                    .unwrap()
+                    .progress_chars("=> "),
+            );
             b
         }))
     }
@@ -78,7 +84,11 @@ impl Progress for Bar {
 pub fn run(args: Args) -> Result<()> {
     let index = open_index(&args.dir, &args.location)?;
     let bar = Bar::new(!args.json);
-    let opts = UpdateOptions { max_file_size: args.max_file_size, prs: args.prs.clone(), ..Default::default() };
+    let opts = UpdateOptions {
+        max_file_size: args.max_file_size,
+        prs: args.prs.clone(),
+        ..Default::default()
+    };
     let report = index.update(&opts, &bar);
     bar.finish();
     let report = report?;
@@ -126,13 +136,21 @@ fn print_report(r: &Report, index: &Index, verbose: bool) {
         for (path, reason) in &r.skipped {
             println!("skipped {path}: {}", reason.as_str());
         }
-        for (label, paths) in [("added", &r.added), ("updated", &r.updated), ("removed", &r.removed)] {
+        for (label, paths) in
+            [("added", &r.added), ("updated", &r.updated), ("removed", &r.removed)]
+        {
             for p in paths.iter() {
                 println!("{label} {p}");
             }
         }
     }
-    let changed = |v: &Vec<String>, what: &str| if v.is_empty() { String::new() } else { format!(", {} {what}", v.len()) };
+    let changed = |v: &Vec<String>, what: &str| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!(", {} {what}", v.len())
+        }
+    };
     println!(
         "indexed {} in {:.2}s: {} files ({} parsed{}{}{}, {} unchanged), {} chunks, {} symbols, {} commits ({} new){}",
         index.root().display(),
@@ -150,7 +168,13 @@ fn print_report(r: &Report, index: &Index, verbose: bool) {
         if r.prs > 0 { format!(", {} PRs", r.prs) } else { String::new() },
     );
     if !r.skipped_by_reason.is_empty() {
-        let parts: Vec<_> = r.skipped_by_reason.iter().map(|(k, v)| format!("{v} {}", k.as_str())).collect();
-        println!("skipped {} files: {}{}", r.skipped.len(), parts.join(", "), if verbose { "" } else { " (--verbose lists them)" });
+        let parts: Vec<_> =
+            r.skipped_by_reason.iter().map(|(k, v)| format!("{v} {}", k.as_str())).collect();
+        println!(
+            "skipped {} files: {}{}",
+            r.skipped.len(),
+            parts.join(", "),
+            if verbose { "" } else { " (--verbose lists them)" }
+        );
     }
 }

@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "patois", version, about = "Code completion and explanations from your repository: retrieval with citations plus a local model")]
+#[command(
+    name = "patois",
+    version,
+    about = "Code completion and explanations from your repository: retrieval with citations plus a local model"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -79,11 +79,16 @@ pub struct ExplainArgs {
 }
 
 pub fn explain(args: ExplainArgs) -> Result<()> {
-    let (file, lines) = args.range.rsplit_once(':').context("expected FILE:LINE or FILE:LINE-LINE")?;
+    let (file, lines) =
+        args.range.rsplit_once(':').context("expected FILE:LINE or FILE:LINE-LINE")?;
     let (a, b) = lines.split_once('-').unwrap_or((lines, lines));
-    let (start, end): (u32, u32) = (a.parse().context("LINE must be a number")?, b.parse().context("LINE must be a number")?);
+    let (start, end): (u32, u32) =
+        (a.parse().context("LINE must be a number")?, b.parse().context("LINE must be a number")?);
     let file = PathBuf::from(file);
-    let engine = open_engine(file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")), &args.model)?;
+    let engine = open_engine(
+        file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")),
+        &args.model,
+    )?;
     let (rel, text) = read_document(engine.root(), &file)?;
     let e = patois_engine::explain(&engine, &rel, &text, start, end.max(start), !args.no_summary)?;
     if args.json {
@@ -113,9 +118,22 @@ pub fn status(args: StatusArgs) -> Result<()> {
         return Ok(());
     }
     println!("repository  {}", s.root.display());
-    println!("index       {} ({} files, {} commits, HEAD {})", s.index_dir.display(), s.files, s.commits, s.head.as_deref().map(|h| &h[..10]).unwrap_or("none"));
+    println!(
+        "index       {} ({} files, {} commits, HEAD {})",
+        s.index_dir.display(),
+        s.files,
+        s.commits,
+        s.head.as_deref().map(|h| &h[..10]).unwrap_or("none")
+    );
     match (&s.model, &s.model_error) {
-        (Some(m), _) => println!("model       {} ({} {}, {:.1}M parameters, FIM {:?})", m.path.display(), m.format, m.arch, m.parameters as f64 / 1e6, m.fim),
+        (Some(m), _) => println!(
+            "model       {} ({} {}, {:.1}M parameters, FIM {:?})",
+            m.path.display(),
+            m.format,
+            m.arch,
+            m.parameters as f64 / 1e6,
+            m.fim
+        ),
         (None, Some(e)) => println!("model       none: {e}"),
         _ => println!("model       not loaded"),
     }
@@ -201,11 +219,22 @@ pub fn train(args: TrainArgs) -> Result<patois_adapter::TrainReport> {
     if args.json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    bar.set_style(indicatif::ProgressStyle::with_template("train [{bar:30}] {elapsed} {msg}").unwrap().progress_chars("=> "));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("train [{bar:30}] {elapsed} {msg}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
     let stop = stop_flag();
     let progress = TrainBar(bar.clone());
     let r = match &args.base {
-        Some(base) => train_lora(&index, base, &adapter_dir(index.dir(), &args.name), &opts, &stop, &progress)?,
+        Some(base) => train_lora(
+            &index,
+            base,
+            &adapter_dir(index.dir(), &args.name),
+            &opts,
+            &stop,
+            &progress,
+        )?,
         None => train_builtin(&index, &builtin_model_dir(index.dir()), &opts, &stop, &progress)?,
     };
     bar.finish_and_clear();
@@ -252,7 +281,10 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     let (files, commits) = engine.index().with_manifest(|m| (m.files.len(), m.commits));
     println!("indexed {}: {files} files, {commits} commits", engine.root().display());
     if !builtin_model_dir(engine.index().dir()).join("config.json").exists() {
-        println!("no built-in model yet: training one on this repository for {} minutes", args.minutes);
+        println!(
+            "no built-in model yet: training one on this repository for {} minutes",
+            args.minutes
+        );
         train(TrainArgs {
             dir: args.dir.clone(),
             base: None,
@@ -268,12 +300,18 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         })?;
     }
     let g = engine.load_model()?;
-    println!("model: {} ({:.1}M parameters)", g.info.path.display(), g.info.parameters as f64 / 1e6);
+    println!(
+        "model: {} ({:.1}M parameters)",
+        g.info.path.display(),
+        g.info.parameters as f64 / 1e6
+    );
     if let Some(d) = engine.drift() {
         println!("drift: {}", d.advice);
     }
     // Cursors: the start of a body line in the first few Rust/Python/TS/Go files.
-    let files: Vec<String> = engine.index().with_manifest(|m| m.files.iter().filter(|(_, e)| e.language.is_some()).map(|(p, _)| p.clone()).collect());
+    let files: Vec<String> = engine.index().with_manifest(|m| {
+        m.files.iter().filter(|(_, e)| e.language.is_some()).map(|(p, _)| p.clone()).collect()
+    });
     let mut shown = 0;
     for path in files.iter().step_by((files.len() / args.samples.max(1)).max(1)) {
         if shown >= args.samples {
@@ -281,7 +319,11 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         }
         let Ok(text) = std::fs::read_to_string(engine.root().join(path)) else { continue };
         let lines: Vec<&str> = text.lines().collect();
-        let Some(n) = (lines.len() / 2..lines.len()).find(|&i| lines[i].trim().len() > 12 && lines[i].starts_with("    ")) else { continue };
+        let Some(n) = (lines.len() / 2..lines.len())
+            .find(|&i| lines[i].trim().len() > 12 && lines[i].starts_with("    "))
+        else {
+            continue;
+        };
         let line = lines[n];
         let col = line.len() - line.trim_start().len() + line.trim().len() / 2;
         let cursor = patois_retrieve::line_start(&text, n as u32 + 1) + col;
@@ -289,8 +331,15 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         let r = engine.complete(path, &text, cursor, &Ticket::detached())?;
         shown += 1;
         println!("\n{path}:{}:{}", n + 1, col + 1);
-        println!("  before cursor: {}", &line[..line.len().min(cursor - patois_retrieve::line_start(&text, n as u32 + 1))].trim_start());
-        println!("  completion:    {:?} ({:?}, {} tokens, {:.0} ms)", r.text, r.stop, r.tokens, r.ms.total);
+        println!(
+            "  before cursor: {}",
+            &line[..line.len().min(cursor - patois_retrieve::line_start(&text, n as u32 + 1))]
+                .trim_start()
+        );
+        println!(
+            "  completion:    {:?} ({:?}, {} tokens, {:.0} ms)",
+            r.text, r.stop, r.tokens, r.ms.total
+        );
         println!("  actual line:   {}", line.trim_start());
         for c in r.citations.iter().take(4) {
             println!("  context:       {c}");

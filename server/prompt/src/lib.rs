@@ -46,7 +46,14 @@ impl FimStyle {
     /// Tokens that end a middle.
     pub fn stop_tokens(self) -> &'static [&'static str] {
         match self {
-            FimStyle::Qwen => &["<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|im_end|>", "<|fim_prefix|>", "<|fim_suffix|>"],
+            FimStyle::Qwen => &[
+                "<|endoftext|>",
+                "<|fim_pad|>",
+                "<|file_sep|>",
+                "<|im_end|>",
+                "<|fim_prefix|>",
+                "<|fim_suffix|>",
+            ],
             FimStyle::StarCoder => &["<|endoftext|>", "<file_sep>", "<fim_prefix>", "<fim_suffix>"],
             FimStyle::CodeLlama => &["<EOT>", "</s>"],
             FimStyle::PrefixOnly => &["<|endoftext|>", "</s>"],
@@ -147,16 +154,24 @@ pub fn render_item(comment: &str, it: &Item) -> String {
 /// (the prefix at a line start where possible), context items are added whole, best
 /// first, while they fit.
 pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -> Prompt {
-    let overhead = tok.count(&style.render("", "")) + tok.count(&comment_block(input.comment, &format!("Path: {}", input.path)));
+    let overhead = tok.count(&style.render("", ""))
+        + tok.count(&comment_block(input.comment, &format!("Path: {}", input.path)));
     let room = limits.total.saturating_sub(overhead);
     // Suffix: its first tokens.
     let suffix = if style == FimStyle::PrefixOnly { "" } else { input.suffix };
     let s_off = tok.offsets(suffix);
     let s_keep = s_off.len().min(limits.suffix).min(room / 4);
-    let suffix = if s_keep == s_off.len() { suffix } else { &suffix[..s_off.get(s_keep.wrapping_sub(1)).map(|o| o.1).unwrap_or(0)] };
+    let suffix = if s_keep == s_off.len() {
+        suffix
+    } else {
+        &suffix[..s_off.get(s_keep.wrapping_sub(1)).map(|o| o.1).unwrap_or(0)]
+    };
     // Prefix: its last tokens, starting at a line boundary when one is near.
     let p_off = tok.offsets(input.prefix);
-    let p_keep = p_off.len().min(limits.prefix.max(room.saturating_sub(s_keep) / 2)).min(room.saturating_sub(s_keep));
+    let p_keep = p_off
+        .len()
+        .min(limits.prefix.max(room.saturating_sub(s_keep) / 2))
+        .min(room.saturating_sub(s_keep));
     let mut cut = if p_keep == p_off.len() { 0 } else { p_off[p_off.len() - p_keep].0 };
     if cut > 0 {
         if let Some(nl) = input.prefix[cut..].find('\n') {
@@ -196,7 +211,13 @@ mod tests {
     fn item(path: &str, text: &str) -> Item {
         Item {
             source: Source::Definition,
-            citation: Citation { path: path.into(), start_line: 3, end_line: 4, commit: None, pr: None },
+            citation: Citation {
+                path: path.into(),
+                start_line: 3,
+                end_line: 4,
+                commit: None,
+                pr: None,
+            },
             title: "struct Store".into(),
             text: text.into(),
             score: Score { source_rank: 0, source_score: 1.0, fused: 0.1, reason: String::new() },
@@ -208,7 +229,10 @@ mod tests {
         assert_eq!(FimStyle::Qwen.render("a", "b"), "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>");
         assert_eq!(FimStyle::StarCoder.render("a", "b"), "<fim_prefix>a<fim_suffix>b<fim_middle>");
         assert_eq!(FimStyle::CodeLlama.render("a", "b"), "<PRE> a <SUF>b <MID>");
-        assert_eq!(FimStyle::detect(|t| t == "<|fim_prefix|>" || t == "<|fim_middle|>"), FimStyle::Qwen);
+        assert_eq!(
+            FimStyle::detect(|t| t == "<|fim_prefix|>" || t == "<|fim_middle|>"),
+            FimStyle::Qwen
+        );
         assert_eq!(FimStyle::detect(|t| t.starts_with("<fim_")), FimStyle::StarCoder);
         assert_eq!(FimStyle::detect(|t| t == "▁<PRE>"), FimStyle::CodeLlama);
         assert_eq!(FimStyle::detect(|_| false), FimStyle::PrefixOnly);
@@ -217,7 +241,13 @@ mod tests {
     #[test]
     fn context_is_cited_in_comments_before_the_document() {
         let items = [item("src/store.rs", "pub struct Store;\nimpl Store {}")];
-        let input = Input { path: "src/main.rs", comment: "//", prefix: "fn main() {\n    let s = ", suffix: "\n}\n", items: &items };
+        let input = Input {
+            path: "src/main.rs",
+            comment: "//",
+            prefix: "fn main() {\n    let s = ",
+            suffix: "\n}\n",
+            items: &items,
+        };
         let p = build(FimStyle::Qwen, &input, Limits::for_window(4096), &Chars);
         assert_eq!(
             p.text,
@@ -231,14 +261,22 @@ mod tests {
         let prefix: String = (0..200).map(|i| format!("line {i}\n")).collect();
         let suffix: String = (0..200).map(|i| format!("after {i}\n")).collect();
         let items = [item("a.rs", &"x".repeat(300)), item("b.rs", "short")];
-        let input = Input { path: "m.rs", comment: "//", prefix: &prefix, suffix: &suffix, items: &items };
+        let input =
+            Input { path: "m.rs", comment: "//", prefix: &prefix, suffix: &suffix, items: &items };
         let limits = Limits { total: 400, prefix: 200, suffix: 50 };
         let p = build(FimStyle::StarCoder, &input, limits, &Chars);
         assert!(Chars.count(&p.text) <= 400, "{}", Chars.count(&p.text));
-        assert!(p.text.contains("line 199\n<fim_suffix>after 0\n"), "prefix tail and suffix head kept");
-        let kept_prefix = &p.text[p.text.find("// Path: m.rs\n").unwrap() + 14..p.text.find("<fim_suffix>").unwrap()];
+        assert!(
+            p.text.contains("line 199\n<fim_suffix>after 0\n"),
+            "prefix tail and suffix head kept"
+        );
+        let kept_prefix = &p.text
+            [p.text.find("// Path: m.rs\n").unwrap() + 14..p.text.find("<fim_suffix>").unwrap()];
         assert!(kept_prefix.starts_with("line "), "cut at a line start: {kept_prefix:?}");
-        assert!(p.citations.iter().all(|c| c.path == "b.rs"), "the big item does not fit, the small one does");
+        assert!(
+            p.citations.iter().all(|c| c.path == "b.rs"),
+            "the big item does not fit, the small one does"
+        );
         assert!(p.prefix_clipped > 0);
     }
 }

@@ -16,7 +16,6 @@ pub struct Ident {
     pub distance: u32,
     /// Called (`name(`) or used as a type (capitalised).
     pub called: bool,
-
 }
 
 /// `let var = receiver.method(…)` or `let var = function(…)`: the type of `var`
@@ -76,15 +75,124 @@ pub struct CursorContext {
 pub const MAX_UNRESOLVED: usize = 16;
 
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if",
-    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static",
-    "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "dyn", "def", "class", "import",
-    "from", "pass", "None", "True", "False", "and", "or", "not", "is", "lambda", "with", "yield", "try", "except",
-    "finally", "raise", "elif", "global", "function", "var", "this", "new", "export", "default", "interface",
-    "extends", "implements", "null", "undefined", "typeof", "instanceof", "catch", "throw", "package", "func", "go",
-    "defer", "chan", "select", "case", "switch", "range", "map", "nil", "string", "int", "bool", "u8", "u16", "u32",
-    "u64", "usize", "i8", "i16", "i32", "i64", "isize", "f32", "f64", "str", "char", "Some", "Ok", "Err", "Option",
-    "Result", "Vec", "String", "Box", "number", "boolean", "void", "any", "of", "do", "err", "error",
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "Self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "dyn",
+    "def",
+    "class",
+    "import",
+    "from",
+    "pass",
+    "None",
+    "True",
+    "False",
+    "and",
+    "or",
+    "not",
+    "is",
+    "lambda",
+    "with",
+    "yield",
+    "try",
+    "except",
+    "finally",
+    "raise",
+    "elif",
+    "global",
+    "function",
+    "var",
+    "this",
+    "new",
+    "export",
+    "default",
+    "interface",
+    "extends",
+    "implements",
+    "null",
+    "undefined",
+    "typeof",
+    "instanceof",
+    "catch",
+    "throw",
+    "package",
+    "func",
+    "go",
+    "defer",
+    "chan",
+    "select",
+    "case",
+    "switch",
+    "range",
+    "map",
+    "nil",
+    "string",
+    "int",
+    "bool",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "isize",
+    "f32",
+    "f64",
+    "str",
+    "char",
+    "Some",
+    "Ok",
+    "Err",
+    "Option",
+    "Result",
+    "Vec",
+    "String",
+    "Box",
+    "number",
+    "boolean",
+    "void",
+    "any",
+    "of",
+    "do",
+    "err",
+    "error",
 ];
 
 fn var_type_res() -> &'static [Regex] {
@@ -135,7 +243,10 @@ pub fn imported_names(lang: Option<&str>, import: &str) -> Vec<(String, String)>
         Some("rust") => {
             // `a::b::{C, D as E, f::G}` or `a::b::C` or `a::b::C as D`.
             let (base, list) = match import.find('{') {
-                Some(i) => (import[..i].trim_end_matches("::"), import[i + 1..].trim_end_matches('}').to_string()),
+                Some(i) => (
+                    import[..i].trim_end_matches("::"),
+                    import[i + 1..].trim_end_matches('}').to_string(),
+                ),
                 None => match import.rfind("::") {
                     Some(i) => (&import[..i], import[i + 2..].to_string()),
                     None => ("", import.to_string()),
@@ -150,7 +261,8 @@ pub fn imported_names(lang: Option<&str>, import: &str) -> Vec<(String, String)>
                         Some(i) => format!("{base}::{}", &path_name[..i]),
                         None => base.to_string(),
                     };
-                    (!name.is_empty() && name != "self" && name != "*").then(|| (name.to_string(), module))
+                    (!name.is_empty() && name != "self" && name != "*")
+                        .then(|| (name.to_string(), module))
                 })
                 .collect()
         }
@@ -170,26 +282,45 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     let enclosing: Option<&Symbol> = analysis
         .symbols
         .iter()
-        .filter(|s| matches!(s.kind.as_str(), "function" | "method") && s.start_byte <= cursor && cursor <= s.end_byte)
+        .filter(|s| {
+            matches!(s.kind.as_str(), "function" | "method")
+                && s.start_byte <= cursor
+                && cursor <= s.end_byte
+        })
         .min_by_key(|s| s.end_byte - s.start_byte);
     // Only types give `self` a meaning: a function in `mod tests` has no self type.
     let is_type_scope = |name: &str| {
-        analysis.symbols.iter().any(|s| s.name == name && matches!(s.kind.as_str(), "impl" | "class" | "struct" | "interface" | "trait" | "enum"))
+        analysis.symbols.iter().any(|s| {
+            s.name == name
+                && matches!(
+                    s.kind.as_str(),
+                    "impl" | "class" | "struct" | "interface" | "trait" | "enum"
+                )
+        })
     };
-    let self_type = enclosing.and_then(|s| s.scope.clone()).filter(|s| is_type_scope(s)).or_else(|| {
-        // Inside a type's body but not in a method (a field being typed, say).
-        analysis
-            .symbols
-            .iter()
-            .filter(|s| matches!(s.kind.as_str(), "impl" | "class" | "struct" | "interface") && s.start_byte <= cursor && cursor <= s.end_byte)
-            .min_by_key(|s| s.end_byte - s.start_byte)
-            .map(|s| s.name.clone())
-    });
+    let self_type =
+        enclosing.and_then(|s| s.scope.clone()).filter(|s| is_type_scope(s)).or_else(|| {
+            // Inside a type's body but not in a method (a field being typed, say).
+            analysis
+                .symbols
+                .iter()
+                .filter(|s| {
+                    matches!(s.kind.as_str(), "impl" | "class" | "struct" | "interface")
+                        && s.start_byte <= cursor
+                        && cursor <= s.end_byte
+                })
+                .min_by_key(|s| s.end_byte - s.start_byte)
+                .map(|s| s.name.clone())
+        });
 
     // The scanned region: the enclosing function (or 30 lines above) and what
     // follows the cursor in it (at least 3 lines, at most 60).
     let region_start = enclosing.map(|s| s.start_line).unwrap_or(line.saturating_sub(30)).max(1);
-    let region_end = enclosing.map(|s| s.end_line).unwrap_or(0).clamp(line + 3, line + 60).min(lines_count(text));
+    let region_end = enclosing
+        .map(|s| s.end_line)
+        .unwrap_or(0)
+        .clamp(line + 3, line + 60)
+        .min(lines_count(text));
     let line_text = |n: u32| lines.text(n, text);
     let mut idents: Vec<Ident> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -203,10 +334,14 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         let distance = n.abs_diff(line);
         for m in ident_re().find_iter(l) {
             let name = m.as_str();
-            if name.len() < 2 || KEYWORDS.contains(&name) || name.chars().all(|c| c.is_ascii_digit() || c == '_') {
+            if name.len() < 2
+                || KEYWORDS.contains(&name)
+                || name.chars().all(|c| c.is_ascii_digit() || c == '_')
+            {
                 continue;
             }
-            let called = l[m.end()..].trim_start().starts_with('(') || name.starts_with(|c: char| c.is_ascii_uppercase());
+            let called = l[m.end()..].trim_start().starts_with('(')
+                || name.starts_with(|c: char| c.is_ascii_uppercase());
             let after_dot = l[..m.start()].ends_with('.');
             // `x.field` is a field access, not a definition to look up.
             if !called && after_dot {
@@ -227,7 +362,8 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     }
     idents.sort_by_key(|i| (i.distance, !i.called));
 
-    let region_text: String = (region_start..=line).map(|n| line_text(n)).collect::<Vec<_>>().join("\n");
+    let region_text: String =
+        (region_start..=line).map(|n| line_text(n)).collect::<Vec<_>>().join("\n");
     let mut var_types = HashMap::new();
     for re in var_type_res() {
         for c in re.captures_iter(&region_text) {
@@ -244,25 +380,40 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     // A called name after `(` or `,` is a function passed or called, not a binding.
     idents.retain(|i| i.called || !locals.contains(&i.name));
     let mut receivers: Vec<String> = Vec::new();
-    let near = (line.saturating_sub(12).max(region_start)..=line).map(|n| line_text(n)).collect::<Vec<_>>().join("\n");
-    let mut calls: Vec<(usize, String)> = method_call_re().captures_iter(&near).map(|c| (c.get(0).unwrap().start(), c[1].to_string())).collect();
+    let near = (line.saturating_sub(12).max(region_start)..=line)
+        .map(|n| line_text(n))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut calls: Vec<(usize, String)> = method_call_re()
+        .captures_iter(&near)
+        .map(|c| (c.get(0).unwrap().start(), c[1].to_string()))
+        .collect();
     calls.reverse(); // nearest to the cursor first
-    // The receiver being typed at the cursor (`store.|`, `Store::|`) comes first of all.
+                     // The receiver being typed at the cursor (`store.|`, `Store::|`) comes first of all.
     let before = &text[lines.start(line, text)..cursor];
     if let Some(c) = typing_member_re().captures(before) {
         calls.insert(0, (0, c[1].to_string()));
     }
     let chain_from = lines.start(line.saturating_sub(CHAIN_LINES).max(region_start), text);
-    let semicolons = matches!(analysis.language, Some("rust" | "typescript" | "tsx" | "javascript"));
+    let semicolons =
+        matches!(analysis.language, Some("rust" | "typescript" | "tsx" | "javascript"));
     let chain = chain_before(&text[chain_from..cursor], semicolons);
     let mut untyped_vars: Vec<String> = Vec::new();
     for (_, var) in calls {
-        if !var_types.contains_key(&var) && var.starts_with(|c: char| c.is_ascii_lowercase()) && var != "self" && var != "this" && !untyped_vars.contains(&var) {
+        if !var_types.contains_key(&var)
+            && var.starts_with(|c: char| c.is_ascii_lowercase())
+            && var != "self"
+            && var != "this"
+            && !untyped_vars.contains(&var)
+        {
             untyped_vars.push(var.clone());
         }
         let ty = match var.as_str() {
             "self" | "this" => self_type.clone(),
-            v => var_types.get(v).cloned().or_else(|| v.starts_with(|c: char| c.is_ascii_uppercase()).then(|| v.to_string())),
+            v => var_types
+                .get(v)
+                .cloned()
+                .or_else(|| v.starts_with(|c: char| c.is_ascii_uppercase()).then(|| v.to_string())),
         };
         if let Some(ty) = ty {
             if !receivers.contains(&ty) {
@@ -280,7 +431,10 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     let mut just_bound = None;
     for n in (line.saturating_sub(BOUND_LINES).max(region_start)..line).rev() {
         let assigned = binding_re().captures(line_text(n)).map(|c| c[1].to_string());
-        let bound = local_binding_re().captures_iter(line_text(n)).filter_map(|c| c.get(1).or(c.get(2))).map(|m| m.as_str().to_string());
+        let bound = local_binding_re()
+            .captures_iter(line_text(n))
+            .filter_map(|c| c.get(1).or(c.get(2)))
+            .map(|m| m.as_str().to_string());
         for var in assigned.into_iter().chain(bound) {
             if just_bound.is_none() && line - n <= 2 {
                 just_bound = Some(var.clone());
@@ -298,7 +452,8 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
             }
         }
     }
-    let imports: Vec<(String, String)> = analysis.imports.iter().flat_map(|i| imported_names(analysis.language, &i.text)).collect();
+    let imports: Vec<(String, String)> =
+        analysis.imports.iter().flat_map(|i| imported_names(analysis.language, &i.text)).collect();
     let import_site = import_site(&analysis.imports, line, &text[lines.start(line, text)..cursor]);
     let unresolved = match (&import_site, &analysis.tree) {
         (Some(_), Some(tree)) => unresolved_names(text, tree, line, &analysis, MAX_UNRESOLVED),
@@ -324,7 +479,10 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         import_site,
         unresolved,
         query_text,
-        region: (enclosing.map(|s| s.start_line).unwrap_or(q_start).min(q_start), enclosing.map(|s| s.end_line).unwrap_or(line).max(line)),
+        region: (
+            enclosing.map(|s| s.start_line).unwrap_or(q_start).min(q_start),
+            enclosing.map(|s| s.end_line).unwrap_or(line).max(line),
+        ),
     }
 }
 
@@ -339,7 +497,10 @@ fn chain_before(text: &str, semicolons: bool) -> Option<(String, Vec<String>)> {
     let typed_member = code.ends_with('.') || code.ends_with("::");
     if !typed_member {
         let cursor_line = &text[text.rfind('\n').map(|i| i + 1).unwrap_or(0)..];
-        if !semicolons || !cursor_line.trim().is_empty() || code.ends_with([';', '{', '}', ',', '(', '[', '=']) {
+        if !semicolons
+            || !cursor_line.trim().is_empty()
+            || code.ends_with([';', '{', '}', ',', '(', '[', '='])
+        {
             return None;
         }
     }
@@ -401,7 +562,11 @@ fn call_re() -> &'static Regex {
 /// `let x = a.b(…).c()?;` → `x`, receiver `a`, method `c` (standard-library calls skipped).
 fn call_binding(line: &str, lang: Option<&str>) -> Option<CallBinding> {
     let c = binding_re().captures(line)?;
-    let rhs = c[2].trim_start_matches(['&', ' ']).trim_start_matches("mut ").trim_start_matches("await ").trim_start_matches("new ");
+    let rhs = c[2]
+        .trim_start_matches(['&', ' '])
+        .trim_start_matches("mut ")
+        .trim_start_matches("await ")
+        .trim_start_matches("new ");
     let method = call_re()
         .captures_iter(rhs)
         .map(|m| m[1].to_string())
@@ -409,8 +574,10 @@ fn call_binding(line: &str, lang: Option<&str>) -> Option<CallBinding> {
         .last()?;
     let first = ident_re().find(rhs)?;
     let after_first = rhs[first.end()..].trim_start();
-    let receiver = (first.start() == 0 && first.as_str() != method && (after_first.starts_with('.') || after_first.starts_with("::")))
-        .then(|| first.as_str().to_string());
+    let receiver = (first.start() == 0
+        && first.as_str() != method
+        && (after_first.starts_with('.') || after_first.starts_with("::")))
+    .then(|| first.as_str().to_string());
     Some(CallBinding { var: c[1].to_string(), receiver, method })
 }
 
@@ -421,11 +588,16 @@ fn import_site(imports: &[Import], line: u32, before_cursor: &str) -> Option<Str
         // Inside `a::b::{…}` the module is `a::b`; on `a::b::C` it is `a::b`.
         let head = i.text.split('{').next().unwrap_or("");
         let module = head.trim_end().trim_end_matches("::");
-        let module = if i.text.contains('{') { module } else { module.rsplit_once("::").map(|(m, _)| m).unwrap_or("") };
+        let module = if i.text.contains('{') {
+            module
+        } else {
+            module.rsplit_once("::").map(|(m, _)| m).unwrap_or("")
+        };
         return Some(module.to_string());
     }
     let t = before_cursor.trim_start();
-    let starts_import = ["use ", "pub use ", "import ", "from "].iter().any(|k| t.starts_with(k)) || t.is_empty();
+    let starts_import =
+        ["use ", "pub use ", "import ", "from "].iter().any(|k| t.starts_with(k)) || t.is_empty();
     let next_to_import = imports.iter().any(|i| span(i).1 + 1 == line || span(i).0 == line + 1);
     (starts_import && next_to_import).then(String::new)
 }
@@ -433,13 +605,24 @@ fn import_site(imports: &[Import], line: u32, before_cursor: &str) -> Option<Str
 /// Names used in code that look importable (types, free-function calls,
 /// macros) but are neither defined in the file nor imported. Only the module the
 /// cursor is in counts: a `mod tests { use …; }` has its own imports.
-fn unresolved_names(text: &str, tree: &Tree, line: u32, analysis: &Analysis, max: usize) -> Vec<String> {
+fn unresolved_names(
+    text: &str,
+    tree: &Tree,
+    line: u32,
+    analysis: &Analysis,
+    max: usize,
+) -> Vec<String> {
     let lang = analysis.language;
     let symbols = &analysis.symbols;
     let lines = Lines::new(text);
-    let modules: Vec<(u32, u32)> =
-        symbols.iter().filter(|s| s.kind == "module" && s.end_line > s.start_line).map(|s| (s.start_line, s.end_line)).collect();
-    let scope_of = |n: u32| modules.iter().filter(|(a, b)| *a <= n && n <= *b).min_by_key(|(a, b)| b - a).copied();
+    let modules: Vec<(u32, u32)> = symbols
+        .iter()
+        .filter(|s| s.kind == "module" && s.end_line > s.start_line)
+        .map(|s| (s.start_line, s.end_line))
+        .collect();
+    let scope_of = |n: u32| {
+        modules.iter().filter(|(a, b)| *a <= n && n <= *b).min_by_key(|(a, b)| b - a).copied()
+    };
     let scope = scope_of(line);
     let imports: Vec<(String, String)> = analysis
         .imports
@@ -451,23 +634,42 @@ fn unresolved_names(text: &str, tree: &Tree, line: u32, analysis: &Analysis, max
     for m in ident_re().find_iter(text) {
         let name = m.as_str();
         let rest = text[m.end()..].trim_start();
-        let importable = name.starts_with(|c: char| c.is_ascii_uppercase()) || rest.starts_with('(') || rest.starts_with('!');
+        let importable = name.starts_with(|c: char| c.is_ascii_uppercase())
+            || rest.starts_with('(')
+            || rest.starts_with('!');
         let before = &text[..m.start()];
         if !importable || name.len() < 2 || before.ends_with('.') || before.ends_with("::") {
             continue;
         }
-        if KEYWORDS.contains(&name) || is_std_name(lang, name) || scope_of(lines.line(m.start())) != scope {
+        if KEYWORDS.contains(&name)
+            || is_std_name(lang, name)
+            || scope_of(lines.line(m.start())) != scope
+        {
             continue;
         }
         // A macro (`doc!`) is looked up among macros only: `Name!` marks it.
-        let name = if rest.starts_with('!') && !rest.starts_with("!=") { &text[m.start()..m.end() + (text[m.end()..].len() - rest.len()) + 1] } else { name };
+        let name = if rest.starts_with('!') && !rest.starts_with("!=") {
+            &text[m.start()..m.end() + (text[m.end()..].len() - rest.len()) + 1]
+        } else {
+            name
+        };
         let e = counts.entry(name).or_insert((0, m.start()));
         e.0 += 1;
     }
     // Defined, imported, or bound locally (`let add = |…|`, parameters) somewhere in the file.
-    let mut known: HashSet<&str> = symbols.iter().map(|s| s.name.as_str()).chain(imports.iter().map(|(n, _)| n.as_str())).collect();
-    known.extend(local_binding_re().captures_iter(text).filter_map(|c| c.get(1).or(c.get(2))).map(|m| m.as_str()));
-    let mut names: Vec<(&str, (usize, usize))> = counts.into_iter().filter(|(n, _)| !known.contains(n.trim_end_matches('!'))).collect();
+    let mut known: HashSet<&str> = symbols
+        .iter()
+        .map(|s| s.name.as_str())
+        .chain(imports.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    known.extend(
+        local_binding_re()
+            .captures_iter(text)
+            .filter_map(|c| c.get(1).or(c.get(2)))
+            .map(|m| m.as_str()),
+    );
+    let mut names: Vec<(&str, (usize, usize))> =
+        counts.into_iter().filter(|(n, _)| !known.contains(n.trim_end_matches('!'))).collect();
     names.sort_by_key(|(_, (count, first))| (std::cmp::Reverse(*count), *first));
     // Comments and strings mention names too; only code counts.
     names
@@ -516,7 +718,10 @@ mod tests {
                 ("Pair".into(), "crate::store::kv".into())
             ]
         );
-        assert_eq!(imported_names(Some("rust"), "std::fs"), [("fs".to_string(), "std".to_string())]);
+        assert_eq!(
+            imported_names(Some("rust"), "std::fs"),
+            [("fs".to_string(), "std".to_string())]
+        );
     }
 
     #[test]
@@ -545,14 +750,29 @@ mod import_tests {
     #[test]
     fn call_chains_before_the_cursor() {
         let chain = |t: &str| chain_before(t, true);
-        let own = |r: &str, m: &[&str]| Some((r.to_string(), m.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
-        assert_eq!(chain("let r = index.reader_builder().policy(Policy::Manual)."), own("index", &["reader_builder", "policy"]));
-        assert_eq!(chain("        let reader = index\n            .reader_builder()\n            "), own("index", &["reader_builder"]));
-        assert_eq!(chain("    self.ctx.limits.add(f(x)?)?\n    "), own("self", &["ctx", "limits", "add"]));
+        let own = |r: &str, m: &[&str]| {
+            Some((r.to_string(), m.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
+        };
+        assert_eq!(
+            chain("let r = index.reader_builder().policy(Policy::Manual)."),
+            own("index", &["reader_builder", "policy"])
+        );
+        assert_eq!(
+            chain("        let reader = index\n            .reader_builder()\n            "),
+            own("index", &["reader_builder"])
+        );
+        assert_eq!(
+            chain("    self.ctx.limits.add(f(x)?)?\n    "),
+            own("self", &["ctx", "limits", "add"])
+        );
         assert_eq!(chain("    Store::"), own("Store", &[]));
         assert_eq!(chain("    let x = a.b();\n    "), None, "a finished statement");
         assert_eq!(chain("    Ok(x)\n    "), None, "a tail expression");
-        assert_eq!(chain_before("    x = a.b()\n    ", false), None, "no semicolons: every line is finished");
+        assert_eq!(
+            chain_before("    x = a.b()\n    ", false),
+            None,
+            "no semicolons: every line is finished"
+        );
     }
 
     #[test]
@@ -566,7 +786,10 @@ mod import_tests {
         assert_eq!(c.import_site.as_deref(), Some("crate::query"));
         assert_eq!(c.unresolved, ["Weight"]);
         let code = "use a::B;\n\nfn f() {\n    \n}\n";
-        assert_eq!(analyze_cursor("src/c.rs", code, code.find("    \n").unwrap() + 4).import_site, None);
+        assert_eq!(
+            analyze_cursor("src/c.rs", code, code.find("    \n").unwrap() + 4).import_site,
+            None
+        );
     }
 }
 

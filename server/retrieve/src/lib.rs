@@ -133,7 +133,12 @@ impl Default for Options {
             max_recent: 3,
             max_history: 4,
             rrf_k: 10.0,
-            weights: [(Source::Definition, 1.6), (Source::Similar, 1.0), (Source::Recent, 0.7), (Source::History, 0.5)],
+            weights: [
+                (Source::Definition, 1.6),
+                (Source::Similar, 1.0),
+                (Source::Recent, 0.7),
+                (Source::History, 0.5),
+            ],
         }
     }
 }
@@ -190,12 +195,31 @@ pub fn retrieve(index: &Index, req: &Request, opts: &Options) -> Result<Retrieve
     Ok(Retrieved { items: out, cursor: cx })
 }
 
-fn item(source: Source, citation: Citation, title: String, text: String, source_score: f32, reason: String) -> Item {
-    Item { source, citation, title, text, score: Score { source_rank: 0, source_score, fused: 0.0, reason } }
+fn item(
+    source: Source,
+    citation: Citation,
+    title: String,
+    text: String,
+    source_score: f32,
+    reason: String,
+) -> Item {
+    Item {
+        source,
+        citation,
+        title,
+        text,
+        score: Score { source_rank: 0, source_score, fused: 0.0, reason },
+    }
 }
 
 /// The text of `path` lines `start..=end` as the index has it (chunks cover the file).
-fn indexed_lines(index: &Index, cache: &mut HashMap<String, BTreeMap<u32, String>>, path: &str, start: u32, end: u32) -> Result<String> {
+fn indexed_lines(
+    index: &Index,
+    cache: &mut HashMap<String, BTreeMap<u32, String>>,
+    path: &str,
+    start: u32,
+    end: u32,
+) -> Result<String> {
     if !cache.contains_key(path) {
         let mut lines = BTreeMap::new();
         for c in index.chunks_in_file(path)? {
@@ -209,7 +233,10 @@ fn indexed_lines(index: &Index, cache: &mut HashMap<String, BTreeMap<u32, String
         cache.insert(path.to_string(), lines);
     }
     let lines = &cache[path];
-    Ok((start..=end).map(|n| lines.get(&n).map(String::as_str).unwrap_or("")).collect::<Vec<_>>().join("\n"))
+    Ok((start..=end)
+        .map(|n| lines.get(&n).map(String::as_str).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 /// Whether `word` occurs in `text` as a whole identifier (not inside a longer one).
@@ -220,8 +247,12 @@ pub fn contains_word(text: &str, word: &str) -> bool {
 /// Byte offsets where `word` occurs in `text` as a whole identifier.
 pub fn word_positions<'t>(text: &'t str, word: &'t str) -> impl Iterator<Item = usize> + 't {
     text.match_indices(word).map(|(i, _)| i).filter(move |&i| {
-        let before = text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        let after = text[i + word.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let before =
+            text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let after = text[i + word.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
         before && after
     })
 }
@@ -258,20 +289,36 @@ fn named(index: &Index, lookups: &mut Lookups, name: &str) -> Result<Vec<SymbolH
 /// How many parts of a module path (`crate::store::kv`, `a.b`, `./x/y`) name
 /// folders or the file stem of `path`.
 fn module_match(path: &str, module: &str) -> usize {
-    let stem: Vec<&str> = path.trim_end_matches(|c| c != '.').trim_end_matches('.').split('/').collect();
-    module.split(['.', '/', ':']).filter(|p| !p.is_empty() && !matches!(*p, "crate" | "self" | "super")).filter(|p| stem.contains(p)).count()
+    let stem: Vec<&str> =
+        path.trim_end_matches(|c| c != '.').trim_end_matches('.').split('/').collect();
+    module
+        .split(['.', '/', ':'])
+        .filter(|p| !p.is_empty() && !matches!(*p, "crate" | "self" | "super"))
+        .filter(|p| stem.contains(p))
+        .count()
 }
 
 /// Picks among same-named definitions: the one whose path matches the import's
 /// module, then the same folder as the document, then the shortest path.
-fn best_definition<'h>(hits: &'h [SymbolHit], module: Option<&str>, doc_path: &str) -> Option<&'h SymbolHit> {
+fn best_definition<'h>(
+    hits: &'h [SymbolHit],
+    module: Option<&str>,
+    doc_path: &str,
+) -> Option<&'h SymbolHit> {
     let dir = doc_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     let doc_is_test = is_test_path(doc_path);
-    hits.iter().filter(|h| h.kind != "impl" && h.kind != "field" && h.kind != "variant" && (doc_is_test || !is_test_path(&h.path))).max_by_key(|h| {
-        let module_match = module.map(|m| module_match(&h.path, m)).unwrap_or(0);
-        let same_dir = h.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir;
-        (module_match, same_dir, is_type_kind(&h.kind), std::cmp::Reverse(h.path.len()))
-    })
+    hits.iter()
+        .filter(|h| {
+            h.kind != "impl"
+                && h.kind != "field"
+                && h.kind != "variant"
+                && (doc_is_test || !is_test_path(&h.path))
+        })
+        .max_by_key(|h| {
+            let module_match = module.map(|m| module_match(&h.path, m)).unwrap_or(0);
+            let same_dir = h.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir;
+            (module_match, same_dir, is_type_kind(&h.kind), std::cmp::Reverse(h.path.len()))
+        })
 }
 
 fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Result<Vec<Item>> {
@@ -279,7 +326,8 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
     // the type of the variable just bound; receiver types; other inferred types;
     // identifiers by distance (called or capitalised first), imported names getting
     // their module as a hint; then the file's other imports.
-    let import_of: HashMap<&str, &str> = cx.imports.iter().map(|(n, m)| (n.as_str(), m.as_str())).collect();
+    let import_of: HashMap<&str, &str> =
+        cx.imports.iter().map(|(n, m)| (n.as_str(), m.as_str())).collect();
     let mut lookups = Lookups::new();
     let mut candidates: Vec<(String, String)> = Vec::new();
     // At an import, what the file uses without importing comes first, names
@@ -289,7 +337,8 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         for name in &cx.unresolved {
             let in_module = !module.is_empty() && {
                 let hits = named(index, &mut lookups, name.trim_end_matches('!'))?;
-                best_definition(&hits, Some(module), req.path).is_some_and(|d| module_match(&d.path, module) > 0)
+                best_definition(&hits, Some(module), req.path)
+                    .is_some_and(|d| module_match(&d.path, module) > 0)
             };
             unresolved.push((in_module, name));
         }
@@ -307,7 +356,10 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         }
         let receiver_type = b.receiver.as_deref().and_then(|r| match r {
             "self" | "this" => cx.self_type.clone(),
-            r => types.get(r).cloned().or_else(|| r.starts_with(|c: char| c.is_ascii_uppercase()).then(|| r.to_string())),
+            r => types
+                .get(r)
+                .cloned()
+                .or_else(|| r.starts_with(|c: char| c.is_ascii_uppercase()).then(|| r.to_string())),
         });
         if let Some(ty) = return_type(index, &mut lookups, &b.method, receiver_type.as_deref())? {
             types.insert(b.var.clone(), ty);
@@ -317,7 +369,10 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
     if let Some((start, members)) = &cx.chain {
         let mut ty = match start.as_str() {
             "self" | "this" => cx.self_type.clone(),
-            s => types.get(s).cloned().or_else(|| s.starts_with(|c: char| c.is_ascii_uppercase()).then(|| s.to_string())),
+            s => types
+                .get(s)
+                .cloned()
+                .or_else(|| s.starts_with(|c: char| c.is_ascii_uppercase()).then(|| s.to_string())),
         };
         // Standard-library calls (`unwrap`, `clone`, `as_ref`) keep the type, near enough.
         for m in members.iter().filter(|m| !is_std_name(cx.language, m)) {
@@ -332,7 +387,9 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
     }
     let mut inferred: Vec<(&String, (String, String))> = Vec::new();
     for var in &cx.untyped_vars {
-        if let (Some(ty), Some(b)) = (types.get(var), cx.call_bindings.iter().find(|b| &b.var == var)) {
+        if let (Some(ty), Some(b)) =
+            (types.get(var), cx.call_bindings.iter().find(|b| &b.var == var))
+        {
             inferred.push((var, (ty.clone(), format!("type of {var} (returned by {})", b.method))));
         }
     }
@@ -341,7 +398,11 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         candidates.push(inferred.remove(i).1);
     }
     for r in &cx.receivers {
-        let why = if Some(r) == cx.self_type.as_ref() { "type of self" } else { "receiver of a method call near the cursor" };
+        let why = if Some(r) == cx.self_type.as_ref() {
+            "type of self"
+        } else {
+            "receiver of a method call near the cursor"
+        };
         candidates.push((r.clone(), why.to_string()));
     }
     candidates.extend(inferred.into_iter().map(|(_, c)| c));
@@ -361,7 +422,8 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
     let mut cache = HashMap::new();
     let mut seen_defs = HashSet::new();
     // Types known near the cursor: a method name defined on one of them means that one.
-    let known_types: HashSet<&str> = types.values().chain(&cx.receivers).chain(&cx.self_type).map(String::as_str).collect();
+    let known_types: HashSet<&str> =
+        types.values().chain(&cx.receivers).chain(&cx.self_type).map(String::as_str).collect();
     for (name, why) in candidates {
         if out.len() >= cap {
             break;
@@ -380,10 +442,16 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         };
         let hits: Vec<SymbolHit> = named(index, &mut lookups, lookup)?
             .into_iter()
-            .filter(|h| h.path != req.path && h.kind != "module" && (!macro_use || h.kind == "macro"))
+            .filter(|h| {
+                h.path != req.path && h.kind != "module" && (!macro_use || h.kind == "macro")
+            })
             .collect();
         let own = hits.iter().find(|h| h.scope.as_deref().is_some_and(|s| known_types.contains(s)));
-        let Some(def) = own.or_else(|| best_definition(&hits, import_of.get(name.as_str()).copied(), req.path)) else { continue };
+        let Some(def) =
+            own.or_else(|| best_definition(&hits, import_of.get(name.as_str()).copied(), req.path))
+        else {
+            continue;
+        };
         if !seen_defs.insert((def.path.clone(), def.start_line)) {
             continue;
         }
@@ -395,13 +463,21 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
             if let Some(doc) = &def.doc {
                 text = format!("{doc}\n{text}");
             }
-            let mut methods: Vec<SymbolHit> =
-                index.symbols_in_scope(&def.name, 200)?.into_iter().filter(|m| matches!(m.kind.as_str(), "method" | "function")).collect();
+            let mut methods: Vec<SymbolHit> = index
+                .symbols_in_scope(&def.name, 200)?
+                .into_iter()
+                .filter(|m| matches!(m.kind.as_str(), "method" | "function"))
+                .collect();
             methods.sort_by(|a, b| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)));
             if !methods.is_empty() {
                 text.push_str("\n// methods:");
                 for m in methods.iter().take(MAX_METHODS) {
-                    text.push_str(&format!("\n{}  // {}:{}", m.signature.replace('\n', " "), m.path, m.start_line));
+                    text.push_str(&format!(
+                        "\n{}  // {}:{}",
+                        m.signature.replace('\n', " "),
+                        m.path,
+                        m.start_line
+                    ));
                 }
             }
         } else {
@@ -417,7 +493,13 @@ fn definitions(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> 
         };
         out.push(item(
             Source::Definition,
-            Citation { path: def.path.clone(), start_line: def.start_line, end_line, commit: None, pr: None },
+            Citation {
+                path: def.path.clone(),
+                start_line: def.start_line,
+                end_line,
+                commit: None,
+                pr: None,
+            },
             format!("{} {title}", def.kind),
             text,
             1.0,
@@ -436,20 +518,35 @@ fn is_std_module(module: &str) -> bool {
 /// the index: the first named type after the parameters that is not a wrapper
 /// (`Result<Foo>` is `Foo`).
 /// With a receiver type, its own method wins; without, all definitions must agree.
-fn return_type(index: &Index, lookups: &mut Lookups, method: &str, receiver: Option<&str>) -> Result<Option<String>> {
+fn return_type(
+    index: &Index,
+    lookups: &mut Lookups,
+    method: &str,
+    receiver: Option<&str>,
+) -> Result<Option<String>> {
     let hits = named(index, lookups, method)?;
     let returned = |h: &SymbolHit| -> Option<String> {
         // A field's type follows its `:`.
-        let ret = if h.kind == "field" { h.signature.split_once(':')?.1 } else { returns_part(&h.signature, method)? };
-        let mut names = ret.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| w.starts_with(|c: char| c.is_ascii_uppercase()) && w.len() > 1);
+        let ret = if h.kind == "field" {
+            h.signature.split_once(':')?.1
+        } else {
+            returns_part(&h.signature, method)?
+        };
+        let mut names = ret
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with(|c: char| c.is_ascii_uppercase()) && w.len() > 1);
         let name = names.find(|w| !WRAPPERS.contains(w))?;
         if name == "Self" {
             return h.scope.clone();
         }
         Some(name.to_string())
     };
-    let methods: Vec<&SymbolHit> = hits.iter().filter(|h| matches!(h.kind.as_str(), "function" | "method" | "field")).collect();
-    if let Some(own) = receiver.and_then(|r| methods.iter().find(|h| h.scope.as_deref() == Some(r))) {
+    let methods: Vec<&SymbolHit> = hits
+        .iter()
+        .filter(|h| matches!(h.kind.as_str(), "function" | "method" | "field"))
+        .collect();
+    if let Some(own) = receiver.and_then(|r| methods.iter().find(|h| h.scope.as_deref() == Some(r)))
+    {
         return Ok(returned(own));
     }
     let types: HashSet<Option<String>> = methods.iter().map(|h| returned(h)).collect();
@@ -480,7 +577,29 @@ fn returns_part<'s>(signature: &'s str, name: &str) -> Option<&'s str> {
 }
 
 /// Types that wrap the one a function really returns.
-const WRAPPERS: &[&str] = &["Result", "Option", "Box", "Arc", "Rc", "Vec", "Cow", "Ref", "RefMut", "MutexGuard", "RwLockReadGuard", "RwLockWriteGuard", "Pin", "Future", "Promise", "List", "Optional", "Iterator", "IntoIterator", "Some", "Ok"];
+const WRAPPERS: &[&str] = &[
+    "Result",
+    "Option",
+    "Box",
+    "Arc",
+    "Rc",
+    "Vec",
+    "Cow",
+    "Ref",
+    "RefMut",
+    "MutexGuard",
+    "RwLockReadGuard",
+    "RwLockWriteGuard",
+    "Pin",
+    "Future",
+    "Promise",
+    "List",
+    "Optional",
+    "Iterator",
+    "IntoIterator",
+    "Some",
+    "Ok",
+];
 
 fn similar(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Result<Vec<Item>> {
     let (rs, re) = cx.region;
@@ -492,7 +611,13 @@ fn similar(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Resu
             let title = h.name.clone().unwrap_or_else(|| h.kind.clone());
             item(
                 Source::Similar,
-                Citation { path: h.path, start_line: h.start_line, end_line: h.end_line, commit: None, pr: None },
+                Citation {
+                    path: h.path,
+                    start_line: h.start_line,
+                    end_line: h.end_line,
+                    commit: None,
+                    pr: None,
+                },
                 title,
                 h.text,
                 h.score,
@@ -514,7 +639,13 @@ fn recent(req: &Request, cap: usize) -> Vec<Item> {
             let text = (start..=end).map(|n| nth_line(&d.text, n)).collect::<Vec<_>>().join("\n");
             item(
                 Source::Recent,
-                Citation { path: d.path.clone(), start_line: start, end_line: end, commit: None, pr: None },
+                Citation {
+                    path: d.path.clone(),
+                    start_line: start,
+                    end_line: end,
+                    commit: None,
+                    pr: None,
+                },
                 d.path.clone(),
                 text,
                 1.0,
@@ -548,12 +679,28 @@ fn history(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Resu
         let Some(c) = index.commit(&id)? else { continue };
         let mut text = format!("commit {} by {}\n{}", &c.id[..10], c.author, c.message.trim_end());
         if let Some(pr) = c.pr.and_then(|n| index.pr(n).ok().flatten()) {
-            text.push_str(&format!("\n\nPR #{}: {}\n{}", pr.number, pr.title, truncate(&pr.text, 600)));
+            text.push_str(&format!(
+                "\n\nPR #{}: {}\n{}",
+                pr.number,
+                pr.title,
+                truncate(&pr.text, 600)
+            ));
         }
-        let changed = c.files.iter().find(|f| f.path == req.path).map(|f| format!(" (+{} -{})", f.added, f.removed)).unwrap_or_default();
+        let changed = c
+            .files
+            .iter()
+            .find(|f| f.path == req.path)
+            .map(|f| format!(" (+{} -{})", f.added, f.removed))
+            .unwrap_or_default();
         out.push(item(
             Source::History,
-            Citation { path: req.path.to_string(), start_line: cx.enclosing.map(|e| e.0).unwrap_or(1), end_line: cx.enclosing.map(|e| e.1).unwrap_or(1), commit: Some(c.id.clone()), pr: c.pr },
+            Citation {
+                path: req.path.to_string(),
+                start_line: cx.enclosing.map(|e| e.0).unwrap_or(1),
+                end_line: cx.enclosing.map(|e| e.1).unwrap_or(1),
+                commit: Some(c.id.clone()),
+                pr: c.pr,
+            },
             format!("{}{changed}", c.summary),
             text,
             c.time as f32,
@@ -571,9 +718,18 @@ mod tests {
     fn return_types_in_four_languages() {
         assert_eq!(returns_part("pub fn reader(&self, f: impl Fn(u32) -> u8) -> crate::Result<Reader> where T: Send", "reader"), Some("crate::Result<Reader>"));
         assert_eq!(returns_part("def reader(self, n: int) -> Reader", "reader"), Some("Reader"));
-        assert_eq!(returns_part("reader(opts: Opts): Promise<Reader>", "reader"), Some("Promise<Reader>"));
-        assert_eq!(returns_part("func (s *Store) Reader(n int) (*Reader, error)", "Reader"), Some("(*Reader, error)"));
-        assert_eq!(returns_part("fn first<T>(xs: &[T]) -> Option<&T>", "first"), Some("Option<&T>"));
+        assert_eq!(
+            returns_part("reader(opts: Opts): Promise<Reader>", "reader"),
+            Some("Promise<Reader>")
+        );
+        assert_eq!(
+            returns_part("func (s *Store) Reader(n int) (*Reader, error)", "Reader"),
+            Some("(*Reader, error)")
+        );
+        assert_eq!(
+            returns_part("fn first<T>(xs: &[T]) -> Option<&T>", "first"),
+            Some("Option<&T>")
+        );
         assert_eq!(returns_part("fn other() -> u8", "reader"), None);
     }
 }

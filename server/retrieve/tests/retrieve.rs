@@ -14,12 +14,22 @@ fn index(fx: &Fixture) -> Index {
 fn at(ix: &Index, path: &str, marked: &str, budget: usize) -> Retrieved {
     let cursor = marked.find('|').expect("a | marks the cursor");
     let text = marked.replacen('|', "", 1);
-    let req = Request { path, text: &text, cursor, recent: &[], budget: Budget { limit: budget, count: &chars } };
+    let req = Request {
+        path,
+        text: &text,
+        cursor,
+        recent: &[],
+        budget: Budget { limit: budget, count: &chars },
+    };
     retrieve(ix, &req, &Options::default()).unwrap()
 }
 
 fn top_paths(r: &Retrieved, n: usize) -> Vec<String> {
-    r.items.iter().take(n).map(|i| format!("{}:{}", i.citation.path, i.citation.start_line)).collect()
+    r.items
+        .iter()
+        .take(n)
+        .map(|i| format!("{}:{}", i.citation.path, i.citation.start_line))
+        .collect()
 }
 
 /// Noise: many files whose words overlap the query but define nothing relevant.
@@ -47,9 +57,17 @@ fn definition_reachable_only_through_an_import_is_top_3() {
     assert!(top.contains(&"src/money/ledger.rs:2".to_string()), "{top:?}\n{:#?}", r.items);
     let def = r.items.iter().find(|i| i.citation.path == "src/money/ledger.rs").unwrap();
     assert_eq!(def.source, Source::Definition);
-    assert!(def.text.contains("pub fn post(&mut self, amount: u64)  // src/money/ledger.rs:7"), "{}", def.text);
+    assert!(
+        def.text.contains("pub fn post(&mut self, amount: u64)  // src/money/ledger.rs:7"),
+        "{}",
+        def.text
+    );
     assert!(def.text.starts_with("/// Double-entry book."));
-    assert!(!r.items.iter().any(|i| i.citation.path == "src/legacy/ledger.rs"), "decoy ranked: {:#?}", r.items);
+    assert!(
+        !r.items.iter().any(|i| i.citation.path == "src/legacy/ledger.rs"),
+        "decoy ranked: {:#?}",
+        r.items
+    );
 }
 
 #[test]
@@ -71,14 +89,24 @@ fn receiver_type_brings_the_type_and_its_methods() {
 #[test]
 fn self_type_in_a_go_method() {
     let fx = Fixture::git();
-    fx.write("store/store.go", "package store\n\n// Store holds values.\ntype Store struct {\n\tm map[string]int\n}\n");
-    fx.write("store/get.go", "package store\n\nfunc (s *Store) Get(k string) int {\n\treturn s.m[k]\n}\n");
+    fx.write(
+        "store/store.go",
+        "package store\n\n// Store holds values.\ntype Store struct {\n\tm map[string]int\n}\n",
+    );
+    fx.write(
+        "store/get.go",
+        "package store\n\nfunc (s *Store) Get(k string) int {\n\treturn s.m[k]\n}\n",
+    );
     fx.commit("Store", "ann", 1_000);
     let ix = index(&fx);
     let doc = "package store\n\nfunc (s *Store) Put(k string, v int) {\n\ts.|\n}\n";
     let r = at(&ix, "store/put.go", doc, 4000);
     assert_eq!(top_paths(&r, 1), ["store/store.go:4"], "{:#?}", r.items);
-    assert!(r.items[0].text.contains("func (s *Store) Get(k string) int  // store/get.go:3"), "{}", r.items[0].text);
+    assert!(
+        r.items[0].text.contains("func (s *Store) Get(k string) int  // store/get.go:3"),
+        "{}",
+        r.items[0].text
+    );
 }
 
 #[test]
@@ -93,7 +121,10 @@ fn the_region_being_completed_is_never_returned() {
     let r = at(&ix, "src/sum.rs", doc, 4000);
     for i in &r.items {
         if i.citation.path == "src/sum.rs" && i.citation.commit.is_none() {
-            assert!(i.citation.end_line < 1 || i.citation.start_line > 7, "region returned: {i:#?}");
+            assert!(
+                i.citation.end_line < 1 || i.citation.start_line > 7,
+                "region returned: {i:#?}"
+            );
         }
     }
 }
@@ -103,7 +134,10 @@ fn history_of_the_file_and_function_with_pr_numbers() {
     let fx = Fixture::git();
     fx.write("src/auth.rs", "pub fn login(user: &str) -> bool {\n    !user.is_empty()\n}\n");
     fx.commit("Add login", "ann", 1_000);
-    fx.write("src/auth.rs", "pub fn login(user: &str) -> bool {\n    !user.is_empty() && user.len() < 64\n}\n");
+    fx.write(
+        "src/auth.rs",
+        "pub fn login(user: &str) -> bool {\n    !user.is_empty() && user.len() < 64\n}\n",
+    );
     fx.commit("Cap user names at 64 bytes (#31)", "bob", 2_000);
     let ix = index(&fx);
     let doc = "pub fn login(user: &str) -> bool {\n    !user.is_empty() && user.len() < 64|\n}\n";
@@ -127,7 +161,11 @@ fn budget_is_respected_and_items_are_deduplicated() {
     let r = at(&ix, "src/go.rs", doc, 300);
     let used: usize = r.items.iter().map(|i| chars(&i.text) + chars(&i.citation.to_string())).sum();
     assert!(used <= 300 && !r.items.is_empty(), "{used}");
-    let mut keys: Vec<_> = r.items.iter().map(|i| (i.citation.path.clone(), i.citation.start_line, i.citation.commit.clone())).collect();
+    let mut keys: Vec<_> = r
+        .items
+        .iter()
+        .map(|i| (i.citation.path.clone(), i.citation.start_line, i.citation.commit.clone()))
+        .collect();
     let n = keys.len();
     keys.dedup();
     assert_eq!(keys.len(), n);
@@ -139,7 +177,10 @@ fn at_an_import_the_names_the_file_uses_but_does_not_import_come_first() {
     let fx = Fixture::git();
     noise(&fx);
     fx.write("src/money/ledger.rs", "pub struct Ledger {\n    entries: Vec<u64>,\n}\n");
-    fx.write("src/money/audit.rs", "pub fn audit(book: &crate::money::ledger::Ledger) -> bool {\n    true\n}\n");
+    fx.write(
+        "src/money/audit.rs",
+        "pub fn audit(book: &crate::money::ledger::Ledger) -> bool {\n    true\n}\n",
+    );
     fx.write("src/report.rs", "pub struct Report;\n");
     fx.commit("Books", "ann", 1_000);
     let ix = index(&fx);

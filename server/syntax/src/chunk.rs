@@ -37,7 +37,13 @@ impl Default for ChunkLimits {
 }
 
 /// Cuts a parsed file into chunks at `marked` (the `@chunk` nodes) and gaps between them.
-pub(crate) fn chunks(tree: &Tree, text: &str, symbols: &[Symbol], marked: &[Node], limits: &ChunkLimits) -> Vec<Chunk> {
+pub(crate) fn chunks(
+    tree: &Tree,
+    text: &str,
+    symbols: &[Symbol],
+    marked: &[Node],
+    limits: &ChunkLimits,
+) -> Vec<Chunk> {
     let mut chunk_nodes = HashSet::new();
     // Chunk nodes and every ancestor of one: the nodes that must be cut into.
     let mut holders = HashSet::new();
@@ -53,7 +59,15 @@ pub(crate) fn chunks(tree: &Tree, text: &str, symbols: &[Symbol], marked: &[Node
     }
     let mut out = Vec::new();
     let lines = Lines::new(text);
-    let mut c = Cutter { text, lines: &lines, chunk_nodes: &chunk_nodes, holders: &holders, symbols, limits, out: &mut out };
+    let mut c = Cutter {
+        text,
+        lines: &lines,
+        chunk_nodes: &chunk_nodes,
+        holders: &holders,
+        symbols,
+        limits,
+        out: &mut out,
+    };
     c.children(tree.root_node());
     out.sort_by_key(|c| c.start_byte);
     out

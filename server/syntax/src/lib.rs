@@ -69,7 +69,9 @@ pub fn outline(path: &Path, text: &str) -> Analysis {
         }
         None => parse(lang, text),
     };
-    let Some(tree) = tree else { return Analysis { language: Some(lang.name), ..Default::default() } };
+    let Some(tree) = tree else {
+        return Analysis { language: Some(lang.name), ..Default::default() };
+    };
     let (symbols, imports, _) = symbols::extract(lang, &tree, text);
     let mut trees = TREES.lock().unwrap_or_else(|e| e.into_inner());
     trees.insert(0, (key, text.to_string(), tree.clone()));
@@ -84,7 +86,13 @@ fn text_edit(old: &str, new: &str) -> InputEdit {
         start -= 1;
     }
     let max_suffix = old.len().min(new.len()) - start;
-    let mut suffix = old.bytes().rev().zip(new.bytes().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
+    let mut suffix = old
+        .bytes()
+        .rev()
+        .zip(new.bytes().rev())
+        .take(max_suffix)
+        .take_while(|(a, b)| a == b)
+        .count();
     while !old.is_char_boundary(old.len() - suffix) || !new.is_char_boundary(new.len() - suffix) {
         suffix -= 1;
     }
@@ -128,7 +136,11 @@ pub fn is_code(tree: &Tree, start: usize, end: usize) -> bool {
     let mut node = tree.root_node().descendant_for_byte_range(start, end);
     while let Some(n) = node {
         let kind = n.kind();
-        if kind.contains("comment") || kind.contains("string") || kind == "attribute_item" || kind == "inner_attribute_item" {
+        if kind.contains("comment")
+            || kind.contains("string")
+            || kind == "attribute_item"
+            || kind == "inner_attribute_item"
+        {
             return false;
         }
         node = n.parent();
@@ -141,7 +153,11 @@ pub fn is_code(tree: &Tree, start: usize, end: usize) -> bool {
 /// (`a` in `a::b`, lowercase) and not a name being bound (`let x`, a parameter).
 pub fn is_reference(tree: &Tree, text: &str, start: usize, end: usize) -> bool {
     let Some(node) = tree.root_node().descendant_for_byte_range(start, end) else { return false };
-    if !node.kind().ends_with("identifier") || node.start_byte() != start || node.end_byte() != end || !is_code(tree, start, end) {
+    if !node.kind().ends_with("identifier")
+        || node.start_byte() != start
+        || node.end_byte() != end
+        || !is_code(tree, start, end)
+    {
         return false;
     }
     let lowercase = text[start..end].starts_with(|c: char| c.is_ascii_lowercase());
@@ -172,8 +188,18 @@ pub fn is_reference(tree: &Tree, text: &str, start: usize, end: usize) -> bool {
         let kind = p.kind();
         if binding.contains(&kind) {
             // Only the bound pattern, not the value or the type.
-            let bound = p.child_by_field_name("pattern").or(p.child_by_field_name("name")).or(p.child_by_field_name("left"));
-            let whole = matches!(kind, "closure_parameters" | "parameters" | "lambda_parameters" | "list_splat_pattern" | "dictionary_splat_pattern");
+            let bound = p
+                .child_by_field_name("pattern")
+                .or(p.child_by_field_name("name"))
+                .or(p.child_by_field_name("left"));
+            let whole = matches!(
+                kind,
+                "closure_parameters"
+                    | "parameters"
+                    | "lambda_parameters"
+                    | "list_splat_pattern"
+                    | "dictionary_splat_pattern"
+            );
             if whole || bound.is_some_and(|b| b.start_byte() <= start && end <= b.end_byte()) {
                 return false;
             }

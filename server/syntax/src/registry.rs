@@ -74,17 +74,25 @@ fn leak(s: String) -> &'static str {
 pub fn languages() -> &'static [Language] {
     static LANGS: OnceLock<Vec<Language>> = OnceLock::new();
     LANGS.get_or_init(|| {
-        let file: RegistryFile = toml::from_str(REGISTRY).expect("grammars/registry.toml is valid TOML");
+        let file: RegistryFile =
+            toml::from_str(REGISTRY).expect("grammars/registry.toml is valid TOML");
         file.language
             .into_iter()
             .map(|e| {
                 let ts = grammar(&e.grammar);
                 for kind in ["tags", "chunks"] {
                     if let Err(err) = Query::new(&ts, query_source(&e.queries, kind)) {
-                        panic!("grammars/{}/{kind}.scm does not compile for {}: {err}", e.queries, e.name);
+                        panic!(
+                            "grammars/{}/{kind}.scm does not compile for {}: {err}",
+                            e.queries, e.name
+                        );
                     }
                 }
-                let source = format!("{}\n{}", query_source(&e.queries, "tags"), query_source(&e.queries, "chunks"));
+                let source = format!(
+                    "{}\n{}",
+                    query_source(&e.queries, "tags"),
+                    query_source(&e.queries, "chunks")
+                );
                 let query = Query::new(&ts, &source).expect("each part compiled alone");
                 Language {
                     query,

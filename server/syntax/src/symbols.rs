@@ -1,10 +1,9 @@
 //! Symbol definitions and imports from the `tags.scm` queries.
 
 use crate::{Language, Lines};
-use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use tree_sitter::{Node, StreamingIterator, Tree};
-
 
 /// A symbol definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +34,11 @@ pub struct Import {
 const MAX_SIGNATURE: usize = 400;
 
 /// Runs the language's query once: symbols, imports, and the nodes `chunks.scm` marks.
-pub(crate) fn extract<'t>(lang: &Language, tree: &'t Tree, text: &str) -> (Vec<Symbol>, Vec<Import>, Vec<Node<'t>>) {
+pub(crate) fn extract<'t>(
+    lang: &Language,
+    tree: &'t Tree,
+    text: &str,
+) -> (Vec<Symbol>, Vec<Import>, Vec<Node<'t>>) {
     let q = &lang.query;
     let names = q.capture_names();
     let mut cursor = tree_sitter::QueryCursor::new();
@@ -61,7 +64,10 @@ pub(crate) fn extract<'t>(lang: &Language, tree: &'t Tree, text: &str) -> (Vec<S
                 chunk_nodes.push(c.node);
             } else if cap == "import" {
                 let t = node_text(c.node, text).trim_matches(|ch| ch == '"' || ch == '`');
-                imports.push((c.node.start_byte(), Import { text: t.to_string(), line: lines.line(c.node.start_byte()) }));
+                imports.push((
+                    c.node.start_byte(),
+                    Import { text: t.to_string(), line: lines.line(c.node.start_byte()) },
+                ));
             }
         }
         if let (Some((node, kind)), Some(name)) = (def, name) {
@@ -90,7 +96,9 @@ pub(crate) fn extract<'t>(lang: &Language, tree: &'t Tree, text: &str) -> (Vec<S
     let mut stack: Vec<usize> = Vec::new();
     for i in 0..defs.len() {
         while let Some(&top) = stack.last() {
-            if defs[top].0.end_byte >= defs[i].0.end_byte && defs[top].0.start_byte <= defs[i].0.start_byte {
+            if defs[top].0.end_byte >= defs[i].0.end_byte
+                && defs[top].0.start_byte <= defs[i].0.start_byte
+            {
                 break;
             }
             stack.pop();
@@ -109,7 +117,11 @@ pub(crate) fn extract<'t>(lang: &Language, tree: &'t Tree, text: &str) -> (Vec<S
     }
     imports.sort_by_key(|(b, _)| *b);
     imports.dedup_by(|a, b| a.0 == b.0);
-    (defs.into_iter().map(|(d, _)| d).collect(), imports.into_iter().map(|(_, i)| i).collect(), chunk_nodes)
+    (
+        defs.into_iter().map(|(d, _)| d).collect(),
+        imports.into_iter().map(|(_, i)| i).collect(),
+        chunk_nodes,
+    )
 }
 
 fn node_text<'a>(node: Node, text: &'a str) -> &'a str {
@@ -139,7 +151,9 @@ fn doc_comment(lang: &Language, node: Node, text: &str) -> Option<String> {
     if lang.name == "python" {
         let body = node.child_by_field_name("body")?;
         let first = body.named_child(0)?;
-        if first.kind() == "expression_statement" && first.named_child(0).is_some_and(|s| s.kind() == "string") {
+        if first.kind() == "expression_statement"
+            && first.named_child(0).is_some_and(|s| s.kind() == "string")
+        {
             return Some(node_text(first, text).to_string());
         }
         return None;
@@ -147,9 +161,18 @@ fn doc_comment(lang: &Language, node: Node, text: &str) -> Option<String> {
     // Definitions wrapped by a declarator/export carry their comments on the wrapper.
     let mut anchor = node;
     while let Some(p) = anchor.parent() {
-        if matches!(p.kind(), "export_statement" | "lexical_declaration" | "variable_declaration" | "type_declaration" | "const_declaration" | "var_declaration")
-            && p.start_byte() <= anchor.start_byte()
-            && p.named_child(0).is_some_and(|c| c.start_byte() == anchor.start_byte() || p.kind() != "export_statement")
+        if matches!(
+            p.kind(),
+            "export_statement"
+                | "lexical_declaration"
+                | "variable_declaration"
+                | "type_declaration"
+                | "const_declaration"
+                | "var_declaration"
+        ) && p.start_byte() <= anchor.start_byte()
+            && p.named_child(0).is_some_and(|c| {
+                c.start_byte() == anchor.start_byte() || p.kind() != "export_statement"
+            })
             && anchor.start_position().row == p.start_position().row
         {
             anchor = p;

@@ -52,7 +52,9 @@ fn free() {}
 fn big_impl_is_split_into_its_methods() {
     let mut src = String::from("struct S;\nimpl S {\n");
     for i in 0..40 {
-        src.push_str(&format!("    fn method_{i}(&self) -> u32 {{\n        let v = {i};\n        v * 2 + 1\n    }}\n"));
+        src.push_str(&format!(
+            "    fn method_{i}(&self) -> u32 {{\n        let v = {i};\n        v * 2 + 1\n    }}\n"
+        ));
     }
     src.push_str("}\n");
     let limits = ChunkLimits { max_bytes: 500, window_lines: 40 };
@@ -75,7 +77,12 @@ fn python_classes_methods_docstrings_imports() {
     assert_eq!(g.signature, "def get(self, key)");
     assert_eq!(find(&a.symbols, "LIMIT").kind, "constant");
     let imports: Vec<_> = a.imports.iter().map(|i| i.text.as_str()).collect();
-    assert!(imports.contains(&"os.path") && imports.contains(&"pkg.store") && imports.contains(&"Store"), "{imports:?}");
+    assert!(
+        imports.contains(&"os.path")
+            && imports.contains(&"pkg.store")
+            && imports.contains(&"Store"),
+        "{imports:?}"
+    );
     assert!(a.chunks.iter().any(|c| c.kind == "class_definition" && c.start_line == 6));
 }
 
@@ -134,14 +141,21 @@ fn unknown_language_falls_back_to_line_windows() {
 fn line_table_starts_and_texts() {
     let t = "ab\n\ncd\nlast";
     let l = patois_syntax::Lines::new(t);
-    assert_eq!((l.start(1, t), l.start(2, t), l.start(3, t), l.start(4, t), l.start(9, t)), (0, 3, 4, 7, 11));
-    assert_eq!((l.text(1, t), l.text(2, t), l.text(3, t), l.text(4, t), l.text(9, t)), ("ab", "", "cd", "last", ""));
+    assert_eq!(
+        (l.start(1, t), l.start(2, t), l.start(3, t), l.start(4, t), l.start(9, t)),
+        (0, 3, 4, 7, 11)
+    );
+    assert_eq!(
+        (l.text(1, t), l.text(2, t), l.text(3, t), l.text(4, t), l.text(9, t)),
+        ("ab", "", "cd", "last", "")
+    );
     assert_eq!(l.line(5), 3);
 }
 
 #[test]
 fn code_versus_comments_strings_and_attributes() {
-    let src = "#[test]\nfn run() {\n    // call store here\n    let s = \"store\";\n    store(s);\n}\n";
+    let src =
+        "#[test]\nfn run() {\n    // call store here\n    let s = \"store\";\n    store(s);\n}\n";
     let tree = patois_syntax::parse(patois_syntax::language_named("rust").unwrap(), src).unwrap();
     let at = |needle: &str, nth: usize| src.match_indices(needle).nth(nth).unwrap().0;
     let code = |start: usize, len: usize| patois_syntax::is_code(&tree, start, start + len);
@@ -163,7 +177,10 @@ fn outline_reparses_edits_incrementally_with_the_same_result() {
         let cold = analyze(Path::new("src/other_path.rs"), text, &ChunkLimits::default());
         assert_eq!(got.symbols, cold.symbols, "{text}");
         assert_eq!(got.imports, cold.imports);
-        assert_eq!(got.tree.unwrap().root_node().to_sexp(), cold.tree.unwrap().root_node().to_sexp());
+        assert_eq!(
+            got.tree.unwrap().root_node().to_sexp(),
+            cold.tree.unwrap().root_node().to_sexp()
+        );
     }
 }
 

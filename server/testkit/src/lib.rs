@@ -43,8 +43,10 @@ impl Fixture {
         idx.update_all(["*"], None).unwrap();
         idx.write().unwrap();
         let tree = repo.find_tree(idx.write_tree().unwrap()).unwrap();
-        let sig = Signature::new(author, &format!("{author}@example.com"), &Time::new(time, 0)).unwrap();
-        let parents: Vec<_> = repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
+        let sig =
+            Signature::new(author, &format!("{author}@example.com"), &Time::new(time, 0)).unwrap();
+        let parents: Vec<_> =
+            repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
         let refs: Vec<_> = parents.iter().collect();
         repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &refs).unwrap().to_string()
     }

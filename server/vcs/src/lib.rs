@@ -82,7 +82,9 @@ impl Repo {
             Ok(repo) if repo.workdir().is_some() => Ok(Some(Repo { repo })),
             Ok(_) => Ok(None),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("opening the git repository at {}", dir.display())),
+            Err(e) => {
+                Err(e).with_context(|| format!("opening the git repository at {}", dir.display()))
+            }
         }
     }
 
@@ -95,7 +97,14 @@ impl Repo {
     pub fn head(&self) -> Result<Option<String>> {
         match self.repo.head() {
             Ok(r) => Ok(r.peel_to_commit().ok().map(|c| c.id().to_string())),
-            Err(e) if matches!(e.code(), git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e).context("reading HEAD"),
         }
     }
@@ -130,7 +139,9 @@ impl Repo {
         let mut rewritten = false;
         if let Some(since) = since {
             match Oid::from_str(since).ok().filter(|o| self.repo.find_commit(*o).is_ok()) {
-                Some(old) if old == head || self.repo.graph_descendant_of(head, old).unwrap_or(false) => {
+                Some(old)
+                    if old == head || self.repo.graph_descendant_of(head, old).unwrap_or(false) =>
+                {
                     walk.hide(old)?
                 }
                 _ => rewritten = true,
@@ -152,7 +163,8 @@ impl Repo {
         };
         let mut opts = DiffOptions::new();
         opts.context_lines(0).ignore_submodules(true);
-        let diff = self.repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut opts))?;
+        let diff =
+            self.repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut opts))?;
         let mut files = Vec::with_capacity(diff.deltas().len());
         for (i, delta) in diff.deltas().enumerate() {
             let Some(path) = delta.new_file().path().or(delta.old_file().path()) else { continue };
@@ -163,7 +175,11 @@ impl Repo {
                 }
                 None => (0, 0),
             };
-            files.push(FileChange { path: path.to_string_lossy().replace('\\', "/"), added, removed });
+            files.push(FileChange {
+                path: path.to_string_lossy().replace('\\', "/"),
+                added,
+                removed,
+            });
         }
         let message = commit.message().unwrap_or("").to_string();
         let author = commit.author();
@@ -187,7 +203,12 @@ impl Repo {
         let blame = self.repo.blame_file(Path::new(path), Some(&mut opts))?;
         let mut hunks: Vec<(i64, String)> = blame
             .iter()
-            .map(|h| (h.final_signature().map(|s| s.when().seconds()).unwrap_or(0), h.final_commit_id().to_string()))
+            .map(|h| {
+                (
+                    h.final_signature().map(|s| s.when().seconds()).unwrap_or(0),
+                    h.final_commit_id().to_string(),
+                )
+            })
             .collect();
         hunks.sort_by(|a, b| b.0.cmp(&a.0));
         let mut out: Vec<String> = Vec::new();
@@ -246,7 +267,9 @@ impl Repo {
                 if line.origin() == '+' {
                     if let (Some(path), Some(n)) = (delta.new_file().path(), line.new_lineno()) {
                         let path = path.to_string_lossy().replace('\\', "/");
-                        let text = String::from_utf8_lossy(line.content()).trim_end_matches(['\n', '\r']).to_string();
+                        let text = String::from_utf8_lossy(line.content())
+                            .trim_end_matches(['\n', '\r'])
+                            .to_string();
                         match out.last_mut() {
                             Some(a) if a.path == path => a.lines.push((n, text)),
                             _ => out.push(AddedLines { path, lines: vec![(n, text)] }),
