@@ -7,9 +7,9 @@ pub use explain::{explain, Explanation, Section};
 pub use patois_generate::{Mode, StopReason};
 
 use anyhow::{bail, Result};
-use patois_generate::{decide_mode, GenOptions, Generator};
+use patois_generate::{decide_mode, load_backend, Backend, BackendKind, GenOptions, Generator};
 use patois_index::{Index, Progress, Report, UpdateOptions};
-use patois_prompt::{build, Input, Limits, Tokens};
+use patois_prompt::{build, Input, Limits};
 use patois_retrieve::{chars, retrieve, Budget, Citation, Item, Options, RecentDoc, Request};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -22,8 +22,11 @@ use std::time::Instant;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// A model folder or `.gguf` file; `None`: the built-in model under the index folder.
+    /// A `.gguf` file or model folder; `None`: the installed default model
+    /// (`patois model install`), else the built-in model under the index folder.
     pub model: Option<PathBuf>,
+    /// What runs the model: `auto` (llama.cpp for GGUF, candle otherwise), `llama`, `candle`.
+    pub backend: BackendKind,
     /// Context budget in tokens of the model's tokenizer (characters without a model).
     pub budget: usize,
     /// Most tokens a completion may have.
@@ -45,6 +48,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             model: None,
+            backend: BackendKind::Auto,
             budget: 512,
             max_tokens: 48,
             prompt_tokens: 1536,
@@ -66,6 +70,21 @@ impl Settings {
         let text = std::fs::read_to_string(&p)?;
         toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {e}; see README for the keys", p.display()))
+    }
+}
+
+/// The model in effect and why it was chosen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelChoice {
+    pub path: PathBuf,
+    pub source: String,
+}
+
+fn is_gguf(path: &Path) -> bool {
+    if path.is_dir() {
+        std::fs::read_dir(path).map(|d| d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "gguf"))).unwrap_or(false)
+    } else {
+        path.extension().is_some_and(|e| e == "gguf")
     }
 }
 
@@ -112,9 +131,15 @@ pub struct Status {
     pub commits: u64,
     pub head: Option<String>,
     pub model: Option<patois_generate::ModelInfo>,
+    /// Why this model: from the settings, the installed default, or the built-in model.
+    pub model_source: String,
     pub model_error: Option<String>,
+    /// Where prompts go: `local` (this process) unless an endpoint is configured.
+    pub prompts_go_to: String,
     /// The adapter applied to the model, if any.
     pub adapter: Option<PathBuf>,
+    /// Why an adapter that exists is not applied.
+    pub adapter_note: Option<String>,
     /// Drift of what was trained on the repository (the adapter, else the built-in model).
     pub drift: Option<patois_adapter::Drift>,
 }
@@ -143,7 +168,8 @@ fn hash(s: &str) -> u64 {
 pub struct Engine {
     index: Index,
     settings: RwLock<Settings>,
-    generator: RwLock<Option<Arc<Generator>>>,
+    generator: RwLock<Option<Arc<dyn Backend>>>,
+    adapter_note: RwLock<Option<String>>,
     model_error: RwLock<Option<String>>,
     docs: Mutex<HashMap<String, DocState>>,
     seq: AtomicU64,
@@ -162,6 +188,7 @@ impl Engine {
             index,
             settings: RwLock::new(settings),
             generator: RwLock::new(None),
+            adapter_note: RwLock::new(None),
             model_error: RwLock::new(None),
             docs: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
@@ -183,7 +210,8 @@ impl Engine {
 
     /// Replaces the settings; a changed model path reloads the model.
     pub fn set_settings(&self, s: Settings) -> Result<()> {
-        let reload = s.model != self.settings().model;
+        let old = self.settings();
+        let reload = s.model != old.model || s.backend != old.backend;
         *self.settings.write().unwrap() = s;
         self.completions.lock().unwrap().entries.clear();
         if reload {
@@ -193,9 +221,24 @@ impl Engine {
         Ok(())
     }
 
-    /// The model path in effect: the configured one, else the built-in model.
+    /// The model in effect and why: the configured one, else the installed default
+    /// model, else the built-in model (which may not exist yet).
+    pub fn model_choice(&self) -> ModelChoice {
+        if let Some(p) = self.settings().model {
+            return ModelChoice { path: p, source: "settings (--model, patois.toml or the editor)".into() };
+        }
+        let catalogue = patois_models::Catalogue::builtin();
+        let default = catalogue.default_entry();
+        if let Some(p) = default.installed_in(&patois_models::models_home()) {
+            return ModelChoice { path: p, source: format!("the installed default model {}", default.name) };
+        }
+        let builtin = builtin_model_dir(self.index.dir());
+        ModelChoice { path: builtin, source: "the built-in model trained on this repository".into() }
+    }
+
+    /// The model path in effect (see [`Engine::model_choice`]).
     pub fn model_path(&self) -> PathBuf {
-        self.settings().model.unwrap_or_else(|| builtin_model_dir(self.index.dir()))
+        self.model_choice().path
     }
 
     /// The adapter in effect: the configured one, else `adapters/house` when present.
@@ -214,27 +257,60 @@ impl Engine {
     }
 
     /// Loads the model (once). Errors are kept for the status report.
-    pub fn load_model(&self) -> Result<Arc<Generator>> {
+    pub fn load_model(&self) -> Result<Arc<dyn Backend>> {
         if let Some(g) = self.generator.read().unwrap().as_ref() {
             return Ok(g.clone());
         }
-        let path = self.model_path();
-        let loaded = Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
-            if let Some(dir) = self.adapter_path() {
-                patois_adapter::apply(&mut g.model, &dir, true)?;
+        let choice = self.model_choice();
+        let path = choice.path;
+        let settings = self.settings();
+        let adapter = self.adapter_path();
+        // An adapter in the PEFT layout is merged into candle's weights; llama.cpp would
+        // need it as a GGUF LoRA, so a configured adapter selects candle.
+        let kind = match (settings.backend, &adapter, settings.adapter.is_some()) {
+            (BackendKind::Auto, Some(_), true) => BackendKind::Candle,
+            (kind, _, _) => kind,
+        };
+        let loaded: Result<Arc<dyn Backend>> = if kind == BackendKind::Candle
+            || !is_gguf(&path)
+        {
+            Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
+                if let Some(dir) = &adapter {
+                    if let Err(e) = patois_adapter::apply(&mut g.model, dir, true) {
+                        if settings.adapter.is_some() {
+                            return Err(e);
+                        }
+                        let note = format!("{} is not applied: {e:#}", dir.display());
+                        *self.adapter_note.write().unwrap() = Some(note);
+                    }
+                }
+                Ok(Arc::new(g) as Arc<dyn Backend>)
+            })
+        } else {
+            if let Some(dir) = &adapter {
+                *self.adapter_note.write().unwrap() = Some(format!(
+                    "{} is not applied: llama.cpp runs this model and loads GGUF LoRA adapters \
+                     only; set adapter in patois.toml (or backend = \"candle\") to run it with candle",
+                    dir.display()
+                ));
             }
-            Ok(g)
-        });
+            load_backend(&path, kind)
+        };
         match loaded {
             Ok(g) => {
-                let g = Arc::new(g);
                 *self.generator.write().unwrap() = Some(g.clone());
                 *self.model_error.write().unwrap() = None;
                 Ok(g)
             }
             Err(e) => {
                 let e = if self.settings().model.is_none() && !path.exists() {
-                    anyhow::anyhow!("no model yet: run `patois train` to make the built-in model at {}, or set a model path", path.display())
+                    anyhow::anyhow!(
+                        "no model yet: run `patois model install` to install the default model \
+                         ({}), or `patois train` to make the small built-in one at {}, or set a \
+                         model path",
+                        patois_models::Catalogue::builtin().default,
+                        path.display()
+                    )
                 } else {
                     e
                 };
@@ -245,7 +321,7 @@ impl Engine {
     }
 
     /// Uses an already loaded generator (tests, benchmarks).
-    pub fn set_generator(&self, g: Arc<Generator>) {
+    pub fn set_generator(&self, g: Arc<dyn Backend>) {
         *self.generator.write().unwrap() = Some(g);
     }
 
@@ -384,9 +460,9 @@ impl Engine {
             .map(|l| l.line_comment)
             .unwrap_or("#");
         let input = Input { path, comment, prefix, suffix, items: &items };
-        let window = g.info.context.min(settings.prompt_tokens).saturating_sub(settings.max_tokens);
+        let window = g.info().context.min(settings.prompt_tokens).saturating_sub(settings.max_tokens);
         let limits = Limits::for_window(window);
-        let prompt = build(g.info.fim, &input, limits, g.as_ref());
+        let prompt = build(g.info().fim, &input, limits, g.as_ref());
         let t_prompt = t0.elapsed().as_secs_f64() * 1e3 - t_retrieval;
         let mode = decide_mode(path, text, cursor);
         let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
@@ -435,9 +511,12 @@ impl Engine {
             files,
             commits,
             head,
-            model: self.generator.read().unwrap().as_ref().map(|g| g.info.clone()),
+            model: self.generator.read().unwrap().as_ref().map(|g| g.info().clone()),
+            model_source: self.model_choice().source,
             model_error: self.model_error.read().unwrap().clone(),
+            prompts_go_to: "local (this process; nothing leaves the machine)".into(),
             adapter: self.adapter_path(),
+            adapter_note: self.adapter_note.read().unwrap().clone(),
             drift: self.drift(),
         }
     }

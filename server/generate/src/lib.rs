@@ -1,10 +1,17 @@
-//! Generation with candle: load a model (GGUF or safetensors + config.json, with
-//! the HF tokenizer.json), build the FIM prompt's tokens, reuse the KV cache of the
-//! previous prompt's common prefix, decode with stop rules, stop when cancelled.
+//! Generation behind one [`Backend`] trait: llama.cpp in-process ([`LlamaGenerator`],
+//! the default for GGUF files) and our own candle decoder ([`Generator`]: GGUF or
+//! safetensors + config.json; also what training uses). Both reuse the KV cache of the
+//! previous prompt's common prefix, decode with the same stop rules and stop when
+//! cancelled. A GGUF file carries its own tokenizer ([`tokenizer_from_gguf_file`]).
 
+pub mod gguf_tokenizer;
+pub mod llama;
 pub mod model;
 pub mod stop;
 pub mod write;
+
+pub use gguf_tokenizer::{tokenizer_from_gguf_file, GgufTokenizerError};
+pub use llama::LlamaGenerator;
 
 pub use model::{Arch, Config, KvCache, Lin, Lora, Model};
 pub use stop::{decide_mode, Mode, StopReason};
@@ -27,8 +34,12 @@ pub struct ModelInfo {
     pub format: String,
     pub arch: String,
     pub parameters: usize,
+    /// Tokens one request may hold (prompt and completion).
     pub context: usize,
     pub fim: FimStyle,
+    /// What runs it: `llama.cpp` or `candle`.
+    #[serde(default)]
+    pub backend: String,
 }
 
 /// How to generate.
@@ -75,8 +86,132 @@ pub struct Completion {
     pub first_token_ms: f64,
 }
 
-/// A model with its tokenizer, ready to complete. One request runs at a time; the
-/// KV cache of the last one is kept for the next.
+/// A model ready to complete prompts: what the engine, explain and the benchmarks use,
+/// whatever runs the model. One request runs at a time; the KV cache of the last
+/// prompt is kept for the next.
+pub trait Backend: Tokens + Send + Sync {
+    fn info(&self) -> &ModelInfo;
+    /// Completes `prompt`. `suffix` is the document after the cursor (to drop repeats);
+    /// `cancelled` is polled between tokens and between prefill batches.
+    fn complete(
+        &self,
+        prompt: &str,
+        suffix: &str,
+        opts: &GenOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Completion>;
+    /// Forgets the cached prompt (for cold measurements).
+    fn clear_cache(&self);
+    /// Token ids of `text` (special tokens in the text are parsed).
+    fn encode(&self, text: &str) -> Result<Vec<u32>>;
+}
+
+/// The generated tokens and why generation stopped.
+struct Decoded {
+    text: String,
+    stop: StopReason,
+    tokens: usize,
+    first_token_ms: f64,
+}
+
+/// The decode loop both backends share: sample from `logits`, stop at a stop token,
+/// a stop rule or cancellation, else feed the token back with `forward`.
+fn decode_loop(
+    mut logits: candle_core::Tensor,
+    max_tokens: usize,
+    opts: &GenOptions,
+    stop_ids: &HashSet<u32>,
+    detokenize: &dyn Fn(&[u32]) -> Result<String>,
+    forward: &mut dyn FnMut(u32) -> Result<candle_core::Tensor>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Decoded> {
+    let t0 = Instant::now();
+    let mut sampler = LogitsProcessor::new(opts.seed, opts.temperature, opts.top_p);
+    let mut first_token_ms = 0.0;
+    let mut out: Vec<u32> = Vec::new();
+    let mut stop = StopReason::MaxTokens;
+    let mut text = String::new();
+    while out.len() < max_tokens {
+        if cancelled() {
+            stop = StopReason::Cancelled;
+            break;
+        }
+        let next = sampler.sample(&logits)?;
+        if out.is_empty() {
+            first_token_ms = t0.elapsed().as_secs_f64() * 1e3;
+        }
+        if stop_ids.contains(&next) {
+            stop = StopReason::EndOfText;
+            break;
+        }
+        out.push(next);
+        text = detokenize(&out)?;
+        if let Some((keep, why)) = stop::check(opts.mode, &text, opts.indent, opts.max_lines) {
+            text.truncate(keep);
+            stop = why;
+            break;
+        }
+        if out.len() < max_tokens {
+            logits = forward(next)?;
+        }
+    }
+    Ok(Decoded { text, stop, tokens: out.len(), first_token_ms })
+}
+
+/// Applies the suffix rule and assembles the result of a finished decode.
+fn finish(d: Decoded, suffix: &str, prompt_tokens: usize, cached: usize, prefill_ms: f64, decode_ms: f64) -> Completion {
+    let (text, repeated) = if d.stop == StopReason::Cancelled {
+        (d.text, false)
+    } else {
+        stop::trim_against_suffix(&d.text, suffix)
+    };
+    Completion {
+        text,
+        stop: if repeated { StopReason::RepeatsSuffix } else { d.stop },
+        tokens: d.tokens,
+        prompt_tokens,
+        cache_hit_tokens: cached,
+        prefill_ms,
+        decode_ms,
+        first_token_ms: prefill_ms + d.first_token_ms,
+    }
+}
+
+/// Which backend runs a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// llama.cpp for `.gguf` files, candle for safetensors folders.
+    #[default]
+    Auto,
+    Llama,
+    Candle,
+}
+
+/// Loads the model at `path` with the backend `kind` asks for.
+pub fn load_backend(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn Backend>> {
+    let gguf = if path.is_dir() { find_gguf(path)? } else { Some(path.to_path_buf()) };
+    match (kind, gguf) {
+        (BackendKind::Auto | BackendKind::Llama, Some(file)) if path.exists() => {
+            Ok(std::sync::Arc::new(LlamaGenerator::load(&file, &LlamaOptions::default())?))
+        }
+        (BackendKind::Llama, _) if path.exists() => bail!(
+            "{}: the llama.cpp backend runs .gguf files only; point the model at one, or set \
+             backend = \"candle\"",
+            path.display()
+        ),
+        _ => Ok(std::sync::Arc::new(Generator::load(path, &device())?)),
+    }
+}
+
+pub use llama::LlamaOptions;
+
+fn find_gguf(dir: &Path) -> Result<Option<PathBuf>> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    Ok(entries.filter_map(|e| e.ok().map(|e| e.path())).find(|p| p.extension().is_some_and(|e| e == "gguf")))
+}
+
+/// A model with its tokenizer run by our candle decoder.
 pub struct Generator {
     pub model: Model,
     pub tokenizer: Tokenizer,
@@ -94,11 +229,16 @@ impl Tokens for Generator {
     }
 }
 
-/// Finds the model files at `path`: a `.gguf` file, or a folder holding one, or a
-/// folder with `config.json` + `*.safetensors`; `tokenizer.json` beside them.
-fn locate(path: &Path) -> Result<(PathBuf, PathBuf, bool)> {
+/// Finds the model files at `path`: a `.gguf` file (its tokenizer from its metadata,
+/// or `tokenizer.json` beside it), or a folder holding one, or a folder with
+/// `config.json` + `*.safetensors` + `tokenizer.json`.
+fn locate(path: &Path) -> Result<(PathBuf, Option<PathBuf>, bool)> {
     if !path.exists() {
-        bail!("no model at {}; pass --model with a folder holding config.json + *.safetensors + tokenizer.json, or a .gguf file with tokenizer.json beside it", path.display());
+        bail!(
+            "no model at {}; install one with `patois model install`, or pass --model with a \
+             .gguf file or a folder holding config.json + *.safetensors + tokenizer.json",
+            path.display()
+        );
     }
     let (dir, gguf) = if path.is_file() {
         if path.extension().is_none_or(|e| e != "gguf") {
@@ -109,18 +249,16 @@ fn locate(path: &Path) -> Result<(PathBuf, PathBuf, bool)> {
         }
         (path.parent().unwrap_or(Path::new(".")).to_path_buf(), Some(path.to_path_buf()))
     } else {
-        let gguf = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|e| e == "gguf"));
-        (path.to_path_buf(), gguf)
+        (path.to_path_buf(), find_gguf(path)?)
     };
     let tok = dir.join("tokenizer.json");
-    if !tok.exists() {
-        bail!("{} is missing; patois needs the model's Hugging Face tokenizer.json next to the weights", tok.display());
-    }
     match gguf {
-        Some(g) => Ok((g, tok, true)),
-        None if dir.join("config.json").exists() => Ok((dir, tok, false)),
+        Some(g) => Ok((g, Some(tok).filter(|t| t.exists()), true)),
+        None if !tok.exists() => bail!(
+            "{} is missing; a safetensors model needs its Hugging Face tokenizer.json",
+            tok.display()
+        ),
+        None if dir.join("config.json").exists() => Ok((dir, Some(tok), false)),
         None => bail!("{} has neither a .gguf file nor config.json + *.safetensors", dir.display()),
     }
 }
@@ -129,8 +267,11 @@ impl Generator {
     /// Loads the model at `path` on `device`.
     pub fn load(path: &Path, device: &Device) -> Result<Generator> {
         let (weights, tok_path, is_gguf) = locate(path)?;
-        let tokenizer = Tokenizer::from_file(&tok_path)
-            .map_err(|e| anyhow::anyhow!("{}: not a tokenizer.json: {e}", tok_path.display()))?;
+        let tokenizer = match &tok_path {
+            Some(t) => Tokenizer::from_file(t)
+                .map_err(|e| anyhow::anyhow!("{}: not a tokenizer.json: {e}", t.display()))?,
+            None => tokenizer_from_gguf_file(&weights)?,
+        };
         let model = if is_gguf {
             Model::from_gguf(&weights, device)?
         } else {
@@ -171,11 +312,22 @@ impl Generator {
             parameters,
             context: c.max_position_embeddings,
             fim,
+            backend: "candle".into(),
         };
         Ok(Generator { model, tokenizer, info, stop_ids, cache: Mutex::new(KvCache::default()) })
     }
 
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.decode(ids, true).map_err(|e| anyhow::anyhow!("detokenizing: {e}"))
+    }
+}
+
+impl Backend for Generator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
         Ok(self
             .tokenizer
             .encode(text, false)
@@ -184,18 +336,11 @@ impl Generator {
             .to_vec())
     }
 
-    pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.tokenizer.decode(ids, true).map_err(|e| anyhow::anyhow!("detokenizing: {e}"))
+    fn clear_cache(&self) {
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = KvCache::default();
     }
 
-    /// Forgets the cached prompt (for cold measurements).
-    pub fn clear_cache(&self) {
-        *self.cache.lock().unwrap() = KvCache::default();
-    }
-
-    /// Completes `prompt`. `suffix` is the document after the cursor (to drop
-    /// repeats); `cancelled` is polled between tokens.
-    pub fn complete(
+    fn complete(
         &self,
         prompt: &str,
         suffix: &str,
@@ -208,13 +353,18 @@ impl Generator {
         }
         let room = self.model.config.max_position_embeddings.saturating_sub(ids.len());
         let max_tokens = opts.max_tokens.min(room);
-        let mut cache = self.cache.lock().unwrap();
+        // A panic in an earlier request leaves a cache we cannot trust: start afresh.
+        let mut cache = self.cache.lock().unwrap_or_else(|p| {
+            let mut c = p.into_inner();
+            *c = KvCache::default();
+            c
+        });
         let t0 = Instant::now();
         // Keep the longest common prefix with the last request; at least one token must run.
         let common =
             cache.tokens.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
         cache.truncate(common)?;
-        let mut logits = match self.model.forward(&ids[common..], &mut cache) {
+        let logits = match self.model.forward(&ids[common..], &mut cache) {
             Ok(l) => l,
             Err(e) => {
                 *cache = KvCache::default();
@@ -222,50 +372,18 @@ impl Generator {
             }
         };
         let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let mut sampler = LogitsProcessor::new(opts.seed, opts.temperature, opts.top_p);
         let t1 = Instant::now();
-        let mut first_token_ms = prefill_ms;
-        let mut out: Vec<u32> = Vec::new();
-        let mut stop = StopReason::MaxTokens;
-        let mut text = String::new();
-        while out.len() < max_tokens {
-            if cancelled() {
-                stop = StopReason::Cancelled;
-                break;
-            }
-            let next = sampler.sample(&logits)?;
-            if out.is_empty() {
-                first_token_ms = prefill_ms + t1.elapsed().as_secs_f64() * 1e3;
-            }
-            if self.stop_ids.contains(&next) {
-                stop = StopReason::EndOfText;
-                break;
-            }
-            out.push(next);
-            text = self.decode(&out)?;
-            if let Some((keep, why)) = stop::check(opts.mode, &text, opts.indent, opts.max_lines) {
-                text.truncate(keep);
-                stop = why;
-                break;
-            }
-            logits = self.model.forward(&[next], &mut cache)?;
-        }
+        let decoded = decode_loop(
+            logits,
+            max_tokens,
+            opts,
+            &self.stop_ids,
+            &|ids| self.decode(ids),
+            &mut |next| self.model.forward(&[next], &mut cache),
+            cancelled,
+        )?;
         let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
-        let (text, repeated) = if stop == StopReason::Cancelled {
-            (text, false)
-        } else {
-            stop::trim_against_suffix(&text, suffix)
-        };
-        Ok(Completion {
-            text,
-            stop: if repeated { StopReason::RepeatsSuffix } else { stop },
-            tokens: out.len(),
-            prompt_tokens: ids.len(),
-            cache_hit_tokens: common,
-            prefill_ms,
-            decode_ms,
-            first_token_ms,
-        })
+        Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))
     }
 }
 

@@ -141,6 +141,74 @@ pub fn write_gguf(
     weights: &BTreeMap<String, Tensor>,
     dtype: GgmlDType,
 ) -> Result<()> {
+    write_gguf_with(path, c, weights, dtype, Vec::new())
+}
+
+/// `tokenizer.ggml.*` metadata for a byte-level BPE tokenizer, the way llama.cpp's
+/// converter writes it: tokens by id, merges, token types (added tokens are control
+/// tokens), and `pre` naming the pre-tokenizer (`gpt-2`, `qwen2`, `smollm`...).
+pub fn tokenizer_metadata(tok: &Tokenizer, pre: &str) -> Result<Vec<(String, gguf_file::Value)>> {
+    use gguf_file::Value as V;
+    let json: serde_json::Value = serde_json::from_str(
+        &tok.to_string(false).map_err(|e| anyhow::anyhow!("serializing the tokenizer: {e}"))?,
+    )?;
+    let model = &json["model"];
+    let vocab = model["vocab"].as_object().context("the tokenizer has no BPE vocabulary")?;
+    let added = tok.get_added_tokens_decoder();
+    let size = tok.get_vocab_size(true);
+    let mut tokens = vec![String::new(); size];
+    let mut types = vec![1i32; size];
+    for (t, id) in vocab {
+        let id = id.as_u64().context("vocabulary ids are numbers")? as usize;
+        if id < size {
+            tokens[id] = t.clone();
+        }
+    }
+    for (id, t) in &added {
+        let id = *id as usize;
+        if id < size {
+            tokens[id] = t.content.clone();
+            types[id] = 3;
+        }
+    }
+    for (i, t) in tokens.iter_mut().enumerate() {
+        if t.is_empty() {
+            *t = format!("[PAD{i}]");
+            types[i] = 5;
+        }
+    }
+    let merges: Vec<V> = model["merges"]
+        .as_array()
+        .context("the tokenizer has no merges")?
+        .iter()
+        .filter_map(|m| match m {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(p) => Some(format!("{} {}", p[0].as_str()?, p[1].as_str()?)),
+            _ => None,
+        })
+        .map(V::String)
+        .collect();
+    let eos = tok.token_to_id("<|endoftext|>").unwrap_or(0);
+    Ok(vec![
+        ("tokenizer.ggml.model".into(), V::String("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), V::String(pre.into())),
+        ("tokenizer.ggml.tokens".into(), V::Array(tokens.into_iter().map(V::String).collect())),
+        ("tokenizer.ggml.token_type".into(), V::Array(types.into_iter().map(V::I32).collect())),
+        ("tokenizer.ggml.merges".into(), V::Array(merges)),
+        ("tokenizer.ggml.eos_token_id".into(), V::U32(eos)),
+        ("tokenizer.ggml.bos_token_id".into(), V::U32(eos)),
+        ("tokenizer.ggml.add_bos_token".into(), V::Bool(false)),
+    ])
+}
+
+/// [`write_gguf`] with more metadata (a tokenizer from [`tokenizer_metadata`]).
+pub fn write_gguf_with(
+    path: &Path,
+    c: &Config,
+    weights: &BTreeMap<String, Tensor>,
+    dtype: GgmlDType,
+    extra: Vec<(String, gguf_file::Value)>,
+) -> Result<()> {
     let mut qs: Vec<(String, QTensor)> = Vec::new();
     for (name, t) in weights {
         let mut t = t.to_dtype(DType::F32)?;
@@ -157,7 +225,8 @@ pub fn write_gguf(
             QTensor::quantize(&t, dt).with_context(|| format!("quantizing {name} to {dt:?}"))?,
         ));
     }
-    let meta = c.gguf_metadata();
+    let mut meta = c.gguf_metadata();
+    meta.extend(extra);
     let meta_refs: Vec<(&str, &gguf_file::Value)> =
         meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = qs.iter().map(|(k, v)| (k.as_str(), v)).collect();

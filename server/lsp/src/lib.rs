@@ -95,6 +95,11 @@ pub fn merge_settings(base: &Settings, v: &Value) -> Settings {
             *slot = n as usize;
         }
     }
+    if let Some(b) = v.get("backend").and_then(Value::as_str) {
+        if let Ok(kind) = serde_json::from_value(Value::String(b.to_string())) {
+            s.backend = kind;
+        }
+    }
     if let Some(c) = v.get("cache").and_then(Value::as_bool) {
         s.cache = c;
     }

@@ -15,13 +15,20 @@ pub enum What {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
-    /// Model latency: the built-in model end to end, and a 0.5B-shape Q4 model, cold vs prefix cache.
+    /// Model speed: prefill, decode, first token cold and after a one-character edit,
+    /// retrieval time; llama.cpp and candle on the same GGUF, plus the built-in model.
     Generate {
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// Skip the 0.5B-shape model (it takes a minute to make).
+        /// The GGUF model [default: the model in effect].
         #[arg(long)]
-        skip_large: bool,
+        model: Option<PathBuf>,
+        /// Prompt length in tokens.
+        #[arg(long, default_value_t = 1000)]
+        tokens: usize,
+        /// Skip candle on the same file (it takes minutes on a 0.5B model).
+        #[arg(long)]
+        skip_candle: bool,
     },
     /// Replay typing (one character per request) through the real server, with and without caches.
     Lsp {
@@ -63,7 +70,9 @@ pub fn run(what: What) -> Result<()> {
         What::Retrieval { dir, commits, max_tasks, samples } => {
             crate::bench_retrieval::run(dir, commits, max_tasks, samples)
         }
-        What::Generate { dir, skip_large } => crate::bench_generate::run(&dir, skip_large),
+        What::Generate { dir, model, tokens, skip_candle } => {
+            crate::bench_generate::run(&dir, model, tokens, skip_candle)
+        }
         What::Lsp { dir, requests } => crate::bench_lsp::run(&dir, requests),
         What::Adapter { dir, base, minutes } => crate::bench_adapter::run(&dir, base, minutes),
     }

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use candle_core::Device;
 use patois_adapter::{train_builtin, train_lora, Silent, TrainOptions};
-use patois_generate::{GenOptions, Generator, Mode};
+use patois_generate::{Backend, GenOptions, Generator, Mode};
 use patois_index::{Index, Quiet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

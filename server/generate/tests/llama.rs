@@ -1,0 +1,148 @@
+//! The GGUF tokenizer and the llama.cpp backend, on tiny models our own code writes
+//! (random weights, a tokenizer trained here, its metadata embedded in the GGUF file).
+
+use candle_core::quantized::GgmlDType;
+use patois_generate::write::{
+    random_weights, tiny_config, tokenizer_metadata, train_tokenizer, write_gguf_with,
+};
+use patois_generate::{
+    load_backend, tokenizer_from_gguf_file, Backend, BackendKind, GenOptions, Generator,
+    LlamaGenerator, LlamaOptions, Mode, StopReason,
+};
+use patois_prompt::{FimStyle, Tokens};
+use std::path::{Path, PathBuf};
+
+const CORPUS: &str = "fn main() {\n    let total = add(1, 2);\n    println!(\"{}\", total);\n}\n\n\
+pub fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n\nimpl Iterator for Foo<'a> {\n    type Item = u8;\n}\n";
+
+const SAMPLES: &[&str] = &[
+    "fn main() {\n    let x = 12345;\n}",
+    "    impl<'a> Iterator for Foo<'a> {",
+    "pub fn add(a: u32, b: u32) -> u32 { a + b }",
+    "let s = \"héllo wörld — ünïcode\";\n\n\n    // comment\t tab",
+    "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>",
+];
+
+/// A tiny Qwen2-layout model in a GGUF file that carries its tokenizer.
+fn tiny_gguf(dir: &Path, dtype: GgmlDType) -> PathBuf {
+    let tok = train_tokenizer(std::iter::repeat_n(CORPUS, 20), 400).unwrap();
+    let c = tiny_config(tok.get_vocab_size(true).div_ceil(64) * 64);
+    let path = dir.join("tiny.gguf");
+    let meta = tokenizer_metadata(&tok, "gpt-2").unwrap();
+    write_gguf_with(&path, &c, &random_weights(&c, 3).unwrap(), dtype, meta).unwrap();
+    tok.save(dir.join("trained-tokenizer.json"), false).unwrap();
+    path
+}
+
+#[test]
+fn the_tokenizer_built_from_gguf_metadata_matches_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf(dir.path(), GgmlDType::F32);
+    let original = tokenizers::Tokenizer::from_file(dir.path().join("trained-tokenizer.json")).unwrap();
+    let rebuilt = tokenizer_from_gguf_file(&path).unwrap();
+    for s in SAMPLES {
+        let a = original.encode(*s, false).unwrap();
+        let b = rebuilt.encode(*s, false).unwrap();
+        assert_eq!(a.get_ids(), b.get_ids(), "{s:?}");
+        assert_eq!(rebuilt.decode(b.get_ids(), false).unwrap(), *s);
+    }
+    // The FIM markers are single tokens.
+    let ids = rebuilt.encode(SAMPLES[4], false).unwrap().get_ids().to_vec();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert_eq!(ids[0], rebuilt.token_to_id("<|fim_prefix|>").unwrap());
+}
+
+#[test]
+fn llama_cpp_tokenizes_like_the_gguf_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf(dir.path(), GgmlDType::F32);
+    let ours = tokenizer_from_gguf_file(&path).unwrap();
+    let llama = LlamaGenerator::load(&path, &LlamaOptions::default()).unwrap();
+    for s in SAMPLES {
+        let a = ours.encode(*s, false).unwrap().get_ids().to_vec();
+        assert_eq!(llama.encode(s).unwrap(), a, "{s:?}");
+        // Offsets cover the text in order and never split a character.
+        let off = llama.offsets(s);
+        assert_eq!(off.len(), a.len());
+        assert_eq!(off.last().unwrap().1, s.len());
+        assert!(off.iter().all(|(x, y)| s.is_char_boundary(*x) && s.is_char_boundary(*y)));
+    }
+}
+
+#[test]
+fn a_pre_tokenizer_patois_does_not_know_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = train_tokenizer(std::iter::repeat_n(CORPUS, 5), 300).unwrap();
+    let c = tiny_config(320);
+    let path = dir.path().join("odd.gguf");
+    let meta = tokenizer_metadata(&tok, "mystery-bpe").unwrap();
+    write_gguf_with(&path, &c, &random_weights(&c, 1).unwrap(), GgmlDType::F32, meta).unwrap();
+    let err = tokenizer_from_gguf_file(&path).unwrap_err().to_string();
+    assert!(err.contains("mystery-bpe") && err.contains("odd.gguf"), "{err}");
+}
+
+#[test]
+fn llama_cpp_and_candle_complete_the_same_on_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf(dir.path(), GgmlDType::F32);
+    let llama = load_backend(&path, BackendKind::Llama).unwrap();
+    let candle = load_backend(&path, BackendKind::Candle).unwrap();
+    assert_eq!(llama.info().backend, "llama.cpp");
+    assert_eq!(candle.info().backend, "candle");
+    assert_eq!(llama.info().fim, FimStyle::Qwen);
+    let opts =
+        GenOptions { max_tokens: 12, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };
+    let prompt = FimStyle::Qwen.render("fn main() {\n    let total = add(", "\n}\n");
+    let a = llama.complete(&prompt, "\n}\n", &opts, &|| false).unwrap();
+    let b = candle.complete(&prompt, "\n}\n", &opts, &|| false).unwrap();
+    assert_eq!(a.prompt_tokens, b.prompt_tokens);
+    assert_eq!(a.tokens, b.tokens);
+    assert_eq!(a.text, b.text, "greedy decoding agrees token for token");
+}
+
+#[test]
+fn the_kv_cache_of_the_common_prefix_is_reused_and_cancellation_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf(dir.path(), GgmlDType::Q8_0);
+    let g = LlamaGenerator::load(&path, &LlamaOptions { batch: 8, ..Default::default() }).unwrap();
+    let opts = GenOptions { max_tokens: 6, mode: Mode::MultiLine, ..Default::default() };
+    let p1 = FimStyle::Qwen.render(&CORPUS.repeat(2), "");
+    let first = g.complete(&p1, "", &opts, &|| false).unwrap();
+    assert_eq!(first.cache_hit_tokens, 0);
+    let p2 = FimStyle::Qwen.render(&format!("{}x", CORPUS.repeat(2)), "");
+    let second = g.complete(&p2, "", &opts, &|| false).unwrap();
+    assert!(second.cache_hit_tokens > first.prompt_tokens * 9 / 10, "{second:?}");
+    // The same prompt again from a cold cache gives the same text.
+    g.clear_cache();
+    let cold = g.complete(&p2, "", &opts, &|| false).unwrap();
+    assert_eq!(cold.cache_hit_tokens, 0);
+    assert_eq!(cold.text, second.text);
+    // Cancelled before decoding: nothing is generated.
+    let p3 = FimStyle::Qwen.render(&CORPUS.repeat(3), "");
+    let c = g.complete(&p3, "", &opts, &|| true).unwrap();
+    assert_eq!(c.stop, StopReason::Cancelled);
+    assert_eq!(c.tokens, 0);
+    // What was evaluated before the cancellation is kept for the next request.
+    let again = g.complete(&p3, "", &opts, &|| false).unwrap();
+    assert!(again.cache_hit_tokens >= second.prompt_tokens - 2, "{again:?}");
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf(dir.path(), GgmlDType::F32);
+    let g = LlamaGenerator::load(&path, &LlamaOptions { context: 64, ..Default::default() }).unwrap();
+    let err = g.complete(&CORPUS.repeat(10), "", &GenOptions::default(), &|| false).unwrap_err();
+    assert!(err.to_string().contains("context"), "{err}");
+    // The model still works afterwards.
+    assert!(g.complete("fn main", "", &GenOptions::default(), &|| false).is_ok());
+}
+
+#[test]
+fn a_gguf_without_tokenizer_json_loads_in_candle_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf(dir.path(), GgmlDType::Q8_0);
+    let g = Generator::load(&path, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(g.info.fim, FimStyle::Qwen);
+    assert_eq!(g.encode("fn main").unwrap().len(), g.count("fn main"));
+}
