@@ -57,7 +57,10 @@ fn initialize(c: &mut Client, root: &std::path::Path) -> Value {
 fn lsp_end_to_end() {
     let fx = fixture();
     let root = fx.root().canonicalize().unwrap();
-    let mut c = Client::start(std::path::Path::new(env!("CARGO_BIN_EXE_patois")), &root);
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_patois"));
+    // No installed models: the test's own built-in model is the one in effect.
+    let home = root.join(".no-installed-models");
+    let mut c = Client::start_with_env(exe, &root, &[("PATOIS_HOME", &home)]);
     let init = initialize(&mut c, &root);
     let caps = &init["capabilities"];
     assert_eq!(caps["positionEncoding"], "utf-8");

@@ -47,6 +47,7 @@ fn neovim_shows_and_accepts_ghost_text_and_explains() {
         .arg(root.join("src/main.rs"))
         .current_dir(&root)
         .env("PATOIS_BIN", env!("CARGO_BIN_EXE_patois"))
+        .env("PATOIS_HOME", root.join(".no-installed-models"))
         .env("PATOIS_RESULT", &result)
         .env("PATOIS_ROW", "4")
         .env("PATOIS_STORE", root.join("src/store.rs"))

@@ -18,7 +18,9 @@ export interface Status {
   files: number;
   commits: number;
   indexing?: boolean;
-  model?: { arch: string; format: string } | null;
+  model?: { path?: string; arch: string; format: string; backend?: string } | null;
+  /** Why this model: the settings, the installed default model, or the built-in one. */
+  model_source?: string;
   model_error?: string | null;
   drift?: { advice: string; retrain_advised: boolean } | null;
 }
@@ -26,7 +28,12 @@ export interface Status {
 /** Status bar text and tooltip. */
 export function statusText(s: Status): { text: string; tooltip: string; retrain: boolean } {
   const icon = s.indexing ? "$(sync~spin)" : s.model ? "$(check)" : "$(warning)";
-  const model = s.model ? `${s.model.arch} (${s.model.format})` : `no model: ${s.model_error ?? "not loaded"}`;
+  const name = s.model?.path ? s.model.path.split(/[\\/]/).pop() + " " : "";
+  const runner = s.model?.backend ? `, run by ${s.model.backend}` : "";
+  const source = s.model_source ? ` — ${s.model_source}` : "";
+  const model = s.model
+    ? `${name}(${s.model.arch}, ${s.model.format}${runner})${source}`
+    : `no model: ${s.model_error ?? "not loaded"}`;
   const drift = s.drift ? `\n${s.drift.advice}` : "";
   return {
     text: `${icon} patois${s.drift?.retrain_advised ? " $(history)" : ""}`,

@@ -169,6 +169,8 @@ pub struct Engine {
     index: Index,
     settings: RwLock<Settings>,
     generator: RwLock<Option<Arc<dyn Backend>>>,
+    /// Where installed models are looked up (`patois model install` puts them there).
+    models_home: PathBuf,
     adapter_note: RwLock<Option<String>>,
     model_error: RwLock<Option<String>>,
     docs: Mutex<HashMap<String, DocState>>,
@@ -188,6 +190,7 @@ impl Engine {
             index,
             settings: RwLock::new(settings),
             generator: RwLock::new(None),
+            models_home: patois_models::models_home(),
             adapter_note: RwLock::new(None),
             model_error: RwLock::new(None),
             docs: Mutex::new(HashMap::new()),
@@ -196,6 +199,12 @@ impl Engine {
             completions: Mutex::new(CompletionCache::default()),
             latest: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Looks installed models up under `home` instead of the user's cache.
+    pub fn with_models_home(mut self, home: PathBuf) -> Engine {
+        self.models_home = home;
+        self
     }
 
     pub fn index(&self) -> &Index {
@@ -214,6 +223,7 @@ impl Engine {
         let reload = s.model != old.model || s.backend != old.backend;
         *self.settings.write().unwrap() = s;
         self.completions.lock().unwrap().entries.clear();
+        *self.last_items.lock().unwrap() = None;
         if reload {
             *self.generator.write().unwrap() = None;
             self.load_model()?;
@@ -229,7 +239,7 @@ impl Engine {
         }
         let catalogue = patois_models::Catalogue::builtin();
         let default = catalogue.default_entry();
-        if let Some(p) = default.installed_in(&patois_models::models_home()) {
+        if let Some(p) = default.installed_in(&self.models_home) {
             return ModelChoice { path: p, source: format!("the installed default model {}", default.name) };
         }
         let builtin = builtin_model_dir(self.index.dir());

@@ -19,7 +19,8 @@ fn setup() -> (Fixture, Engine) {
     ix.update(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet).unwrap();
     let texts = ["pub fn put(&mut self, v: u32) { self.items.push(v); }\n"; 30];
     make_model_dir(&builtin_model_dir(ix.dir()), texts.iter(), &tiny_config(400), 3).unwrap();
-    (fx, Engine::new(ix, Settings { max_tokens: 8, ..Default::default() }))
+    let home = fx.root().join(".no-installed-models");
+    (fx, Engine::new(ix, Settings { max_tokens: 8, ..Default::default() }).with_models_home(home))
 }
 
 #[test]
@@ -117,4 +118,35 @@ fn patois_toml_sets_keys_and_rejects_unknown_ones() {
     fx.write("patois.toml", "max_tokenz = 3\n");
     let err = Settings::from_repo(fx.root()).unwrap_err().to_string();
     assert!(err.contains("patois.toml") && err.contains("max_tokenz"), "{err}");
+}
+
+#[test]
+fn the_model_comes_from_settings_then_the_installed_default_then_the_built_in_model() {
+    let (fx, e) = setup();
+    let builtin = e.model_choice();
+    assert_eq!(builtin.path, builtin_model_dir(e.index().dir()));
+    assert!(builtin.source.contains("built-in"), "{}", builtin.source);
+    // An installed default model (a sparse file of the pinned size) wins over the built-in one.
+    let home = fx.root().join("home");
+    let entry = patois_models::Catalogue::builtin().default_entry().clone();
+    let file = entry.path_in(&home);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::File::create(&file).unwrap().set_len(entry.size).unwrap();
+    let ix = Index::open(fx.root(), &fx.root().join(".patois")).unwrap();
+    let e = Engine::new(ix, Settings::default()).with_models_home(home.clone());
+    let installed = e.model_choice();
+    assert_eq!(installed.path, file);
+    assert!(installed.source.contains(&entry.name), "{}", installed.source);
+    // A file of another size is not taken for the model.
+    std::fs::File::create(&file).unwrap().set_len(entry.size - 1).unwrap();
+    assert!(e.model_choice().source.contains("built-in"));
+    // Settings win over both.
+    let chosen = Settings { model: Some("/models/coder.gguf".into()), ..Default::default() };
+    e.set_settings(chosen).unwrap_or(());
+    let s = e.model_choice();
+    assert_eq!(s.path, std::path::Path::new("/models/coder.gguf"));
+    assert!(s.source.contains("settings"));
+    // The missing file is a clear error naming what to do.
+    let err = e.load_model().err().unwrap().to_string();
+    assert!(err.contains("coder.gguf"), "{err}");
 }

@@ -19,8 +19,18 @@ pub struct Client {
 impl Client {
     /// Starts `exe serve` in `root`.
     pub fn start(exe: &std::path::Path, root: &std::path::Path) -> Client {
+        Client::start_with_env(exe, root, &[])
+    }
+
+    /// Starts `exe serve` in `root` with extra environment variables.
+    pub fn start_with_env(
+        exe: &std::path::Path,
+        root: &std::path::Path,
+        env: &[(&str, &std::path::Path)],
+    ) -> Client {
         let mut child = Command::new(exe)
             .arg("serve")
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .current_dir(root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -30,6 +30,20 @@ pub enum What {
         #[arg(long)]
         skip_candle: bool,
     },
+    /// Next-line tasks from DIR's last N commits (the index and model see the repository
+    /// as of before them): exact match and edit similarity of the first line, with and
+    /// without retrieved context, and the copy baseline, in one run.
+    Complete {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        commits: usize,
+        #[arg(long, default_value_t = 60)]
+        max_tasks: usize,
+        /// The model [default: the model in effect].
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
     /// Replay typing (one character per request) through the real server, with and without caches.
     Lsp {
         #[arg(default_value = ".")]
@@ -72,6 +86,9 @@ pub fn run(what: What) -> Result<()> {
         }
         What::Generate { dir, model, tokens, skip_candle } => {
             crate::bench_generate::run(&dir, model, tokens, skip_candle)
+        }
+        What::Complete { dir, commits, max_tasks, model } => {
+            crate::bench_complete::run(dir, commits, max_tasks, model)
         }
         What::Lsp { dir, requests } => crate::bench_lsp::run(&dir, requests),
         What::Adapter { dir, base, minutes } => crate::bench_adapter::run(&dir, base, minutes),

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_adapter;
+mod bench_complete;
 mod bench_generate;
 mod bench_lsp;
 mod bench_retrieval;

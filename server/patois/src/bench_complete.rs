@@ -1,0 +1,211 @@
+//! `patois bench complete`: next-line tasks from the repository's own history. The
+//! index sees the repository as of N first-parent commits ago; each task is a line one
+//! of those commits added, asked for at its indentation in the file as that commit left
+//! it (the line itself removed). Scored on the first line: exact match and edit
+//! similarity. In the same run: the model without retrieved context, and the copy
+//! baseline (the line that follows the most similar line elsewhere in the repository).
+
+use crate::bench_adapter::edit_similarity;
+use crate::bench_generate::pct;
+use anyhow::{Context, Result};
+use patois_engine::{Engine, Settings, Ticket};
+use patois_index::{Index, Quiet, UpdateOptions};
+use patois_retrieve::line_start;
+use patois_vcs::Repo;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+struct Task {
+    path: String,
+    /// The file as the commit left it, with the target line's text removed.
+    text: String,
+    cursor: usize,
+    target: String,
+    /// The nearest non-empty line above the target (for the copy baseline).
+    previous: String,
+}
+
+/// Lines of the base tree: each trimmed line and the trimmed line after it.
+struct LinePairs {
+    next_of: HashMap<String, String>,
+    lines: Vec<(String, String)>,
+}
+
+impl LinePairs {
+    fn new(base: &Path, files: &[String]) -> LinePairs {
+        let mut next_of = HashMap::new();
+        let mut lines = Vec::new();
+        for f in files {
+            let Ok(text) = std::fs::read_to_string(base.join(f)) else { continue };
+            let v: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            for w in v.windows(2) {
+                next_of.entry(w[0].to_string()).or_insert_with(|| w[1].to_string());
+                lines.push((w[0].to_string(), w[1].to_string()));
+            }
+        }
+        LinePairs { next_of, lines }
+    }
+
+    /// The line after the line most similar to `previous`.
+    fn copy(&self, previous: &str) -> String {
+        if let Some(n) = self.next_of.get(previous) {
+            return n.clone();
+        }
+        let len = previous.chars().count();
+        let close = self.lines.iter().filter(|(l, _)| {
+            let n = l.chars().count();
+            n * 2 >= len && n <= len * 2
+        });
+        let best = close.map(|(l, n)| (edit_similarity(l, previous), n)).max_by(|a, b| {
+            a.0.total_cmp(&b.0)
+        });
+        best.map(|(_, n)| n.clone()).unwrap_or_default()
+    }
+}
+
+fn mine(repo: &Repo, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
+    let mut all = Vec::new();
+    for id in range {
+        for added in repo.added_lines(id)? {
+            if patois_syntax::language_for_path(Path::new(&added.path)).is_none() {
+                continue;
+            }
+            let Some(bytes) = repo.file_at(id, &added.path)? else { continue };
+            let Ok(text) = String::from_utf8(bytes) else { continue };
+            for (n, line) in &added.lines {
+                let t = line.trim();
+                let trivial = t.len() < 8
+                    || t.starts_with("//")
+                    || t.starts_with('#')
+                    || t.starts_with("/*")
+                    || t.starts_with('*');
+                if trivial || *n < 3 {
+                    continue;
+                }
+                let start = line_start(&text, *n);
+                let indent = line.len() - line.trim_start().len();
+                let cursor = start + indent;
+                let end = start + line.len();
+                if end > text.len() || !text.is_char_boundary(cursor) {
+                    continue;
+                }
+                let doc = format!("{}{}", &text[..cursor], &text[end..]);
+                let previous = text[..start]
+                    .lines()
+                    .rev()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .unwrap_or("")
+                    .to_string();
+                all.push(Task {
+                    path: added.path.clone(),
+                    text: doc,
+                    cursor,
+                    target: t.to_string(),
+                    previous,
+                });
+            }
+        }
+    }
+    // An even sample across the commits, in order (so the model's cache sees files as
+    // an editor would).
+    let step = (all.len() as f64 / max_tasks.max(1) as f64).max(1.0);
+    let picked = (0..max_tasks.min(all.len())).map(|i| (i as f64 * step) as usize);
+    let keep: std::collections::HashSet<usize> = picked.collect();
+    Ok(all.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, t)| t).collect())
+}
+
+/// Scores of one way of completing: exact first lines, similarity, latency.
+#[derive(Default)]
+struct Score {
+    exact: usize,
+    sim: Vec<f64>,
+    ms: Vec<f64>,
+}
+
+impl Score {
+    fn add(&mut self, got: &str, target: &str, ms: f64) {
+        let first = got.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        self.exact += (first == target) as usize;
+        self.sim.push(edit_similarity(first, target));
+        self.ms.push(ms);
+    }
+    fn mean(&self) -> f64 {
+        self.sim.iter().sum::<f64>() / self.sim.len().max(1) as f64
+    }
+    fn line(&self, label: &str) {
+        let n = self.sim.len().max(1);
+        let latency = if self.ms.iter().any(|m| *m > 0.0) {
+            let mut ms = self.ms.clone();
+            format!(", latency p50 {:.0} ms, p95 {:.0} ms", pct(&mut ms, 0.5), pct(&mut ms, 0.95))
+        } else {
+            String::new()
+        };
+        println!(
+            "  {label:<28} edit similarity {:.3}, exact {:.3} ({}/{n}){latency}",
+            self.mean(),
+            self.exact as f64 / n as f64,
+            self.exact
+        );
+    }
+}
+
+pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, model: Option<PathBuf>) -> Result<()> {
+    let root = patois_index::repo_root(&dir)?;
+    let repo = Repo::discover(&root)?.context("bench complete needs a git repository")?;
+    let chain = repo.first_parent_chain(commits + 1)?;
+    let base = chain.get(commits).or(chain.last()).context("the repository has no commits")?;
+    let mut range: Vec<String> = chain.iter().take_while(|c| *c != base).cloned().collect();
+    range.reverse();
+    let tmp = tempfile::tempdir()?;
+    let base_dir = tmp.path().join("base");
+    std::fs::create_dir_all(&base_dir)?;
+    let n = repo.export_tree(base, &base_dir)?;
+    let ix = Index::open(&base_dir, &tmp.path().join("ix"))?;
+    let report = ix.update(&UpdateOptions::default(), &Quiet)?;
+    let files: Vec<String> = ix.with_manifest(|m| m.files.keys().cloned().collect());
+    let tasks = mine(&repo, &range, max_tasks)?;
+    println!(
+        "bench complete {}: base {} ({n} files, {} indexed), {} commits after it, {} tasks",
+        root.display(),
+        base.get(..10).unwrap_or(base),
+        report.files,
+        range.len(),
+        tasks.len()
+    );
+    let mut settings = Settings::from_repo(&root).unwrap_or_default();
+    if model.is_some() {
+        settings.model = model;
+    }
+    let engine = Engine::new(ix, settings.clone());
+    let g = engine.load_model()?;
+    println!(
+        "  model {} ({}, run by {})",
+        g.info().path.display(),
+        engine.model_choice().source,
+        g.info().backend
+    );
+    let pairs = LinePairs::new(&base_dir, &files);
+    let (mut with, mut without, mut copy) = (Score::default(), Score::default(), Score::default());
+    let plain = Settings { budget: 0, ..settings.clone() };
+    for (i, t) in tasks.iter().enumerate() {
+        engine.set_settings(settings.clone())?;
+        let r = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
+        with.add(&r.text, &t.target, r.ms.total);
+        engine.set_settings(plain.clone())?;
+        let r0 = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
+        without.add(&r0.text, &t.target, r0.ms.total);
+        copy.add(&pairs.copy(&t.previous), &t.target, 0.0);
+        if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+            eprintln!("[{i}] {}\n  want {:?}\n  got  {:?}\n  bare {:?}", t.path, t.target, r.text, r0.text);
+        }
+    }
+    with.line("model + retrieval");
+    without.line("model, no retrieved context");
+    copy.line("copy baseline");
+    println!(
+        "  model + retrieval vs copy baseline: {:+.3} (goal: >= 0.45 and >= baseline + 0.1)",
+        with.mean() - copy.mean()
+    );
+    Ok(())
+}
