@@ -82,7 +82,11 @@ pub struct ModelChoice {
 
 fn is_gguf(path: &Path) -> bool {
     if path.is_dir() {
-        std::fs::read_dir(path).map(|d| d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "gguf"))).unwrap_or(false)
+        std::fs::read_dir(path)
+            .map(|d| {
+                d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "gguf"))
+            })
+            .unwrap_or(false)
     } else {
         path.extension().is_some_and(|e| e == "gguf")
     }
@@ -144,6 +148,31 @@ pub struct Status {
     pub drift: Option<patois_adapter::Drift>,
 }
 
+/// What remains of `completion` (made at `was_prefix`|`was_suffix`) once the document reads
+/// `prefix`|`suffix`: the user typed its beginning. `None` when they typed something else,
+/// nothing, or all of it.
+fn rest_after_typing<'a>(
+    was_prefix: &str,
+    was_suffix: &str,
+    completion: &'a str,
+    prefix: &str,
+    suffix: &str,
+) -> Option<&'a str> {
+    if was_suffix != suffix {
+        return None;
+    }
+    let typed = prefix.strip_prefix(was_prefix).filter(|t| !t.is_empty())?;
+    completion.strip_prefix(typed).filter(|rest| !rest.trim().is_empty())
+}
+
+/// A completion as the model made it, and where.
+struct Shown {
+    path: String,
+    prefix: String,
+    suffix: String,
+    result: CompletionResult,
+}
+
 struct DocState {
     text: String,
     edit_line: u32,
@@ -179,6 +208,8 @@ pub struct Engine {
     /// so the prompt's beginning (and its KV cache) stays the same while typing.
     last_items: Mutex<Option<(String, u32, Vec<Item>)>>,
     completions: Mutex<CompletionCache>,
+    /// The last completion the model made, for typing into it.
+    last_shown: Mutex<Option<Shown>>,
     /// The newest request number per document; older requests see it and stop.
     latest: Mutex<HashMap<String, Arc<AtomicU64>>>,
 }
@@ -197,6 +228,7 @@ impl Engine {
             seq: AtomicU64::new(0),
             last_items: Mutex::new(None),
             completions: Mutex::new(CompletionCache::default()),
+            last_shown: Mutex::new(None),
             latest: Mutex::new(HashMap::new()),
         }
     }
@@ -222,7 +254,7 @@ impl Engine {
         let old = self.settings();
         let reload = s.model != old.model || s.backend != old.backend;
         *self.settings.write().unwrap() = s;
-        self.completions.lock().unwrap().entries.clear();
+        self.clear_completion_cache();
         *self.last_items.lock().unwrap() = None;
         if reload {
             *self.generator.write().unwrap() = None;
@@ -235,15 +267,24 @@ impl Engine {
     /// model, else the built-in model (which may not exist yet).
     pub fn model_choice(&self) -> ModelChoice {
         if let Some(p) = self.settings().model {
-            return ModelChoice { path: p, source: "settings (--model, patois.toml or the editor)".into() };
+            return ModelChoice {
+                path: p,
+                source: "settings (--model, patois.toml or the editor)".into(),
+            };
         }
         let catalogue = patois_models::Catalogue::builtin();
         let default = catalogue.default_entry();
         if let Some(p) = default.installed_in(&self.models_home) {
-            return ModelChoice { path: p, source: format!("the installed default model {}", default.name) };
+            return ModelChoice {
+                path: p,
+                source: format!("the installed default model {}", default.name),
+            };
         }
         let builtin = builtin_model_dir(self.index.dir());
-        ModelChoice { path: builtin, source: "the built-in model trained on this repository".into() }
+        ModelChoice {
+            path: builtin,
+            source: "the built-in model trained on this repository".into(),
+        }
     }
 
     /// The model path in effect (see [`Engine::model_choice`]).
@@ -281,9 +322,7 @@ impl Engine {
             (BackendKind::Auto, Some(_), true) => BackendKind::Candle,
             (kind, _, _) => kind,
         };
-        let loaded: Result<Arc<dyn Backend>> = if kind == BackendKind::Candle
-            || !is_gguf(&path)
-        {
+        let loaded: Result<Arc<dyn Backend>> = if kind == BackendKind::Candle || !is_gguf(&path) {
             Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
                 if let Some(dir) = &adapter {
                     if let Err(e) = patois_adapter::apply(&mut g.model, dir, true) {
@@ -338,7 +377,7 @@ impl Engine {
     pub fn update_index(&self, opts: &UpdateOptions, progress: &dyn Progress) -> Result<Report> {
         let r = self.index.update(opts, progress)?;
         *self.last_items.lock().unwrap() = None;
-        self.completions.lock().unwrap().entries.clear();
+        self.clear_completion_cache();
         Ok(r)
     }
 
@@ -425,6 +464,7 @@ impl Engine {
         self.check_document(path, text)?;
         let t0 = Instant::now();
         let cursor = cursor.min(text.len());
+        let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
         let (prefix, suffix) = text.split_at(cursor);
         let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
         let settings = self.settings();
@@ -439,6 +479,8 @@ impl Engine {
         } else {
             None
         };
+        let hit =
+            hit.or_else(|| settings.cache.then(|| self.typed_into_last(path, prefix, suffix))?);
         if let Some(hit) = hit {
             let mut hit = hit;
             hit.cached = true;
@@ -470,7 +512,8 @@ impl Engine {
             .map(|l| l.line_comment)
             .unwrap_or("#");
         let input = Input { path, comment, prefix, suffix, items: &items };
-        let window = g.info().context.min(settings.prompt_tokens).saturating_sub(settings.max_tokens);
+        let window =
+            g.info().context.min(settings.prompt_tokens).saturating_sub(settings.max_tokens);
         let limits = Limits::for_window(window);
         let prompt = build(g.info().fim, &input, limits, g.as_ref());
         let t_prompt = t0.elapsed().as_secs_f64() * 1e3 - t_retrieval;
@@ -497,6 +540,14 @@ impl Engine {
             },
             citations: prompt.citations,
         };
+        if result.stop != StopReason::Cancelled && !result.text.trim().is_empty() {
+            *self.last_shown.lock().unwrap() = Some(Shown {
+                path: path.to_string(),
+                prefix: prefix.to_string(),
+                suffix: suffix.to_string(),
+                result: result.clone(),
+            });
+        }
         if result.stop != StopReason::Cancelled {
             let mut cache = self.completions.lock().unwrap();
             if cache.entries.len() >= CACHE_ENTRIES {
@@ -507,8 +558,19 @@ impl Engine {
         Ok(result)
     }
 
+    /// The rest of the last completion shown in `path` when the user has since typed its
+    /// beginning: the ghost text stays, shortened, without running the model.
+    fn typed_into_last(&self, path: &str, prefix: &str, suffix: &str) -> Option<CompletionResult> {
+        let last = self.last_shown.lock().unwrap();
+        let last = last.as_ref().filter(|l| l.path == path)?;
+        let rest =
+            rest_after_typing(&last.prefix, &last.suffix, &last.result.text, prefix, suffix)?;
+        Some(CompletionResult { text: rest.to_string(), tokens: 0, ..last.result.clone() })
+    }
+
     /// Forgets cached completions (so a benchmark can measure without them).
     pub fn clear_completion_cache(&self) {
+        *self.last_shown.lock().unwrap() = None;
         self.completions.lock().unwrap().entries.clear();
     }
 
@@ -554,5 +616,21 @@ impl Ticket {
             latest: Arc::new(AtomicU64::new(0)),
             cancelled: Arc::new(AtomicBool::new(false)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rest_after_typing;
+
+    #[test]
+    fn typing_the_ghost_text_leaves_its_rest() {
+        let (p, s, c) = ("let x = ", "\n}", "store.get(key);");
+        assert_eq!(rest_after_typing(p, s, c, "let x = st", s), Some("ore.get(key);"));
+        assert_eq!(rest_after_typing(p, s, c, "let x = sx", s), None, "typed something else");
+        assert_eq!(rest_after_typing(p, s, c, p, s), None, "typed nothing");
+        assert_eq!(rest_after_typing(p, s, c, "let x = store.get(key);", s), None, "typed it all");
+        assert_eq!(rest_after_typing(p, s, c, "let x = st", "\n}\n"), None, "the suffix changed");
+        assert_eq!(rest_after_typing(p, s, c, "let y = st", s), None, "edited before the cursor");
     }
 }

@@ -19,7 +19,9 @@ use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 pub enum GgufTokenizerError {
     #[error("{path}: {detail}")]
     Read { path: String, detail: String },
-    #[error("{path}: metadata key {key} is missing or malformed; the file has no usable tokenizer")]
+    #[error(
+        "{path}: metadata key {key} is missing or malformed; the file has no usable tokenizer"
+    )]
     Key { path: String, key: &'static str },
     #[error(
         "{path}: tokenizer model {model:?} is not supported (byte-level BPE, \"gpt2\", is); \
@@ -36,8 +38,7 @@ pub enum GgufTokenizerError {
 }
 
 /// GPT-2's split: contractions, letters, digits, other symbols, whitespace.
-const GPT2: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 /// Qwen2: case-insensitive contractions, a letter run with one leading non-letter,
 /// single digits, symbol runs with their newlines, newline runs, whitespace.
 const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -62,7 +63,11 @@ fn number(v: &Value) -> Option<u32> {
     }
 }
 
-fn strings(content: &Content, key: &'static str, path: &str) -> Result<Vec<String>, GgufTokenizerError> {
+fn strings(
+    content: &Content,
+    key: &'static str,
+    path: &str,
+) -> Result<Vec<String>, GgufTokenizerError> {
     let missing = || GgufTokenizerError::Key { path: path.into(), key };
     let values = content.metadata.get(key).and_then(|v| v.to_vec().ok()).ok_or_else(missing)?;
     values.iter().map(|v| v.to_string().map(|s| s.clone()).map_err(|_| missing())).collect()
@@ -91,11 +96,13 @@ pub fn tokenizer_from_gguf(content: &Content, path: &str) -> Result<Tokenizer, G
         detail: e.to_string(),
     };
     let split = |regex: &str| -> Result<PreTokenizerWrapper, GgufTokenizerError> {
-        let split = Split::new(SplitPattern::Regex(regex.into()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(build)?;
+        let split =
+            Split::new(SplitPattern::Regex(regex.into()), SplitDelimiterBehavior::Isolated, false)
+                .map_err(build)?;
         Ok(Sequence::new(vec![split.into(), ByteLevel::new(false, false, false).into()]).into())
     };
-    let (pre_tokenizer, nfc, ignore_merges): (PreTokenizerWrapper, bool, bool) = match pre.as_str() {
+    let (pre_tokenizer, nfc, ignore_merges): (PreTokenizerWrapper, bool, bool) = match pre.as_str()
+    {
         "qwen2" => (split(QWEN2)?, true, false),
         "llama-bpe" | "llama3" => (split(LLAMA3)?, false, true),
         // SmolLM: single digits, then GPT-2's byte-level split.
@@ -114,7 +121,9 @@ pub fn tokenizer_from_gguf(content: &Content, path: &str) -> Result<Tokenizer, G
         .into_iter()
         .map(|m| match m.split_once(' ') {
             Some((a, b)) => Ok((a.to_string(), b.to_string())),
-            None => Err(GgufTokenizerError::Key { path: path.into(), key: "tokenizer.ggml.merges" }),
+            None => {
+                Err(GgufTokenizerError::Key { path: path.into(), key: "tokenizer.ggml.merges" })
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
     let vocab: tokenizers::models::bpe::Vocab =

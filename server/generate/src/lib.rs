@@ -159,7 +159,14 @@ fn decode_loop(
 }
 
 /// Applies the suffix rule and assembles the result of a finished decode.
-fn finish(d: Decoded, suffix: &str, prompt_tokens: usize, cached: usize, prefill_ms: f64, decode_ms: f64) -> Completion {
+fn finish(
+    d: Decoded,
+    suffix: &str,
+    prompt_tokens: usize,
+    cached: usize,
+    prefill_ms: f64,
+    decode_ms: f64,
+) -> Completion {
     let (text, repeated) = if d.stop == StopReason::Cancelled {
         (d.text, false)
     } else {
@@ -208,7 +215,9 @@ pub use llama::LlamaOptions;
 
 fn find_gguf(dir: &Path) -> Result<Option<PathBuf>> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
-    Ok(entries.filter_map(|e| e.ok().map(|e| e.path())).find(|p| p.extension().is_some_and(|e| e == "gguf")))
+    Ok(entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "gguf")))
 }
 
 /// A model with its tokenizer run by our candle decoder.
@@ -270,7 +279,9 @@ impl Generator {
         let tokenizer = match &tok_path {
             Some(t) => Tokenizer::from_file(t)
                 .map_err(|e| anyhow::anyhow!("{}: not a tokenizer.json: {e}", t.display()))?,
-            None => tokenizer_from_gguf_file(&weights)?,
+            None => tokenizer_from_gguf_file(&weights).map_err(|e| {
+                anyhow::anyhow!("{e}; and there is no tokenizer.json beside {}", weights.display())
+            })?,
         };
         let model = if is_gguf {
             Model::from_gguf(&weights, device)?

@@ -48,7 +48,8 @@ pub struct LlamaOptions {
 
 impl Default for LlamaOptions {
     fn default() -> Self {
-        let batch = std::env::var("PATOIS_LLAMA_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(128);
+        let batch =
+            std::env::var("PATOIS_LLAMA_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(128);
         LlamaOptions { context: 4096, threads: 0, batch, gpu_layers: 999 }
     }
 }

@@ -146,8 +146,13 @@ pub fn write_gguf(
 
 /// `tokenizer.ggml.*` metadata for a byte-level BPE tokenizer, the way llama.cpp's
 /// converter writes it: tokens by id, merges, token types (added tokens are control
-/// tokens), and `pre` naming the pre-tokenizer (`gpt-2`, `qwen2`, `smollm`...).
-pub fn tokenizer_metadata(tok: &Tokenizer, pre: &str) -> Result<Vec<(String, gguf_file::Value)>> {
+/// tokens), and `pre` naming the pre-tokenizer (`gpt-2`, `qwen2`, `smollm`...). The token
+/// list is padded with unused tokens to `vocab_size`, the model's embedding rows.
+pub fn tokenizer_metadata(
+    tok: &Tokenizer,
+    pre: &str,
+    vocab_size: usize,
+) -> Result<Vec<(String, gguf_file::Value)>> {
     use gguf_file::Value as V;
     let json: serde_json::Value = serde_json::from_str(
         &tok.to_string(false).map_err(|e| anyhow::anyhow!("serializing the tokenizer: {e}"))?,
@@ -155,7 +160,7 @@ pub fn tokenizer_metadata(tok: &Tokenizer, pre: &str) -> Result<Vec<(String, ggu
     let model = &json["model"];
     let vocab = model["vocab"].as_object().context("the tokenizer has no BPE vocabulary")?;
     let added = tok.get_added_tokens_decoder();
-    let size = tok.get_vocab_size(true);
+    let size = tok.get_vocab_size(true).max(vocab_size);
     let mut tokens = vec![String::new(); size];
     let mut types = vec![1i32; size];
     for (t, id) in vocab {

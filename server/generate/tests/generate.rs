@@ -5,7 +5,9 @@ use candle_core::{Device, Tensor};
 use patois_generate::write::{
     random_weights, tiny_config, train_tokenizer, write_gguf, write_safetensors,
 };
-use patois_generate::{Arch, Config, GenOptions, Generator, KvCache, Mode, Model, StopReason};
+use patois_generate::{
+    Arch, Backend, Config, GenOptions, Generator, KvCache, Mode, Model, StopReason,
+};
 use patois_prompt::FimStyle;
 use std::cell::Cell;
 use std::path::Path;
@@ -163,7 +165,7 @@ fn clear_errors_for_missing_unsupported_and_mismatched_models() {
 
     std::fs::remove_file(q8.join("tokenizer.json")).unwrap();
     let err = Generator::load(&q8, &Device::Cpu).err().unwrap().to_string();
-    assert!(err.contains("tokenizer.json is missing"), "{err}");
+    assert!(err.contains("tokenizer.ggml.model") && err.contains("no tokenizer.json"), "{err}");
 }
 
 #[test]

@@ -28,7 +28,7 @@ fn tiny_gguf(dir: &Path, dtype: GgmlDType) -> PathBuf {
     let tok = train_tokenizer(std::iter::repeat_n(CORPUS, 20), 400).unwrap();
     let c = tiny_config(tok.get_vocab_size(true).div_ceil(64) * 64);
     let path = dir.join("tiny.gguf");
-    let meta = tokenizer_metadata(&tok, "gpt-2").unwrap();
+    let meta = tokenizer_metadata(&tok, "gpt-2", c.vocab_size).unwrap();
     write_gguf_with(&path, &c, &random_weights(&c, 3).unwrap(), dtype, meta).unwrap();
     tok.save(dir.join("trained-tokenizer.json"), false).unwrap();
     path
@@ -38,7 +38,8 @@ fn tiny_gguf(dir: &Path, dtype: GgmlDType) -> PathBuf {
 fn the_tokenizer_built_from_gguf_metadata_matches_the_original() {
     let dir = tempfile::tempdir().unwrap();
     let path = tiny_gguf(dir.path(), GgmlDType::F32);
-    let original = tokenizers::Tokenizer::from_file(dir.path().join("trained-tokenizer.json")).unwrap();
+    let original =
+        tokenizers::Tokenizer::from_file(dir.path().join("trained-tokenizer.json")).unwrap();
     let rebuilt = tokenizer_from_gguf_file(&path).unwrap();
     for s in SAMPLES {
         let a = original.encode(*s, false).unwrap();
@@ -75,7 +76,7 @@ fn a_pre_tokenizer_patois_does_not_know_is_a_clear_error() {
     let tok = train_tokenizer(std::iter::repeat_n(CORPUS, 5), 300).unwrap();
     let c = tiny_config(320);
     let path = dir.path().join("odd.gguf");
-    let meta = tokenizer_metadata(&tok, "mystery-bpe").unwrap();
+    let meta = tokenizer_metadata(&tok, "mystery-bpe", c.vocab_size).unwrap();
     write_gguf_with(&path, &c, &random_weights(&c, 1).unwrap(), GgmlDType::F32, meta).unwrap();
     let err = tokenizer_from_gguf_file(&path).unwrap_err().to_string();
     assert!(err.contains("mystery-bpe") && err.contains("odd.gguf"), "{err}");
@@ -131,7 +132,8 @@ fn the_kv_cache_of_the_common_prefix_is_reused_and_cancellation_stops() {
 fn a_prompt_longer_than_the_context_is_an_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = tiny_gguf(dir.path(), GgmlDType::F32);
-    let g = LlamaGenerator::load(&path, &LlamaOptions { context: 64, ..Default::default() }).unwrap();
+    let g =
+        LlamaGenerator::load(&path, &LlamaOptions { context: 64, ..Default::default() }).unwrap();
     let err = g.complete(&CORPUS.repeat(10), "", &GenOptions::default(), &|| false).unwrap_err();
     assert!(err.to_string().contains("context"), "{err}");
     // The model still works afterwards.

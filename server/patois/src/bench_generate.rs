@@ -48,8 +48,12 @@ struct Speed {
 
 /// Cold prefill, decode speed, and first token after typing one character.
 fn measure(g: &dyn Backend, prefix: &str, suffix: &str, runs: usize) -> Result<Speed> {
-    let opts =
-        GenOptions { max_tokens: 32, mode: Mode::MultiLine, max_lines: 10_000, ..Default::default() };
+    let opts = GenOptions {
+        max_tokens: 32,
+        mode: Mode::MultiLine,
+        max_lines: 10_000,
+        ..Default::default()
+    };
     let render = |p: &str| g.info().fim.render(p, suffix);
     let (mut prefill, mut cold, mut warm, mut decode) = (vec![], vec![], vec![], vec![]);
     let (mut reused, mut prompt_tokens) = (0, 0);
