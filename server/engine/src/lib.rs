@@ -396,7 +396,7 @@ impl Engine {
         let docs = self.docs.lock().unwrap();
         let mut v: Vec<(&String, &DocState)> =
             docs.iter().filter(|(p, _)| p.as_str() != path).collect();
-        v.sort_by(|a, b| b.1.seq.cmp(&a.1.seq));
+        v.sort_by_key(|d| std::cmp::Reverse(d.1.seq));
         v.into_iter()
             .map(|(p, d)| RecentDoc {
                 path: p.clone(),

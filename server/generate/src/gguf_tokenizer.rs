@@ -70,7 +70,7 @@ fn strings(
 ) -> Result<Vec<String>, GgufTokenizerError> {
     let missing = || GgufTokenizerError::Key { path: path.into(), key };
     let values = content.metadata.get(key).and_then(|v| v.to_vec().ok()).ok_or_else(missing)?;
-    values.iter().map(|v| v.to_string().map(|s| s.clone()).map_err(|_| missing())).collect()
+    values.iter().map(|v| v.to_string().cloned().map_err(|_| missing())).collect()
 }
 
 /// Reads the tokenizer of the GGUF file at `path`.

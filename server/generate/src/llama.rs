@@ -145,7 +145,6 @@ impl LlamaGenerator {
             fim,
             backend: "llama.cpp".into(),
         };
-        drop(vocab);
         Ok(LlamaGenerator {
             model,
             info,

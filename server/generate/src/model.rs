@@ -686,7 +686,7 @@ impl Model {
             x = (residual + m)?;
         }
         cache.tokens.extend_from_slice(tokens);
-        Ok(self.norm.forward(&x, self.differentiable)?)
+        self.norm.forward(&x, self.differentiable)
     }
 }
 

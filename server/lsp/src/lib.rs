@@ -136,7 +136,7 @@ impl Progress for ProgressBridge {
     fn inc(&self, n: u64) {
         let d = self.done.fetch_add(n, Ordering::Relaxed) + n;
         let t = self.total.load(Ordering::Relaxed).max(1);
-        if d % 64 == 0 || d == t {
+        if d.is_multiple_of(64) || d == t {
             let _ = self.tx.send((d, t));
         }
     }
@@ -318,7 +318,7 @@ impl LanguageServer for Server_ {
             .general
             .as_ref()
             .and_then(|g| g.position_encodings.as_ref())
-            .is_some_and(|encs| encs.iter().any(|e| *e == PositionEncodingKind::UTF8));
+            .is_some_and(|encs| encs.contains(&PositionEncodingKind::UTF8));
         b.encoding.store(if utf8 { 8 } else { 16 }, Ordering::Relaxed);
         let watches = params
             .capabilities
@@ -650,7 +650,7 @@ impl Backend {
         let summary = p.summary.unwrap_or(true);
         let x = blocking(move || patois_engine::explain(&engine, &rel, &text, start, end, summary))
             .await?;
-        Ok(serde_json::to_value(&x).map_err(internal)?)
+        serde_json::to_value(&x).map_err(internal)
     }
 
     /// `patois/context`: the items the model would read at a position, with citations.

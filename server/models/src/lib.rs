@@ -126,7 +126,7 @@ pub fn models_home() -> PathBuf {
     }
     let cache = env("XDG_CACHE_HOME")
         .or_else(|| env("HOME").map(|h| h.join(".cache")))
-        .unwrap_or_else(|| std::env::temp_dir());
+        .unwrap_or_else(std::env::temp_dir);
     cache.join("patois").join("models")
 }
 

@@ -53,8 +53,8 @@ fn setup(parts: &[(&str, &[u8])]) -> (tempfile::TempDir, Pip) {
         let member = format!("{}/data/part{:02}.bin", name.replace('-', "_"), i + 1);
         write_wheel(&index, name, "0.1.0", &member, data);
     }
-    let mut pip = Pip::default();
-    pip.extra_args = vec!["--no-index".into(), "--find-links".into(), index.display().to_string()];
+    let extra_args = vec!["--no-index".into(), "--find-links".into(), index.display().to_string()];
+    let pip = Pip { extra_args, ..Pip::default() };
     (tmp, pip)
 }
 

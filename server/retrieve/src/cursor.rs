@@ -362,8 +362,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     }
     idents.sort_by_key(|i| (i.distance, !i.called));
 
-    let region_text: String =
-        (region_start..=line).map(|n| line_text(n)).collect::<Vec<_>>().join("\n");
+    let region_text: String = (region_start..=line).map(&line_text).collect::<Vec<_>>().join("\n");
     let mut var_types = HashMap::new();
     for re in var_type_res() {
         for c in re.captures_iter(&region_text) {
@@ -381,7 +380,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     idents.retain(|i| i.called || !locals.contains(&i.name));
     let mut receivers: Vec<String> = Vec::new();
     let near = (line.saturating_sub(12).max(region_start)..=line)
-        .map(|n| line_text(n))
+        .map(&line_text)
         .collect::<Vec<_>>()
         .join("\n");
     let mut calls: Vec<(usize, String)> = method_call_re()
@@ -460,7 +459,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         _ => Vec::new(),
     };
     let q_start = line.saturating_sub(12).max(1);
-    let mut query_text = (q_start..line).map(|n| line_text(n)).collect::<Vec<_>>().join("\n");
+    let mut query_text = (q_start..line).map(line_text).collect::<Vec<_>>().join("\n");
     query_text.push('\n');
     query_text.push_str(&text[lines.start(line, text)..cursor]);
     CursorContext {

@@ -710,6 +710,17 @@ fn history(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Resu
     Ok(out)
 }
 
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
+
 #[cfg(test)]
 mod tests {
     use super::returns_part;
@@ -732,15 +743,4 @@ mod tests {
         );
         assert_eq!(returns_part("fn other() -> u8", "reader"), None);
     }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &s[..cut]
 }

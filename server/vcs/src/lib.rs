@@ -210,7 +210,7 @@ impl Repo {
                 )
             })
             .collect();
-        hunks.sort_by(|a, b| b.0.cmp(&a.0));
+        hunks.sort_by_key(|h| std::cmp::Reverse(h.0));
         let mut out: Vec<String> = Vec::new();
         for (_, id) in hunks {
             if !out.contains(&id) {
