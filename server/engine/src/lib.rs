@@ -148,6 +148,13 @@ pub struct Status {
     pub drift: Option<patois_adapter::Drift>,
 }
 
+/// Puts the items that were also in the previous prompt first, in their previous order:
+/// the prompt then starts as before and the model's cache of that start is reused.
+fn keep_order_of(items: &mut [Item], before: &[Item]) {
+    let rank = |it: &Item| before.iter().position(|b| b.citation == it.citation);
+    items.sort_by_key(|it| rank(it).unwrap_or(usize::MAX));
+}
+
 /// What remains of `completion` (made at `was_prefix`|`was_suffix`) once the document reads
 /// `prefix`|`suffix`: the user typed its beginning. `None` when they typed something else,
 /// nothing, or all of it.
@@ -492,19 +499,16 @@ impl Engine {
             g.clear_cache();
         }
         let line = patois_syntax::Lines::new(text).line(cursor);
-        let reuse = self
-            .last_items
-            .lock()
-            .unwrap()
-            .as_ref()
-            .filter(|(p, l, _)| p == path && *l == line)
-            .map(|(_, _, items)| items.clone());
-        let items = match reuse {
-            Some(items) => items,
-            None => {
-                let r = self.context(path, text, cursor, settings.budget)?;
-                *self.last_items.lock().unwrap() = Some((path.to_string(), line, r.items.clone()));
-                r.items
+        let last = self.last_items.lock().unwrap().clone();
+        let items = match last {
+            Some((p, l, items)) if p == path && l == line => items,
+            last => {
+                let mut items = self.context(path, text, cursor, settings.budget)?.items;
+                if let Some((_, _, before)) = last.filter(|(p, _, _)| p == path) {
+                    keep_order_of(&mut items, &before);
+                }
+                *self.last_items.lock().unwrap() = Some((path.to_string(), line, items.clone()));
+                items
             }
         };
         let t_retrieval = t0.elapsed().as_secs_f64() * 1e3;
@@ -621,7 +625,33 @@ impl Ticket {
 
 #[cfg(test)]
 mod tests {
-    use super::rest_after_typing;
+    use super::{keep_order_of, rest_after_typing};
+    use patois_retrieve::{Citation, Item, Score, Source};
+
+    fn item(path: &str) -> Item {
+        Item {
+            source: Source::Definition,
+            citation: Citation {
+                path: path.into(),
+                start_line: 1,
+                end_line: 2,
+                commit: None,
+                pr: None,
+            },
+            title: String::new(),
+            text: String::new(),
+            score: Score { source_rank: 0, source_score: 1.0, fused: 0.1, reason: String::new() },
+        }
+    }
+
+    #[test]
+    fn items_of_the_previous_prompt_keep_their_place_new_ones_follow_in_rank_order() {
+        let before = [item("a"), item("b"), item("c")];
+        let mut now = [item("x"), item("c"), item("y"), item("a")];
+        keep_order_of(&mut now, &before);
+        let order: Vec<&str> = now.iter().map(|i| i.citation.path.as_str()).collect();
+        assert_eq!(order, ["a", "c", "x", "y"]);
+    }
 
     #[test]
     fn typing_the_ghost_text_leaves_its_rest() {

@@ -50,6 +50,9 @@ pub enum What {
         dir: PathBuf,
         #[arg(long, default_value_t = 200)]
         requests: usize,
+        /// The model [default: the model in effect].
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Held-out loss and next-line similarity, base vs LoRA-adapted, plus training speed.
     Adapter {
@@ -90,7 +93,7 @@ pub fn run(what: What) -> Result<()> {
         What::Complete { dir, commits, max_tasks, model } => {
             crate::bench_complete::run(dir, commits, max_tasks, model)
         }
-        What::Lsp { dir, requests } => crate::bench_lsp::run(&dir, requests),
+        What::Lsp { dir, requests, model } => crate::bench_lsp::run(&dir, requests, model),
         What::Adapter { dir, base, minutes } => crate::bench_adapter::run(&dir, base, minutes),
     }
 }

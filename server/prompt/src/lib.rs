@@ -150,6 +150,34 @@ pub fn render_item(comment: &str, it: &Item) -> String {
     comment_block(comment, &format!("{}\n{}", header(it), it.text))
 }
 
+/// Lines per step of the prefix cut.
+const CUT_STEP_LINES: usize = 16;
+
+/// Where a clipped prefix starts: the first start of a line whose number is a multiple of
+/// [`CUT_STEP_LINES`] at or after `min_cut` (else the first line start after it). While
+/// the user types, the cut stays put for many lines, so the prompt's beginning, and the
+/// model's cache of it, survive.
+fn stable_cut(prefix: &str, min_cut: usize) -> usize {
+    if min_cut == 0 {
+        return 0;
+    }
+    let starts = std::iter::once(0).chain(prefix.match_indices('\n').map(|(i, _)| i + 1));
+    let mut first_after = None;
+    for (line, start) in starts.enumerate() {
+        if start < min_cut {
+            continue;
+        }
+        first_after.get_or_insert(start);
+        if line % CUT_STEP_LINES == 0 && start - first_after.unwrap_or(start) < 2000 {
+            return start;
+        }
+        if start - first_after.unwrap_or(start) >= 2000 {
+            break;
+        }
+    }
+    first_after.unwrap_or(prefix.len())
+}
+
 /// Builds the prompt: the suffix head and prefix tail are cut on token boundaries
 /// (the prefix at a line start where possible), context items are added whole, best
 /// first, while they fit.
@@ -172,14 +200,8 @@ pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -
         .len()
         .min(limits.prefix.max(room.saturating_sub(s_keep) / 2))
         .min(room.saturating_sub(s_keep));
-    let mut cut = if p_keep == p_off.len() { 0 } else { p_off[p_off.len() - p_keep].0 };
-    if cut > 0 {
-        if let Some(nl) = input.prefix[cut..].find('\n') {
-            if nl < 200 {
-                cut += nl + 1;
-            }
-        }
-    }
+    let min_cut = if p_keep == p_off.len() { 0 } else { p_off[p_off.len() - p_keep].0 };
+    let cut = stable_cut(input.prefix, min_cut);
     let prefix = &input.prefix[cut..];
     let prefix_tokens = tok.count(prefix);
     let suffix_tokens = tok.count(suffix);
@@ -278,5 +300,16 @@ mod tests {
             "the big item does not fit, the small one does"
         );
         assert!(p.prefix_clipped > 0);
+    }
+
+    #[test]
+    fn the_prefix_cut_moves_in_steps_of_lines_so_the_prompt_start_is_stable() {
+        let prefix: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let start_of = |n: usize| prefix.match_indices('\n').nth(n - 1).unwrap().0 + 1;
+        assert_eq!(stable_cut(&prefix, 0), 0);
+        assert_eq!(stable_cut(&prefix, start_of(20)), start_of(32));
+        assert_eq!(stable_cut(&prefix, start_of(25) + 3), start_of(32), "same cut a few lines on");
+        assert_eq!(stable_cut(&prefix, start_of(33)), start_of(48));
+        assert_eq!(stable_cut(&prefix, start_of(99) + 2), prefix.len(), "nothing left to keep");
     }
 }
