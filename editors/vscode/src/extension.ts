@@ -8,7 +8,7 @@ function settings(): Settings {
   const c = vscode.workspace.getConfiguration("patois");
   return {
     model: c.get("model", ""),
-    budget: c.get("budget", 512),
+    budget: c.get("budget", 384),
     maxTokens: c.get("maxTokens", 48),
     disabledLanguages: c.get("disabledLanguages", []),
   };

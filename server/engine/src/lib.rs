@@ -49,9 +49,9 @@ impl Default for Settings {
         Settings {
             model: None,
             backend: BackendKind::Auto,
-            budget: 512,
+            budget: 384,
             max_tokens: 48,
-            prompt_tokens: 1536,
+            prompt_tokens: 1024,
             disabled_languages: Vec::new(),
             max_document_bytes: 2 << 20,
             adapter: None,

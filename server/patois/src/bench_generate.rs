@@ -110,6 +110,56 @@ fn report(label: &str, s: &Speed, retrieval: (f64, f64)) {
     println!("    retrieval          p50 {:.1} ms, p95 {:.1} ms", retrieval.0, retrieval.1);
 }
 
+/// Token ids confirmed by llama.cpp and by the HF `tokenizers` library, per GGUF
+/// pre-tokenizer.
+const VECTORS: &[(&str, &str, &[u32])] = &[
+    (
+        "qwen2",
+        "fn main() {\n    let x = 12345;\n}",
+        &[8822, 1887, 368, 341, 262, 1077, 856, 284, 220, 16, 17, 18],
+    ),
+    ("qwen2", "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>", &[151659, 64, 151661, 65, 151660]),
+    (
+        "smollm",
+        "fn main() {\n    let x = 12345;\n}",
+        &[7853, 1085, 1000, 1662, 472, 1303, 1792, 446, 216, 33, 34, 35, 36, 37, 43, 198, 109],
+    ),
+    (
+        "smollm",
+        "    impl<'a> Iterator for Foo<'a> {",
+        &[333, 5102, 44, 23, 81, 46, 25826, 1508, 327, 426, 568, 44, 23, 81, 46, 1662],
+    ),
+];
+
+/// The tokenizer built from the file's metadata against the known vectors and against
+/// llama.cpp's own tokenizer on the repository's code.
+fn check_tokenizer(path: &Path, llama: &dyn Backend, texts: &[String]) -> Result<()> {
+    let tok = patois_generate::tokenizer_from_gguf_file(path)?;
+    let mut f = std::fs::File::open(path)?;
+    let content = candle_core::quantized::gguf_file::Content::read(&mut f)?;
+    let pre = content
+        .metadata
+        .get("tokenizer.ggml.pre")
+        .and_then(|v| v.to_string().ok().cloned())
+        .unwrap_or_default();
+    let ids = |s: &str| tok.encode(s, false).map(|e| e.get_ids().to_vec()).unwrap_or_default();
+    let mut known = 0;
+    for (p, text, want) in VECTORS.iter().filter(|(p, _, _)| *p == pre) {
+        let got = ids(text);
+        if got.len() < want.len() || &got[..want.len()] != *want {
+            anyhow::bail!("{p} test vector {text:?}: expected {want:?}, got {got:?}");
+        }
+        known += 1;
+    }
+    let agree = texts.iter().filter(|t| ids(t) == llama.encode(t).unwrap_or_default()).count();
+    println!(
+        "  tokenizer ({pre}) from the GGUF metadata: {known} known test vectors match; same ids as \
+         llama.cpp on {agree} of {} files",
+        texts.len()
+    );
+    Ok(())
+}
+
 pub fn run(dir: &Path, model: Option<PathBuf>, tokens: usize, skip_candle: bool) -> Result<()> {
     let args = ModelArgs { model, location: IndexLocation { index_dir: None } };
     let engine = open_engine(dir, &args)?;
@@ -127,6 +177,12 @@ pub fn run(dir: &Path, model: Option<PathBuf>, tokens: usize, skip_candle: bool)
     let llama = patois_generate::load_backend(&choice.path, BackendKind::Llama);
     match llama {
         Ok(g) => {
+            let texts: Vec<String> = files
+                .iter()
+                .take(30)
+                .filter_map(|f| std::fs::read_to_string(engine.root().join(f)).ok())
+                .collect();
+            check_tokenizer(&choice.path, g.as_ref(), &texts)?;
             let prompt = code_prompt(g.as_ref(), engine.root(), &files, tokens);
             let (prefix, suffix) = split_near_end(&prompt);
             let s = measure(g.as_ref(), prefix, suffix, 3)?;

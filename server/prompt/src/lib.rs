@@ -101,9 +101,11 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Splits a context window: prefix up to half, suffix up to an eighth, context the rest.
+    /// Splits a context window: prefix up to half, suffix up to a sixteenth (at most 64
+    /// tokens: in prefix-suffix-middle order the suffix is computed again after every
+    /// keystroke), context the rest.
     pub fn for_window(total: usize) -> Limits {
-        Limits { total, prefix: total / 2, suffix: total / 8 }
+        Limits { total, prefix: total / 2, suffix: (total / 16).min(64) }
     }
 }
 
