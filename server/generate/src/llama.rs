@@ -47,9 +47,11 @@ pub struct LlamaOptions {
 }
 
 impl Default for LlamaOptions {
+    /// 4,096 tokens of context, all cores, batches of 256 (`PATOIS_LLAMA_BATCH` overrides:
+    /// 256 prefills about 5% faster than 128 here, and cancellation waits for one batch).
     fn default() -> Self {
         let batch =
-            std::env::var("PATOIS_LLAMA_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(128);
+            std::env::var("PATOIS_LLAMA_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(256);
         LlamaOptions { context: 4096, threads: 0, batch, gpu_layers: 999 }
     }
 }
