@@ -4,10 +4,10 @@
 
 mod explain;
 pub use explain::{explain, Explanation, Section};
-pub use patois_generate::{Mode, StopReason};
+pub use patois_generate::{BackendKind, Mode, StopReason};
 
 use anyhow::{bail, Result};
-use patois_generate::{decide_mode, load_backend, Backend, BackendKind, GenOptions, Generator};
+use patois_generate::{decide_mode, load_backend, Backend, GenOptions, Generator};
 use patois_index::{Index, Progress, Report, UpdateOptions};
 use patois_prompt::{build, Input, Limits};
 use patois_retrieve::{chars, retrieve, Budget, Citation, Item, Options, RecentDoc, Request};

@@ -751,3 +751,25 @@ pub async fn serve_stdio() {
         .finish();
     Server::new(proxy_out, tokio::io::stdout(), socket).serve(service).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::merge_settings;
+    use patois_engine::BackendKind;
+    use patois_engine::Settings;
+    use serde_json::json;
+
+    #[test]
+    fn editor_settings_choose_the_model_and_backend() {
+        let base = Settings::default();
+        let s = merge_settings(
+            &base,
+            &json!({ "patois": { "model": "/m.gguf", "backend": "candle" } }),
+        );
+        assert_eq!(s.model.as_deref(), Some(std::path::Path::new("/m.gguf")));
+        assert_eq!(s.backend, BackendKind::Candle);
+        let s = merge_settings(&s, &json!({ "model": "", "backend": "warp-drive" }));
+        assert_eq!(s.model, None, "an empty model means the default");
+        assert_eq!(s.backend, BackendKind::Candle, "an unknown backend changes nothing");
+    }
+}

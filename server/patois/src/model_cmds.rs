@@ -128,12 +128,15 @@ pub fn status(args: StatusArgs) -> Result<()> {
     );
     match (&s.model, &s.model_error) {
         (Some(m), _) => println!(
-            "model       {} ({} {}, {:.1}M parameters, FIM {:?})",
+            "model       {} ({} {}, {:.1}M parameters, FIM {:?}, run by {})\n            \
+             chosen as {}",
             m.path.display(),
             m.format,
             m.arch,
             m.parameters as f64 / 1e6,
-            m.fim
+            m.fim,
+            m.backend,
+            s.model_source
         ),
         (None, Some(e)) => println!("model       none: {e}"),
         _ => println!("model       not loaded"),
