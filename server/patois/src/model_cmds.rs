@@ -352,17 +352,24 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             continue;
         };
         let line = lines[n];
-        let col = line.len() - line.trim_start().len() + line.trim().len() / 2;
-        let cursor = patois_retrieve::line_start(&text, n as u32 + 1) + col;
-        let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
-        let r = engine.complete(path, &text, cursor, &Ticket::detached())?;
+        // The cursor after a word, about half way into the line; the rest of the line is
+        // removed, as if the user were typing it.
+        let indent = line.len() - line.trim_start().len();
+        let half = indent + line.trim().len() / 2;
+        let col = (indent + 1..=half)
+            .rev()
+            .find(|&c| {
+                line.is_char_boundary(c)
+                    && line[..c].ends_with(|ch: char| !ch.is_alphanumeric() && ch != '_')
+            })
+            .unwrap_or(indent);
+        let start = patois_retrieve::line_start(&text, n as u32 + 1);
+        let cursor = start + col;
+        let doc = format!("{}{}", &text[..cursor], &text[start + line.len()..]);
+        let r = engine.complete(path, &doc, cursor, &Ticket::detached())?;
         shown += 1;
         println!("\n{path}:{}:{}", n + 1, col + 1);
-        println!(
-            "  before cursor: {}",
-            &line[..line.len().min(cursor - patois_retrieve::line_start(&text, n as u32 + 1))]
-                .trim_start()
-        );
+        println!("  typed so far:  {}", line[..col].trim_start());
         println!(
             "  completion:    {:?} ({:?}, {} tokens, {:.0} ms)",
             r.text, r.stop, r.tokens, r.ms.total
