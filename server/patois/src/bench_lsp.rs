@@ -60,7 +60,7 @@ fn session(
             let t = Instant::now();
             let r = c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": uri }, "position": pos, "context": { "triggerKind": 2 } }));
             times.push(t.elapsed().as_secs_f64() * 1e3);
-            let first = &r["result"]["items"][0]["insertText"];
+            let first = &r["items"][0]["insertText"];
             shown += first.as_str().is_some_and(|t| !t.trim().is_empty()) as usize;
         }
         let row = doc.len() as u32 - 1;
