@@ -80,18 +80,6 @@ pub struct ModelChoice {
     pub source: String,
 }
 
-fn is_gguf(path: &Path) -> bool {
-    if path.is_dir() {
-        std::fs::read_dir(path)
-            .map(|d| {
-                d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "gguf"))
-            })
-            .unwrap_or(false)
-    } else {
-        path.extension().is_some_and(|e| e == "gguf")
-    }
-}
-
 /// Where the built-in model lives for an index folder.
 pub fn builtin_model_dir(index_dir: &Path) -> PathBuf {
     index_dir.join("model")
@@ -325,11 +313,11 @@ impl Engine {
         let adapter = self.adapter_path();
         // An adapter in the PEFT layout is merged into candle's weights; llama.cpp would
         // need it as a GGUF LoRA, so a configured adapter selects candle.
-        let kind = match (settings.backend, &adapter, settings.adapter.is_some()) {
-            (BackendKind::Auto, Some(_), true) => BackendKind::Candle,
-            (kind, _, _) => kind,
+        let kind = match settings.backend {
+            BackendKind::Auto if settings.adapter.is_some() => BackendKind::Candle,
+            kind => kind,
         };
-        let loaded: Result<Arc<dyn Backend>> = if kind == BackendKind::Candle || !is_gguf(&path) {
+        let loaded: Result<Arc<dyn Backend>> = if !patois_generate::runs_on_llama(&path, kind) {
             Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
                 if let Some(dir) = &adapter {
                     if let Err(e) = patois_adapter::apply(&mut g.model, dir, true) {

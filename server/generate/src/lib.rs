@@ -195,19 +195,33 @@ pub enum BackendKind {
     Candle,
 }
 
+/// The `.gguf` file at `path`: the file itself, or the one a folder holds.
+fn gguf_at(path: &Path) -> Option<PathBuf> {
+    if path.is_dir() {
+        find_gguf(path).ok().flatten()
+    } else {
+        Some(path.to_path_buf()).filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+    }
+}
+
+/// Whether the model at `path` runs in llama.cpp under `kind` (a GGUF model, unless
+/// candle is asked for); else candle runs it.
+pub fn runs_on_llama(path: &Path, kind: BackendKind) -> bool {
+    kind != BackendKind::Candle && gguf_at(path).is_some()
+}
+
 /// Loads the model at `path` with the backend `kind` asks for.
 pub fn load_backend(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn Backend>> {
-    let gguf = if path.is_dir() { find_gguf(path)? } else { Some(path.to_path_buf()) };
-    match (kind, gguf) {
-        (BackendKind::Auto | BackendKind::Llama, Some(file)) if path.exists() => {
+    match gguf_at(path).filter(|_| kind != BackendKind::Candle) {
+        Some(file) => {
             Ok(std::sync::Arc::new(LlamaGenerator::load(&file, &LlamaOptions::default())?))
         }
-        (BackendKind::Llama, _) if path.exists() => bail!(
+        None if kind == BackendKind::Llama && path.exists() => bail!(
             "{}: the llama.cpp backend runs .gguf files only; point the model at one, or set \
              backend = \"candle\"",
             path.display()
         ),
-        _ => Ok(std::sync::Arc::new(Generator::load(path, &device())?)),
+        None => Ok(std::sync::Arc::new(Generator::load(path, &device())?)),
     }
 }
 

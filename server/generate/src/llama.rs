@@ -72,6 +72,14 @@ struct State {
     tokens: Vec<LlamaToken>,
 }
 
+impl State {
+    /// Empties the cache (after an error, or to measure cold).
+    fn forget(&mut self) {
+        self.session.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+        self.tokens.clear();
+    }
+}
+
 /// A GGUF model run by llama.cpp.
 pub struct LlamaGenerator {
     model: Arc<LlamaModel>,
@@ -125,17 +133,14 @@ impl LlamaGenerator {
         })
         .map_err(|e| anyhow::anyhow!("{}: creating a llama.cpp context: {e}", path.display()))?;
         let vocab = model.vocab();
-        let has = |t: &str| {
-            let ids = vocab.tokenize(t.as_bytes(), false, true);
-            ids.len() == 1
+        // The id of a special token: its text is one token.
+        let special = |t: &str| match vocab.tokenize(t.as_bytes(), false, true)[..] {
+            [id] => Some(id.0 as u32),
+            _ => None,
         };
-        let fim = FimStyle::detect(has);
-        let mut stop_ids: HashSet<u32> = fim
-            .stop_tokens()
-            .iter()
-            .filter(|t| has(t))
-            .map(|t| vocab.tokenize(t.as_bytes(), false, true)[0].0 as u32)
-            .collect();
+        let fim = FimStyle::detect(|t| special(t).is_some());
+        let mut stop_ids: HashSet<u32> =
+            fim.stop_tokens().iter().filter_map(|t| special(t)).collect();
         stop_ids.extend(vocab.tokens().filter(|t| vocab.is_eog(*t)).map(|t| t.0 as u32));
         let arch = model.meta_val_str("general.architecture").unwrap_or_else(|_| "unknown".into());
         let info = ModelInfo {
@@ -238,8 +243,7 @@ impl Backend for LlamaGenerator {
 
     fn clear_cache(&self) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.session.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
-        state.tokens.clear();
+        state.forget();
     }
 
     fn complete(
@@ -261,8 +265,7 @@ impl Backend for LlamaGenerator {
         let mut guard = self.state.lock().unwrap_or_else(|p| {
             // A panic during an earlier request: its cache may be half written.
             let mut s = p.into_inner();
-            s.tokens.clear();
-            s.session.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+            s.forget();
             s
         });
         let state = &mut *guard;
@@ -272,33 +275,24 @@ impl Backend for LlamaGenerator {
         let common = common.min(ids.len() - 1);
         let batch = self.batch;
         let tokens = &mut state.tokens;
-        state.session.with_dependent_mut(|_, ctx| -> Result<Completion> {
+        // Any error leaves a cache we cannot trust: it is forgotten below.
+        let result = state.session.with_dependent_mut(|_, ctx| -> Result<Completion> {
             if ctx.kv_cache_seq_rm(0, Some(common as u32), None).is_err() {
-                ctx.clear_kv_cache();
-                tokens.clear();
-                return Err(anyhow::anyhow!("llama.cpp could not trim its cache"));
+                bail!("llama.cpp could not trim its cache");
             }
             tokens.truncate(common);
             let mut done = 0;
             let finished = evaluate(ctx, &ids[common..], common, batch, cancelled, &mut done);
             tokens.extend_from_slice(&ids[common..common + done]);
             let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
-            match finished {
-                Err(e) => {
-                    ctx.clear_kv_cache();
-                    tokens.clear();
-                    return Err(e);
-                }
-                Ok(false) => {
-                    let d = crate::Decoded {
-                        text: String::new(),
-                        stop: crate::StopReason::Cancelled,
-                        tokens: 0,
-                        first_token_ms: 0.0,
-                    };
-                    return Ok(finish(d, suffix, ids.len(), common, prefill_ms, 0.0));
-                }
-                Ok(true) => {}
+            if !finished? {
+                let d = crate::Decoded {
+                    text: String::new(),
+                    stop: crate::StopReason::Cancelled,
+                    tokens: 0,
+                    first_token_ms: 0.0,
+                };
+                return Ok(finish(d, suffix, ids.len(), common, prefill_ms, 0.0));
             }
             let logits = |ctx: &LlamaContext| -> Result<Tensor> {
                 let l = ctx.get_logits_ith(-1);
@@ -325,17 +319,13 @@ impl Backend for LlamaGenerator {
                 &|ids| Ok(self.detokenize(ids)),
                 &mut forward,
                 cancelled,
-            );
-            let decoded = match decoded {
-                Ok(d) => d,
-                Err(e) => {
-                    ctx.clear_kv_cache();
-                    tokens.clear();
-                    return Err(e);
-                }
-            };
+            )?;
             let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
             Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))
-        })
+        });
+        if result.is_err() {
+            state.forget();
+        }
+        result
     }
 }

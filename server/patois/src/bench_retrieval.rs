@@ -296,8 +296,7 @@ fn latency(ix: &Index, base: &Path, samples: usize) -> Result<()> {
 }
 
 fn print_latency(label: &str, times: &mut [f64]) {
-    times.sort_by(f64::total_cmp);
-    let p = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+    let mut p = |q: f64| crate::bench_generate::pct(times, q);
     println!(
         "{label:<19}p50 {:.1} ms   p95 {:.1} ms   max {:.1} ms over {} (goal p95 < 30 ms)",
         p(0.5),

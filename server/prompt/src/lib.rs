@@ -164,20 +164,12 @@ fn stable_cut(prefix: &str, min_cut: usize) -> usize {
         return 0;
     }
     let starts = std::iter::once(0).chain(prefix.match_indices('\n').map(|(i, _)| i + 1));
-    let mut first_after = None;
-    for (line, start) in starts.enumerate() {
-        if start < min_cut {
-            continue;
-        }
-        first_after.get_or_insert(start);
-        if line % CUT_STEP_LINES == 0 && start - first_after.unwrap_or(start) < 2000 {
-            return start;
-        }
-        if start - first_after.unwrap_or(start) >= 2000 {
-            break;
-        }
-    }
-    first_after.unwrap_or(prefix.len())
+    let mut kept = starts.enumerate().skip_while(|(_, start)| *start < min_cut).peekable();
+    let Some(&(_, first)) = kept.peek() else { return prefix.len() };
+    // A step line within 2,000 bytes of the first possible cut, else that cut.
+    kept.take_while(|(_, start)| start - first < 2000)
+        .find(|(line, _)| line % CUT_STEP_LINES == 0)
+        .map_or(first, |(_, start)| start)
 }
 
 /// Builds the prompt: the suffix head and prefix tail are cut on token boundaries
