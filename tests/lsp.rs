@@ -102,7 +102,10 @@ fn lsp_end_to_end() {
         json!({ "textDocument": { "uri": main, "version": 2 }, "contentChanges": [{ "range": { "start": { "line": 4, "character": 8 }, "end": { "line": 4, "character": 9 } }, "text": "count" }] }),
     );
     let pos2 = json!({ "line": 4, "character": "    let count = ".len() });
-    c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos2, "context": { "triggerKind": 2 } }));
+    let held = c.request("patois/documentText", json!({ "uri": main }));
+    assert_eq!(held, json!(text.replace("let n = ", "let count = ")), "the edit was applied");
+    let r = c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos2, "context": { "triggerKind": 2 } }));
+    assert_eq!(r["items"][0]["range"]["start"], pos2, "{r}");
 
     // Rename the function (definition and caller) in other files and save: the next
     // completion's context has the new name and not the old.
@@ -114,7 +117,10 @@ fn lsp_end_to_end() {
     c.wait_progress_ends_over(ends);
     let edit = |from: u32, to: u32, text: &str| json!({ "range": { "start": { "line": 0, "character": from }, "end": { "line": 0, "character": to } }, "text": text });
     c.notify("textDocument/didChange", json!({ "textDocument": { "uri": main, "version": 3 }, "contentChanges": [edit(18, 29, "load_value")] }));
-    c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos2, "context": { "triggerKind": 2 } }));
+    let held = c.request("patois/documentText", json!({ "uri": main }));
+    assert!(held.as_str().unwrap().starts_with("use crate::store::load_value;\n"), "{held}");
+    let r = c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos2, "context": { "triggerKind": 2 } }));
+    assert!(r["items"].is_array(), "{r}");
     let ctx =
         c.request("patois/context", json!({ "textDocument": { "uri": main }, "position": pos2 }));
     let texts: Vec<String> = ctx["items"]
@@ -171,7 +177,7 @@ fn lsp_end_to_end() {
     for e in callers {
         let (path, start) = (
             e["citation"]["path"].as_str().unwrap(),
-            e["citation"]["start_line"].as_u64().unwrap() as usize,
+            e["citation"]["startLine"].as_u64().unwrap() as usize,
         );
         let line = std::fs::read_to_string(root.join(path))
             .unwrap()
@@ -191,10 +197,23 @@ fn lsp_end_to_end() {
     assert_eq!(c.response(unknown)["error"]["code"], -32601);
     c.stdin.write_all(b"Content-Length: 9\r\n\r\n{not json").unwrap();
     c.stdin.flush().unwrap();
-    let err = c.wait("a parse error", |v| v["error"]["code"] == -32700);
-    assert!(err["error"]["message"].as_str().unwrap().contains("not JSON"), "{err}");
+    let log = c.wait("a log message", |v| {
+        v["method"] == "window/logMessage" && v.to_string().contains("not JSON")
+    });
+    assert_eq!(log["params"]["type"], 2, "a warning: {log}");
+    let bad = br#"{"jsonrpc":"2.0","id":4242,"method":17}"#;
+    c.stdin.write_all(format!("Content-Length: {}\r\n\r\n", bad.len()).as_bytes()).unwrap();
+    c.stdin.write_all(bad).unwrap();
+    c.stdin.flush().unwrap();
+    let err = c.response(4242);
+    assert_eq!(err["error"]["code"], -32600, "an invalid request, answered: {err}");
+    let over = patois_lsp::frames::MAX_FRAME + 1;
+    c.stdin.write_all(format!("Content-Length: {over}\r\n\r\n").as_bytes()).unwrap();
+    c.stdin.write_all(&vec![b' '; over]).unwrap();
+    c.stdin.flush().unwrap();
+    c.wait("the oversized frame noted", |v| v.to_string().contains("over patois's limit"));
     let ok = c.request("patois/status", json!({}));
-    assert!(ok.is_object(), "still serving after malformed input");
+    assert!(ok["files"].is_u64(), "still serving after malformed input: {ok}");
 
     c.request("shutdown", Value::Null);
     c.notify("exit", Value::Null);

@@ -35,11 +35,19 @@ pub fn apply(model: &mut Model, dir: &Path, merge: bool) -> Result<usize> {
     Ok(n)
 }
 
+/// Commits made since training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommitsSince {
+    Count(usize),
+    /// The training commit is no longer an ancestor of HEAD.
+    HistoryRewritten,
+}
+
 /// How far the repository moved since a model or adapter was trained.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Drift {
     pub trained_at: Option<String>,
-    pub commits_since: usize,
+    pub commits_since: CommitsSince,
     /// Share of the training files whose content changed or that are gone.
     pub changed_share: f64,
     pub changed_files: Vec<String>,
@@ -53,12 +61,12 @@ pub fn drift(index: &Index, p: &Provenance) -> Result<Drift> {
         (Some(repo), Some(c)) => {
             let w = repo.commits_since(Some(c))?;
             if w.rewritten {
-                usize::MAX
+                CommitsSince::HistoryRewritten
             } else {
-                w.commits.len()
+                CommitsSince::Count(w.commits.len())
             }
         }
-        _ => 0,
+        _ => CommitsSince::Count(0),
     };
     let changed: Vec<String> = index.with_manifest(|m| {
         p.data_files
@@ -72,11 +80,9 @@ pub fn drift(index: &Index, p: &Provenance) -> Result<Drift> {
     } else {
         changed.len() as f64 / p.data_files.len() as f64
     };
-    let advised = share > 0.2 || commits_since > 100;
-    let since = if commits_since == usize::MAX {
-        "history was rewritten since".to_string()
-    } else {
-        format!("{commits_since} commits since")
+    let (advised, since) = match commits_since {
+        CommitsSince::Count(n) => (share > 0.2 || n > 100, format!("{n} commits since")),
+        CommitsSince::HistoryRewritten => (true, "history was rewritten since".to_string()),
     };
     let advice = if advised {
         format!(

@@ -2,8 +2,8 @@
 
 use candle_core::Device;
 use patois_adapter::{
-    apply, drift, format, load_peft, train_builtin, train_lora, Provenance, TrainOptions,
-    TrainProgress,
+    apply, drift, format, load_peft, train_builtin, train_lora, CommitsSince, Provenance,
+    TrainOptions, TrainProgress,
 };
 use patois_generate::{Generator, KvCache};
 use patois_index::{Index, Quiet, UpdateOptions};
@@ -173,7 +173,10 @@ fn drift_counts_new_commits_and_changed_training_files() {
     .unwrap();
     let p = Provenance::load(&out).unwrap();
     let d0 = drift(&ix, &p).unwrap();
-    assert_eq!((d0.commits_since, d0.changed_files.len(), d0.retrain_advised), (0, 0, false));
+    assert_eq!(
+        (d0.commits_since, d0.changed_files.len(), d0.retrain_advised),
+        (CommitsSince::Count(0), 0, false)
+    );
     let trained: Vec<String> = p.data_files.keys().cloned().collect();
     for f in trained.iter().take(3) {
         fx.write(f, "pub fn replaced() {}\n");
@@ -183,7 +186,7 @@ fn drift_counts_new_commits_and_changed_training_files() {
     fx.commit("Add new", "bob", 6_000);
     ix.update(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet).unwrap();
     let d = drift(&ix, &p).unwrap();
-    assert_eq!(d.commits_since, 2);
+    assert_eq!(d.commits_since, CommitsSince::Count(2));
     assert_eq!(d.changed_files.len(), 3);
     assert!((d.changed_share - 3.0 / trained.len() as f64).abs() < 1e-9);
     assert!(d.retrain_advised, "{}", d.advice);

@@ -20,9 +20,9 @@ export interface Status {
   indexing?: boolean;
   model?: { path?: string; arch: string; format: string; backend?: string } | null;
   /** Why this model: the settings, the installed default model, or the built-in one. */
-  model_source?: string;
-  model_error?: string | null;
-  drift?: { advice: string; retrain_advised: boolean } | null;
+  modelSource?: string;
+  modelError?: string | null;
+  drift?: { advice: string; retrainAdvised: boolean } | null;
 }
 
 /** Status bar text and tooltip. */
@@ -30,15 +30,15 @@ export function statusText(s: Status): { text: string; tooltip: string; retrain:
   const icon = s.indexing ? "$(sync~spin)" : s.model ? "$(check)" : "$(warning)";
   const name = s.model?.path ? s.model.path.split(/[\\/]/).pop() + " " : "";
   const runner = s.model?.backend ? `, run by ${s.model.backend}` : "";
-  const source = s.model_source ? ` — ${s.model_source}` : "";
+  const source = s.modelSource ? ` — ${s.modelSource}` : "";
   const model = s.model
     ? `${name}(${s.model.arch}, ${s.model.format}${runner})${source}`
-    : `no model: ${s.model_error ?? "not loaded"}`;
+    : `no model: ${s.modelError ?? "not loaded"}`;
   const drift = s.drift ? `\n${s.drift.advice}` : "";
   return {
-    text: `${icon} patois${s.drift?.retrain_advised ? " $(history)" : ""}`,
+    text: `${icon} patois${s.drift?.retrainAdvised ? " $(history)" : ""}`,
     tooltip: `${s.files} files, ${s.commits} commits indexed\nmodel: ${model}${drift}`,
-    retrain: s.drift?.retrain_advised ?? false,
+    retrain: s.drift?.retrainAdvised ?? false,
   };
 }
 

@@ -2,8 +2,7 @@
 //! definition, callers, tests, and the commits that introduced and last changed
 //! it — each with a citation, plus a model summary when a model is loaded.
 
-use crate::Engine;
-use anyhow::Result;
+use crate::{Engine, Error, Result};
 use patois_retrieve::{contains_word, is_test_path, Citation};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -69,8 +68,8 @@ pub fn explain(
     let (def_start, def_end) = sym.map(|s| (s.start_line, s.end_line)).unwrap_or((start, end));
     let def_text: String = text
         .lines()
-        .skip(def_start as usize - 1)
-        .take((def_end - def_start + 1) as usize)
+        .skip((def_start as usize).saturating_sub(1))
+        .take((def_end.saturating_sub(def_start) + 1) as usize)
         .collect::<Vec<_>>()
         .join("\n");
     let mut sections = vec![Section {
@@ -93,9 +92,12 @@ pub fn explain(
     if let Some(s) = sym {
         let mut callers = Vec::new();
         let mut tests = Vec::new();
-        for hit in index.search_chunks(&s.name, 40, &|h| {
-            !(h.path == path && h.start_line <= def_end && h.end_line >= def_start)
-        })? {
+        for hit in index
+            .search_chunks(&s.name, 40, &|h| {
+                !(h.path == path && h.start_line <= def_end && h.end_line >= def_start)
+            })
+            .map_err(Error::index)?
+        {
             if !contains_word(&hit.text, &s.name) || hit.name.as_deref() == Some(s.name.as_str()) {
                 continue;
             }
@@ -158,7 +160,9 @@ fn history(
 ) -> Result<Vec<Entry>> {
     let index = engine.index();
     let mut out = Vec::new();
-    let Some(repo) = patois_vcs::Repo::discover(index.root())? else { return Ok(out) };
+    let Some(repo) = patois_vcs::Repo::discover(index.root()).map_err(Error::index)? else {
+        return Ok(out);
+    };
     let push = |id: &str, label: String, out: &mut Vec<Entry>| -> Result<()> {
         if let Some(e) =
             out.iter_mut().find(|e: &&mut Entry| e.citation.commit.as_deref() == Some(id))
@@ -169,7 +173,7 @@ fn history(
             }
             return Ok(());
         }
-        if let Some(c) = index.commit(id)? {
+        if let Some(c) = index.commit(id).map_err(Error::index)? {
             let pr = c.pr.and_then(|n| index.pr(n).ok().flatten());
             let mut ex = c.message.trim().to_string();
             if let Some(pr) = pr {
@@ -195,7 +199,7 @@ fn history(
         }
     }
     if let Some(name) = name {
-        let commits = index.commits_touching(path, 200)?;
+        let commits = index.commits_touching(path, 200).map_err(Error::index)?;
         let introduced = commits.iter().rev().find(|c| {
             repo.file_at(&c.id, path)
                 .ok()

@@ -2,15 +2,18 @@
 //! model, the open documents, and per-document cancellation; it runs
 //! retrieval → prompt → generation and says how long each part took.
 
+mod error;
 mod explain;
-pub use explain::{explain, Explanation, Section};
+pub use error::{Error, Result};
+pub use explain::{explain, Entry, Explanation, Section};
+pub use patois_adapter::{CommitsSince, Drift};
 pub use patois_generate::{BackendKind, Mode, StopReason};
+pub use patois_retrieve::{Citation, Item, Source};
 
-use anyhow::{bail, Result};
 use patois_generate::{decide_mode, load_backend, Backend, GenOptions, Generator};
 use patois_index::{Index, Progress, Report, UpdateOptions};
 use patois_prompt::{build, Input, Limits};
-use patois_retrieve::{chars, retrieve, Budget, Citation, Item, Options, RecentDoc, Request};
+use patois_retrieve::{chars, retrieve, Budget, Options, RecentDoc, Request};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -67,9 +70,9 @@ impl Settings {
         if !p.exists() {
             return Ok(Settings::default());
         }
-        let text = std::fs::read_to_string(&p)?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}; see README for the keys", p.display()))
+        let settings_error = |message: String| Error::Settings { path: p.clone(), message };
+        let text = std::fs::read_to_string(&p).map_err(|e| settings_error(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| settings_error(e.to_string()))
     }
 }
 
@@ -169,7 +172,7 @@ struct Shown {
 }
 
 struct DocState {
-    text: String,
+    text: Arc<String>,
     edit_line: u32,
     seq: u64,
 }
@@ -317,7 +320,9 @@ impl Engine {
             BackendKind::Auto if settings.adapter.is_some() => BackendKind::Candle,
             kind => kind,
         };
-        let loaded: Result<Arc<dyn Backend>> = if !patois_generate::runs_on_llama(&path, kind) {
+        let loaded: anyhow::Result<Arc<dyn Backend>> = if !patois_generate::runs_on_llama(
+            &path, kind,
+        ) {
             Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
                 if let Some(dir) = &adapter {
                     if let Err(e) = patois_adapter::apply(&mut g.model, dir, true) {
@@ -348,17 +353,14 @@ impl Engine {
             }
             Err(e) => {
                 let e = if self.settings().model.is_none() && !path.exists() {
-                    anyhow::anyhow!(
-                        "no model yet: run `patois model install` to install the default model \
-                         ({}), or `patois train` to make the small built-in one at {}, or set a \
-                         model path",
-                        patois_models::Catalogue::builtin().default,
-                        path.display()
-                    )
+                    Error::NoModel {
+                        default: patois_models::Catalogue::builtin().default.clone(),
+                        builtin: path,
+                    }
                 } else {
-                    e
+                    Error::Model { path, message: format!("{e:#}") }
                 };
-                *self.model_error.write().unwrap() = Some(format!("{e:#}"));
+                *self.model_error.write().unwrap() = Some(e.to_string());
                 Err(e)
             }
         }
@@ -370,14 +372,14 @@ impl Engine {
     }
 
     pub fn update_index(&self, opts: &UpdateOptions, progress: &dyn Progress) -> Result<Report> {
-        let r = self.index.update(opts, progress)?;
+        let r = self.index.update(opts, progress).map_err(Error::index)?;
         *self.last_items.lock().unwrap() = None;
         self.clear_completion_cache();
         Ok(r)
     }
 
     /// Records an open or changed document (its unsaved text is what completions read).
-    pub fn document_changed(&self, path: &str, text: String, edit_line: u32) {
+    pub fn document_changed(&self, path: &str, text: Arc<String>, edit_line: u32) {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         self.docs.lock().unwrap().insert(path.to_string(), DocState { text, edit_line, seq });
     }
@@ -404,15 +406,15 @@ impl Engine {
     fn check_document(&self, path: &str, text: &str) -> Result<()> {
         let s = self.settings();
         if text.len() > s.max_document_bytes {
-            bail!(
-                "{path} is {} bytes; patois skips documents over {} bytes (max_document_bytes)",
-                text.len(),
-                s.max_document_bytes
-            );
+            return Err(Error::DocumentTooLarge {
+                path: path.to_string(),
+                bytes: text.len(),
+                limit: s.max_document_bytes,
+            });
         }
         if let Some(lang) = patois_syntax::language_for_path(Path::new(path)) {
             if s.disabled_languages.iter().any(|l| l == lang.name) {
-                bail!("patois is disabled for {} (disabled_languages)", lang.name);
+                return Err(Error::LanguageDisabled { language: lang.name.to_string() });
             }
         }
         Ok(())
@@ -436,7 +438,7 @@ impl Engine {
             recent: &recent,
             budget: Budget { limit: budget, count: &count_tokens },
         };
-        retrieve(&self.index, &req, &Options::default())
+        retrieve(&self.index, &req, &Options::default()).map_err(Error::retrieval)
     }
 
     /// Starts a request for `path`: newer requests for the same document cancel it.
@@ -514,7 +516,9 @@ impl Engine {
         let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
         let opts =
             GenOptions { max_tokens: settings.max_tokens, mode, indent, ..Default::default() };
-        let c = g.complete(&prompt.text, suffix, &opts, &|| ticket.is_cancelled())?;
+        let c = g
+            .complete(&prompt.text, suffix, &opts, &|| ticket.is_cancelled())
+            .map_err(Error::generation)?;
         let result = CompletionResult {
             text: c.text,
             stop: c.stop,

@@ -9,7 +9,9 @@ pub enum Encoding {
     Utf16,
 }
 
-/// The byte offset of `pos` in `text`; positions past a line's end clamp to it.
+/// The byte offset of `pos` in `text`. Positions past a line's end clamp to it, lines past
+/// the end clamp to the end of the text, and a position inside a character (a UTF-8 byte
+/// or UTF-16 unit in its middle) means the start of that character. Never panics.
 pub fn offset(text: &str, pos: Position, enc: Encoding) -> usize {
     let mut start = 0;
     for _ in 0..pos.line {
@@ -22,11 +24,14 @@ pub fn offset(text: &str, pos: Position, enc: Encoding) -> usize {
     let line = &text[start..line_end];
     let want = pos.character as usize;
     match enc {
-        Encoding::Utf8 => start + want.min(line.len()),
+        Encoding::Utf8 => {
+            let col = (0..=want.min(line.len())).rev().find(|&c| line.is_char_boundary(c));
+            start + col.unwrap_or(0)
+        }
         Encoding::Utf16 => {
             let mut units = 0;
             for (i, c) in line.char_indices() {
-                if units >= want {
+                if units + c.len_utf16() > want {
                     return start + i;
                 }
                 units += c.len_utf16();
@@ -36,9 +41,10 @@ pub fn offset(text: &str, pos: Position, enc: Encoding) -> usize {
     }
 }
 
-/// The position of byte offset `off` in `text`.
+/// The position of byte offset `off` in `text` (an offset inside a character counts as
+/// its start).
 pub fn position(text: &str, off: usize, enc: Encoding) -> Position {
-    let off = off.min(text.len());
+    let off = (0..=off.min(text.len())).rev().find(|&o| text.is_char_boundary(o)).unwrap_or(0);
     let line_start = text[..off].rfind('\n').map(|i| i + 1).unwrap_or(0);
     let line = text[..line_start].matches('\n').count() as u32;
     let col = match enc {
@@ -48,12 +54,13 @@ pub fn position(text: &str, off: usize, enc: Encoding) -> Position {
     Position::new(line, col as u32)
 }
 
-/// Applies an incremental (or full) change.
+/// Applies an incremental (or full) change. A reversed range is read
+/// start-to-end, as VS Code's `Range` does.
 pub fn apply(text: &mut String, change: &TextDocumentContentChangeEvent, enc: Encoding) {
     match change.range {
         Some(Range { start, end }) => {
             let (s, e) = (offset(text, start, enc), offset(text, end, enc));
-            text.replace_range(s..e.max(s), &change.text);
+            text.replace_range(s.min(e)..s.max(e), &change.text);
         }
         None => *text = change.text.clone(),
     }
@@ -80,5 +87,24 @@ mod tests {
         };
         apply(&mut s, &change, Encoding::Utf16);
         assert_eq!(s, "a\nçé!x\n");
+    }
+
+    #[test]
+    fn positions_inside_a_character_mean_its_start() {
+        let t = "é😀x";
+        assert_eq!(offset(t, Position::new(0, 1), Encoding::Utf8), 0, "inside é");
+        assert_eq!(offset(t, Position::new(0, 4), Encoding::Utf8), 2, "inside 😀");
+        assert_eq!(offset(t, Position::new(0, 2), Encoding::Utf16), 1, "between 😀's units");
+        assert_eq!(offset(t, Position::new(0, 3), Encoding::Utf16), 6);
+        assert_eq!(offset(t, Position::new(7, 0), Encoding::Utf16), t.len(), "past the end");
+        assert_eq!(position(t, 3, Encoding::Utf16), Position::new(0, 1));
+        let mut s = t.to_string();
+        let reversed = TextDocumentContentChangeEvent {
+            range: Some(Range::new(Position::new(0, 3), Position::new(0, 1))),
+            range_length: None,
+            text: "-".into(),
+        };
+        apply(&mut s, &reversed, Encoding::Utf8);
+        assert_eq!(s, "-😀x", "bytes 0..2: byte 3 is inside 😀 (its start, 2), byte 1 inside é");
     }
 }

@@ -87,7 +87,8 @@ pub struct Item {
 #[derive(Debug, Clone)]
 pub struct RecentDoc {
     pub path: String,
-    pub text: String,
+    /// Shared with the editor's copy: listing recent documents copies no text.
+    pub text: std::sync::Arc<String>,
     /// 1-based line of the last edit.
     pub edit_line: u32,
 }
@@ -677,7 +678,12 @@ fn history(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Resu
             continue;
         }
         let Some(c) = index.commit(&id)? else { continue };
-        let mut text = format!("commit {} by {}\n{}", &c.id[..10], c.author, c.message.trim_end());
+        let mut text = format!(
+            "commit {} by {}\n{}",
+            &c.id[..c.id.len().min(10)],
+            c.author,
+            c.message.trim_end()
+        );
         if let Some(pr) = c.pr.and_then(|n| index.pr(n).ok().flatten()) {
             text.push_str(&format!(
                 "\n\nPR #{}: {}\n{}",

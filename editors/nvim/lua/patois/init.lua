@@ -243,11 +243,11 @@ function M.status(done)
       print("patois: " .. err.message)
       return
     end
-    local model = "none: " .. tostring(s.model_error)
+    local model = "none: " .. tostring(s.modelError)
     if s.model then
       local name = vim.fn.fnamemodify(s.model.path or "", ":t")
       model = string.format("%s (%s %s, run by %s; %s)", name, s.model.arch, s.model.format,
-        tostring(s.model.backend), tostring(s.model_source))
+        tostring(s.model.backend), tostring(s.modelSource))
     end
     local msg = string.format("patois: %d files, %d commits; model %s", s.files, s.commits, model)
     if s.drift then

@@ -8,7 +8,7 @@ test("settings map to the server's keys", () => {
 });
 
 test("status text reports drift and offers retraining", () => {
-  const t = statusText({ files: 3, commits: 2, model: { arch: "qwen2", format: "safetensors" }, drift: { advice: "retrain advised: 40% changed", retrain_advised: true } });
+  const t = statusText({ files: 3, commits: 2, model: { arch: "qwen2", format: "safetensors" }, drift: { advice: "retrain advised: 40% changed", retrainAdvised: true } });
   assert.match(t.text, /history/);
   assert.equal(t.retrain, true);
   assert.match(t.tooltip, /3 files, 2 commits/);
@@ -16,10 +16,10 @@ test("status text reports drift and offers retraining", () => {
     files: 1,
     commits: 1,
     model: { path: "/c/qwen.gguf", arch: "qwen2", format: "gguf", backend: "llama.cpp" },
-    model_source: "the installed default model qwen2.5-coder-0.5b",
+    modelSource: "the installed default model qwen2.5-coder-0.5b",
   });
   assert.match(real.tooltip, /model: qwen\.gguf \(qwen2, gguf, run by llama\.cpp\) — the installed default model/);
-  const none = statusText({ files: 0, commits: 0, model: null, model_error: "no model yet" });
+  const none = statusText({ files: 0, commits: 0, model: null, modelError: "no model yet" });
   assert.match(none.tooltip, /no model: no model yet/);
   assert.equal(none.retrain, false);
 });

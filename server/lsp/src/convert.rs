@@ -1,0 +1,94 @@
+//! The engine's structs → the wire types of [`crate::ext`].
+
+use crate::ext::{
+    Citation, ContextItem, DriftReport, ExplainEntry, ExplainResult, ExplainSection, ModelReport,
+    StatusReport,
+};
+use patois_engine::{CommitsSince, Drift};
+
+pub(crate) fn citation(c: &patois_engine::Citation) -> Citation {
+    Citation {
+        path: c.path.clone(),
+        start_line: c.start_line,
+        end_line: c.end_line,
+        commit: c.commit.clone(),
+        pr: c.pr,
+    }
+}
+
+pub(crate) fn context_item(it: &patois_engine::Item) -> ContextItem {
+    ContextItem {
+        source: it.source.as_str().to_string(),
+        citation: citation(&it.citation),
+        title: it.title.clone(),
+        text: it.text.clone(),
+        reason: it.score.reason.clone(),
+        score: it.score.fused,
+    }
+}
+
+pub(crate) fn explanation(x: patois_engine::Explanation) -> ExplainResult {
+    let sections = x
+        .sections
+        .iter()
+        .map(|s| ExplainSection {
+            title: s.title.clone(),
+            entries: s
+                .entries
+                .iter()
+                .map(|e| ExplainEntry {
+                    citation: citation(&e.citation),
+                    label: e.label.clone(),
+                    excerpt: e.excerpt.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    ExplainResult {
+        symbol: x.symbol,
+        kind: x.kind,
+        sections,
+        summary: x.summary,
+        markdown: x.markdown,
+    }
+}
+
+fn drift(d: Drift) -> DriftReport {
+    let (commits_since, history_rewritten) = match d.commits_since {
+        CommitsSince::Count(n) => (Some(n), false),
+        CommitsSince::HistoryRewritten => (None, true),
+    };
+    DriftReport {
+        trained_at: d.trained_at,
+        commits_since,
+        history_rewritten,
+        changed_share: d.changed_share,
+        retrain_advised: d.retrain_advised,
+        advice: d.advice,
+    }
+}
+
+pub(crate) fn status(s: patois_engine::Status, indexing: bool) -> StatusReport {
+    StatusReport {
+        root: s.root,
+        index_dir: s.index_dir,
+        files: s.files,
+        commits: s.commits,
+        head: s.head,
+        indexing,
+        model: s.model.map(|m| ModelReport {
+            path: m.path,
+            format: m.format,
+            arch: m.arch,
+            parameters: m.parameters,
+            context: m.context,
+            backend: m.backend,
+        }),
+        model_source: s.model_source,
+        model_error: s.model_error,
+        prompts_go_to: s.prompts_go_to,
+        adapter: s.adapter,
+        adapter_note: s.adapter_note,
+        drift: s.drift.map(drift),
+    }
+}

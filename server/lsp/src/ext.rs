@@ -1,0 +1,200 @@
+//! patois's LSP extensions: the custom requests and notifications, with their own wire
+//! types (camelCase, like LSP itself). Editors read these and nothing else; the engine's
+//! structs can change without breaking them. Documented for editor authors in
+//! `docs/lsp-extensions.md`.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use tower_lsp_server::ls_types::notification::Notification;
+use tower_lsp_server::ls_types::request::Request;
+use tower_lsp_server::ls_types::{Range, TextDocumentIdentifier, TextDocumentPositionParams};
+
+/// The command that runs "Explain with patois" (arguments: document URI, range).
+pub const EXPLAIN_COMMAND: &str = "patois.explain";
+/// The command that updates the index now.
+pub const REINDEX_COMMAND: &str = "patois.reindex";
+
+/// `patois/explain`: what a colleague would show about a range, with citations.
+pub enum Explain {}
+impl Request for Explain {
+    type Params = ExplainParams;
+    type Result = ExplainResult;
+    const METHOD: &'static str = "patois/explain";
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainParams {
+    pub text_document: TextDocumentIdentifier,
+    pub range: Range,
+    /// Ask the model for a summary too (default true).
+    #[serde(default)]
+    pub summary: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainResult {
+    /// The symbol explained, when the range is in or on a definition.
+    pub symbol: Option<String>,
+    /// Its kind (`function`, `struct`, ...).
+    pub kind: Option<String>,
+    pub sections: Vec<ExplainSection>,
+    /// Written by the model from the cited sources; absent without a model.
+    pub summary: Option<String>,
+    /// The whole explanation as Markdown; citations are links `path#Lline`.
+    pub markdown: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainSection {
+    /// `Definition`, `Callers`, `Tests` or `History`.
+    pub title: String,
+    pub entries: Vec<ExplainEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainEntry {
+    pub citation: Citation,
+    pub label: String,
+    /// A few lines of code, or the commit message.
+    pub excerpt: String,
+}
+
+/// Where a piece of context comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Citation {
+    /// Relative to the workspace root, `/`-separated.
+    pub path: String,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    /// The commit, for history items.
+    pub commit: Option<String>,
+    /// The pull request number, when the commit message names one.
+    pub pr: Option<u64>,
+}
+
+/// `patois/context`: the items the model would read at a position, best first.
+pub enum Context {}
+impl Request for Context {
+    type Params = TextDocumentPositionParams;
+    type Result = ContextResult;
+    const METHOD: &'static str = "patois/context";
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextResult {
+    pub items: Vec<ContextItem>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextItem {
+    /// `definition`, `similar`, `recent` or `history`.
+    pub source: String,
+    pub citation: Citation,
+    /// A symbol name, commit summary or file name.
+    pub title: String,
+    pub text: String,
+    /// Why the source picked it (`imported from crate::store`, ...).
+    pub reason: String,
+    /// The fused rank score (higher is better).
+    pub score: f32,
+}
+
+/// `patois/status` (request, and a notification when the index or model changes).
+pub enum Status {}
+impl Request for Status {
+    type Params = StatusParams;
+    type Result = StatusReport;
+    const METHOD: &'static str = "patois/status";
+}
+
+/// The same report, pushed by the server.
+pub enum StatusNotification {}
+impl Notification for StatusNotification {
+    type Params = StatusReport;
+    const METHOD: &'static str = "patois/status";
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusParams {}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    pub root: PathBuf,
+    pub index_dir: PathBuf,
+    pub files: usize,
+    pub commits: u64,
+    pub head: Option<String>,
+    /// True while the index is being updated (requests use the index as it was).
+    pub indexing: bool,
+    /// The loaded model; absent until it is loaded or when it failed (see `modelError`).
+    pub model: Option<ModelReport>,
+    /// Why this model: the settings, the installed default, or the built-in model.
+    pub model_source: String,
+    pub model_error: Option<String>,
+    /// Where prompts are sent.
+    pub prompts_go_to: String,
+    pub adapter: Option<PathBuf>,
+    /// Why an adapter that exists is not applied.
+    pub adapter_note: Option<String>,
+    pub drift: Option<DriftReport>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelReport {
+    pub path: PathBuf,
+    /// `gguf`, `safetensors`, ...
+    pub format: String,
+    pub arch: String,
+    pub parameters: usize,
+    /// Tokens one request may hold.
+    pub context: usize,
+    /// What runs it: `llama.cpp` or `candle`.
+    pub backend: String,
+}
+
+/// How far the repository moved since the adapter (or built-in model) was trained.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftReport {
+    pub trained_at: Option<String>,
+    /// Commits since training; absent when history was rewritten since.
+    pub commits_since: Option<usize>,
+    pub history_rewritten: bool,
+    /// Share of the training files changed or gone (0..1).
+    pub changed_share: f64,
+    pub retrain_advised: bool,
+    pub advice: String,
+}
+
+/// `patois/documentText`: the text the server holds for an open document, to check
+/// that client and server agree after edits (like rust-analyzer's `viewFileText`).
+pub enum DocumentText {}
+impl Request for DocumentText {
+    type Params = TextDocumentIdentifier;
+    type Result = String;
+    const METHOD: &'static str = "patois/documentText";
+}
+
+/// Sent by the frame reader in place of a message that is not valid JSON-RPC, with the
+/// client's id when it could be read: the server answers it with the error.
+pub(crate) const MALFORMED_REQUEST: &str = "patois/malformedRequest";
+/// The same without an id: the server logs it.
+pub(crate) const MALFORMED_NOTIFICATION: &str = "patois/malformedNotification";
+
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct MalformedParams {
+    /// JSON-RPC error code: parse error or invalid request.
+    pub code: i64,
+    pub error: String,
+}

@@ -1,0 +1,53 @@
+//! `workspace/executeCommand`: `patois.explain` (for clients without the custom request:
+//! the explanation is written under the index folder and shown) and `patois.reindex`.
+
+use crate::errors::invalid;
+use crate::ext::{ExplainParams, EXPLAIN_COMMAND, REINDEX_COMMAND};
+use crate::session::Session;
+use serde_json::Value;
+use std::sync::Arc;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+
+pub(crate) async fn handle(s: &Arc<Session>, p: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+    match p.command.as_str() {
+        EXPLAIN_COMMAND => explain(s, &p.arguments).await,
+        REINDEX_COMMAND => {
+            let s = s.clone();
+            tokio::spawn(async move { s.reindex("patois: re-indexing").await });
+            Ok(None)
+        }
+        other => Err(invalid(format!(
+            "unknown command {other}; patois provides {EXPLAIN_COMMAND} and {REINDEX_COMMAND}"
+        ))),
+    }
+}
+
+async fn explain(s: &Session, args: &[Value]) -> Result<Option<LSPAny>> {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    let uri: Uri = serde_json::from_value(arg(0))
+        .map_err(|e| invalid(format!("argument 1 must be a document URI: {e}")))?;
+    let range: Range = serde_json::from_value(arg(1))
+        .map_err(|e| invalid(format!("argument 2 must be a range: {e}")))?;
+    let text_document = TextDocumentIdentifier { uri };
+    let x = super::explain::handle(s, ExplainParams { text_document, range, summary: Some(true) })
+        .await?;
+    // Generic clients: write the markdown under the index folder and show it.
+    if let Ok(e) = s.engine() {
+        let dir = e.index().dir().join("explain");
+        let name = format!("{}.md", x.symbol.as_deref().unwrap_or("selection"));
+        let file = dir.join(name);
+        let written =
+            std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&file, &x.markdown).is_ok();
+        if let Some(uri) = Uri::from_file_path(&file).filter(|_| written) {
+            let show = ShowDocumentParams {
+                uri,
+                external: Some(false),
+                take_focus: Some(true),
+                selection: None,
+            };
+            let _ = s.client.show_document(show).await;
+        }
+    }
+    serde_json::to_value(x).map(Some).map_err(crate::errors::internal)
+}
