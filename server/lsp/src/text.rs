@@ -15,12 +15,12 @@ pub enum Encoding {
 pub fn offset(text: &str, pos: Position, enc: Encoding) -> usize {
     let mut start = 0;
     for _ in 0..pos.line {
-        match text[start..].find('\n') {
-            Some(i) => start += i + 1,
+        match line_break(text, start) {
+            Some((i, len)) => start = i + len,
             None => return text.len(),
         }
     }
-    let line_end = text[start..].find('\n').map(|i| start + i).unwrap_or(text.len());
+    let line_end = line_break(text, start).map_or(text.len(), |(i, _)| i);
     let line = &text[start..line_end];
     let want = pos.character as usize;
     match enc {
@@ -41,12 +41,23 @@ pub fn offset(text: &str, pos: Position, enc: Encoding) -> usize {
     }
 }
 
+/// The first line break at or after `from`: its offset and length. LSP's line breaks are
+/// `\n`, `\r\n` and `\r`.
+fn line_break(text: &str, from: usize) -> Option<(usize, usize)> {
+    let i = from + text[from..].find(['\n', '\r'])?;
+    let len = if text[i..].starts_with("\r\n") { 2 } else { 1 };
+    Some((i, len))
+}
+
 /// The position of byte offset `off` in `text` (an offset inside a character counts as
 /// its start).
 pub fn position(text: &str, off: usize, enc: Encoding) -> Position {
     let off = (0..=off.min(text.len())).rev().find(|&o| text.is_char_boundary(o)).unwrap_or(0);
-    let line_start = text[..off].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line = text[..line_start].matches('\n').count() as u32;
+    let (mut line, mut line_start) = (0u32, 0);
+    while let Some((i, len)) = line_break(text, line_start).filter(|(i, len)| i + len <= off) {
+        line += 1;
+        line_start = i + len;
+    }
     let col = match enc {
         Encoding::Utf8 => off - line_start,
         Encoding::Utf16 => text[line_start..off].chars().map(char::len_utf16).sum(),
@@ -90,11 +101,21 @@ mod tests {
     }
 
     #[test]
+    fn crlf_and_cr_end_lines_and_line_ends_are_before_them() {
+        let t = "ab\r\ncd\ref\n";
+        assert_eq!(offset(t, Position::new(0, 9), Encoding::Utf16), 2, "before \\r\\n");
+        assert_eq!(offset(t, Position::new(1, 1), Encoding::Utf16), 5);
+        assert_eq!(offset(t, Position::new(2, 0), Encoding::Utf16), 7, "after a lone \\r");
+        assert_eq!(position(t, 8, Encoding::Utf16), Position::new(2, 1));
+        assert_eq!(position(t, 3, Encoding::Utf16), Position::new(0, 3), "inside \\r\\n");
+    }
+
+    #[test]
     fn positions_inside_a_character_mean_its_start() {
         let t = "é😀x";
         assert_eq!(offset(t, Position::new(0, 1), Encoding::Utf8), 0, "inside é");
         assert_eq!(offset(t, Position::new(0, 4), Encoding::Utf8), 2, "inside 😀");
-        assert_eq!(offset(t, Position::new(0, 2), Encoding::Utf16), 1, "between 😀's units");
+        assert_eq!(offset(t, Position::new(0, 2), Encoding::Utf16), 2, "between 😀's units");
         assert_eq!(offset(t, Position::new(0, 3), Encoding::Utf16), 6);
         assert_eq!(offset(t, Position::new(7, 0), Encoding::Utf16), t.len(), "past the end");
         assert_eq!(position(t, 3, Encoding::Utf16), Position::new(0, 1));
