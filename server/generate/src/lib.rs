@@ -19,7 +19,7 @@ pub use stop::{decide_mode, Mode, StopReason};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use candle_transformers::generation::LogitsProcessor;
-use patois_prompt::{FimStyle, Tokens};
+use patois_types::{FimStyle, Tokens};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -247,7 +247,7 @@ impl Tokens for Generator {
     fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
         match self.tokenizer.encode(text, false) {
             Ok(e) => e.get_offsets().to_vec(),
-            Err(_) => patois_prompt::Chars.offsets(text),
+            Err(_) => patois_types::Chars.offsets(text),
         }
     }
 }

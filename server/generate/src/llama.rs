@@ -13,7 +13,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use patois_prompt::{FimStyle, Tokens};
+use patois_types::{FimStyle, Tokens};
 use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::path::Path;

@@ -8,7 +8,7 @@ use patois_generate::write::{
 use patois_generate::{
     Arch, Backend, Config, GenOptions, Generator, KvCache, Mode, Model, StopReason,
 };
-use patois_prompt::FimStyle;
+use patois_types::FimStyle;
 use std::cell::Cell;
 use std::path::Path;
 

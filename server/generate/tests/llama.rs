@@ -9,7 +9,7 @@ use patois_generate::{
     load_backend, tokenizer_from_gguf_file, Backend, BackendKind, GenOptions, Generator,
     LlamaGenerator, LlamaOptions, Mode, StopReason,
 };
-use patois_prompt::{FimStyle, Tokens};
+use patois_types::{FimStyle, Tokens};
 use std::path::{Path, PathBuf};
 
 const CORPUS: &str = "fn main() {\n    let total = add(1, 2);\n    println!(\"{}\", total);\n}\n\n\

@@ -2,80 +2,9 @@
 //! the document around the cursor in the model family's fill-in-the-middle
 //! template, clipped to the model's context on token boundaries.
 
-use patois_retrieve::{Citation, Item, Source};
+pub use patois_types::{Chars, FimStyle, Tokens};
 use serde::{Deserialize, Serialize};
-
-/// Fill-in-the-middle templates of the model families patois knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FimStyle {
-    /// Qwen2.5-Coder: `<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>`.
-    Qwen,
-    /// StarCoder / StarCoder2: `<fim_prefix>…<fim_suffix>…<fim_middle>`.
-    StarCoder,
-    /// CodeLlama: `<PRE> … <SUF>… <MID>`.
-    CodeLlama,
-    /// No FIM tokens: the prefix alone (the suffix is dropped).
-    PrefixOnly,
-}
-
-impl FimStyle {
-    /// The style whose special tokens the tokenizer has; `PrefixOnly` when none.
-    pub fn detect(has_token: impl Fn(&str) -> bool) -> FimStyle {
-        if has_token("<|fim_prefix|>") && has_token("<|fim_middle|>") {
-            FimStyle::Qwen
-        } else if has_token("<fim_prefix>") && has_token("<fim_middle>") {
-            FimStyle::StarCoder
-        } else if has_token("▁<PRE>") || has_token("<PRE>") {
-            FimStyle::CodeLlama
-        } else {
-            FimStyle::PrefixOnly
-        }
-    }
-
-    /// Wraps `prefix` and `suffix` in the template.
-    pub fn render(self, prefix: &str, suffix: &str) -> String {
-        match self {
-            FimStyle::Qwen => format!("<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"),
-            FimStyle::StarCoder => format!("<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>"),
-            FimStyle::CodeLlama => format!("<PRE> {prefix} <SUF>{suffix} <MID>"),
-            FimStyle::PrefixOnly => prefix.to_string(),
-        }
-    }
-
-    /// Tokens that end a middle.
-    pub fn stop_tokens(self) -> &'static [&'static str] {
-        match self {
-            FimStyle::Qwen => &[
-                "<|endoftext|>",
-                "<|fim_pad|>",
-                "<|file_sep|>",
-                "<|im_end|>",
-                "<|fim_prefix|>",
-                "<|fim_suffix|>",
-            ],
-            FimStyle::StarCoder => &["<|endoftext|>", "<file_sep>", "<fim_prefix>", "<fim_suffix>"],
-            FimStyle::CodeLlama => &["<EOT>", "</s>"],
-            FimStyle::PrefixOnly => &["<|endoftext|>", "</s>"],
-        }
-    }
-}
-
-/// Token positions of a text: the byte range of each token, in order.
-pub trait Tokens {
-    fn offsets(&self, text: &str) -> Vec<(usize, usize)>;
-    fn count(&self, text: &str) -> usize {
-        self.offsets(text).len()
-    }
-}
-
-/// One token per character, for when no tokenizer is loaded.
-pub struct Chars;
-impl Tokens for Chars {
-    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
-        text.char_indices().map(|(i, c)| (i, i + c.len_utf8())).collect()
-    }
-}
+use patois_types::{Citation, Item, Source};
 
 /// What a prompt is built from.
 pub struct Input<'a> {
@@ -222,7 +151,7 @@ pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use patois_retrieve::Score;
+    use patois_types::Score;
 
     fn item(path: &str, text: &str) -> Item {
         Item {

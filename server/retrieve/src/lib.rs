@@ -7,81 +7,13 @@ mod cursor;
 mod std_names;
 
 pub use cursor::{analyze_cursor, imported_names, line_start, nth_line, CursorContext};
+pub use patois_types::{Citation, Item, Score, Source};
 pub use std_names::is_std_name;
 
 use anyhow::Result;
 use patois_index::{ChunkHit, Index, SymbolHit};
-use serde::{Deserialize, Serialize};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// Where an item came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    Definition,
-    Similar,
-    Recent,
-    History,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Definition => "definition",
-            Source::Similar => "similar",
-            Source::Recent => "recent",
-            Source::History => "history",
-        }
-    }
-}
-
-/// Where an item can be checked: a file's lines, and the commit for history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Citation {
-    pub path: String,
-    /// 1-based, inclusive.
-    pub start_line: u32,
-    pub end_line: u32,
-    pub commit: Option<String>,
-    pub pr: Option<u64>,
-}
-
-impl std::fmt::Display for Citation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}-{}", self.path, self.start_line, self.end_line)?;
-        if let Some(c) = &self.commit {
-            write!(f, " @{}", &c[..c.len().min(10)])?;
-        }
-        if let Some(pr) = self.pr {
-            write!(f, " (#{pr})")?;
-        }
-        Ok(())
-    }
-}
-
-/// Why an item ranks where it does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Score {
-    /// 0-based rank within its source.
-    pub source_rank: usize,
-    /// The source's own score (BM25 for similar code; a heuristic weight elsewhere).
-    pub source_score: f32,
-    /// The fused score: weight / (k + rank).
-    pub fused: f32,
-    /// What made the source pick it: `receiver type of db`, `imported from crate::store`, ...
-    pub reason: String,
-}
-
-/// One piece of context.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Item {
-    pub source: Source,
-    pub citation: Citation,
-    /// A symbol name, commit summary, or file name.
-    pub title: String,
-    pub text: String,
-    pub score: Score,
-}
 
 /// A document the editor has open or recently changed.
 #[derive(Debug, Clone)]
@@ -99,10 +31,7 @@ pub struct Budget<'a> {
     pub count: &'a dyn Fn(&str) -> usize,
 }
 
-/// Budget in characters, for when no tokenizer is loaded.
-pub fn chars(s: &str) -> usize {
-    s.chars().count()
-}
+pub use patois_types::chars;
 
 /// A request: the document's current (possibly unsaved) text and the cursor.
 pub struct Request<'a> {

@@ -1,0 +1,152 @@
+//! The vocabulary the crates share, with no dependencies of its own: context items and
+//! their citations (retrieval → prompt → engine → editors), fill-in-the-middle templates
+//! and token counting (prompt ↔ generation). A decoder that needs a `FimStyle` does not
+//! pull in the index.
+
+use serde::{Deserialize, Serialize};
+
+/// Where an item came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Definition,
+    Similar,
+    Recent,
+    History,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Definition => "definition",
+            Source::Similar => "similar",
+            Source::Recent => "recent",
+            Source::History => "history",
+        }
+    }
+}
+
+/// Where an item can be checked: a file's lines, and the commit for history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    pub path: String,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    pub commit: Option<String>,
+    pub pr: Option<u64>,
+}
+
+impl std::fmt::Display for Citation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}-{}", self.path, self.start_line, self.end_line)?;
+        if let Some(c) = &self.commit {
+            write!(f, " @{}", &c[..c.len().min(10)])?;
+        }
+        if let Some(pr) = self.pr {
+            write!(f, " (#{pr})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why an item ranks where it does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// 0-based rank within its source.
+    pub source_rank: usize,
+    /// The source's own score (BM25 for similar code; a heuristic weight elsewhere).
+    pub source_score: f32,
+    /// The fused score: weight / (k + rank).
+    pub fused: f32,
+    /// What made the source pick it: `receiver type of db`, `imported from crate::store`, ...
+    pub reason: String,
+}
+
+/// One piece of context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub source: Source,
+    pub citation: Citation,
+    /// A symbol name, commit summary, or file name.
+    pub title: String,
+    pub text: String,
+    pub score: Score,
+}
+
+/// Fill-in-the-middle templates of the model families patois knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FimStyle {
+    /// Qwen2.5-Coder: `<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>`.
+    Qwen,
+    /// StarCoder / StarCoder2: `<fim_prefix>…<fim_suffix>…<fim_middle>`.
+    StarCoder,
+    /// CodeLlama: `<PRE> … <SUF>… <MID>`.
+    CodeLlama,
+    /// No FIM tokens: the prefix alone (the suffix is dropped).
+    PrefixOnly,
+}
+
+impl FimStyle {
+    /// The style whose special tokens the tokenizer has; `PrefixOnly` when none.
+    pub fn detect(has_token: impl Fn(&str) -> bool) -> FimStyle {
+        if has_token("<|fim_prefix|>") && has_token("<|fim_middle|>") {
+            FimStyle::Qwen
+        } else if has_token("<fim_prefix>") && has_token("<fim_middle>") {
+            FimStyle::StarCoder
+        } else if has_token("▁<PRE>") || has_token("<PRE>") {
+            FimStyle::CodeLlama
+        } else {
+            FimStyle::PrefixOnly
+        }
+    }
+
+    /// Wraps `prefix` and `suffix` in the template.
+    pub fn render(self, prefix: &str, suffix: &str) -> String {
+        match self {
+            FimStyle::Qwen => format!("<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"),
+            FimStyle::StarCoder => format!("<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>"),
+            FimStyle::CodeLlama => format!("<PRE> {prefix} <SUF>{suffix} <MID>"),
+            FimStyle::PrefixOnly => prefix.to_string(),
+        }
+    }
+
+    /// Tokens that end a middle.
+    pub fn stop_tokens(self) -> &'static [&'static str] {
+        match self {
+            FimStyle::Qwen => &[
+                "<|endoftext|>",
+                "<|fim_pad|>",
+                "<|file_sep|>",
+                "<|im_end|>",
+                "<|fim_prefix|>",
+                "<|fim_suffix|>",
+            ],
+            FimStyle::StarCoder => &["<|endoftext|>", "<file_sep>", "<fim_prefix>", "<fim_suffix>"],
+            FimStyle::CodeLlama => &["<EOT>", "</s>"],
+            FimStyle::PrefixOnly => &["<|endoftext|>", "</s>"],
+        }
+    }
+}
+
+/// Token positions of a text: the byte range of each token, in order.
+pub trait Tokens {
+    fn offsets(&self, text: &str) -> Vec<(usize, usize)>;
+    fn count(&self, text: &str) -> usize {
+        self.offsets(text).len()
+    }
+}
+
+/// One token per character, for when no tokenizer is loaded.
+pub struct Chars;
+impl Tokens for Chars {
+    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
+        text.char_indices().map(|(i, c)| (i, i + c.len_utf8())).collect()
+    }
+}
+
+/// Budget in characters, for when no tokenizer is loaded.
+pub fn chars(s: &str) -> usize {
+    s.chars().count()
+}
