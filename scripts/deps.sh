@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The build tools llama.cpp's build needs besides Rust: cmake, a C/C++ compiler and
-# libclang (for the generated bindings). Installs the missing ones with apt, saying so;
-# elsewhere it names them and stops.
+# libclang (for the generated bindings); with --tests also Neovim (the editor plugin's
+# end-to-end test). Installs the missing ones with apt, saying so; elsewhere it names them
+# and stops.
 set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
@@ -10,12 +11,15 @@ if ! { ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so'; } \
   && ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
   need+=(libclang-dev)
 fi
+if [ "${1:-}" = --tests ]; then
+  command -v nvim >/dev/null || need+=(neovim)
+fi
 ((${#need[@]})) || exit 0
 if ! command -v apt-get >/dev/null; then
-  echo "patois: building llama.cpp needs ${need[*]}; install them with your package manager" >&2
+  echo "patois: building and testing needs ${need[*]}; install them with your package manager" >&2
   exit 1
 fi
-echo "patois: installing ${need[*]} with apt-get (llama.cpp's build needs them)" >&2
+echo "patois: installing ${need[*]} with apt-get (the build or the tests need them)" >&2
 sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive

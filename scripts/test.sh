@@ -3,7 +3,7 @@
 # Neovim end-to-end tests) and the VS Code extension (unit tests, package, manifest check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/deps.sh
+./scripts/deps.sh --tests
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

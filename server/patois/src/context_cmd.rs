@@ -3,7 +3,7 @@
 use crate::index_cmd::open_index;
 use crate::IndexLocation;
 use anyhow::{Context, Result};
-use patois_retrieve::{chars, retrieve, Budget, Options, Request};
+use patois_engine::{Engine, Settings};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -74,15 +74,12 @@ pub fn run(args: Args) -> Result<()> {
     index.update(&Default::default(), &patois_index::Quiet)?;
     let (rel, text) = read_document(index.root(), &pos.file)?;
     let cursor = byte_offset(&text, pos.line, pos.col);
-    let req = Request {
-        path: &rel,
-        text: &text,
-        cursor,
-        recent: &[],
-        budget: Budget { limit: args.budget, count: &chars },
-    };
+    // The engine's retrieval, as the editor gets it (no model is loaded: the budget counts
+    // characters).
+    let settings = Settings::from_repo(index.root())?;
+    let engine = Engine::new(index, settings);
     let t = std::time::Instant::now();
-    let r = retrieve(&index, &req, &Options::default())?;
+    let r = engine.context(&rel, &text, cursor, args.budget)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     if args.json {
         println!(
