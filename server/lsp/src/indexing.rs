@@ -33,7 +33,7 @@ impl Progress for ProgressBridge {
 impl Session {
     /// Sends `patois/status` (nothing before a workspace is open).
     pub(crate) async fn send_status(&self) {
-        if let Ok(report) = self.status_report() {
+        if let Ok(report) = self.status_report().await {
             self.client.send_notification::<StatusNotification>(report).await;
         }
     }

@@ -3,8 +3,8 @@
 //! template, clipped to the model's context on token boundaries.
 
 pub use patois_types::{Chars, FimStyle, Tokens};
-use serde::{Deserialize, Serialize};
 use patois_types::{Citation, Item, Source};
+use serde::{Deserialize, Serialize};
 
 /// What a prompt is built from.
 pub struct Input<'a> {

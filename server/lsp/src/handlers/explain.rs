@@ -10,24 +10,28 @@ use tower_lsp_server::jsonrpc::Result;
 pub(crate) async fn handle(s: &Session, p: ExplainParams) -> Result<ExplainResult> {
     let engine = s.engine()?;
     let uri = &p.text_document.uri;
-    let (rel, text) = match s.snapshot(uri) {
-        Ok(doc) => (doc.rel, doc.text),
-        // Not open: explain the file as saved.
-        Err(_) => {
-            let path = uri
-                .to_file_path()
-                .ok_or_else(|| invalid(format!("{} is not a file URI", uri.as_str())))?
-                .into_owned();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-            (s.rel_path(uri), Arc::new(text))
-        }
+    // An open document as the editor holds it; else the file as saved.
+    let (rel, open_text) = match s.snapshot(uri) {
+        Ok(doc) => (doc.rel, Some(doc.text)),
+        Err(_) => (s.rel_path(uri), None),
     };
+    let path = uri.to_file_path().map(|p| p.into_owned());
     let start = p.range.start.line.saturating_add(1);
     let end = p.range.end.line.max(p.range.start.line).saturating_add(1);
     let summary = p.summary.unwrap_or(true);
-    let x = blocking(move || patois_engine::explain(&engine, &rel, &text, start, end, summary))
-        .await?
-        .map_err(|e| from_engine(&e))?;
+    let uri_text = uri.as_str().to_string();
+    let x = blocking(move || {
+        let text = match (open_text, path) {
+            (Some(text), _) => text,
+            (None, Some(path)) => Arc::new(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?,
+            ),
+            (None, None) => return Err(invalid(format!("{uri_text} is not a file URI"))),
+        };
+        patois_engine::explain(&engine, &rel, &text, start, end, summary)
+            .map_err(|e| from_engine(&e))
+    })
+    .await??;
     Ok(convert::explanation(x))
 }

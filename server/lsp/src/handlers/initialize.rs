@@ -1,17 +1,37 @@
 //! `initialize`: negotiates the position encoding, opens the index of the workspace's
 //! repository and says what the server provides.
 
-use crate::errors::from_engine;
+use crate::errors::{blocking, from_engine};
 use crate::ext::{EXPLAIN_COMMAND, REINDEX_COMMAND};
 use crate::session::Session;
 use crate::settings::merge_settings;
 use crate::text::Encoding;
 use patois_engine::{Engine, Settings};
 use patois_index::Index;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
+
+/// The repository containing `dir`, and an engine on its index with the repository's
+/// settings (`patois.toml`) under the editor's.
+fn open_workspace(dir: &Path, options: Option<&Value>) -> Result<(PathBuf, Engine)> {
+    let open_failed = |e: &dyn std::fmt::Display| {
+        Error::invalid_params(format!("patois cannot open {}: {e}", dir.display()))
+    };
+    let root = patois_index::repo_root(dir).map_err(|e| open_failed(&e))?;
+    let mut settings = Settings::from_repo(&root).map_err(|e| from_engine(&e))?;
+    if let Some(opts) = options {
+        settings = merge_settings(&settings, opts);
+    }
+    let index_dir = root.join(patois_index::DEFAULT_DIR);
+    // Best effort: a read-only .git only means git may list .patois/.
+    let _ = patois_index::exclude_default_dir(&root);
+    let index = Index::open(&root, &index_dir).map_err(|e| open_failed(&e))?;
+    Ok((root, Engine::new(index, settings)))
+}
 
 pub(crate) async fn handle(s: &Arc<Session>, params: InitializeParams) -> Result<InitializeResult> {
     let utf8 = params
@@ -39,19 +59,11 @@ pub(crate) async fn handle(s: &Arc<Session>, params: InitializeParams) -> Result
             params.root_uri.as_ref().and_then(|u| u.to_file_path().map(|p| p.into_owned()))
         });
     if let Some(root) = root {
-        let open_failed = |e: &dyn std::fmt::Display| {
-            Error::invalid_params(format!("patois cannot open {}: {e}", root.display()))
-        };
-        let root = patois_index::repo_root(&root).map_err(|e| open_failed(&e))?;
-        let mut settings = Settings::from_repo(&root).map_err(|e| from_engine(&e))?;
-        if let Some(opts) = &params.initialization_options {
-            settings = merge_settings(&settings, opts);
-        }
-        let index_dir = root.join(patois_index::DEFAULT_DIR);
-        // Best effort: a read-only .git only means git may list .patois/.
-        let _ = patois_index::exclude_default_dir(&root);
-        let index = Index::open(&root, &index_dir).map_err(|e| open_failed(&e))?;
-        let _ = s.engine.set(Arc::new(Engine::new(index, settings)));
+        // Finding the repository and opening its index touch the disk: off the async workers.
+        let options = params.initialization_options.clone();
+        let opened = blocking(move || open_workspace(&root, options.as_ref())).await?;
+        let (root, engine) = opened?;
+        let _ = s.engine.set(Arc::new(engine));
         let _ = s.root.set(root);
     }
     let encoding = if utf8 { PositionEncodingKind::UTF8 } else { PositionEncodingKind::UTF16 };

@@ -1,18 +1,22 @@
 //! `patois/status`: index, model, adapter and drift, and where prompts go.
 
 use crate::convert;
+use crate::errors::blocking;
 use crate::ext::{StatusParams, StatusReport};
 use crate::session::Session;
 use std::sync::atomic::Ordering;
 use tower_lsp_server::jsonrpc::Result;
 
 pub(crate) async fn handle(s: &Session, _: StatusParams) -> Result<StatusReport> {
-    s.status_report()
+    s.status_report().await
 }
 
 impl Session {
-    pub(crate) fn status_report(&self) -> Result<StatusReport> {
+    /// The status; git and the index are read on the blocking pool.
+    pub(crate) async fn status_report(&self) -> Result<StatusReport> {
         let e = self.engine()?;
-        Ok(convert::status(e.status(), self.indexing.load(Ordering::SeqCst)))
+        let status = blocking(move || Ok::<_, std::convert::Infallible>(e.status())).await?;
+        let Ok(status) = status;
+        Ok(convert::status(status, self.indexing.load(Ordering::SeqCst)))
     }
 }
