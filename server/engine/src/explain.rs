@@ -126,7 +126,7 @@ pub fn explain(
     }
     sections.push(Section {
         title: "History".into(),
-        entries: history(engine, path, sym.map(|s| s.name.as_str()), (def_start, def_end))?,
+        entries: history(engine, path, text, sym.map(|s| s.name.as_str()), (def_start, def_end))?,
     });
 
     let summary = if summarize {
@@ -155,6 +155,7 @@ pub fn explain(
 fn history(
     engine: &Engine,
     path: &str,
+    text: &str,
     name: Option<&str>,
     lines: (u32, u32),
 ) -> Result<Vec<Entry>> {
@@ -193,7 +194,7 @@ fn history(
         }
         Ok(())
     };
-    if let Ok(blamed) = repo.blame_lines(path, lines) {
+    if let Ok(blamed) = repo.blame_lines(path, Some(text), lines) {
         if let Some(id) = blamed.first() {
             push(id, "last changed these lines".into(), &mut out)?;
         }

@@ -590,7 +590,7 @@ fn history(index: &Index, req: &Request, cx: &CursorContext, cap: usize) -> Resu
     // The commits that last changed the enclosing function come first.
     if let Some((s, e)) = cx.enclosing {
         if let Ok(Some(repo)) = patois_vcs::Repo::discover(index.root()) {
-            if let Ok(blamed) = repo.blame_lines(req.path, (s, e)) {
+            if let Ok(blamed) = repo.blame_lines(req.path, Some(req.text), (s, e)) {
                 for id in blamed {
                     ids.push((id, format!("last changed lines {s}-{e} (the enclosing function)")));
                 }

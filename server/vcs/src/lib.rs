@@ -195,24 +195,29 @@ impl Repo {
         })
     }
 
-    /// The commits that last changed each line of `path` in `lines` (1-based,
-    /// inclusive), newest first, deduplicated. Uses HEAD's version of the file.
-    pub fn blame_lines(&self, path: &str, lines: (u32, u32)) -> Result<Vec<String>> {
-        let mut opts = git2::BlameOptions::new();
-        opts.min_line(lines.0 as usize).max_line(lines.1 as usize);
-        let blame = self.repo.blame_file(Path::new(path), Some(&mut opts))?;
-        let mut hunks: Vec<(i64, String)> = blame
-            .iter()
-            .map(|h| {
-                (
-                    h.final_signature().map(|s| s.when().seconds()).unwrap_or(0),
-                    h.final_commit_id().to_string(),
-                )
-            })
+    /// The commits that last changed lines `lines` (1-based, inclusive) of `path`, newest
+    /// first. With `unsaved`, the lines are those of the editor's text: lines changed since
+    /// HEAD belong to no commit and are left out.
+    pub fn blame_lines(
+        &self,
+        path: &str,
+        unsaved: Option<&str>,
+        lines: (u32, u32),
+    ) -> Result<Vec<String>> {
+        let committed = self.repo.blame_file(Path::new(path), None)?;
+        let blame = match unsaved {
+            Some(text) => committed.blame_buffer(text.as_bytes())?,
+            None => committed,
+        };
+        let mut hunks: Vec<(i64, Oid)> = (lines.0.max(1)..=lines.1)
+            .filter_map(|n| blame.get_line(n as usize))
+            .map(|h| (h.final_signature().map_or(0, |s| s.when().seconds()), h.final_commit_id()))
+            .filter(|(_, id)| !id.is_zero())
             .collect();
         hunks.sort_by_key(|h| std::cmp::Reverse(h.0));
         let mut out: Vec<String> = Vec::new();
         for (_, id) in hunks {
+            let id = id.to_string();
             if !out.contains(&id) {
                 out.push(id);
             }
@@ -333,6 +338,22 @@ mod tests {
         assert_eq!(parse_pr_number("Add x\n\nSee merge request team/app!7"), Some(7));
         assert_eq!(parse_pr_number("Mention #9 in passing"), None);
         assert_eq!(parse_pr_number("Fix (#12) later in the line"), None);
+    }
+
+    #[test]
+    fn blame_of_unsaved_text_follows_its_lines_and_skips_uncommitted_ones() {
+        let fx = patois_testkit::Fixture::git();
+        fx.write("a.rs", "fn one() {}\nfn two() {}\n");
+        let first = fx.commit("one and two", "ann", 1_000);
+        fx.write("a.rs", "fn one() {}\nfn two() {}\nfn three() {}\n");
+        let second = fx.commit("three", "bob", 2_000);
+        let repo = Repo::discover(fx.root()).unwrap().unwrap();
+        assert_eq!(repo.blame_lines("a.rs", None, (3, 3)).unwrap(), [second.clone()]);
+        // Two new lines typed at the top: `three` is now line 5, lines 1-2 are nobody's.
+        let unsaved = "// new\n// new\nfn one() {}\nfn two() {}\nfn three() {}\n";
+        assert_eq!(repo.blame_lines("a.rs", Some(unsaved), (5, 5)).unwrap(), [second.clone()]);
+        assert_eq!(repo.blame_lines("a.rs", Some(unsaved), (3, 4)).unwrap(), [first]);
+        assert!(repo.blame_lines("a.rs", Some(unsaved), (1, 2)).unwrap().is_empty());
     }
 
     #[test]
