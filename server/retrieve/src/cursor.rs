@@ -1,7 +1,7 @@
 //! What the text around the cursor refers to: identifiers by distance, the
 //! enclosing definition, receiver types, and imported names.
 
-use crate::{is_std_name, word_positions};
+use crate::{is_keyword, is_std_name, word_positions};
 use patois_syntax::{outline, Analysis, Import, Lines, Symbol, Tree};
 use regex::Regex;
 use std::collections::{HashMap, HashSet};
@@ -73,127 +73,6 @@ pub struct CursorContext {
 
 /// Unresolved names kept at an import site.
 pub const MAX_UNRESOLVED: usize = 16;
-
-const KEYWORDS: &[&str] = &[
-    "as",
-    "async",
-    "await",
-    "break",
-    "const",
-    "continue",
-    "crate",
-    "else",
-    "enum",
-    "extern",
-    "false",
-    "fn",
-    "for",
-    "if",
-    "impl",
-    "in",
-    "let",
-    "loop",
-    "match",
-    "mod",
-    "move",
-    "mut",
-    "pub",
-    "ref",
-    "return",
-    "self",
-    "Self",
-    "static",
-    "struct",
-    "super",
-    "trait",
-    "true",
-    "type",
-    "unsafe",
-    "use",
-    "where",
-    "while",
-    "dyn",
-    "def",
-    "class",
-    "import",
-    "from",
-    "pass",
-    "None",
-    "True",
-    "False",
-    "and",
-    "or",
-    "not",
-    "is",
-    "lambda",
-    "with",
-    "yield",
-    "try",
-    "except",
-    "finally",
-    "raise",
-    "elif",
-    "global",
-    "function",
-    "var",
-    "this",
-    "new",
-    "export",
-    "default",
-    "interface",
-    "extends",
-    "implements",
-    "null",
-    "undefined",
-    "typeof",
-    "instanceof",
-    "catch",
-    "throw",
-    "package",
-    "func",
-    "go",
-    "defer",
-    "chan",
-    "select",
-    "case",
-    "switch",
-    "range",
-    "map",
-    "nil",
-    "string",
-    "int",
-    "bool",
-    "u8",
-    "u16",
-    "u32",
-    "u64",
-    "usize",
-    "i8",
-    "i16",
-    "i32",
-    "i64",
-    "isize",
-    "f32",
-    "f64",
-    "str",
-    "char",
-    "Some",
-    "Ok",
-    "Err",
-    "Option",
-    "Result",
-    "Vec",
-    "String",
-    "Box",
-    "number",
-    "boolean",
-    "void",
-    "any",
-    "of",
-    "do",
-    "err",
-    "error",
-];
 
 fn var_type_res() -> &'static [Regex] {
     static RES: OnceLock<Vec<Regex>> = OnceLock::new();
@@ -335,7 +214,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         for m in ident_re().find_iter(l) {
             let name = m.as_str();
             if name.len() < 2
-                || KEYWORDS.contains(&name)
+                || is_keyword(analysis.language, name)
                 || name.chars().all(|c| c.is_ascii_digit() || c == '_')
             {
                 continue;
@@ -396,7 +275,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     let chain_from = lines.start(line.saturating_sub(CHAIN_LINES).max(region_start), text);
     let semicolons =
         matches!(analysis.language, Some("rust" | "typescript" | "tsx" | "javascript"));
-    let chain = chain_before(&text[chain_from..cursor], semicolons);
+    let chain = chain_before(&text[chain_from..cursor], semicolons, analysis.language);
     let mut untyped_vars: Vec<String> = Vec::new();
     for (_, var) in calls {
         if !var_types.contains_key(&var)
@@ -491,7 +370,7 @@ const CHAIN_LINES: u32 = 6;
 /// The chain `text` ends in, if the cursor continues one: right after a `.`/`::`,
 /// or on a blank line after an unfinished expression (`let x = a` + `.b()` above)
 /// in languages whose statements end with `;`.
-fn chain_before(text: &str, semicolons: bool) -> Option<(String, Vec<String>)> {
+fn chain_before(text: &str, semicolons: bool, lang: Option<&str>) -> Option<(String, Vec<String>)> {
     let code = text.trim_end();
     let typed_member = code.ends_with('.') || code.ends_with("::");
     if !typed_member {
@@ -533,7 +412,7 @@ fn chain_before(text: &str, semicolons: bool) -> Option<(String, Vec<String>)> {
                 s = r.trim_end();
             }
             None => {
-                let keyword = KEYWORDS.contains(&name) && name != "self" && name != "this";
+                let keyword = is_keyword(lang, name) && name != "self" && name != "this";
                 // On a new line only `let x = a` + `.b()` continues; a bare `a` was a whole statement.
                 if keyword || (!typed_member && members.is_empty() && !rest.ends_with('=')) {
                     return None;
@@ -569,7 +448,7 @@ fn call_binding(line: &str, lang: Option<&str>) -> Option<CallBinding> {
     let method = call_re()
         .captures_iter(rhs)
         .map(|m| m[1].to_string())
-        .filter(|m| !is_std_name(lang, m) && !KEYWORDS.contains(&m.as_str()))
+        .filter(|m| !is_std_name(lang, m) && !is_keyword(lang, m))
         .last()?;
     let first = ident_re().find(rhs)?;
     let after_first = rhs[first.end()..].trim_start();
@@ -640,7 +519,7 @@ fn unresolved_names(
         if !importable || name.len() < 2 || before.ends_with('.') || before.ends_with("::") {
             continue;
         }
-        if KEYWORDS.contains(&name)
+        if is_keyword(lang, name)
             || is_std_name(lang, name)
             || scope_of(lines.line(m.start())) != scope
         {
@@ -748,7 +627,7 @@ mod import_tests {
 
     #[test]
     fn call_chains_before_the_cursor() {
-        let chain = |t: &str| chain_before(t, true);
+        let chain = |t: &str| chain_before(t, true, Some("rust"));
         let own = |r: &str, m: &[&str]| {
             Some((r.to_string(), m.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
         };
@@ -768,7 +647,7 @@ mod import_tests {
         assert_eq!(chain("    let x = a.b();\n    "), None, "a finished statement");
         assert_eq!(chain("    Ok(x)\n    "), None, "a tail expression");
         assert_eq!(
-            chain_before("    x = a.b()\n    ", false),
+            chain_before("    x = a.b()\n    ", false, Some("python")),
             None,
             "no semicolons: every line is finished"
         );

@@ -4,11 +4,11 @@
 //! with per-source caps, cut to a budget, every item with a citation.
 
 mod cursor;
-mod std_names;
+mod words;
 
 pub use cursor::{analyze_cursor, imported_names, line_start, nth_line, CursorContext};
 pub use patois_types::{Citation, Item, Score, Source};
-pub use std_names::is_std_name;
+pub use words::{is_keyword, is_std_name};
 
 use anyhow::Result;
 use patois_index::{ChunkHit, Index, SymbolHit};
@@ -189,15 +189,10 @@ pub fn word_positions<'t>(text: &'t str, word: &'t str) -> impl Iterator<Item = 
 
 /// Test code: definitions there are not offered to non-test code.
 pub fn is_test_path(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    path.starts_with("tests/")
-        || path.contains("/tests/")
-        || path.contains("/test/")
-        || name.starts_with("test_")
-        || name.ends_with("_test.go")
-        || name.ends_with("_test.py")
-        || name.contains(".test.")
-        || name.contains(".spec.")
+    match patois_syntax::language_for_path(std::path::Path::new(path)) {
+        Some(lang) => lang.tests.matches(path),
+        None => path.split('/').rev().skip(1).any(|d| d == "tests" || d == "test"),
+    }
 }
 
 fn is_type_kind(kind: &str) -> bool {

@@ -9,7 +9,7 @@ mod registry;
 mod symbols;
 
 pub use chunk::{line_windows, Chunk, ChunkLimits};
-pub use registry::{language_for_path, language_named, languages, Language};
+pub use registry::{language_for_path, language_named, languages, Language, TestPaths};
 pub use symbols::{Import, Symbol};
 pub use tree_sitter::Tree;
 

@@ -1,6 +1,7 @@
 //! The language registry, read from `grammars/registry.toml`.
 
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::OnceLock;
 use tree_sitter::Query;
@@ -15,6 +16,41 @@ pub struct Language {
     pub ts: tree_sitter::Language,
     /// `tags.scm` and `chunks.scm` compiled as one query, so a file is traversed once.
     pub query: Query,
+    /// From `language.toml`: words that are never a name the repository defines.
+    pub keywords: HashSet<String>,
+    /// From `language.toml`: names the standard library defines.
+    pub std_names: HashSet<String>,
+    /// From `language.toml`: what makes a path a test file.
+    pub tests: TestPaths,
+}
+
+/// What makes a path a test file in a language.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TestPaths {
+    pub dirs: Vec<String>,
+    pub name_prefixes: Vec<String>,
+    pub name_suffixes: Vec<String>,
+    pub name_contains: Vec<String>,
+}
+
+impl TestPaths {
+    /// Whether `path` (`/`-separated, relative to the repository) is a test file.
+    pub fn matches(&self, path: &str) -> bool {
+        let mut parts: Vec<&str> = path.split('/').collect();
+        let name = parts.pop().unwrap_or(path);
+        parts.iter().any(|d| self.dirs.iter().any(|t| t == d))
+            || self.name_prefixes.iter().any(|p| name.starts_with(p.as_str()))
+            || self.name_suffixes.iter().any(|p| name.ends_with(p.as_str()))
+            || self.name_contains.iter().any(|p| name.contains(p.as_str()))
+    }
+}
+
+/// `grammars/<queries>/language.toml`.
+#[derive(Deserialize)]
+struct LanguageData {
+    keywords: HashSet<String>,
+    std_names: HashSet<String>,
+    tests: TestPaths,
 }
 
 impl std::fmt::Debug for Language {
@@ -65,6 +101,19 @@ fn query_source(folder: &str, kind: &str) -> &'static str {
     }
 }
 
+fn language_data(folder: &str) -> LanguageData {
+    let text = match folder {
+        "rust" => include_str!("../../../grammars/rust/language.toml"),
+        "python" => include_str!("../../../grammars/python/language.toml"),
+        "typescript" => include_str!("../../../grammars/typescript/language.toml"),
+        "javascript" => include_str!("../../../grammars/javascript/language.toml"),
+        "go" => include_str!("../../../grammars/go/language.toml"),
+        _ => panic!("grammars/{folder}/language.toml is not embedded in patois-syntax"),
+    };
+    toml::from_str(text)
+        .unwrap_or_else(|e| panic!("grammars/{folder}/language.toml is not valid: {e}"))
+}
+
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
@@ -94,7 +143,11 @@ pub fn languages() -> &'static [Language] {
                     query_source(&e.queries, "chunks")
                 );
                 let query = Query::new(&ts, &source).expect("each part compiled alone");
+                let data = language_data(&e.queries);
                 Language {
+                    keywords: data.keywords,
+                    std_names: data.std_names,
+                    tests: data.tests,
                     query,
                     name: leak(e.name),
                     extensions: e.extensions,

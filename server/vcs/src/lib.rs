@@ -348,10 +348,10 @@ mod tests {
         fx.write("a.rs", "fn one() {}\nfn two() {}\nfn three() {}\n");
         let second = fx.commit("three", "bob", 2_000);
         let repo = Repo::discover(fx.root()).unwrap().unwrap();
-        assert_eq!(repo.blame_lines("a.rs", None, (3, 3)).unwrap(), [second.clone()]);
+        assert_eq!(repo.blame_lines("a.rs", None, (3, 3)).unwrap(), vec![second.clone()]);
         // Two new lines typed at the top: `three` is now line 5, lines 1-2 are nobody's.
         let unsaved = "// new\n// new\nfn one() {}\nfn two() {}\nfn three() {}\n";
-        assert_eq!(repo.blame_lines("a.rs", Some(unsaved), (5, 5)).unwrap(), [second.clone()]);
+        assert_eq!(repo.blame_lines("a.rs", Some(unsaved), (5, 5)).unwrap(), vec![second]);
         assert_eq!(repo.blame_lines("a.rs", Some(unsaved), (3, 4)).unwrap(), [first]);
         assert!(repo.blame_lines("a.rs", Some(unsaved), (1, 2)).unwrap().is_empty());
     }
