@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// An engine error. Lower crates' failures keep their full message (with causes).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// No model is configured, installed or trained.
     #[error(
@@ -35,12 +35,16 @@ pub enum Error {
 }
 
 impl Error {
-    /// Errors that mean "nothing to offer here" rather than a failure: an editor shows
-    /// no ghost text and at most one note, not an error per keystroke.
+    /// Errors that mean "nothing to offer here" rather than a failure of this request: an
+    /// editor shows no ghost text and at most one note (the status says more), not an
+    /// error per keystroke.
     pub fn is_quiet(&self) -> bool {
         matches!(
             self,
-            Error::NoModel { .. } | Error::DocumentTooLarge { .. } | Error::LanguageDisabled { .. }
+            Error::NoModel { .. }
+                | Error::Model { .. }
+                | Error::DocumentTooLarge { .. }
+                | Error::LanguageDisabled { .. }
         )
     }
 

@@ -83,6 +83,9 @@ pub struct ModelChoice {
     pub source: String,
 }
 
+/// A model file as it was when loading it was tried.
+type ModelStamp = (PathBuf, Option<std::time::SystemTime>);
+
 /// Where the built-in model lives for an index folder.
 pub fn builtin_model_dir(index_dir: &Path) -> PathBuf {
     index_dir.join("model")
@@ -200,6 +203,9 @@ pub struct Engine {
     models_home: PathBuf,
     adapter_note: RwLock<Option<String>>,
     model_error: RwLock<Option<String>>,
+    /// The model file that failed to load (with its modification time) and why: not
+    /// retried on every request, only once the file or the settings change.
+    failed_load: Mutex<Option<(ModelStamp, Error)>>,
     docs: Mutex<HashMap<String, DocState>>,
     seq: AtomicU64,
     /// Retrieval of the last request: reused while the cursor stays on the same line,
@@ -222,6 +228,7 @@ impl Engine {
             models_home: patois_models::models_home(),
             adapter_note: RwLock::new(None),
             model_error: RwLock::new(None),
+            failed_load: Mutex::new(None),
             docs: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
             last_items: Mutex::new(None),
@@ -256,6 +263,7 @@ impl Engine {
         *self.last_items.lock().unwrap() = None;
         if reload {
             *self.generator.write().unwrap() = None;
+            *self.failed_load.lock().unwrap() = None;
             self.load_model()?;
         }
         Ok(())
@@ -312,6 +320,12 @@ impl Engine {
         }
         let choice = self.model_choice();
         let path = choice.path;
+        let stamp = (path.clone(), std::fs::metadata(&path).and_then(|m| m.modified()).ok());
+        if let Some((failed, e)) = self.failed_load.lock().unwrap().as_ref() {
+            if *failed == stamp {
+                return Err(e.clone());
+            }
+        }
         let settings = self.settings();
         let adapter = self.adapter_path();
         // An adapter in the PEFT layout is merged into candle's weights; llama.cpp would
@@ -361,6 +375,7 @@ impl Engine {
                     Error::Model { path, message: format!("{e:#}") }
                 };
                 *self.model_error.write().unwrap() = Some(e.to_string());
+                *self.failed_load.lock().unwrap() = Some((stamp, e.clone()));
                 Err(e)
             }
         }

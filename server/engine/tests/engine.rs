@@ -1,6 +1,6 @@
 //! The engine end to end: real index, real git, a tiny model written by our code.
 
-use patois_engine::{builtin_model_dir, explain, Engine, Settings, Ticket};
+use patois_engine::{builtin_model_dir, explain, Engine, Error, Settings, Ticket};
 use patois_generate::write::{make_model_dir, tiny_config};
 use patois_index::{Index, Quiet, UpdateOptions};
 use patois_testkit::Fixture;
@@ -63,16 +63,15 @@ fn a_newer_request_for_the_same_document_cancels_the_older() {
 fn huge_documents_and_disabled_languages_are_refused_politely() {
     let (_fx, e) = setup();
     e.set_settings(Settings { max_document_bytes: 10, ..e.settings() }).unwrap();
-    let err = e
-        .complete("src/a.rs", "fn main() { let x = 1; }", 5, &Ticket::detached())
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("max_document_bytes"), "{err}");
+    let err =
+        e.complete("src/a.rs", "fn main() { let x = 1; }", 5, &Ticket::detached()).unwrap_err();
+    assert!(matches!(err, Error::DocumentTooLarge { bytes: 24, limit: 10, .. }), "{err:?}");
+    assert!(err.is_quiet() && err.to_string().contains("max_document_bytes"), "{err}");
     e.set_settings(Settings { disabled_languages: vec!["rust".into()], ..Settings::default() })
         .unwrap();
-    let err =
-        e.complete("src/a.rs", "fn main() {}", 5, &Ticket::detached()).unwrap_err().to_string();
-    assert!(err.contains("disabled for rust"), "{err}");
+    let err = e.complete("src/a.rs", "fn main() {}", 5, &Ticket::detached()).unwrap_err();
+    assert!(matches!(&err, Error::LanguageDisabled { language } if language == "rust"));
+    assert!(err.to_string().contains("disabled for rust"), "{err}");
 }
 
 #[test]
@@ -149,4 +148,34 @@ fn the_model_comes_from_settings_then_the_installed_default_then_the_built_in_mo
     // The missing file is a clear error naming what to do.
     let err = e.load_model().err().unwrap().to_string();
     assert!(err.contains("coder.gguf"), "{err}");
+}
+
+#[test]
+fn a_model_that_fails_to_load_is_reported_and_tried_again_once_the_file_changes() {
+    let (fx, e) = setup();
+    let file = fx.root().join("broken.gguf");
+    std::fs::write(&file, b"not a model").unwrap();
+    e.set_settings(Settings { model: Some(file.clone()), ..e.settings() }).unwrap_err();
+    let err = e.load_model().err().unwrap();
+    assert!(matches!(&err, Error::Model { path, .. } if *path == file), "{err:?}");
+    assert!(err.is_quiet(), "an editor shows it once, not per keystroke");
+    assert_eq!(e.status().model_error, Some(err.to_string()));
+    let again = e.complete("src/a.rs", "fn main() {}", 3, &Ticket::detached()).unwrap_err();
+    assert_eq!(again.to_string(), err.to_string(), "the same failure, not a new load");
+    // The file is replaced by a working model: the next request loads it.
+    std::fs::remove_file(&file).unwrap();
+    let dir = fx.root().join("fixed");
+    make_model_dir(&dir, ["fn a() {}\n"; 10].iter(), &tiny_config(300), 1).unwrap();
+    e.set_settings(Settings { model: Some(dir), ..e.settings() }).unwrap();
+    assert!(e.load_model().is_ok());
+    assert_eq!(e.status().model_error, None);
+}
+
+#[test]
+fn no_model_at_all_is_its_own_quiet_error() {
+    let (_fx, e) = setup();
+    std::fs::remove_dir_all(builtin_model_dir(e.index().dir())).unwrap();
+    let err = e.load_model().err().unwrap();
+    assert!(matches!(err, Error::NoModel { .. }) && err.is_quiet(), "{err:?}");
+    assert!(err.to_string().contains("patois model install"), "{err}");
 }

@@ -6,23 +6,53 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Types lines of `file` one character per request; returns the latency (ms) of the
-/// first request after opening the file and of every request after it.
+/// Resident memory of a process: (now, peak) in MiB, from /proc (Linux).
+fn resident_mib(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// What one typing session measured.
+struct Session {
+    /// The first completion in the freshly opened file (ms).
+    fresh: f64,
+    /// Every keystroke's completion (ms).
+    times: Vec<f64>,
+    /// Keystrokes that got ghost text.
+    shown: usize,
+    /// Resident memory after indexing and loading the model, and (now, peak) at the end.
+    rss_ready: Option<(f64, f64)>,
+    rss_end: Option<(f64, f64)>,
+}
+
+/// Types lines of `file` one character per request, measuring each request.
 fn session(
     root: &Path,
     file: &str,
     requests: usize,
     cache: bool,
     model: Option<&Path>,
-) -> Result<(f64, Vec<f64>, usize)> {
+    env: &[(&str, &Path)],
+) -> Result<Session> {
     let exe = std::env::current_exe()?;
-    let mut c = Client::start(&exe, root);
+    let mut c = Client::start_with_env(&exe, root, env);
     c.request(
         "initialize",
         json!({ "processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": { "window": { "workDoneProgress": true } }, "initializationOptions": { "cache": cache, "model": model.map(|m| m.display().to_string()).unwrap_or_default() } }),
     );
     c.notify("initialized", json!({}));
     c.wait("indexing to finish", patois_lsp::client::is_progress_end);
+    // The model loads after indexing; the status that follows says how that went.
+    c.wait("the model to load", |v| {
+        v["method"] == "patois/status"
+            && (v["params"]["model"].is_object() || v["params"]["modelError"].is_string())
+    });
+    let rss_ready = resident_mib(c.child.id());
     let full = std::fs::read_to_string(root.join(file))?;
     let lines: Vec<&str> = full.lines().collect();
     let uri = format!("file://{}", root.join(file).display());
@@ -73,9 +103,14 @@ fn session(
             json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [edit] }),
         );
     }
+    let rss_end = resident_mib(c.child.id());
     c.request("shutdown", serde_json::Value::Null);
     c.notify("exit", serde_json::Value::Null);
-    Ok((fresh, times, shown))
+    Ok(Session { fresh, times, shown, rss_ready, rss_end })
+}
+
+fn mib(m: Option<(f64, f64)>) -> String {
+    m.map_or("?".into(), |(now, peak)| format!("{now:.0} MiB (peak {peak:.0})"))
 }
 
 pub fn run(dir: &Path, requests: usize, model: Option<PathBuf>) -> Result<()> {
@@ -98,8 +133,11 @@ pub fn run(dir: &Path, requests: usize, model: Option<PathBuf>) -> Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no Rust file of 3 to 6 kB to type in"))?;
     drop(index);
     println!("bench lsp: typing {requests} characters of {file} through `patois serve`");
+    let files = patois_index::Index::open(&root, &root.join(patois_index::DEFAULT_DIR))?
+        .with_manifest(|m| m.files.len());
     for (label, cache) in [("with caches", true), ("without caches", false)] {
-        let (fresh, mut t, shown) = session(&root, &file, requests, cache, model.as_deref())?;
+        let s = session(&root, &file, requests, cache, model.as_deref(), &[])?;
+        let (fresh, mut t, shown) = (s.fresh, s.times, s.shown);
         let p = |t: &mut Vec<f64>, q: f64| crate::bench_generate::pct(t, q);
         println!(
             "  {label:<15} keystroke p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} requests \
@@ -112,6 +150,25 @@ pub fn run(dir: &Path, requests: usize, model: Option<PathBuf>) -> Result<()> {
             t.len(),
             t.iter().filter(|ms| **ms < 5.0).count()
         );
+        println!(
+            "  {:<15} resident memory ({files} files): {} after indexing and loading the model, \
+             {} after the requests (goal < 1,024 MiB with the 0.5B model)",
+            "",
+            mib(s.rss_ready),
+            mib(s.rss_end)
+        );
     }
+    // The same session with no model at all (no installed or built-in model to find).
+    let empty = tempfile::tempdir()?;
+    let no_model = empty.path().join("no-such-model.gguf");
+    let s =
+        session(&root, &file, requests, true, Some(&no_model), &[("PATOIS_HOME", empty.path())])?;
+    println!(
+        "  {:<15} resident memory: {} after indexing, {} after {} requests (goal < 300 MiB)",
+        "without a model",
+        mib(s.rss_ready),
+        mib(s.rss_end),
+        s.times.len()
+    );
     Ok(())
 }
