@@ -153,45 +153,15 @@ pub fn imported_names(lang: Option<&str>, import: &str) -> Vec<(String, String)>
     }
 }
 
+/// Analyses the code around `cursor` (a byte offset in `text`, the document at `path`):
+/// what is being typed and which names and types a colleague would look up.
 pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     let cursor = cursor.min(text.len());
     let lines = Lines::new(text);
     let line = lines.line(cursor);
     let analysis = outline(Path::new(path), text);
-    let enclosing: Option<&Symbol> = analysis
-        .symbols
-        .iter()
-        .filter(|s| {
-            matches!(s.kind.as_str(), "function" | "method")
-                && s.start_byte <= cursor
-                && cursor <= s.end_byte
-        })
-        .min_by_key(|s| s.end_byte - s.start_byte);
-    // Only types give `self` a meaning: a function in `mod tests` has no self type.
-    let is_type_scope = |name: &str| {
-        analysis.symbols.iter().any(|s| {
-            s.name == name
-                && matches!(
-                    s.kind.as_str(),
-                    "impl" | "class" | "struct" | "interface" | "trait" | "enum"
-                )
-        })
-    };
-    let self_type =
-        enclosing.and_then(|s| s.scope.clone()).filter(|s| is_type_scope(s)).or_else(|| {
-            // Inside a type's body but not in a method (a field being typed, say).
-            analysis
-                .symbols
-                .iter()
-                .filter(|s| {
-                    matches!(s.kind.as_str(), "impl" | "class" | "struct" | "interface")
-                        && s.start_byte <= cursor
-                        && cursor <= s.end_byte
-                })
-                .min_by_key(|s| s.end_byte - s.start_byte)
-                .map(|s| s.name.clone())
-        });
-
+    let enclosing = enclosing_function(&analysis, cursor);
+    let self_type = self_type(&analysis, enclosing, cursor);
     // The scanned region: the enclosing function (or 30 lines above) and what
     // follows the cursor in it (at least 3 lines, at most 60).
     let region_start = enclosing.map(|s| s.start_line).unwrap_or(line.saturating_sub(30)).max(1);
@@ -200,147 +170,35 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         .unwrap_or(0)
         .clamp(line + 3, line + 60)
         .min(lines_count(text));
-    let line_text = |n: u32| lines.text(n, text);
-    let mut idents: Vec<Ident> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for n in region_start..=region_end {
-        let mut l = line_text(n);
-        if n == line {
-            // On the cursor line only what precedes the cursor counts.
-            let col = cursor - lines.start(n, text);
-            l = &l[..col.min(l.len())];
-        }
-        let distance = n.abs_diff(line);
-        for m in ident_re().find_iter(l) {
-            let name = m.as_str();
-            if name.len() < 2
-                || is_keyword(analysis.language, name)
-                || name.chars().all(|c| c.is_ascii_digit() || c == '_')
-            {
-                continue;
-            }
-            let called = l[m.end()..].trim_start().starts_with('(')
-                || name.starts_with(|c: char| c.is_ascii_uppercase());
-            let after_dot = l[..m.start()].ends_with('.');
-            // `x.field` is a field access, not a definition to look up.
-            if !called && after_dot {
-                continue;
-            }
-            match index.get(name) {
-                Some(&i) => {
-                    let e = &mut idents[i];
-                    e.distance = e.distance.min(distance);
-                    e.called |= called;
-                }
-                None => {
-                    index.insert(name.to_string(), idents.len());
-                    idents.push(Ident { name: name.to_string(), distance, called });
-                }
-            }
-        }
-    }
-    idents.sort_by_key(|i| (i.distance, !i.called));
-
-    let region_text: String = (region_start..=line).map(&line_text).collect::<Vec<_>>().join("\n");
-    let mut var_types = HashMap::new();
-    for re in var_type_res() {
-        for c in re.captures_iter(&region_text) {
-            var_types.entry(c[1].to_string()).or_insert_with(|| c[2].to_string());
-        }
-    }
-    // Names bound in the region (params, lets, loop variables) are locals, not definitions.
-    let mut locals: Vec<String> = var_types.keys().cloned().collect();
-    for c in local_binding_re().captures_iter(&region_text) {
-        if let Some(m) = c.get(1).or(c.get(2)) {
-            locals.push(m.as_str().to_string());
-        }
-    }
-    // A called name after `(` or `,` is a function passed or called, not a binding.
+    let scan =
+        Scan { text, lines: &lines, cursor, line, language: analysis.language, region_start };
+    let mut idents = scan.idents(region_end);
+    let region_text: String =
+        (region_start..=line).map(|n| scan.line_text(n)).collect::<Vec<_>>().join("\n");
+    let var_types = written_types(&region_text);
+    // Names bound in the region (params, lets, loop variables) are locals, not definitions;
+    // a called name after `(` or `,` is a function passed or called, not a binding.
+    let locals = locals(&region_text, &var_types);
     idents.retain(|i| i.called || !locals.contains(&i.name));
-    let mut receivers: Vec<String> = Vec::new();
-    let near = (line.saturating_sub(12).max(region_start)..=line)
-        .map(&line_text)
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut calls: Vec<(usize, String)> = method_call_re()
-        .captures_iter(&near)
-        .map(|c| (c.get(0).unwrap().start(), c[1].to_string()))
-        .collect();
-    calls.reverse(); // nearest to the cursor first
-                     // The receiver being typed at the cursor (`store.|`, `Store::|`) comes first of all.
-    let before = &text[lines.start(line, text)..cursor];
-    if let Some(c) = typing_member_re().captures(before) {
-        calls.insert(0, (0, c[1].to_string()));
-    }
+    let (receivers, mut untyped_vars) = scan.receivers(&var_types, self_type.as_ref());
+    let just_bound = scan.recent_bindings(&mut untyped_vars);
+    let call_bindings = scan.call_bindings();
     let chain_from = lines.start(line.saturating_sub(CHAIN_LINES).max(region_start), text);
     let semicolons =
         matches!(analysis.language, Some("rust" | "typescript" | "tsx" | "javascript"));
     let chain = chain_before(&text[chain_from..cursor], semicolons, analysis.language);
-    let mut untyped_vars: Vec<String> = Vec::new();
-    for (_, var) in calls {
-        if !var_types.contains_key(&var)
-            && var.starts_with(|c: char| c.is_ascii_lowercase())
-            && var != "self"
-            && var != "this"
-            && !untyped_vars.contains(&var)
-        {
-            untyped_vars.push(var.clone());
-        }
-        let ty = match var.as_str() {
-            "self" | "this" => self_type.clone(),
-            v => var_types
-                .get(v)
-                .cloned()
-                .or_else(|| v.starts_with(|c: char| c.is_ascii_uppercase()).then(|| v.to_string())),
-        };
-        if let Some(ty) = ty {
-            if !receivers.contains(&ty) {
-                receivers.push(ty);
-            }
-        }
-    }
-    if let Some(t) = &self_type {
-        if !receivers.contains(t) {
-            receivers.push(t.clone());
-        }
-    }
-
-    // Variables bound just above the cursor are what the next line most likely uses.
-    let mut just_bound = None;
-    for n in (line.saturating_sub(BOUND_LINES).max(region_start)..line).rev() {
-        let assigned = binding_re().captures(line_text(n)).map(|c| c[1].to_string());
-        let bound = local_binding_re()
-            .captures_iter(line_text(n))
-            .filter_map(|c| c.get(1).or(c.get(2)))
-            .map(|m| m.as_str().to_string());
-        for var in assigned.into_iter().chain(bound) {
-            if just_bound.is_none() && line - n <= 2 {
-                just_bound = Some(var.clone());
-            }
-            if !untyped_vars.contains(&var) {
-                untyped_vars.push(var);
-            }
-        }
-    }
-    let mut call_bindings = Vec::new();
-    for n in (region_start..line).rev() {
-        if let Some(b) = call_binding(line_text(n), analysis.language) {
-            if !call_bindings.iter().any(|c: &CallBinding| c.var == b.var) {
-                call_bindings.push(b);
-            }
-        }
-    }
     let imports: Vec<(String, String)> =
         analysis.imports.iter().flat_map(|i| imported_names(analysis.language, &i.text)).collect();
-    let import_site = import_site(&analysis.imports, line, &text[lines.start(line, text)..cursor]);
+    let before_cursor = &text[lines.start(line, text)..cursor];
+    let import_site = import_site(&analysis.imports, line, before_cursor);
     let unresolved = match (&import_site, &analysis.tree) {
         (Some(_), Some(tree)) => unresolved_names(text, tree, line, &analysis, MAX_UNRESOLVED),
         _ => Vec::new(),
     };
     let q_start = line.saturating_sub(12).max(1);
-    let mut query_text = (q_start..line).map(line_text).collect::<Vec<_>>().join("\n");
+    let mut query_text = (q_start..line).map(|n| scan.line_text(n)).collect::<Vec<_>>().join("\n");
     query_text.push('\n');
-    query_text.push_str(&text[lines.start(line, text)..cursor]);
+    query_text.push_str(before_cursor);
     CursorContext {
         language: analysis.language,
         line,
@@ -361,6 +219,211 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
             enclosing.map(|s| s.start_line).unwrap_or(q_start).min(q_start),
             enclosing.map(|s| s.end_line).unwrap_or(line).max(line),
         ),
+    }
+}
+
+/// The innermost function or method around the cursor.
+fn enclosing_function(analysis: &Analysis, cursor: usize) -> Option<&Symbol> {
+    analysis
+        .symbols
+        .iter()
+        .filter(|s| {
+            matches!(s.kind.as_str(), "function" | "method")
+                && s.start_byte <= cursor
+                && cursor <= s.end_byte
+        })
+        .min_by_key(|s| s.end_byte - s.start_byte)
+}
+
+/// The type `self`/`this` means at the cursor: the enclosing method's type, else the type
+/// whose body the cursor is in (a field being typed, say). Only types give `self` a
+/// meaning: a function in `mod tests` has none.
+fn self_type(analysis: &Analysis, enclosing: Option<&Symbol>, cursor: usize) -> Option<String> {
+    let is_type_scope = |name: &str| {
+        analysis.symbols.iter().any(|s| {
+            s.name == name
+                && matches!(
+                    s.kind.as_str(),
+                    "impl" | "class" | "struct" | "interface" | "trait" | "enum"
+                )
+        })
+    };
+    enclosing.and_then(|s| s.scope.clone()).filter(|s| is_type_scope(s)).or_else(|| {
+        analysis
+            .symbols
+            .iter()
+            .filter(|s| {
+                matches!(s.kind.as_str(), "impl" | "class" | "struct" | "interface")
+                    && s.start_byte <= cursor
+                    && cursor <= s.end_byte
+            })
+            .min_by_key(|s| s.end_byte - s.start_byte)
+            .map(|s| s.name.clone())
+    })
+}
+
+/// Variables with a written type in `region` (annotations, constructors).
+fn written_types(region: &str) -> HashMap<String, String> {
+    let mut var_types = HashMap::new();
+    for re in var_type_res() {
+        for c in re.captures_iter(region) {
+            var_types.entry(c[1].to_string()).or_insert_with(|| c[2].to_string());
+        }
+    }
+    var_types
+}
+
+/// Names bound in `region`: typed variables, parameters, lets, loop variables.
+fn locals(region: &str, var_types: &HashMap<String, String>) -> Vec<String> {
+    let mut locals: Vec<String> = var_types.keys().cloned().collect();
+    for c in local_binding_re().captures_iter(region) {
+        if let Some(m) = c.get(1).or(c.get(2)) {
+            locals.push(m.as_str().to_string());
+        }
+    }
+    locals
+}
+
+/// The lines around the cursor, as the analysis steps read them.
+struct Scan<'t> {
+    text: &'t str,
+    lines: &'t Lines,
+    cursor: usize,
+    /// The cursor's line (1-based).
+    line: u32,
+    language: Option<&'static str>,
+    /// The first line of the scanned region.
+    region_start: u32,
+}
+
+impl<'t> Scan<'t> {
+    fn line_text(&self, n: u32) -> &'t str {
+        self.lines.text(n, self.text)
+    }
+
+    /// Identifiers from the region's start to `region_end`, nearest to the cursor (and
+    /// called or capitalised) first. On the cursor line only what precedes it counts.
+    fn idents(&self, region_end: u32) -> Vec<Ident> {
+        let mut idents: Vec<Ident> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for n in self.region_start..=region_end {
+            let mut l = self.line_text(n);
+            if n == self.line {
+                let col = self.cursor - self.lines.start(n, self.text);
+                l = &l[..col.min(l.len())];
+            }
+            let distance = n.abs_diff(self.line);
+            for m in ident_re().find_iter(l) {
+                let name = m.as_str();
+                if name.len() < 2
+                    || is_keyword(self.language, name)
+                    || name.chars().all(|c| c.is_ascii_digit() || c == '_')
+                {
+                    continue;
+                }
+                let called = l[m.end()..].trim_start().starts_with('(')
+                    || name.starts_with(|c: char| c.is_ascii_uppercase());
+                // `x.field` is a field access, not a definition to look up.
+                if !called && l[..m.start()].ends_with('.') {
+                    continue;
+                }
+                match index.get(name) {
+                    Some(&i) => {
+                        let e = &mut idents[i];
+                        e.distance = e.distance.min(distance);
+                        e.called |= called;
+                    }
+                    None => {
+                        index.insert(name.to_string(), idents.len());
+                        idents.push(Ident { name: name.to_string(), distance, called });
+                    }
+                }
+            }
+        }
+        idents.sort_by_key(|i| (i.distance, !i.called));
+        idents
+    }
+
+    /// The types of method-call receivers near the cursor (the one being typed first,
+    /// then nearest first, then `self`'s), and the receivers whose type is unknown.
+    fn receivers(
+        &self,
+        var_types: &HashMap<String, String>,
+        self_type: Option<&String>,
+    ) -> (Vec<String>, Vec<String>) {
+        let near = (self.line.saturating_sub(12).max(self.region_start)..=self.line)
+            .map(|n| self.line_text(n))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut calls: Vec<String> =
+            method_call_re().captures_iter(&near).map(|c| c[1].to_string()).collect();
+        calls.reverse(); // nearest to the cursor first
+                         // The receiver being typed at the cursor (`store.|`, `Store::|`) comes first of all.
+        let before = &self.text[self.lines.start(self.line, self.text)..self.cursor];
+        if let Some(c) = typing_member_re().captures(before) {
+            calls.insert(0, c[1].to_string());
+        }
+        let mut receivers: Vec<String> = Vec::new();
+        let mut untyped_vars: Vec<String> = Vec::new();
+        for var in calls {
+            if !var_types.contains_key(&var)
+                && var.starts_with(|c: char| c.is_ascii_lowercase())
+                && var != "self"
+                && var != "this"
+                && !untyped_vars.contains(&var)
+            {
+                untyped_vars.push(var.clone());
+            }
+            let ty = match var.as_str() {
+                "self" | "this" => self_type.cloned(),
+                v => var_types.get(v).cloned().or_else(|| {
+                    v.starts_with(|c: char| c.is_ascii_uppercase()).then(|| v.to_string())
+                }),
+            };
+            if let Some(ty) = ty.filter(|t| !receivers.contains(t)) {
+                receivers.push(ty);
+            }
+        }
+        if let Some(t) = self_type.filter(|t| !receivers.contains(t)) {
+            receivers.push(t.clone());
+        }
+        (receivers, untyped_vars)
+    }
+
+    /// Variables bound just above the cursor (added to `untyped_vars`); the one bound
+    /// within two lines is what the next line most likely uses.
+    fn recent_bindings(&self, untyped_vars: &mut Vec<String>) -> Option<String> {
+        let mut just_bound = None;
+        let from = self.line.saturating_sub(BOUND_LINES).max(self.region_start);
+        for n in (from..self.line).rev() {
+            let assigned = binding_re().captures(self.line_text(n)).map(|c| c[1].to_string());
+            let bound = local_binding_re()
+                .captures_iter(self.line_text(n))
+                .filter_map(|c| c.get(1).or(c.get(2)))
+                .map(|m| m.as_str().to_string());
+            for var in assigned.into_iter().chain(bound) {
+                if just_bound.is_none() && self.line - n <= 2 {
+                    just_bound = Some(var.clone());
+                }
+                if !untyped_vars.contains(&var) {
+                    untyped_vars.push(var);
+                }
+            }
+        }
+        just_bound
+    }
+
+    /// Variables bound to a call in the region above the cursor, nearest first.
+    fn call_bindings(&self) -> Vec<CallBinding> {
+        let mut call_bindings: Vec<CallBinding> = Vec::new();
+        for n in (self.region_start..self.line).rev() {
+            if let Some(b) = call_binding(self.line_text(n), self.language) {
+                if !call_bindings.iter().any(|c| c.var == b.var) {
+                    call_bindings.push(b);
+                }
+            }
+        }
+        call_bindings
     }
 }
 
