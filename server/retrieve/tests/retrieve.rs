@@ -114,9 +114,12 @@ fn the_region_being_completed_is_never_returned() {
     let fx = Fixture::git();
     let body = "pub fn checksum(data: &[u8]) -> u32 {\n    let mut acc: u32 = 0;\n    for b in data {\n        acc = acc.wrapping_mul(31).wrapping_add(*b as u32);\n    }\n    acc\n}\n\npub fn other() {}\n";
     fx.write("src/sum.rs", body);
+    let twin = "pub fn hash_bytes(data: &[u8]) -> u32 {\n    let mut acc: u32 = 7;\n    for b in data {\n        acc = acc.wrapping_mul(31).wrapping_add(*b as u32);\n    }\n    acc\n}\n";
+    fx.write("src/hash.rs", twin);
     fx.commit("Checksum", "ann", 1_000);
     let ix = index(&fx);
-    // Completing inside checksum: the indexed copy of that function must not come back.
+    // Completing inside checksum: the indexed copy of that function must not come back,
+    // while its twin in another file does.
     let doc = "pub fn checksum(data: &[u8]) -> u32 {\n    let mut acc: u32 = 0;\n    for b in data {\n        acc = acc.wrapping_mul(31).|\n    }\n    acc\n}\n\npub fn other() {}\n";
     let r = at(&ix, "src/sum.rs", doc, 4000);
     for i in &r.items {
@@ -127,6 +130,8 @@ fn the_region_being_completed_is_never_returned() {
             );
         }
     }
+    let similar = r.items.iter().find(|i| i.source == Source::Similar);
+    assert_eq!(similar.map(|i| i.citation.path.as_str()), Some("src/hash.rs"), "{:#?}", r.items);
 }
 
 #[test]
