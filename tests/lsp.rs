@@ -1,7 +1,7 @@
 //! End to end: the real `patois serve` process over stdio, a real git repository,
 //! a client speaking JSON-RPC with LSP framing.
 
-use patois_generate::write::{make_model_dir, tiny_config};
+use patois_generate::write::{make_constant_model_dir, tiny_config};
 use patois_lsp::client::Client;
 use patois_testkit::Fixture;
 use serde_json::{json, Value};
@@ -12,8 +12,8 @@ fn uri(root: &std::path::Path, rel: &str) -> String {
 }
 
 /// A repository with a store module, a caller, and a model big enough that a long
-/// prompt takes a while (so a cancel arrives during it).
-fn fixture() -> Fixture {
+/// prompt takes a while (so a cancel arrives during it), which always says `word`.
+fn fixture() -> (Fixture, String) {
     let fx = Fixture::git();
     fx.write(
         "src/store.rs",
@@ -28,15 +28,15 @@ fn fixture() -> Fixture {
         ..tiny_config(600)
     };
     let corpus = [fx.read("src/store.rs"), fx.read("src/app.rs")].concat();
-    make_model_dir(
+    let word = make_constant_model_dir(
         &fx.root().join(".patois/model"),
         std::iter::repeat_n(corpus.as_str(), 20),
         &shape,
-        5,
+        "value",
     )
     .unwrap();
     fx.write("patois.toml", "max_tokens = 16\nprompt_tokens = 1000\nbudget = 400\n");
-    fx
+    (fx, word)
 }
 
 fn initialize(c: &mut Client, root: &std::path::Path) -> Value {
@@ -55,7 +55,7 @@ fn initialize(c: &mut Client, root: &std::path::Path) -> Value {
 
 #[test]
 fn lsp_end_to_end() {
-    let fx = fixture();
+    let (fx, word) = fixture();
     let root = fx.root().canonicalize().unwrap();
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_patois"));
     // No installed models: the test's own built-in model is the one in effect.
@@ -89,7 +89,8 @@ fn lsp_end_to_end() {
     let r = c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos, "context": { "triggerKind": 2 } }));
     let items = r["items"].as_array().expect("an inline completion list");
     assert_eq!(items.len(), 1, "{r}");
-    assert!(!items[0]["insertText"].as_str().unwrap().is_empty());
+    // maxTokens 12 from the editor's settings wins over patois.toml's 16.
+    assert_eq!(items[0]["insertText"], word.repeat(12), "{r}");
     assert_eq!(items[0]["range"]["start"], pos);
     let ctx =
         c.request("patois/context", json!({ "textDocument": { "uri": main }, "position": pos }));
@@ -106,6 +107,7 @@ fn lsp_end_to_end() {
     assert_eq!(held, json!(text.replace("let n = ", "let count = ")), "the edit was applied");
     let r = c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": pos2, "context": { "triggerKind": 2 } }));
     assert_eq!(r["items"][0]["range"]["start"], pos2, "{r}");
+    assert_eq!(r["items"][0]["insertText"], word.repeat(12), "{r}");
 
     // Rename the function (definition and caller) in other files and save: the next
     // completion's context has the new name and not the old.

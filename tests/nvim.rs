@@ -1,7 +1,7 @@
 //! The Neovim plugin in a real headless Neovim (Debian's 0.7 in CI) against the
 //! real `patois serve`: ghost text appears, is accepted, and :PatoisExplain cites.
 
-use patois_generate::write::{make_model_dir, tiny_config};
+use patois_generate::write::{make_constant_model_dir, tiny_config};
 use patois_testkit::Fixture;
 use std::process::Command;
 
@@ -19,18 +19,12 @@ fn neovim_shows_and_accepts_ghost_text_and_explains() {
     fx.write("src/main.rs", "use crate::store::fetch_value;\n\nfn main() {\n\n}\n");
     fx.commit("Store and app (#3)", "ann", 1_000);
     let corpus = fx.read("src/store.rs") + &fx.read("src/app.rs");
-    // Random weights: this shape and seed give a non-empty greedy completion here.
-    let shape = patois_generate::Config {
-        hidden_size: 256,
-        intermediate_size: 512,
-        num_hidden_layers: 4,
-        ..tiny_config(600)
-    };
-    make_model_dir(
+    // A model that always says one word: the ghost text is known, whatever the prompt.
+    let word = make_constant_model_dir(
         &fx.root().join(".patois/model"),
         std::iter::repeat_n(corpus.as_str(), 20),
-        &shape,
-        5,
+        &tiny_config(600),
+        "fetch_value",
     )
     .unwrap();
     fx.write("patois.toml", "max_tokens = 12\n");
@@ -49,6 +43,7 @@ fn neovim_shows_and_accepts_ghost_text_and_explains() {
         .env("PATOIS_BIN", env!("CARGO_BIN_EXE_patois"))
         .env("PATOIS_HOME", root.join(".no-installed-models"))
         .env("PATOIS_RESULT", &result)
+        .env("PATOIS_WORD", &word)
         .env("PATOIS_ROW", "4")
         .env("PATOIS_STORE", root.join("src/store.rs"))
         .status()

@@ -117,6 +117,54 @@ pub fn random_weights(c: &Config, seed: u64) -> Result<BTreeMap<String, Tensor>>
     Ok(out)
 }
 
+/// Weights of a model that says `token` whatever it reads: every layer is zero, so the
+/// residual stream is the input embedding, and every embedding shares one direction in
+/// which `token`'s is ten times longer, so `token` has the largest logit after any input
+/// (tied embeddings). Deterministic ghost text for tests whose point is not the model.
+pub fn constant_weights(c: &Config, token: u32, seed: u64) -> Result<BTreeMap<String, Tensor>> {
+    let mut rng = Normal::new(seed);
+    let mut out = BTreeMap::new();
+    for (name, shape) in tensor_shapes(c) {
+        let t = if name.ends_with("norm.weight") || name.ends_with("layernorm.weight") {
+            Tensor::ones(shape.as_slice(), DType::F32, &Device::Cpu)?
+        } else if name == "model.embed_tokens.weight" || name == "lm_head.weight" {
+            let (vocab, hidden) = (shape[0], shape[1]);
+            let mut rows = rng.tensor(&shape, 0.01)?.to_vec2::<f32>()?;
+            for (i, row) in rows.iter_mut().enumerate() {
+                row[0] = if i == token as usize { 10.0 } else { 1.0 };
+            }
+            Tensor::from_vec(rows.concat(), (vocab, hidden), &Device::Cpu)?
+        } else {
+            Tensor::zeros(shape.as_slice(), DType::F32, &Device::Cpu)?
+        };
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// A model folder (safetensors, config, tokenizer trained on `texts`) whose completions
+/// repeat one token: the first token of `word`. Returns that token's text.
+pub fn make_constant_model_dir<I, S>(
+    dir: &Path,
+    texts: I,
+    shape: &Config,
+    word: &str,
+) -> Result<String>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    let tok = train_tokenizer(texts, shape.vocab_size.min(4096))?;
+    let config = Config { vocab_size: tok.get_vocab_size(true).div_ceil(64) * 64, ..shape.clone() };
+    let enc = tok.encode(word, false).map_err(|e| anyhow::anyhow!("tokenizing {word:?}: {e}"))?;
+    let id = *enc.get_ids().first().context("an empty word")?;
+    let text = tok.decode(&[id], false).map_err(|e| anyhow::anyhow!("decoding: {e}"))?;
+    write_safetensors(dir, &config, &constant_weights(&config, id, 1)?)?;
+    tok.save(dir.join("tokenizer.json"), false)
+        .map_err(|e| anyhow::anyhow!("writing the tokenizer: {e}"))?;
+    Ok(text)
+}
+
 /// Writes `model.safetensors` and `config.json` into `dir`.
 pub fn write_safetensors(dir: &Path, c: &Config, weights: &BTreeMap<String, Tensor>) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -3,7 +3,8 @@
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use patois_generate::write::{
-    random_weights, tiny_config, train_tokenizer, write_gguf, write_safetensors,
+    make_constant_model_dir, random_weights, tiny_config, train_tokenizer, write_gguf,
+    write_safetensors,
 };
 use patois_generate::{
     Arch, Backend, Config, GenOptions, Generator, KvCache, Mode, Model, StopReason,
@@ -195,4 +196,18 @@ fn differentiable_mode_matches_inference_and_reaches_every_projection() {
     let loss = g.model.forward_all(&ids, &mut KvCache::default()).unwrap().sum_all().unwrap();
     let grads = loss.backward().unwrap();
     assert!(grads.get(a.as_tensor()).is_some() && grads.get(b.as_tensor()).is_some());
+}
+
+#[test]
+fn a_constant_model_says_its_word_after_any_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = std::iter::repeat_n(CORPUS, 8);
+    let word = make_constant_model_dir(dir.path(), corpus, &tiny_config(300), "total").unwrap();
+    assert!("total".starts_with(word.trim()) && !word.trim().is_empty(), "{word:?}");
+    let g = Generator::load(dir.path(), &Device::Cpu).unwrap();
+    let opts = GenOptions { max_tokens: 3, mode: Mode::SingleLine, ..Default::default() };
+    for prompt in ["fn main() {", "x", &FimStyle::Qwen.render("let a = ", "\n")] {
+        let c = g.complete(prompt, "", &opts, &|| false).unwrap();
+        assert_eq!(c.text, word.repeat(3), "after {prompt:?}");
+    }
 }
