@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 /// Settings from the command line, `patois.toml` or the editor.
@@ -81,6 +81,18 @@ impl Settings {
 pub struct ModelChoice {
     pub path: PathBuf,
     pub source: String,
+}
+
+/// Locks that outlive a panic elsewhere: every critical section here is one lookup or
+/// assignment, so the data stays whole and later requests go on.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A model file as it was when loading it was tried.
@@ -251,19 +263,19 @@ impl Engine {
         self.index.root()
     }
     pub fn settings(&self) -> Settings {
-        self.settings.read().unwrap().clone()
+        read(&self.settings).clone()
     }
 
     /// Replaces the settings; a changed model path reloads the model.
     pub fn set_settings(&self, s: Settings) -> Result<()> {
         let old = self.settings();
         let reload = s.model != old.model || s.backend != old.backend;
-        *self.settings.write().unwrap() = s;
+        *write(&self.settings) = s;
         self.clear_completion_cache();
-        *self.last_items.lock().unwrap() = None;
+        *lock(&self.last_items) = None;
         if reload {
-            *self.generator.write().unwrap() = None;
-            *self.failed_load.lock().unwrap() = None;
+            *write(&self.generator) = None;
+            *lock(&self.failed_load) = None;
             self.load_model()?;
         }
         Ok(())
@@ -315,13 +327,13 @@ impl Engine {
 
     /// Loads the model (once). Errors are kept for the status report.
     pub fn load_model(&self) -> Result<Arc<dyn Backend>> {
-        if let Some(g) = self.generator.read().unwrap().as_ref() {
+        if let Some(g) = read(&self.generator).as_ref() {
             return Ok(g.clone());
         }
         let choice = self.model_choice();
         let path = choice.path;
         let stamp = (path.clone(), std::fs::metadata(&path).and_then(|m| m.modified()).ok());
-        if let Some((failed, e)) = self.failed_load.lock().unwrap().as_ref() {
+        if let Some((failed, e)) = lock(&self.failed_load).as_ref() {
             if *failed == stamp {
                 return Err(e.clone());
             }
@@ -344,14 +356,14 @@ impl Engine {
                             return Err(e);
                         }
                         let note = format!("{} is not applied: {e:#}", dir.display());
-                        *self.adapter_note.write().unwrap() = Some(note);
+                        *write(&self.adapter_note) = Some(note);
                     }
                 }
                 Ok(Arc::new(g) as Arc<dyn Backend>)
             })
         } else {
             if let Some(dir) = &adapter {
-                *self.adapter_note.write().unwrap() = Some(format!(
+                *write(&self.adapter_note) = Some(format!(
                     "{} is not applied: llama.cpp runs this model and loads GGUF LoRA adapters \
                      only; set adapter in patois.toml (or backend = \"candle\") to run it with candle",
                     dir.display()
@@ -361,8 +373,8 @@ impl Engine {
         };
         match loaded {
             Ok(g) => {
-                *self.generator.write().unwrap() = Some(g.clone());
-                *self.model_error.write().unwrap() = None;
+                *write(&self.generator) = Some(g.clone());
+                *write(&self.model_error) = None;
                 Ok(g)
             }
             Err(e) => {
@@ -374,8 +386,8 @@ impl Engine {
                 } else {
                     Error::Model { path, message: format!("{e:#}") }
                 };
-                *self.model_error.write().unwrap() = Some(e.to_string());
-                *self.failed_load.lock().unwrap() = Some((stamp, e.clone()));
+                *write(&self.model_error) = Some(e.to_string());
+                *lock(&self.failed_load) = Some((stamp, e.clone()));
                 Err(e)
             }
         }
@@ -383,12 +395,12 @@ impl Engine {
 
     /// Uses an already loaded generator (tests, benchmarks).
     pub fn set_generator(&self, g: Arc<dyn Backend>) {
-        *self.generator.write().unwrap() = Some(g);
+        *write(&self.generator) = Some(g);
     }
 
     pub fn update_index(&self, opts: &UpdateOptions, progress: &dyn Progress) -> Result<Report> {
         let r = self.index.update(opts, progress).map_err(Error::index)?;
-        *self.last_items.lock().unwrap() = None;
+        *lock(&self.last_items) = None;
         self.clear_completion_cache();
         Ok(r)
     }
@@ -396,16 +408,16 @@ impl Engine {
     /// Records an open or changed document (its unsaved text is what completions read).
     pub fn document_changed(&self, path: &str, text: Arc<String>, edit_line: u32) {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        self.docs.lock().unwrap().insert(path.to_string(), DocState { text, edit_line, seq });
+        lock(&self.docs).insert(path.to_string(), DocState { text, edit_line, seq });
     }
 
     pub fn document_closed(&self, path: &str) {
-        self.docs.lock().unwrap().remove(path);
+        lock(&self.docs).remove(path);
     }
 
     /// The open documents other than `path`, most recently edited first.
     fn recent(&self, path: &str) -> Vec<RecentDoc> {
-        let docs = self.docs.lock().unwrap();
+        let docs = lock(&self.docs);
         let mut v: Vec<(&String, &DocState)> =
             docs.iter().filter(|(p, _)| p.as_str() != path).collect();
         v.sort_by_key(|d| std::cmp::Reverse(d.1.seq));
@@ -443,7 +455,7 @@ impl Engine {
         cursor: usize,
         budget: usize,
     ) -> Result<patois_retrieve::Retrieved> {
-        let g = self.generator.read().unwrap().clone();
+        let g = read(&self.generator).clone();
         let count_tokens = |s: &str| g.as_ref().map(|g| g.count(s)).unwrap_or_else(|| chars(s));
         let recent = self.recent(path);
         let req = Request {
@@ -459,7 +471,7 @@ impl Engine {
     /// Starts a request for `path`: newer requests for the same document cancel it.
     pub fn begin(&self, path: &str) -> Ticket {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut latest = self.latest.lock().unwrap();
+        let mut latest = lock(&self.latest);
         let slot = latest.entry(path.to_string()).or_insert_with(|| Arc::new(AtomicU64::new(0)));
         slot.store(seq, Ordering::SeqCst);
         Ticket { seq, latest: slot.clone(), cancelled: Arc::new(AtomicBool::new(false)) }
@@ -481,13 +493,7 @@ impl Engine {
         let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
         let settings = self.settings();
         let hit = if settings.cache {
-            self.completions
-                .lock()
-                .unwrap()
-                .entries
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, r)| r.clone())
+            lock(&self.completions).entries.iter().find(|(k, _)| *k == key).map(|(_, r)| r.clone())
         } else {
             None
         };
@@ -504,7 +510,7 @@ impl Engine {
             g.clear_cache();
         }
         let line = patois_syntax::Lines::new(text).line(cursor);
-        let last = self.last_items.lock().unwrap().clone();
+        let last = lock(&self.last_items).clone();
         let items = match last {
             Some((p, l, items)) if p == path && l == line => items,
             last => {
@@ -512,7 +518,7 @@ impl Engine {
                 if let Some((_, _, before)) = last.filter(|(p, _, _)| p == path) {
                     keep_order_of(&mut items, &before);
                 }
-                *self.last_items.lock().unwrap() = Some((path.to_string(), line, items.clone()));
+                *lock(&self.last_items) = Some((path.to_string(), line, items.clone()));
                 items
             }
         };
@@ -552,7 +558,7 @@ impl Engine {
             citations: prompt.citations,
         };
         if result.stop != StopReason::Cancelled && !result.text.trim().is_empty() {
-            *self.last_shown.lock().unwrap() = Some(Shown {
+            *lock(&self.last_shown) = Some(Shown {
                 path: path.to_string(),
                 prefix: prefix.to_string(),
                 suffix: suffix.to_string(),
@@ -560,7 +566,7 @@ impl Engine {
             });
         }
         if result.stop != StopReason::Cancelled {
-            let mut cache = self.completions.lock().unwrap();
+            let mut cache = lock(&self.completions);
             if cache.entries.len() >= CACHE_ENTRIES {
                 cache.entries.remove(0);
             }
@@ -572,7 +578,7 @@ impl Engine {
     /// The rest of the last completion shown in `path` when the user has since typed its
     /// beginning: the ghost text stays, shortened, without running the model.
     fn typed_into_last(&self, path: &str, prefix: &str, suffix: &str) -> Option<CompletionResult> {
-        let last = self.last_shown.lock().unwrap();
+        let last = lock(&self.last_shown);
         let last = last.as_ref().filter(|l| l.path == path)?;
         let rest =
             rest_after_typing(&last.prefix, &last.suffix, &last.result.text, prefix, suffix)?;
@@ -581,8 +587,8 @@ impl Engine {
 
     /// Forgets cached completions (so a benchmark can measure without them).
     pub fn clear_completion_cache(&self) {
-        *self.last_shown.lock().unwrap() = None;
-        self.completions.lock().unwrap().entries.clear();
+        *lock(&self.last_shown) = None;
+        lock(&self.completions).entries.clear();
     }
 
     pub fn status(&self) -> Status {
@@ -594,12 +600,12 @@ impl Engine {
             files,
             commits,
             head,
-            model: self.generator.read().unwrap().as_ref().map(|g| g.info().clone()),
+            model: read(&self.generator).as_ref().map(|g| g.info().clone()),
             model_source: self.model_choice().source,
-            model_error: self.model_error.read().unwrap().clone(),
+            model_error: read(&self.model_error).clone(),
             prompts_go_to: "local (this process; nothing leaves the machine)".into(),
             adapter: self.adapter_path(),
-            adapter_note: self.adapter_note.read().unwrap().clone(),
+            adapter_note: read(&self.adapter_note).clone(),
             drift: self.drift(),
         }
     }

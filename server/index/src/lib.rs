@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock};
 use std::time::Instant;
 use tantivy::schema::Term;
 use tantivy::{doc, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
@@ -229,11 +229,11 @@ impl Index {
     }
     /// A snapshot of the manifest.
     pub fn manifest(&self) -> Manifest {
-        self.manifest.read().unwrap().clone()
+        self.manifest.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
     /// Runs `f` on the manifest without copying it.
     pub fn with_manifest<T>(&self, f: impl FnOnce(&Manifest) -> T) -> T {
-        f(&self.manifest.read().unwrap())
+        f(&self.manifest.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn writer(&self, threads: usize) -> Result<IndexWriter> {
@@ -251,8 +251,10 @@ impl Index {
     /// files whose content changed, deletes removed ones, adds only new commits.
     pub fn update(&self, opts: &UpdateOptions, progress: &dyn Progress) -> Result<Report> {
         let t0 = Instant::now();
-        let mut report =
-            Report { rebuilt: self.rebuilt.write().unwrap().take(), ..Default::default() };
+        let mut report = Report {
+            rebuilt: self.rebuilt.write().unwrap_or_else(PoisonError::into_inner).take(),
+            ..Default::default()
+        };
         let mut manifest = self.manifest();
         let mut writer = self.writer(opts.threads)?;
         let f = self.fields;
@@ -335,7 +337,7 @@ impl Index {
         report.symbols = manifest.files.values().map(|e| e.symbols as u64).sum();
         report.commits = manifest.commits;
         report.prs = manifest.prs.len();
-        *self.manifest.write().unwrap() = manifest;
+        *self.manifest.write().unwrap_or_else(PoisonError::into_inner) = manifest;
         report.seconds = t0.elapsed().as_secs_f64();
         Ok(report)
     }
