@@ -46,7 +46,8 @@ fn excerpt(text: &str, max_lines: usize) -> String {
     out
 }
 
-/// Explains lines `start..=end` (1-based) of `path`, whose current text is `text`.
+/// Explains lines `start..=end` (1-based) of `path`, whose current text is `text`; a
+/// range past the end of the text is cut to it.
 pub fn explain(
     engine: &Engine,
     path: &str,
@@ -55,6 +56,9 @@ pub fn explain(
     end: u32,
     summarize: bool,
 ) -> Result<Explanation> {
+    let last_line = (text.lines().count() as u32).max(1);
+    let start = start.clamp(1, last_line);
+    let end = end.clamp(start, last_line);
     let analysis = patois_syntax::analyze(Path::new(path), text, &Default::default());
     // The innermost definition containing the selection, else the first one inside it.
     let sym = analysis

@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 use candle_core::Device;
-use patois_adapter::{train_builtin, train_lora, Silent, TrainOptions};
 use patois_generate::{Backend, GenOptions, Generator, Mode};
 use patois_index::{Index, Quiet};
+use patois_train::{train_builtin, train_lora, Silent, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -58,7 +58,7 @@ pub fn run(dir: &Path, base: Option<PathBuf>, minutes: f64) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let index = Index::open(&root, &tmp.path().join("ix"))?;
     index.update(&Default::default(), &Quiet)?;
-    let split = patois_adapter::data::split(&index, 0.1, 0.1)?;
+    let split = patois_train::data::split(&index, 0.1, 0.1)?;
     let held: Vec<String> = split.held_out.keys().cloned().collect();
     println!(
         "bench adapter {}: {} training files, {} held-out files",

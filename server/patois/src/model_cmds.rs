@@ -4,8 +4,8 @@ use crate::context_cmd::{byte_offset, parse_position, read_document, Position};
 use crate::index_cmd::open_index;
 use crate::IndexLocation;
 use anyhow::{Context, Result};
-use patois_adapter::{train_builtin, train_lora, TrainOptions, TrainProgress};
 use patois_engine::{adapter_dir, builtin_model_dir, Engine, Settings, Ticket};
+use patois_train::{train_builtin, train_lora, TrainOptions, TrainProgress};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -210,7 +210,7 @@ fn stop_flag() -> Arc<AtomicBool> {
     flag
 }
 
-pub fn train(args: TrainArgs) -> Result<patois_adapter::TrainReport> {
+pub fn train(args: TrainArgs) -> Result<patois_train::TrainReport> {
     let index = open_index(&args.dir, &args.location)?;
     index.update(&Default::default(), &patois_index::Quiet)?;
     let opts = TrainOptions {

@@ -209,8 +209,14 @@ impl Repo {
             Some(text) => committed.blame_buffer(text.as_bytes())?,
             None => committed,
         };
-        let mut hunks: Vec<(i64, Oid)> = (lines.0.max(1)..=lines.1)
-            .filter_map(|n| blame.get_line(n as usize))
+        // Hunks, not lines: a range may reach far past the file's end.
+        let mut hunks: Vec<(i64, Oid)> = blame
+            .iter()
+            .filter(|h| {
+                let start = h.final_start_line() as u64;
+                let end = start + h.lines_in_hunk() as u64;
+                start <= u64::from(lines.1) && u64::from(lines.0.max(1)) < end
+            })
             .map(|h| (h.final_signature().map_or(0, |s| s.when().seconds()), h.final_commit_id()))
             .filter(|(_, id)| !id.is_zero())
             .collect();
@@ -354,6 +360,8 @@ mod tests {
         assert_eq!(repo.blame_lines("a.rs", Some(unsaved), (5, 5)).unwrap(), vec![second]);
         assert_eq!(repo.blame_lines("a.rs", Some(unsaved), (3, 4)).unwrap(), [first]);
         assert!(repo.blame_lines("a.rs", Some(unsaved), (1, 2)).unwrap().is_empty());
+        let everything = repo.blame_lines("a.rs", None, (1, u32::MAX)).unwrap();
+        assert_eq!(everything.len(), 2, "a range past the end is the rest of the file");
     }
 
     #[test]

@@ -1,13 +1,11 @@
 //! Training and adapters on tiny fixture repositories.
 
 use candle_core::Device;
-use patois_adapter::{
-    apply, drift, format, load_peft, train_builtin, train_lora, CommitsSince, Provenance,
-    TrainOptions, TrainProgress,
-};
+use patois_adapter::{apply, drift, format, load_peft, CommitsSince, Provenance};
 use patois_generate::{Generator, KvCache};
 use patois_index::{Index, Quiet, UpdateOptions};
 use patois_testkit::Fixture;
+use patois_train::{train_builtin, train_lora, TrainOptions, TrainProgress};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 fn repo() -> (Fixture, Index) {
@@ -44,8 +42,8 @@ fn tiny() -> TrainOptions {
 fn training_lowers_held_out_loss_and_records_provenance() {
     let (fx, ix) = repo();
     let out = fx.root().join(".patois/model");
-    let r = train_builtin(&ix, &out, &tiny(), &AtomicBool::new(false), &patois_adapter::Silent)
-        .unwrap();
+    let r =
+        train_builtin(&ix, &out, &tiny(), &AtomicBool::new(false), &patois_train::Silent).unwrap();
     assert!(!r.interrupted);
     assert!(r.held_out_files >= 1 && r.train_files >= 1, "{r:?}");
     assert!(
@@ -86,8 +84,8 @@ fn an_interrupted_run_checkpoints_and_the_next_run_resumes() {
     assert_eq!(r.steps, 7);
     assert!(out.join("checkpoint/model.safetensors").exists());
     assert!(!Provenance::load(&out.join("checkpoint")).unwrap().complete);
-    let r2 = train_builtin(&ix, &out, &tiny(), &AtomicBool::new(false), &patois_adapter::Silent)
-        .unwrap();
+    let r2 =
+        train_builtin(&ix, &out, &tiny(), &AtomicBool::new(false), &patois_train::Silent).unwrap();
     assert_eq!((r2.resumed_from, r2.steps), (7, 60));
     assert!(!out.join("checkpoint").exists(), "a finished run removes its checkpoint");
 }
@@ -101,13 +99,13 @@ fn lora_round_trip_peft_names_and_merged_equals_unmerged() {
         &base,
         &TrainOptions { steps: Some(5), ..tiny() },
         &AtomicBool::new(false),
-        &patois_adapter::Silent,
+        &patois_train::Silent,
     )
     .unwrap();
     let ad = fx.root().join(".patois/adapters/house");
     let opts = TrainOptions { steps: Some(40), lr: 1e-2, ..tiny() };
-    let r = train_lora(&ix, &base, &ad, &opts, &AtomicBool::new(false), &patois_adapter::Silent)
-        .unwrap();
+    let r =
+        train_lora(&ix, &base, &ad, &opts, &AtomicBool::new(false), &patois_train::Silent).unwrap();
     assert!(r.adapted_loss < r.base_loss, "{} -> {}", r.base_loss, r.adapted_loss);
     let (cfg, loras) = load_peft(&ad, &Device::Cpu).unwrap();
     assert_eq!((cfg.peft_type.as_str(), cfg.r, cfg.lora_alpha), ("LORA", 8, 16.0));
@@ -168,7 +166,7 @@ fn drift_counts_new_commits_and_changed_training_files() {
         &out,
         &TrainOptions { steps: Some(2), ..tiny() },
         &AtomicBool::new(false),
-        &patois_adapter::Silent,
+        &patois_train::Silent,
     )
     .unwrap();
     let p = Provenance::load(&out).unwrap();
@@ -203,10 +201,7 @@ fn dependency_sources_come_from_the_local_registry_for_locked_packages() {
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("lib.rs"), "pub fn not_locked() {}\n").unwrap();
     fx.write("Cargo.lock", "version = 4\n\n[[package]]\nname = \"tinydep\"\nversion = \"1.2.3\"\n\n[[package]]\nname = \"missing\"\nversion = \"9.9.9\"\n");
-    let texts = patois_adapter::data::dependency_texts(
-        fx.root(),
-        &home.path().join("registry/src"),
-        1 << 20,
-    );
+    let texts =
+        patois_train::data::dependency_texts(fx.root(), &home.path().join("registry/src"), 1 << 20);
     assert_eq!(texts, ["// Path: tinydep/src/lib.rs\npub fn from_dependency() {}\n"]);
 }

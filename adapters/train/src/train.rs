@@ -3,10 +3,10 @@
 //! checkpoint when stopped (Ctrl-C) that the next run resumes from.
 
 use crate::data;
-use crate::format::{save_peft, AdapterConfig, Provenance};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use patois_adapter::{save_peft, AdapterConfig, Provenance};
 use patois_generate::write::{random_weights, train_tokenizer, Normal};
 use patois_generate::{Arch, Config, Generator, KvCache, Lora, Model};
 use patois_index::Index;
@@ -375,7 +375,7 @@ pub fn train_lora(
     let base_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
     let ckpt = out.join("checkpoint");
     let resumed = if ckpt.join("adapter_model.safetensors").exists() {
-        Some(crate::format::load_peft(&ckpt, &dev)?.1)
+        Some(patois_adapter::load_peft(&ckpt, &dev)?.1)
     } else {
         None
     };

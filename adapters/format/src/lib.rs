@@ -1,16 +1,10 @@
-//! The house-style adapter: what is stable in a repository (style, naming,
-//! idioms) learned by training on it; what changes is left to retrieval. This
-//! crate selects the data, trains (from scratch or LoRA), stores the result in the
-//! PEFT layout with provenance, applies adapters, and reports drift.
+//! The house-style adapter as the server uses it: the PEFT LoRA layout with its
+//! provenance (`patois.json`), applying an adapter to a model, and drift against the live
+//! index. Training lives in `patois-train`, which the server does not depend on.
 
-pub mod data;
 pub mod format;
-pub mod train;
 
 pub use format::{load_peft, save_peft, AdapterConfig, Provenance};
-pub use train::{
-    eval_loss, train_builtin, train_lora, Silent, TrainOptions, TrainProgress, TrainReport,
-};
 
 use anyhow::Result;
 use patois_generate::Model;
