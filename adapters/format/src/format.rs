@@ -1,7 +1,7 @@
 //! On-disk formats: PEFT LoRA (`adapter_model.safetensors` + `adapter_config.json`),
 //! and `patois.json`, the provenance of a trained model or adapter.
 
-use anyhow::{Context, Result};
+use crate::error::{invalid, io, Error, Result};
 use candle_core::{Device, Tensor};
 use patois_generate::Lora;
 use serde::{Deserialize, Serialize};
@@ -36,12 +36,13 @@ pub struct Provenance {
 impl Provenance {
     pub fn load(dir: &Path) -> Result<Provenance> {
         let p = dir.join(PROVENANCE);
-        let t = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        serde_json::from_str(&t).with_context(|| format!("parsing {}", p.display()))
+        let t = std::fs::read_to_string(&p).map_err(io("reading", &p))?;
+        serde_json::from_str(&t).map_err(|e| invalid(&p, e))
     }
     pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::write(dir.join(PROVENANCE), serde_json::to_string_pretty(self)?)?;
-        Ok(())
+        let p = dir.join(PROVENANCE);
+        let json = serde_json::to_string_pretty(self).expect("provenance serializes");
+        std::fs::write(&p, json).map_err(io("writing", &p))
     }
 }
 
@@ -86,34 +87,36 @@ pub fn save_peft(
     config: &AdapterConfig,
     loras: &BTreeMap<String, (Tensor, Tensor)>,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     let mut map: HashMap<String, Tensor> = HashMap::new();
     for (layer, (a, b)) in loras {
         map.insert(peft_key(layer, 'A'), a.detach());
         map.insert(peft_key(layer, 'B'), b.detach());
     }
-    candle_core::safetensors::save(&map, dir.join("adapter_model.safetensors"))?;
-    std::fs::write(dir.join("adapter_config.json"), serde_json::to_string_pretty(config)?)?;
-    Ok(())
+    let wp = dir.join("adapter_model.safetensors");
+    candle_core::safetensors::save(&map, &wp)
+        .map_err(|source| Error::Tensors { path: wp.clone(), source })?;
+    let cp = dir.join("adapter_config.json");
+    let json = serde_json::to_string_pretty(config).expect("a config serializes");
+    std::fs::write(&cp, json).map_err(io("writing", &cp))
 }
 
 /// Reads a PEFT LoRA adapter (ours or one trained with PEFT) as layer → update.
 pub fn load_peft(dir: &Path, dev: &Device) -> Result<(AdapterConfig, HashMap<String, Lora>)> {
     let cp = dir.join("adapter_config.json");
-    let config: AdapterConfig = serde_json::from_str(
-        &std::fs::read_to_string(&cp).with_context(|| format!("reading {}", cp.display()))?,
-    )
-    .with_context(|| format!("{} is not a PEFT adapter_config.json", cp.display()))?;
+    let text = std::fs::read_to_string(&cp).map_err(io("reading", &cp))?;
+    let config: AdapterConfig = serde_json::from_str(&text)
+        .map_err(|e| invalid(&cp, format!("not a PEFT adapter_config.json ({e})")))?;
     if config.peft_type != "LORA" {
-        anyhow::bail!(
-            "{}: peft_type {} is not supported; patois applies LORA adapters",
-            cp.display(),
+        let why = format!(
+            "peft_type {} is not supported; patois applies LORA adapters",
             config.peft_type
         );
+        return Err(invalid(&cp, why));
     }
     let wp = dir.join("adapter_model.safetensors");
     let tensors = candle_core::safetensors::load(&wp, dev)
-        .with_context(|| format!("reading {}", wp.display()))?;
+        .map_err(|source| Error::Tensors { path: wp.clone(), source })?;
     let scale = config.lora_alpha / config.r as f64;
     let mut out = HashMap::new();
     for (k, a) in &tensors {
@@ -124,11 +127,11 @@ pub fn load_peft(dir: &Path, dev: &Device) -> Result<(AdapterConfig, HashMap<Str
         };
         let b = tensors
             .get(&peft_key(layer, 'B'))
-            .with_context(|| format!("{}: {k} has no lora_B", wp.display()))?;
+            .ok_or_else(|| invalid(&wp, format!("{k} has no lora_B")))?;
         out.insert(layer.to_string(), Lora { a: a.clone(), b: b.clone(), scale });
     }
     if out.is_empty() {
-        anyhow::bail!("{} holds no lora_A/lora_B pairs", wp.display());
+        return Err(invalid(&wp, "holds no lora_A/lora_B pairs"));
     }
     Ok((config, out))
 }

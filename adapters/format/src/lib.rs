@@ -2,11 +2,12 @@
 //! provenance (`patois.json`), applying an adapter to a model, and drift against the live
 //! index. Training lives in `patois-train`, which the server does not depend on.
 
+mod error;
 pub mod format;
 
+pub use error::{Error, Result};
 pub use format::{load_peft, save_peft, AdapterConfig, Provenance};
 
-use anyhow::Result;
 use patois_generate::Model;
 use patois_index::Index;
 use serde::{Deserialize, Serialize};
@@ -16,15 +17,18 @@ use std::path::Path;
 /// as separate low-rank updates. Returns how many layers it touched.
 pub fn apply(model: &mut Model, dir: &Path, merge: bool) -> Result<usize> {
     let (_, loras) = load_peft(dir, &model.device.clone())?;
-    let n = model.set_lora(&loras)?;
+    let refused =
+        |e: anyhow::Error| Error::Apply { dir: dir.to_path_buf(), message: format!("{e:#}") };
+    let n = model.set_lora(&loras).map_err(refused)?;
     if n == 0 {
-        anyhow::bail!(
-            "{}: none of the adapter's layers exist in this model; was it trained on another base?",
-            dir.display()
-        );
+        return Err(Error::Apply {
+            dir: dir.to_path_buf(),
+            message: "none of its layers exist in this model; was it trained on another base?"
+                .into(),
+        });
     }
     if merge {
-        model.merge_lora()?;
+        model.merge_lora().map_err(refused)?;
     }
     Ok(n)
 }

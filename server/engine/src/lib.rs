@@ -353,7 +353,7 @@ impl Engine {
                 if let Some(dir) = &adapter {
                     if let Err(e) = patois_adapter::apply(&mut g.model, dir, true) {
                         if settings.adapter.is_some() {
-                            return Err(e);
+                            return Err(e.into());
                         }
                         let note = format!("{} is not applied: {e:#}", dir.display());
                         *write(&self.adapter_note) = Some(note);

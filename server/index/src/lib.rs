@@ -2,17 +2,19 @@
 //! and imported PRs in one tantivy index, plus a manifest that makes updates
 //! incremental. [`Index::update`] writes; the `search` methods read the live index.
 
+mod error;
 mod manifest;
 mod schema;
 mod search;
 mod walk;
 
+use error::io;
+pub use error::{Error, Result};
 pub use manifest::{FileEntry, FileHistory, Manifest, MANIFEST_FILE, SCHEMA_VERSION};
 pub use schema::{for_each_token, CodeTokenizer, Fields, CODE_TOKENIZER};
 pub use search::{ChunkHit, CommitHit, PrHit, SymbolHit};
 pub use walk::{contains_secret, is_secret_name, looks_binary, walk, Candidate, SkipReason};
 
-use anyhow::{bail, Context, Result};
 use patois_syntax::{analyze, Analysis, ChunkLimits};
 use patois_vcs::{blob_id, CommitInfo, Repo};
 use rayon::prelude::*;
@@ -112,9 +114,7 @@ pub struct Index {
 /// The root patois indexes for `dir`: the working tree of the git repository that
 /// contains it, else `dir` itself.
 pub fn repo_root(dir: &Path) -> Result<PathBuf> {
-    let dir = dir
-        .canonicalize()
-        .with_context(|| format!("{} does not exist or cannot be read", dir.display()))?;
+    let dir = dir.canonicalize().map_err(io("opening (does it exist?)", dir))?;
     Ok(match Repo::discover(&dir)? {
         Some(r) => r.workdir().canonicalize().unwrap_or(dir),
         None => dir,
@@ -134,14 +134,17 @@ fn open_tantivy(dir: &Path) -> Result<(tantivy::Index, IndexReader)> {
     let index = tantivy::Index::open_in_dir(dir)?;
     let (expected, _) = schema::build();
     if index.schema() != expected {
-        bail!("its schema differs from this patois");
+        return Err(Error::Invalid {
+            path: dir.join("meta.json"),
+            message: "its schema differs from this patois".into(),
+        });
     }
     index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
     let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
     // Opening every segment reader catches missing or truncated segment files.
     let searcher = reader.searcher();
     for seg in searcher.segment_readers() {
-        seg.get_store_reader(0)?;
+        seg.get_store_reader(0).map_err(io("reading a segment of", dir))?;
     }
     Ok((index, reader))
 }
@@ -151,24 +154,20 @@ impl Index {
     /// absent and rebuilding it (with the reason kept for the report) when it is
     /// corrupt or was written by another schema version.
     pub fn open(root: &Path, dir: &Path) -> Result<Index> {
-        std::fs::create_dir_all(dir).with_context(|| {
-            format!(
-                "creating the index folder {}; pass --index-dir to put it elsewhere",
-                dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(io("creating the index folder (--index-dir puts it elsewhere)", dir))?;
         let (_, fields) = schema::build();
         let has_meta = dir.join("meta.json").exists();
         let opened = if has_meta {
             Manifest::load(dir).and_then(|m| open_tantivy(dir).map(|(i, r)| (i, r, m)))
         } else {
-            Err(anyhow::anyhow!("no index yet"))
+            Err(Error::Invalid { path: dir.to_path_buf(), message: "no index yet".into() })
         };
         let (index, reader, manifest, rebuilt) = match opened {
             Ok((i, r, m)) => (i, r, m, None),
             Err(e) => {
                 let reason = if has_meta {
-                    Some(format!("rebuilt the index in {}: {e:#}", dir.display()))
+                    Some(format!("rebuilt the index in {}: {e}", dir.display()))
                 } else {
                     None
                 };
@@ -189,8 +188,8 @@ impl Index {
 
     fn create(dir: &Path) -> Result<(tantivy::Index, IndexReader)> {
         // Only our own files are removed, so a mistaken --index-dir loses nothing else.
-        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-            let entry = entry?;
+        for entry in std::fs::read_dir(dir).map_err(io("reading", dir))? {
+            let entry = entry.map_err(io("reading", dir))?;
             let name = entry.file_name().to_string_lossy().to_string();
             let ours = name == "meta.json"
                 || name == ".managed.json"
@@ -202,14 +201,13 @@ impl Index {
                 || name.ends_with(".fast")
                 || name.ends_with(".fieldnorm")
                 || name.ends_with(".del");
-            if ours && entry.file_type()?.is_file() {
-                std::fs::remove_file(entry.path())
-                    .with_context(|| format!("removing {}", entry.path().display()))?;
+            if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(io("removing", &path))?;
             }
         }
         let (schema, _) = schema::build();
-        let index = tantivy::Index::create_in_dir(dir, schema)
-            .with_context(|| format!("creating a tantivy index in {}", dir.display()))?;
+        let index = tantivy::Index::create_in_dir(dir, schema)?;
         index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok((index, reader))
@@ -239,11 +237,8 @@ impl Index {
     fn writer(&self, threads: usize) -> Result<IndexWriter> {
         let threads = threads.max(1);
         self.index.writer_with_num_threads(threads, threads * 40_000_000).map_err(|e| match e {
-            tantivy::TantivyError::LockFailure(..) => anyhow::anyhow!(
-                "another patois process is writing the index in {}; wait for it to finish or stop it",
-                self.dir.display()
-            ),
-            e => anyhow::Error::new(e).context(format!("opening a writer on {}", self.dir.display())),
+            tantivy::TantivyError::LockFailure(..) => Error::Locked { dir: self.dir.clone() },
+            e => Error::Tantivy(e),
         })
     }
 
@@ -326,9 +321,7 @@ impl Index {
         }
         report.history_seconds = th.elapsed().as_secs_f64();
 
-        writer
-            .commit()
-            .with_context(|| format!("committing the index in {}", self.dir.display()))?;
+        writer.commit()?;
         writer.wait_merging_threads()?;
         manifest.save(&self.dir)?;
         self.reader.reload()?;
@@ -394,13 +387,12 @@ impl Index {
 
     fn import_prs(&self, writer: &mut IndexWriter, m: &mut Manifest, path: &Path) -> Result<()> {
         let f = self.fields;
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the PR export {}", path.display()))?;
-        let prs: Vec<GhPr> = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is not the JSON of `gh pr list --json number,title,body,files,comments`",
-                path.display()
-            )
+        let text = std::fs::read_to_string(path).map_err(io("reading the PR export", path))?;
+        let prs: Vec<GhPr> = serde_json::from_str(&text).map_err(|e| Error::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "not the JSON of `gh pr list --json number,title,body,files,comments` ({e})"
+            ),
         })?;
         for pr in prs {
             writer.delete_term(Term::from_field_text(f.key, &format!("pr:{}", pr.number)));

@@ -2,8 +2,8 @@
 //! incremental (blob ids, mtimes, the last indexed commit) and carries the schema
 //! version; a missing, unreadable or mismatched manifest means a rebuild.
 
+use crate::error::{io, Error, Result};
 use crate::SkipReason;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -51,17 +51,15 @@ pub struct FileHistory {
 impl Manifest {
     pub fn load(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let m: Manifest =
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        anyhow::ensure!(
-            m.schema_version == SCHEMA_VERSION,
-            "{} has schema version {}, this patois writes {}",
-            path.display(),
-            m.schema_version,
-            SCHEMA_VERSION
-        );
+        let text = std::fs::read_to_string(&path).map_err(io("reading", &path))?;
+        let invalid = |message: String| Error::Invalid { path: path.clone(), message };
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if m.schema_version != SCHEMA_VERSION {
+            return Err(invalid(format!(
+                "schema version {}, this patois writes {SCHEMA_VERSION}",
+                m.schema_version
+            )));
+        }
         Ok(m)
     }
 
@@ -69,9 +67,8 @@ impl Manifest {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(MANIFEST_FILE);
         let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec(self)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        let json = serde_json::to_vec(self).expect("a manifest serializes");
+        std::fs::write(&tmp, json).map_err(io("writing", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io("renaming into place", &path))
     }
 }

@@ -1,7 +1,7 @@
 //! Reading the index: symbols by name or file, chunks by BM25, history by file.
 
+use crate::error::Result;
 use crate::{for_each_token, Index};
-use anyhow::Result;
 use patois_vcs::FileChange;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;

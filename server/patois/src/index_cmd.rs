@@ -41,7 +41,7 @@ pub fn open_index(dir: &Path, location: &IndexLocation) -> Result<Index> {
             root.join(DEFAULT_DIR)
         }
     };
-    Index::open(&root, &index_dir)
+    Ok(Index::open(&root, &index_dir)?)
 }
 
 /// An indicatif bar on a terminal; nothing otherwise.

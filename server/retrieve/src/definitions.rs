@@ -5,8 +5,8 @@
 
 use crate::cursor::CursorContext;
 use crate::fusion::item;
+use crate::Result;
 use crate::{is_std_name, is_test_path, Citation, Item, Request, Source};
-use anyhow::Result;
 use patois_index::{Index, SymbolHit};
 use std::collections::{BTreeMap, HashMap, HashSet};
 

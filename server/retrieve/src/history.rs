@@ -3,8 +3,8 @@
 
 use crate::cursor::CursorContext;
 use crate::fusion::item;
+use crate::Result;
 use crate::{Citation, Item, Request, Source};
-use anyhow::Result;
 use patois_index::Index;
 use std::collections::HashSet;
 

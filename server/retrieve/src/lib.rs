@@ -12,10 +12,11 @@ mod similar;
 mod words;
 
 pub use cursor::{analyze_cursor, imported_names, line_start, nth_line, CursorContext};
+/// Retrieval fails only when reading the index fails.
+pub use patois_index::{Error, Result};
 pub use patois_types::{Citation, Item, Score, Source};
 pub use words::{contains_word, is_keyword, is_std_name, is_test_path, word_positions};
 
-use anyhow::Result;
 use patois_index::Index;
 
 /// A document the editor has open or recently changed.

@@ -2,12 +2,28 @@
 //! touched (with added/removed line counts), PR numbers parsed from messages,
 //! and content hashes in git's blob-id form.
 
-use anyhow::{Context, Result};
 use git2::{DiffOptions, ObjectType, Oid, Repository, Sort};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+/// A git failure, with the file or repository it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("opening the git repository at {}: {source}", path.display())]
+    Open { path: PathBuf, source: git2::Error },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
 
 /// One file a commit touched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,9 +98,7 @@ impl Repo {
             Ok(repo) if repo.workdir().is_some() => Ok(Some(Repo { repo })),
             Ok(_) => Ok(None),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => {
-                Err(e).with_context(|| format!("opening the git repository at {}", dir.display()))
-            }
+            Err(source) => Err(Error::Open { path: dir.to_path_buf(), source }),
         }
     }
 
@@ -105,7 +119,7 @@ impl Repo {
             {
                 Ok(None)
             }
-            Err(e) => Err(e).context("reading HEAD"),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -117,14 +131,14 @@ impl Repo {
         if current.lines().any(|l| l.trim() == pattern) {
             return Ok(());
         }
-        std::fs::create_dir_all(&info).with_context(|| format!("creating {}", info.display()))?;
+        std::fs::create_dir_all(&info).map_err(io(&info))?;
         let mut next = current;
         if !next.is_empty() && !next.ends_with('\n') {
             next.push('\n');
         }
         next.push_str(pattern);
         next.push('\n');
-        std::fs::write(&path, next).with_context(|| format!("writing {}", path.display()))
+        std::fs::write(&path, next).map_err(io(&path))
     }
 
     /// Commits reachable from HEAD and not from `since`, newest first. When `since`
@@ -313,14 +327,15 @@ impl Repo {
             let write = || -> Result<()> {
                 let blob = self.repo.find_blob(entry.id())?;
                 let p = dir.join(&rel);
-                std::fs::create_dir_all(p.parent().unwrap())?;
-                std::fs::write(&p, blob.content())?;
-                Ok(())
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent).map_err(io(parent))?;
+                }
+                std::fs::write(&p, blob.content()).map_err(io(&p))
             };
             match write() {
                 Ok(()) => n += 1,
                 Err(e) => {
-                    err = Some(e.context(format!("writing {rel} into {}", dir.display())));
+                    err = Some(e);
                     return git2::TreeWalkResult::Abort;
                 }
             }
