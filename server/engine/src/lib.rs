@@ -369,7 +369,7 @@ impl Engine {
                     dir.display()
                 ));
             }
-            load_backend(&path, kind)
+            load_backend(&path, kind).map_err(anyhow::Error::from)
         };
         match loaded {
             Ok(g) => {

@@ -16,6 +16,9 @@ pub use llama::LlamaGenerator;
 pub use model::{Arch, Config, KvCache, Lin, Lora, Model};
 pub use stop::{decide_mode, Mode, StopReason};
 
+mod error;
+pub use error::Error;
+
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use candle_transformers::generation::LogitsProcessor;
@@ -99,11 +102,11 @@ pub trait Backend: Tokens + Send + Sync {
         suffix: &str,
         opts: &GenOptions,
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<Completion>;
+    ) -> Result<Completion, Error>;
     /// Forgets the cached prompt (for cold measurements).
     fn clear_cache(&self);
     /// Token ids of `text` (special tokens in the text are parsed).
-    fn encode(&self, text: &str) -> Result<Vec<u32>>;
+    fn encode(&self, text: &str) -> Result<Vec<u32>, Error>;
 }
 
 /// The generated tokens and why generation stopped.
@@ -211,7 +214,19 @@ pub fn runs_on_llama(path: &Path, kind: BackendKind) -> bool {
 }
 
 /// Loads the model at `path` with the backend `kind` asks for.
-pub fn load_backend(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn Backend>> {
+pub fn load_backend(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn Backend>, Error> {
+    load_backend_or_explain(path, kind).map_err(|e| {
+        let message = format!("{e:#}");
+        let path = path.to_path_buf();
+        if path.exists() {
+            Error::Load { path, message }
+        } else {
+            Error::Missing { path, message }
+        }
+    })
+}
+
+fn load_backend_or_explain(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn Backend>> {
     match gguf_at(path).filter(|_| kind != BackendKind::Candle) {
         Some(file) => {
             Ok(std::sync::Arc::new(LlamaGenerator::load(&file, &LlamaOptions::default())?))
@@ -352,13 +367,9 @@ impl Backend for Generator {
         &self.info
     }
 
-    fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self
-            .tokenizer
-            .encode(text, false)
-            .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?
-            .get_ids()
-            .to_vec())
+    fn encode(&self, text: &str) -> Result<Vec<u32>, Error> {
+        let enc = self.tokenizer.encode(text, false);
+        Ok(enc.map_err(|e| Error::Generation(format!("tokenizing: {e}")))?.get_ids().to_vec())
     }
 
     fn clear_cache(&self) {
@@ -371,10 +382,10 @@ impl Backend for Generator {
         suffix: &str,
         opts: &GenOptions,
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<Completion> {
+    ) -> Result<Completion, Error> {
         let ids = self.encode(prompt)?;
         if ids.is_empty() {
-            bail!("empty prompt");
+            return Err(Error::Generation("empty prompt".into()));
         }
         let room = self.model.config.max_position_embeddings.saturating_sub(ids.len());
         let max_tokens = opts.max_tokens.min(room);
@@ -393,7 +404,7 @@ impl Backend for Generator {
             Ok(l) => l,
             Err(e) => {
                 *cache = KvCache::default();
-                return Err(e);
+                return Err(e.into());
             }
         };
         let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;

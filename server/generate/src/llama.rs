@@ -237,7 +237,7 @@ impl Backend for LlamaGenerator {
         &self.info
     }
 
-    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, crate::Error> {
         Ok(self.tokenize(text).into_iter().map(|t| t.0 as u32).collect())
     }
 
@@ -252,14 +252,15 @@ impl Backend for LlamaGenerator {
         suffix: &str,
         opts: &GenOptions,
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<Completion> {
+    ) -> Result<Completion, crate::Error> {
         let ids = self.tokenize(prompt);
         if ids.is_empty() {
-            bail!("empty prompt");
+            return Err(crate::Error::Generation("empty prompt".into()));
         }
         let n_ctx = self.info.context;
         if ids.len() >= n_ctx {
-            bail!("the prompt has {} tokens but the context holds {n_ctx}", ids.len());
+            let why = format!("the prompt has {} tokens but the context holds {n_ctx}", ids.len());
+            return Err(crate::Error::Generation(why));
         }
         let max_tokens = opts.max_tokens.min(n_ctx - ids.len());
         let mut guard = self.state.lock().unwrap_or_else(|p| {
@@ -326,6 +327,6 @@ impl Backend for LlamaGenerator {
         if result.is_err() {
             state.forget();
         }
-        result
+        Ok(result?)
     }
 }
