@@ -4,8 +4,10 @@
 //! a LoRA adapter on a base model, saved in the PEFT layout by `patois-adapter`.
 
 pub mod data;
+mod error;
 pub mod train;
 
+pub use error::Error;
 pub use train::{
     eval_loss, train_builtin, train_lora, Silent, TrainOptions, TrainProgress, TrainReport,
 };

@@ -3,7 +3,7 @@
 //! checkpoint when stopped (Ctrl-C) that the next run resumes from.
 
 use crate::data;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use patois_adapter::{save_peft, AdapterConfig, Provenance};
@@ -156,7 +156,7 @@ impl Loop<'_> {
         start: usize,
     ) -> Result<(usize, usize, f64, bool)> {
         if train.is_empty() {
-            bail!("no training data: the index has no source files to learn from");
+            return Err(crate::Error::NoData.into());
         }
         let mut opt = AdamW::new(
             vars,
@@ -283,6 +283,16 @@ pub fn train_builtin(
     opts: &TrainOptions,
     stop: &AtomicBool,
     progress: &dyn TrainProgress,
+) -> std::result::Result<TrainReport, crate::Error> {
+    train_builtin_steps(index, out, opts, stop, progress).map_err(crate::Error::from_chain)
+}
+
+fn train_builtin_steps(
+    index: &Index,
+    out: &Path,
+    opts: &TrainOptions,
+    stop: &AtomicBool,
+    progress: &dyn TrainProgress,
 ) -> Result<TrainReport> {
     let dev = Device::Cpu;
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
@@ -354,6 +364,17 @@ pub fn train_builtin(
 /// Trains a LoRA adapter on top of the model at `base` into `out`
 /// (`.patois/adapters/<name>/`) in the PEFT layout.
 pub fn train_lora(
+    index: &Index,
+    base: &Path,
+    out: &Path,
+    opts: &TrainOptions,
+    stop: &AtomicBool,
+    progress: &dyn TrainProgress,
+) -> std::result::Result<TrainReport, crate::Error> {
+    train_lora_steps(index, base, out, opts, stop, progress).map_err(crate::Error::from_chain)
+}
+
+fn train_lora_steps(
     index: &Index,
     base: &Path,
     out: &Path,

@@ -205,3 +205,16 @@ fn dependency_sources_come_from_the_local_registry_for_locked_packages() {
         patois_train::data::dependency_texts(fx.root(), &home.path().join("registry/src"), 1 << 20);
     assert_eq!(texts, ["// Path: tinydep/src/lib.rs\npub fn from_dependency() {}\n"]);
 }
+
+#[test]
+fn a_repository_without_source_files_is_a_typed_no_data_error() {
+    let fx = Fixture::git();
+    fx.write("README.md", "words only\n");
+    fx.commit("Docs", "ann", 1_000);
+    let ix = Index::open(fx.root(), &fx.root().join(".patois")).unwrap();
+    ix.update(&UpdateOptions::default(), &Quiet).unwrap();
+    let out = fx.root().join(".patois/model");
+    let err = train_builtin(&ix, &out, &tiny(), &AtomicBool::new(false), &patois_train::Silent)
+        .unwrap_err();
+    assert!(matches!(err, patois_train::Error::NoData), "{err:?}");
+}
