@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The build tools llama.cpp's build needs besides Rust: cmake, a C/C++ compiler and
 # libclang (for the generated bindings); with --tests also Neovim (the editor plugin's
-# end-to-end test). Installs the missing ones with apt, saying so; elsewhere it names them
-# and stops.
+# end-to-end test) and llama-cpp-python[server] (the remote-generation test, with pip).
+# Installs the missing ones with apt, saying so; elsewhere it names them and stops.
 set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
@@ -14,7 +14,17 @@ fi
 if [ "${1:-}" = --tests ]; then
   command -v nvim >/dev/null || need+=(neovim)
 fi
-((${#need[@]})) || exit 0
+# The remote-generation test runs a real llama-cpp-python server (pip builds it from source
+# once and keeps the wheel in its cache).
+install_llama_server() {
+  python3 -c 'import llama_cpp.server' 2>/dev/null && return 0
+  echo "patois: installing llama-cpp-python[server] with pip (the remote-generation test needs it)" >&2
+  python3 -m pip install -q 'llama-cpp-python[server]==0.3.36'
+}
+if ((${#need[@]} == 0)); then
+  [ "${1:-}" != --tests ] || install_llama_server
+  exit 0
+fi
 if ! command -v apt-get >/dev/null; then
   echo "patois: building and testing needs ${need[*]}; install them with your package manager" >&2
   exit 1
@@ -25,3 +35,4 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q >/dev/null
 $sudo apt-get install -y -q "${need[@]}" >/dev/null
+[ "${1:-}" != --tests ] || install_llama_server

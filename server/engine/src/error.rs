@@ -32,6 +32,10 @@ pub enum Error {
     Retrieval(String),
     #[error("generation failed: {0}")]
     Generation(String),
+    /// The inference server refused the request (a wrong API key, an unknown model name),
+    /// or is unreachable with no local model to fall back on.
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl Error {
@@ -43,6 +47,7 @@ impl Error {
             self,
             Error::NoModel { .. }
                 | Error::Model { .. }
+                | Error::Remote(_)
                 | Error::DocumentTooLarge { .. }
                 | Error::LanguageDisabled { .. }
         )

@@ -10,6 +10,8 @@ pub use patois_adapter::{CommitsSince, Drift};
 pub use patois_generate::{BackendKind, Mode, StopReason};
 pub use patois_retrieve::{Citation, Item, Source};
 
+use patois_generate::openai::{RemoteBackend, RemoteOptions};
+use patois_generate::Error as GenError;
 use patois_generate::{decide_mode, load_backend, Backend, GenOptions, Generator};
 use patois_index::{Index, Progress, Report, UpdateOptions};
 use patois_prompt::{build, Input, Limits};
@@ -45,6 +47,17 @@ pub struct Settings {
     /// A PEFT LoRA adapter applied (merged) at load; `None`: `adapters/house` under
     /// the index folder when it exists.
     pub adapter: Option<PathBuf>,
+    /// With `backend = "openai"`: the server's API base, e.g. `http://gpu-box:8000/v1`.
+    pub endpoint: Option<String>,
+    /// The model name sent to the server.
+    pub model_name: Option<String>,
+    /// Sent instead of `model_name` when set: the house adapter as the server serves it
+    /// (a vLLM `--lora-modules` or llama-server LoRA name).
+    pub adapter_name: Option<String>,
+    /// The environment variable holding the server's API key (never the key itself).
+    pub api_key_env: Option<String>,
+    /// Complete with the local model while the server is unreachable.
+    pub fallback_to_local: bool,
 }
 
 impl Default for Settings {
@@ -59,6 +72,11 @@ impl Default for Settings {
             max_document_bytes: 2 << 20,
             adapter: None,
             cache: true,
+            endpoint: None,
+            model_name: None,
+            adapter_name: None,
+            api_key_env: None,
+            fallback_to_local: true,
         }
     }
 }
@@ -146,6 +164,8 @@ pub struct Status {
     pub model_error: Option<String>,
     /// Where prompts go: `local` (this process) unless an endpoint is configured.
     pub prompts_go_to: String,
+    /// What happened with the inference server (unreachable, refused), if anything.
+    pub remote_note: Option<String>,
     /// The adapter applied to the model, if any.
     pub adapter: Option<PathBuf>,
     /// Why an adapter that exists is not applied.
@@ -215,6 +235,11 @@ pub struct Engine {
     models_home: PathBuf,
     adapter_note: RwLock<Option<String>>,
     model_error: RwLock<Option<String>>,
+    /// The local model that completes while the inference server is unreachable.
+    fallback: RwLock<Option<Arc<dyn Backend>>>,
+    /// Until when the server counts as unreachable (it is not asked meanwhile), and why.
+    remote_down: Mutex<Option<(Instant, String)>>,
+    remote_note: RwLock<Option<String>>,
     /// The model file that failed to load (with its modification time) and why: not
     /// retried on every request, only once the file or the settings change.
     failed_load: Mutex<Option<(ModelStamp, Error)>>,
@@ -241,6 +266,9 @@ impl Engine {
             adapter_note: RwLock::new(None),
             model_error: RwLock::new(None),
             failed_load: Mutex::new(None),
+            fallback: RwLock::new(None),
+            remote_down: Mutex::new(None),
+            remote_note: RwLock::new(None),
             docs: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
             last_items: Mutex::new(None),
@@ -269,13 +297,21 @@ impl Engine {
     /// Replaces the settings; a changed model path reloads the model.
     pub fn set_settings(&self, s: Settings) -> Result<()> {
         let old = self.settings();
-        let reload = s.model != old.model || s.backend != old.backend;
+        let reload = s.model != old.model
+            || s.backend != old.backend
+            || s.endpoint != old.endpoint
+            || s.model_name != old.model_name
+            || s.adapter_name != old.adapter_name
+            || s.api_key_env != old.api_key_env;
         *write(&self.settings) = s;
         self.clear_completion_cache();
         *lock(&self.last_items) = None;
         if reload {
             *write(&self.generator) = None;
             *lock(&self.failed_load) = None;
+            *write(&self.fallback) = None;
+            *lock(&self.remote_down) = None;
+            *write(&self.remote_note) = None;
             self.load_model()?;
         }
         Ok(())
@@ -339,6 +375,10 @@ impl Engine {
             }
         }
         let settings = self.settings();
+        if settings.backend == BackendKind::Openai {
+            let remote = self.remote_backend(&settings, &path);
+            return self.keep_loaded(remote, stamp);
+        }
         let adapter = self.adapter_path();
         // An adapter in the PEFT layout is merged into candle's weights; llama.cpp would
         // need it as a GGUF LoRA, so a configured adapter selects candle.
@@ -371,6 +411,26 @@ impl Engine {
             }
             load_backend(&path, kind).map_err(anyhow::Error::from)
         };
+        let loaded = loaded.map_err(|e| {
+            if self.settings().model.is_none() && !path.exists() {
+                Error::NoModel {
+                    default: patois_models::Catalogue::builtin().default.clone(),
+                    builtin: path.clone(),
+                }
+            } else {
+                Error::Model { path: path.clone(), message: format!("{e:#}") }
+            }
+        });
+        self.keep_loaded(loaded, stamp)
+    }
+
+    /// Keeps a loaded model for the next requests, or the failure (not tried again until
+    /// the file or the settings change) for the status.
+    fn keep_loaded(
+        &self,
+        loaded: Result<Arc<dyn Backend>>,
+        stamp: ModelStamp,
+    ) -> Result<Arc<dyn Backend>> {
         match loaded {
             Ok(g) => {
                 *write(&self.generator) = Some(g.clone());
@@ -378,19 +438,102 @@ impl Engine {
                 Ok(g)
             }
             Err(e) => {
-                let e = if self.settings().model.is_none() && !path.exists() {
-                    Error::NoModel {
-                        default: patois_models::Catalogue::builtin().default.clone(),
-                        builtin: path,
-                    }
-                } else {
-                    Error::Model { path, message: format!("{e:#}") }
-                };
                 *write(&self.model_error) = Some(e.to_string());
                 *lock(&self.failed_load) = Some((stamp, e.clone()));
                 Err(e)
             }
         }
+    }
+
+    /// The OpenAI-compatible server of the settings, with the tokenizer of the local model
+    /// at `local` (the same family the server runs).
+    fn remote_backend(&self, s: &Settings, local: &Path) -> Result<Arc<dyn Backend>> {
+        let settings_file = self.root().join("patois.toml");
+        let Some(endpoint) = &s.endpoint else {
+            return Err(Error::Settings {
+                path: settings_file,
+                message: "backend = \"openai\" needs endpoint = \"http://HOST:PORT/v1\"".into(),
+            });
+        };
+        let name = s.adapter_name.as_ref().or(s.model_name.as_ref());
+        let mut opts = RemoteOptions::new(endpoint, name.map_or("default", String::as_str));
+        if let Some(var) = &s.api_key_env {
+            opts.api_key = std::env::var(var).ok();
+            if opts.api_key.is_none() {
+                return Err(Error::Settings {
+                    path: settings_file,
+                    message: format!("api_key_env names {var}, which is not set"),
+                });
+            }
+        }
+        let remote = RemoteBackend::new(opts, local)
+            .map_err(|e| Error::Model { path: local.to_path_buf(), message: e.to_string() })?;
+        // Budgets and templates use the local tokenizer: say so when the server's differs.
+        if let Ok(Some(false)) = remote.check_tokenizer("fn main() {\n    let x = 1;\n}\n") {
+            *write(&self.remote_note) = Some(format!(
+                "{endpoint} tokenizes differently from the local model {}; set model to the \
+                 GGUF file of the family the server runs",
+                local.display()
+            ));
+        }
+        Ok(Arc::new(remote))
+    }
+
+    /// The local model that completes while the inference server is unreachable.
+    fn local_fallback(&self) -> Result<Arc<dyn Backend>> {
+        if let Some(g) = read(&self.fallback).as_ref() {
+            return Ok(g.clone());
+        }
+        let path = self.model_path();
+        let g = load_backend(&path, BackendKind::Auto)
+            .map_err(|e| Error::Model { path, message: e.to_string() })?;
+        *write(&self.fallback) = Some(g.clone());
+        Ok(g)
+    }
+
+    /// Runs `g`; an unreachable server is noted (and not asked again for a while) and the
+    /// local model completes instead when the settings allow.
+    fn run_model(
+        &self,
+        g: &Arc<dyn Backend>,
+        prompt: &str,
+        suffix: &str,
+        opts: &GenOptions,
+        ticket: &Ticket,
+    ) -> Result<patois_generate::Completion> {
+        let fallback = self.settings().fallback_to_local;
+        let down =
+            lock(&self.remote_down).as_ref().is_some_and(|(until, _)| Instant::now() < *until);
+        let cancelled = || ticket.is_cancelled();
+        if !(down && fallback) {
+            match g.complete(prompt, suffix, opts, &cancelled) {
+                Ok(c) => {
+                    if lock(&self.remote_down).take().is_some() {
+                        *write(&self.remote_note) = None;
+                    }
+                    return Ok(c);
+                }
+                Err(e @ GenError::Unreachable { .. }) => {
+                    let note = if fallback {
+                        format!("{e}; completing with the local model meanwhile")
+                    } else {
+                        e.to_string()
+                    };
+                    *write(&self.remote_note) = Some(note.clone());
+                    *lock(&self.remote_down) = Some((Instant::now() + REMOTE_RETRY, note.clone()));
+                    if !fallback {
+                        return Err(Error::Remote(note));
+                    }
+                }
+                Err(e @ GenError::Rejected { .. }) => {
+                    *write(&self.remote_note) = Some(e.to_string());
+                    return Err(Error::Remote(e.to_string()));
+                }
+                Err(e) => return Err(Error::generation(e)),
+            }
+        }
+        let local = self.local_fallback()?;
+        local.complete(prompt, suffix, opts, &cancelled).map_err(Error::generation)
     }
 
     /// Uses an already loaded generator (tests, benchmarks).
@@ -537,9 +680,7 @@ impl Engine {
         let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
         let opts =
             GenOptions { max_tokens: settings.max_tokens, mode, indent, ..Default::default() };
-        let c = g
-            .complete(&prompt.text, suffix, &opts, &|| ticket.is_cancelled())
-            .map_err(Error::generation)?;
+        let c = self.run_model(&g, &prompt.text, suffix, &opts, ticket)?;
         let result = CompletionResult {
             text: c.text,
             stop: c.stop,
@@ -603,13 +744,41 @@ impl Engine {
             model: read(&self.generator).as_ref().map(|g| g.info().clone()),
             model_source: self.model_choice().source,
             model_error: read(&self.model_error).clone(),
-            prompts_go_to: "local (this process; nothing leaves the machine)".into(),
+            prompts_go_to: self.prompts_go_to(),
+            remote_note: read(&self.remote_note).clone(),
             adapter: self.adapter_path(),
             adapter_note: read(&self.adapter_note).clone(),
             drift: self.drift(),
         }
     }
 }
+
+impl Engine {
+    /// What happened with the inference server (unreachable, refused), if anything.
+    pub fn remote_note(&self) -> Option<String> {
+        read(&self.remote_note).clone()
+    }
+
+    /// Where prompts are sent, for the status.
+    fn prompts_go_to(&self) -> String {
+        let s = self.settings();
+        match (&s.backend, &s.endpoint) {
+            (BackendKind::Openai, Some(endpoint)) => {
+                let name = s.adapter_name.as_ref().or(s.model_name.as_ref());
+                let fallback = if s.fallback_to_local {
+                    "; the local model completes while it is unreachable"
+                } else {
+                    ""
+                };
+                format!("{endpoint} (model {}){fallback}", name.map_or("default", String::as_str))
+            }
+            _ => "local (this process; nothing leaves the machine)".into(),
+        }
+    }
+}
+
+/// How long an unreachable inference server is left alone before it is asked again.
+const REMOTE_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A request in flight: cancelled explicitly or by a newer request for the same document.
 #[derive(Clone)]

@@ -14,6 +14,13 @@ pub enum Error {
     /// Running the model failed.
     #[error("{0}")]
     Generation(String),
+    /// The inference server could not be reached (down, wrong address, timed out).
+    #[error("the inference server at {endpoint} is unreachable: {message}")]
+    Unreachable { endpoint: String, message: String },
+    /// The inference server answered with an error status.
+    #[error("the inference server at {endpoint} refused the request (HTTP {status}){}: {message}",
+        if *status == 401 || *status == 403 { "; check the API key (api_key_env)" } else { "" })]
+    Rejected { endpoint: String, status: u16, message: String },
 }
 
 impl From<anyhow::Error> for Error {

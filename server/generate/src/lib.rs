@@ -7,6 +7,7 @@
 pub mod gguf_tokenizer;
 pub mod llama;
 pub mod model;
+pub mod openai;
 pub mod stop;
 pub mod write;
 
@@ -196,6 +197,9 @@ pub enum BackendKind {
     Auto,
     Llama,
     Candle,
+    /// An OpenAI-compatible server (`endpoint` in the settings); the local model file
+    /// supplies the tokenizer.
+    Openai,
 }
 
 /// The `.gguf` file at `path`: the file itself, or the one a folder holds.
@@ -210,7 +214,7 @@ fn gguf_at(path: &Path) -> Option<PathBuf> {
 /// Whether the model at `path` runs in llama.cpp under `kind` (a GGUF model, unless
 /// candle is asked for); else candle runs it.
 pub fn runs_on_llama(path: &Path, kind: BackendKind) -> bool {
-    kind != BackendKind::Candle && gguf_at(path).is_some()
+    matches!(kind, BackendKind::Auto | BackendKind::Llama) && gguf_at(path).is_some()
 }
 
 /// Loads the model at `path` with the backend `kind` asks for.
@@ -227,7 +231,7 @@ pub fn load_backend(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn
 }
 
 fn load_backend_or_explain(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn Backend>> {
-    match gguf_at(path).filter(|_| kind != BackendKind::Candle) {
+    match gguf_at(path).filter(|_| kind != BackendKind::Candle && kind != BackendKind::Openai) {
         Some(file) => {
             Ok(std::sync::Arc::new(LlamaGenerator::load(&file, &LlamaOptions::default())?))
         }

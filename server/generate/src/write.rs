@@ -165,6 +165,23 @@ where
     Ok(text)
 }
 
+/// The same model as [`make_constant_model_dir`] as one GGUF file that carries its
+/// tokenizer (what llama.cpp and the servers built on it load). Returns the word's token.
+pub fn make_constant_gguf<I, S>(path: &Path, texts: I, shape: &Config, word: &str) -> Result<String>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    let tok = train_tokenizer(texts, shape.vocab_size.min(4096))?;
+    let config = Config { vocab_size: tok.get_vocab_size(true).div_ceil(64) * 64, ..shape.clone() };
+    let enc = tok.encode(word, false).map_err(|e| anyhow::anyhow!("tokenizing {word:?}: {e}"))?;
+    let id = *enc.get_ids().first().context("an empty word")?;
+    let text = tok.decode(&[id], false).map_err(|e| anyhow::anyhow!("decoding: {e}"))?;
+    let meta = tokenizer_metadata(&tok, "gpt-2", config.vocab_size)?;
+    write_gguf_with(path, &config, &constant_weights(&config, id, 1)?, GgmlDType::F32, meta)?;
+    Ok(text)
+}
+
 /// Writes `model.safetensors` and `config.json` into `dir`.
 pub fn write_safetensors(dir: &Path, c: &Config, weights: &BTreeMap<String, Tensor>) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -87,6 +87,7 @@ pub(crate) fn status(s: patois_engine::Status, indexing: bool) -> StatusReport {
         model_source: s.model_source,
         model_error: s.model_error,
         prompts_go_to: s.prompts_go_to,
+        remote_note: s.remote_note,
         adapter: s.adapter,
         adapter_note: s.adapter_note,
         drift: s.drift.map(drift),

@@ -23,6 +23,7 @@ pub(crate) fn from_engine(e: &patois_engine::Error) -> Error {
         E::Index(_) => (ErrorCode::InternalError, "index"),
         E::Retrieval(_) => (ErrorCode::InternalError, "retrieval"),
         E::Generation(_) => (ErrorCode::InternalError, "generation"),
+        E::Remote(_) => (ErrorCode::InternalError, "remote"),
     };
     Error { code, message: e.to_string().into(), data: Some(json!({ "kind": kind })) }
 }

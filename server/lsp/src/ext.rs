@@ -143,6 +143,8 @@ pub struct StatusReport {
     pub model_error: Option<String>,
     /// Where prompts are sent.
     pub prompts_go_to: String,
+    /// What happened with the inference server (unreachable, refused), if anything.
+    pub remote_note: Option<String>,
     pub adapter: Option<PathBuf>,
     /// Why an adapter that exists is not applied.
     pub adapter_note: Option<String>,

@@ -97,15 +97,17 @@ impl Session {
         }
     }
 
-    /// Logs why there is nothing to offer, once per distinct reason.
-    pub(crate) async fn note_once(&self, note: String) {
+    /// Logs a note (why there is nothing to offer, where completions come from), once
+    /// per distinct note; true when it was new.
+    pub(crate) async fn note_once(&self, note: String) -> bool {
         {
             let mut last = self.last_note.lock().unwrap_or_else(|p| p.into_inner());
             if last.as_deref() == Some(note.as_str()) {
-                return;
+                return false;
             }
             *last = Some(note.clone());
         }
         self.client.log_message(MessageType::INFO, format!("patois: {note}")).await;
+        true
     }
 }

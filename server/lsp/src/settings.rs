@@ -34,6 +34,21 @@ pub fn merge_settings(base: &Settings, v: &Value) -> Settings {
     if let Some(c) = v.get("cache").and_then(Value::as_bool) {
         s.cache = c;
     }
+    if let Some(f) = v.get("fallbackToLocal").and_then(Value::as_bool) {
+        s.fallback_to_local = f;
+    }
+    let text =
+        |k: &str| v.get(k).and_then(Value::as_str).map(|t| (!t.is_empty()).then(|| t.to_string()));
+    for (k, slot) in [
+        ("endpoint", &mut s.endpoint),
+        ("modelName", &mut s.model_name),
+        ("adapterName", &mut s.adapter_name),
+        ("apiKeyEnv", &mut s.api_key_env),
+    ] {
+        if let Some(t) = text(k) {
+            *slot = t;
+        }
+    }
     if let Some(l) = v.get("disabledLanguages").and_then(Value::as_array) {
         s.disabled_languages = l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
     }

@@ -23,14 +23,23 @@ pub(crate) async fn complete_at(s: &Session, uri: &Uri, pos: Position) -> Result
     let cursor = offset(&doc.text, pos, s.encoding());
     let ticket = engine.begin(&doc.rel);
     let guard = CancelOnDrop(ticket.clone());
-    let r = blocking(move || engine.complete(&doc.rel, &doc.text, cursor, &ticket)).await?;
+    let e = engine.clone();
+    let r = blocking(move || e.complete(&doc.rel, &doc.text, cursor, &ticket)).await?;
     drop(guard);
+    // The inference server went away or came back: say so once, and in the status.
+    if let Some(note) = engine.remote_note() {
+        if s.note_once(note).await {
+            s.send_status().await;
+        }
+    }
     match r {
         Ok(c) if c.stop == StopReason::Cancelled => Err(Error::request_cancelled()),
         Ok(c) if c.text.is_empty() => Ok(None),
         Ok(c) => Ok(Some(c.text)),
         Err(e) if e.is_quiet() => {
-            s.note_once(e.to_string()).await;
+            if s.note_once(e.to_string()).await {
+                s.send_status().await;
+            }
             Ok(None)
         }
         Err(e) => Err(from_engine(&e)),
