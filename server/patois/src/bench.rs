@@ -53,6 +53,13 @@ pub enum What {
         /// The model [default: the model in effect].
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Also type through an OpenAI-compatible server serving the same model
+        /// (`http://HOST:PORT/v1`), and compare with local generation.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// The model name the server expects.
+        #[arg(long, default_value = "default")]
+        model_name: String,
     },
     /// Held-out loss and next-line similarity, base vs LoRA-adapted, plus training speed.
     Adapter {
@@ -93,7 +100,10 @@ pub fn run(what: What) -> Result<()> {
         What::Complete { dir, commits, max_tasks, model } => {
             crate::bench_complete::run(dir, commits, max_tasks, model)
         }
-        What::Lsp { dir, requests, model } => crate::bench_lsp::run(&dir, requests, model),
+        What::Lsp { dir, requests, model, endpoint, model_name } => {
+            let remote = endpoint.map(|e| (e, model_name));
+            crate::bench_lsp::run(&dir, requests, model, remote)
+        }
         What::Adapter { dir, base, minutes } => crate::bench_adapter::run(&dir, base, minutes),
     }
 }

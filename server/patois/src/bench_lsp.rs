@@ -38,12 +38,19 @@ fn session(
     cache: bool,
     model: Option<&Path>,
     env: &[(&str, &Path)],
+    remote: Option<&(String, String)>,
 ) -> Result<Session> {
     let exe = std::env::current_exe()?;
     let mut c = Client::start_with_env(&exe, root, env);
+    let mut options = json!({ "cache": cache, "model": model.map(|m| m.display().to_string()).unwrap_or_default() });
+    if let Some((endpoint, name)) = remote {
+        options["backend"] = json!("openai");
+        options["endpoint"] = json!(endpoint);
+        options["modelName"] = json!(name);
+    }
     c.request(
         "initialize",
-        json!({ "processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": { "window": { "workDoneProgress": true } }, "initializationOptions": { "cache": cache, "model": model.map(|m| m.display().to_string()).unwrap_or_default() } }),
+        json!({ "processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": { "window": { "workDoneProgress": true } }, "initializationOptions": options }),
     );
     c.notify("initialized", json!({}));
     c.wait("indexing to finish", patois_lsp::client::is_progress_end);
@@ -113,7 +120,12 @@ fn mib(m: Option<(f64, f64)>) -> String {
     m.map_or("?".into(), |(now, peak)| format!("{now:.0} MiB (peak {peak:.0})"))
 }
 
-pub fn run(dir: &Path, requests: usize, model: Option<PathBuf>) -> Result<()> {
+pub fn run(
+    dir: &Path,
+    requests: usize,
+    model: Option<PathBuf>,
+    remote: Option<(String, String)>,
+) -> Result<()> {
     let root = patois_index::repo_root(dir)?;
     let index = patois_index::Index::open(&root, &root.join(patois_index::DEFAULT_DIR))?;
     index.update(&Default::default(), &patois_index::Quiet)?;
@@ -135,8 +147,27 @@ pub fn run(dir: &Path, requests: usize, model: Option<PathBuf>) -> Result<()> {
     println!("bench lsp: typing {requests} characters of {file} through `patois serve`");
     let files = patois_index::Index::open(&root, &root.join(patois_index::DEFAULT_DIR))?
         .with_manifest(|m| m.files.len());
+    if let Some(remote) = &remote {
+        // The same model, typed through twice: in this process, and on the server.
+        for (label, via) in [("local", None), ("remote", Some(remote))] {
+            let s = session(&root, &file, requests, true, model.as_deref(), &[], via)?;
+            let mut t = s.times;
+            let p = |t: &mut Vec<f64>, q: f64| crate::bench_generate::pct(t, q);
+            println!(
+                "  {label:<7} keystroke p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} requests; \
+                 first completion in the opened file {:.0} ms; {} got ghost text",
+                p(&mut t, 0.5),
+                p(&mut t, 0.95),
+                p(&mut t, 1.0),
+                t.len(),
+                s.fresh,
+                s.shown
+            );
+        }
+        return Ok(());
+    }
     for (label, cache) in [("with caches", true), ("without caches", false)] {
-        let s = session(&root, &file, requests, cache, model.as_deref(), &[])?;
+        let s = session(&root, &file, requests, cache, model.as_deref(), &[], None)?;
         let (fresh, mut t, shown) = (s.fresh, s.times, s.shown);
         let p = |t: &mut Vec<f64>, q: f64| crate::bench_generate::pct(t, q);
         println!(
@@ -161,8 +192,15 @@ pub fn run(dir: &Path, requests: usize, model: Option<PathBuf>) -> Result<()> {
     // The same session with no model at all (no installed or built-in model to find).
     let empty = tempfile::tempdir()?;
     let no_model = empty.path().join("no-such-model.gguf");
-    let s =
-        session(&root, &file, requests, true, Some(&no_model), &[("PATOIS_HOME", empty.path())])?;
+    let s = session(
+        &root,
+        &file,
+        requests,
+        true,
+        Some(&no_model),
+        &[("PATOIS_HOME", empty.path())],
+        None,
+    )?;
     println!(
         "  {:<15} resident memory: {} after indexing, {} after {} requests (goal < 300 MiB)",
         "without a model",
