@@ -5,6 +5,7 @@
 mod error;
 pub mod format;
 
+use error::invalid;
 pub use error::{Error, Result};
 pub use format::{load_peft, save_peft, AdapterConfig, Provenance};
 
@@ -31,6 +32,19 @@ pub fn apply(model: &mut Model, dir: &Path, merge: bool) -> Result<usize> {
         model.merge_lora().map_err(refused)?;
     }
     Ok(n)
+}
+
+/// Writes the PEFT adapter in `dir` as a GGUF LoRA for the model at `base` (what
+/// llama.cpp, llama-server and Ollama load) into `out`. Returns how many matrices it adapts.
+pub fn export_gguf(dir: &Path, base: &Path, out: &Path) -> Result<usize> {
+    let (config, loras) = load_peft(dir, &candle_core::Device::Cpu)?;
+    let shape = patois_generate::Config::of_model(base)
+        .map_err(|e| invalid(base, format!("cannot read the base model's shape: {e:#}")))?;
+    let pairs: std::collections::BTreeMap<String, (candle_core::Tensor, candle_core::Tensor)> =
+        loras.into_iter().map(|(layer, l)| (layer, (l.a, l.b))).collect();
+    patois_generate::write::write_gguf_lora(out, &shape, &pairs, config.lora_alpha as f32)
+        .map_err(|e| Error::Apply { dir: dir.to_path_buf(), message: format!("{e:#}") })?;
+    Ok(pairs.len())
 }
 
 /// Commits made since training.

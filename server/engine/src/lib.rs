@@ -12,7 +12,9 @@ pub use patois_retrieve::{Citation, Item, Source};
 
 use patois_generate::openai::{RemoteBackend, RemoteOptions};
 use patois_generate::Error as GenError;
-use patois_generate::{decide_mode, load_backend, Backend, GenOptions, Generator};
+use patois_generate::{
+    decide_mode, load_backend, load_backend_with_lora, Backend, GenOptions, Generator,
+};
 use patois_index::{Index, Progress, Report, UpdateOptions};
 use patois_prompt::{build, Input, Limits};
 use patois_retrieve::{chars, retrieve, Budget, Options, RecentDoc, Request};
@@ -120,6 +122,9 @@ type ModelStamp = (PathBuf, Option<std::time::SystemTime>);
 pub fn builtin_model_dir(index_dir: &Path) -> PathBuf {
     index_dir.join("model")
 }
+
+/// The file name of an adapter's GGUF export inside its folder.
+pub const GGUF_ADAPTER: &str = "adapter.gguf";
 
 /// Where `patois train --base` puts the adapter named `name`.
 pub fn adapter_dir(index_dir: &Path, name: &str) -> PathBuf {
@@ -380,37 +385,39 @@ impl Engine {
             return self.keep_loaded(remote, stamp);
         }
         let adapter = self.adapter_path();
-        // An adapter in the PEFT layout is merged into candle's weights; llama.cpp would
-        // need it as a GGUF LoRA, so a configured adapter selects candle.
+        // llama.cpp applies an adapter's GGUF export; a configured adapter without one is
+        // merged into candle's weights instead.
+        let gguf_export = adapter.as_ref().is_some_and(|d| d.join(GGUF_ADAPTER).exists());
         let kind = match settings.backend {
-            BackendKind::Auto if settings.adapter.is_some() => BackendKind::Candle,
+            BackendKind::Auto if settings.adapter.is_some() && !gguf_export => BackendKind::Candle,
             kind => kind,
         };
-        let loaded: anyhow::Result<Arc<dyn Backend>> = if !patois_generate::runs_on_llama(
-            &path, kind,
-        ) {
-            Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
-                if let Some(dir) = &adapter {
-                    if let Err(e) = patois_adapter::apply(&mut g.model, dir, true) {
-                        if settings.adapter.is_some() {
-                            return Err(e.into());
+        let loaded: anyhow::Result<Arc<dyn Backend>> =
+            if !patois_generate::runs_on_llama(&path, kind) {
+                Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
+                    if let Some(dir) = &adapter {
+                        if let Err(e) = patois_adapter::apply(&mut g.model, dir, true) {
+                            if settings.adapter.is_some() {
+                                return Err(e.into());
+                            }
+                            let note = format!("{} is not applied: {e:#}", dir.display());
+                            *write(&self.adapter_note) = Some(note);
                         }
-                        let note = format!("{} is not applied: {e:#}", dir.display());
-                        *write(&self.adapter_note) = Some(note);
                     }
-                }
-                Ok(Arc::new(g) as Arc<dyn Backend>)
-            })
-        } else {
-            if let Some(dir) = &adapter {
-                *write(&self.adapter_note) = Some(format!(
-                    "{} is not applied: llama.cpp runs this model and loads GGUF LoRA adapters \
-                     only; set adapter in patois.toml (or backend = \"candle\") to run it with candle",
+                    Ok(Arc::new(g) as Arc<dyn Backend>)
+                })
+            } else {
+                // llama.cpp applies the adapter's GGUF export (`patois adapter export --gguf`).
+                let lora = adapter.as_ref().map(|d| d.join(GGUF_ADAPTER)).filter(|f| f.exists());
+                if let (Some(dir), None) = (&adapter, &lora) {
+                    *write(&self.adapter_note) = Some(format!(
+                    "{} is not applied: llama.cpp runs this model and needs the adapter as GGUF; \
+                     run `patois adapter export --gguf`, or set backend = \"candle\"",
                     dir.display()
                 ));
-            }
-            load_backend(&path, kind).map_err(anyhow::Error::from)
-        };
+                }
+                load_backend_with_lora(&path, kind, lora.as_deref()).map_err(anyhow::Error::from)
+            };
         let loaded = loaded.map_err(|e| {
             if self.settings().model.is_none() && !path.exists() {
                 Error::NoModel {

@@ -219,7 +219,16 @@ pub fn runs_on_llama(path: &Path, kind: BackendKind) -> bool {
 
 /// Loads the model at `path` with the backend `kind` asks for.
 pub fn load_backend(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn Backend>, Error> {
-    load_backend_or_explain(path, kind).map_err(|e| {
+    load_backend_with_lora(path, kind, None)
+}
+
+/// [`load_backend`], with a GGUF LoRA adapter applied when llama.cpp runs the model.
+pub fn load_backend_with_lora(
+    path: &Path,
+    kind: BackendKind,
+    lora: Option<&Path>,
+) -> Result<std::sync::Arc<dyn Backend>, Error> {
+    load_backend_or_explain(path, kind, lora).map_err(|e| {
         let message = format!("{e:#}");
         let path = path.to_path_buf();
         if path.exists() {
@@ -230,10 +239,15 @@ pub fn load_backend(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn
     })
 }
 
-fn load_backend_or_explain(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn Backend>> {
+fn load_backend_or_explain(
+    path: &Path,
+    kind: BackendKind,
+    lora: Option<&Path>,
+) -> Result<std::sync::Arc<dyn Backend>> {
     match gguf_at(path).filter(|_| kind != BackendKind::Candle && kind != BackendKind::Openai) {
         Some(file) => {
-            Ok(std::sync::Arc::new(LlamaGenerator::load(&file, &LlamaOptions::default())?))
+            let opts = LlamaOptions { lora: lora.map(Path::to_path_buf), ..Default::default() };
+            Ok(std::sync::Arc::new(LlamaGenerator::load(&file, &opts)?))
         }
         None if kind == BackendKind::Llama && path.exists() => bail!(
             "{}: the llama.cpp backend runs .gguf files only; point the model at one, or set \

@@ -11,7 +11,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 use patois_types::{FimStyle, Tokens};
 use std::collections::HashSet;
@@ -44,6 +44,8 @@ pub struct LlamaOptions {
     pub batch: usize,
     /// Layers offloaded to a GPU (builds with the `cuda` feature).
     pub gpu_layers: u32,
+    /// A LoRA adapter in llama.cpp's GGUF layout (`patois adapter export --gguf`).
+    pub lora: Option<std::path::PathBuf>,
 }
 
 impl Default for LlamaOptions {
@@ -52,7 +54,7 @@ impl Default for LlamaOptions {
     fn default() -> Self {
         let batch =
             std::env::var("PATOIS_LLAMA_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(256);
-        LlamaOptions { context: 4096, threads: 0, batch, gpu_layers: 999 }
+        LlamaOptions { context: 4096, threads: 0, batch, gpu_layers: 999, lora: None }
     }
 }
 
@@ -87,6 +89,8 @@ pub struct LlamaGenerator {
     stop_ids: HashSet<u32>,
     state: Mutex<State>,
     batch: usize,
+    /// The LoRA adapter the context applies: declared after the context, so dropped after it.
+    _adapter: Option<LlamaLoraAdapter>,
 }
 
 fn threads(opts: &LlamaOptions) -> i32 {
@@ -117,6 +121,18 @@ impl LlamaGenerator {
                 path.display()
             )
         })?;
+        let mut model = model;
+        let mut adapter = match &opts.lora {
+            Some(lora) => Some(model.lora_adapter_init(lora).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: llama.cpp could not load this LoRA adapter for {} ({e}); was it \
+                     exported from an adapter trained on this model?",
+                    lora.display(),
+                    path.display()
+                )
+            })?),
+            None => None,
+        };
         let model = Arc::new(model);
         let train_ctx = model.n_ctx_train().max(1);
         let n_ctx = opts.context.min(train_ctx);
@@ -132,6 +148,12 @@ impl LlamaGenerator {
             m.new_context(backend, params)
         })
         .map_err(|e| anyhow::anyhow!("{}: creating a llama.cpp context: {e}", path.display()))?;
+        let mut session = session;
+        if let Some(adapter) = adapter.as_mut() {
+            session.with_dependent_mut(|_, ctx| ctx.lora_adapter_set(adapter, 1.0)).map_err(
+                |e| anyhow::anyhow!("{}: applying the LoRA adapter: {e}", path.display()),
+            )?;
+        }
         let vocab = model.vocab();
         // The id of a special token: its text is one token.
         let special = |t: &str| match vocab.tokenize(t.as_bytes(), false, true)[..] {
@@ -154,6 +176,7 @@ impl LlamaGenerator {
         };
         Ok(LlamaGenerator {
             model,
+            _adapter: adapter,
             info,
             stop_ids,
             state: Mutex::new(State { session, tokens: Vec::new() }),

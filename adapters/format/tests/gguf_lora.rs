@@ -1,0 +1,70 @@
+//! A PEFT adapter exported as a GGUF LoRA gives llama.cpp the completions candle gives
+//! with the same adapter merged, on a tiny model our code writes.
+
+use candle_core::{Device, Tensor};
+use patois_adapter::{apply, export_gguf, save_peft, AdapterConfig};
+use patois_generate::llama::{LlamaGenerator, LlamaOptions};
+use patois_generate::write::{
+    random_weights, tiny_config, tokenizer_metadata, train_tokenizer, write_gguf_with, Normal,
+};
+use patois_generate::{Backend, Config, GenOptions, Generator, Mode};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const CORPUS: &str = "fn main() {\n    let total = add(1, 2);\n    println!(\"{}\", total);\n}\n\npub fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n";
+
+fn base(dir: &Path) -> (PathBuf, Config) {
+    let tok = train_tokenizer(std::iter::repeat_n(CORPUS, 20), 400).unwrap();
+    let c = tiny_config(tok.get_vocab_size(true).div_ceil(64) * 64);
+    let path = dir.join("base.gguf");
+    let meta = tokenizer_metadata(&tok, "gpt-2", c.vocab_size).unwrap();
+    let dtype = candle_core::quantized::GgmlDType::F32;
+    write_gguf_with(&path, &c, &random_weights(&c, 3).unwrap(), dtype, meta).unwrap();
+    (path, c)
+}
+
+/// A rank-4 adapter on every layer's q and v projections, large enough to change the
+/// completion.
+fn adapter(dir: &Path, c: &Config) {
+    let mut rng = Normal::new(7);
+    let (r, h) = (4, c.hidden_size);
+    let kv = c.num_key_value_heads * c.head_dim();
+    let mut loras: BTreeMap<String, (Tensor, Tensor)> = BTreeMap::new();
+    for l in 0..c.num_hidden_layers {
+        for (proj, out) in [("q_proj", h), ("v_proj", kv)] {
+            let a = rng.tensor(&[r, h], 0.3).unwrap();
+            let b = rng.tensor(&[out, r], 0.3).unwrap();
+            loras.insert(format!("model.layers.{l}.self_attn.{proj}"), (a, b));
+        }
+    }
+    let targets = ["q_proj".to_string(), "v_proj".to_string()];
+    save_peft(dir, &AdapterConfig::new(r, 8.0, &targets, None), &loras).unwrap();
+}
+
+#[test]
+fn llama_cpp_with_the_exported_adapter_completes_like_candle_with_it_merged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, shape) = base(tmp.path());
+    let dir = tmp.path().join("house");
+    adapter(&dir, &shape);
+    let opts =
+        GenOptions { max_tokens: 12, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };
+    let prompts = ["fn main() {\n    let total = ", "pub fn add(a: u32, b: u32) -> u32 {\n    "];
+
+    let mut candle = Generator::load(&base, &Device::Cpu).unwrap();
+    assert!(apply(&mut candle.model, &dir, true).unwrap() > 0);
+    let plain = LlamaGenerator::load(&base, &LlamaOptions::default()).unwrap();
+    let gguf = dir.join("adapter.gguf");
+    assert_eq!(export_gguf(&dir, &base, &gguf).unwrap(), 2 * shape.num_hidden_layers);
+    let lora = LlamaOptions { lora: Some(gguf), ..Default::default() };
+    let adapted = LlamaGenerator::load(&base, &lora).unwrap();
+
+    let mut changed = 0;
+    for p in prompts {
+        let want = candle.complete(p, "", &opts, &|| false).unwrap().text;
+        let got = adapted.complete(p, "", &opts, &|| false).unwrap().text;
+        assert_eq!(got, want, "llama.cpp with the adapter vs candle with it, after {p:?}");
+        changed += (plain.complete(p, "", &opts, &|| false).unwrap().text != got) as usize;
+    }
+    assert!(changed > 0, "the adapter changes what the model writes");
+}
