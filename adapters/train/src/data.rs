@@ -122,6 +122,7 @@ pub fn examples(
                             text: &text,
                             cursor,
                             recent: &[],
+                            edits: &[],
                             budget: patois_retrieve::Budget {
                                 limit: 600,
                                 count: &patois_retrieve::chars,

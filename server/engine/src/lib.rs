@@ -2,6 +2,7 @@
 //! model, the open documents, and per-document cancellation; it runs
 //! retrieval → prompt → generation and says how long each part took.
 
+mod edits;
 mod error;
 mod explain;
 pub use error::{Error, Result};
@@ -249,6 +250,8 @@ pub struct Engine {
     /// retried on every request, only once the file or the settings change.
     failed_load: Mutex<Option<(ModelStamp, Error)>>,
     docs: Mutex<HashMap<String, DocState>>,
+    /// The user's recent edits, a context source.
+    edits: Mutex<edits::EditLog>,
     seq: AtomicU64,
     /// Retrieval of the last request: reused while the cursor stays on the same line,
     /// so the prompt's beginning (and its KV cache) stays the same while typing.
@@ -275,6 +278,7 @@ impl Engine {
             remote_down: Mutex::new(None),
             remote_note: RwLock::new(None),
             docs: Mutex::new(HashMap::new()),
+            edits: Mutex::new(edits::EditLog::default()),
             seq: AtomicU64::new(0),
             last_items: Mutex::new(None),
             completions: Mutex::new(CompletionCache::default()),
@@ -558,7 +562,16 @@ impl Engine {
     /// Records an open or changed document (its unsaved text is what completions read).
     pub fn document_changed(&self, path: &str, text: Arc<String>, edit_line: u32) {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        lock(&self.docs).insert(path.to_string(), DocState { text, edit_line, seq });
+        let mut docs = lock(&self.docs);
+        if let Some(before) = docs.get(path).map(|d| d.text.clone()) {
+            lock(&self.edits).record(path, &before, &text, edit_line);
+        }
+        docs.insert(path.to_string(), DocState { text, edit_line, seq });
+    }
+
+    /// Forgets the recorded edits (benchmarks compare with and without them).
+    pub fn forget_edits(&self) {
+        *lock(&self.edits) = edits::EditLog::default();
     }
 
     pub fn document_closed(&self, path: &str) {
@@ -608,11 +621,16 @@ impl Engine {
         let g = read(&self.generator).clone();
         let count_tokens = |s: &str| g.as_ref().map(|g| g.count(s)).unwrap_or_else(|| chars(s));
         let recent = self.recent(path);
+        let edits = {
+            let docs = lock(&self.docs);
+            lock(&self.edits).hunks(|p| docs.get(p).map(|d| d.text.clone()))
+        };
         let req = Request {
             path,
             text,
             cursor,
             recent: &recent,
+            edits: &edits,
             budget: Budget { limit: budget, count: &count_tokens },
         };
         retrieve(&self.index, &req, &Options::default()).map_err(Error::retrieval)

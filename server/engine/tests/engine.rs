@@ -179,3 +179,26 @@ fn no_model_at_all_is_its_own_quiet_error() {
     assert!(matches!(err, Error::NoModel { .. }) && err.is_quiet(), "{err:?}");
     assert!(err.to_string().contains("patois model install"), "{err}");
 }
+
+#[test]
+fn the_users_recent_edits_are_context_cited_as_edits() {
+    use std::sync::Arc;
+    let (fx, e) = setup();
+    let store = Arc::new(fx.read("src/store.rs"));
+    e.document_changed("src/store.rs", store.clone(), 1);
+    let renamed = Arc::new(
+        store.replace("pub fn put(&mut self, v: u32)", "pub fn put(&mut self, value: u64)"),
+    );
+    e.document_changed("src/store.rs", renamed, 7);
+    let app = fx.read("src/app.rs");
+    let r = e.context("src/app.rs", &app, app.len(), 4000).unwrap();
+    let edit =
+        r.items.iter().find(|i| i.source == patois_engine::Source::Edit).expect("an edit item");
+    assert_eq!((edit.citation.path.as_str(), edit.citation.start_line), ("src/store.rs", 7));
+    assert!(edit.text.contains("-    pub fn put(&mut self, v: u32)"), "{}", edit.text);
+    assert!(edit.text.contains("+    pub fn put(&mut self, value: u64)"), "{}", edit.text);
+    // Undone: the hunk's text is gone, and so is the item.
+    e.document_changed("src/store.rs", store, 7);
+    let r = e.context("src/app.rs", &app, app.len(), 4000).unwrap();
+    assert!(r.items.iter().all(|i| i.source != patois_engine::Source::Edit), "{:#?}", r.items);
+}

@@ -43,6 +43,10 @@ pub enum What {
         /// The model [default: the model in effect].
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Also ask each line after replaying the other files' hunks of its commit as the
+        /// user's edits, and compare with asking without them.
+        #[arg(long)]
+        replay_edits: bool,
     },
     /// Replay typing (one character per request) through the real server, with and without caches.
     Lsp {
@@ -97,8 +101,8 @@ pub fn run(what: What) -> Result<()> {
         What::Generate { dir, model, tokens, skip_candle } => {
             crate::bench_generate::run(&dir, model, tokens, skip_candle)
         }
-        What::Complete { dir, commits, max_tasks, model } => {
-            crate::bench_complete::run(dir, commits, max_tasks, model)
+        What::Complete { dir, commits, max_tasks, model, replay_edits } => {
+            crate::bench_complete::run(dir, commits, max_tasks, model, replay_edits)
         }
         What::Lsp { dir, requests, model, endpoint, model_name } => {
             let remote = endpoint.map(|e| (e, model_name));

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 struct Task {
+    /// The commit that added the line.
+    commit: String,
     path: String,
     /// The file as the commit left it, with the target line's text removed.
     text: String,
@@ -98,6 +100,7 @@ fn mine(repo: &Repo, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
                     .unwrap_or("")
                     .to_string();
                 all.push(Task {
+                    commit: id.clone(),
                     path: added.path.clone(),
                     text: doc,
                     cursor,
@@ -150,7 +153,41 @@ impl Score {
     }
 }
 
-pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, model: Option<PathBuf>) -> Result<()> {
+/// Shows `engine` the other files' changes of `t`'s commit as edits the user just made
+/// (each file opened as it was, changed to what the commit made it, and closed).
+fn replay_commit(engine: &Engine, repo: &Repo, t: &Task) -> Result<usize> {
+    let parent = repo.parent(&t.commit)?;
+    let mut n = 0;
+    for changed in repo.added_lines(&t.commit)? {
+        if changed.path == t.path
+            || patois_syntax::language_for_path(Path::new(&changed.path)).is_none()
+        {
+            continue;
+        }
+        let read = |id: Option<&String>| -> Result<String> {
+            let bytes = match id {
+                Some(id) => repo.file_at(id, &changed.path)?.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let (before, after) = (read(parent.as_ref())?, read(Some(&t.commit))?);
+        let line = changed.lines.first().map_or(1, |(n, _)| *n);
+        engine.document_changed(&changed.path, std::sync::Arc::new(before), 1);
+        engine.document_changed(&changed.path, std::sync::Arc::new(after), line);
+        engine.document_closed(&changed.path);
+        n += 1;
+    }
+    Ok(n)
+}
+
+pub fn run(
+    dir: PathBuf,
+    commits: usize,
+    max_tasks: usize,
+    model: Option<PathBuf>,
+    replay_edits: bool,
+) -> Result<()> {
     let root = patois_index::repo_root(&dir)?;
     let repo = Repo::discover(&root)?.context("bench complete needs a git repository")?;
     let chain = repo.first_parent_chain(commits + 1)?;
@@ -187,6 +224,7 @@ pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, model: Option<PathBuf
     );
     let pairs = LinePairs::new(&base_dir, &files);
     let (mut with, mut without, mut copy) = (Score::default(), Score::default(), Score::default());
+    let (mut edited, mut unedited) = (Score::default(), Score::default());
     let plain = Settings { budget: 0, ..settings.clone() };
     for (i, t) in tasks.iter().enumerate() {
         engine.set_settings(settings.clone())?;
@@ -196,6 +234,16 @@ pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, model: Option<PathBuf
         let r0 = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
         without.add(&r0.text, &t.target, r0.ms.total);
         copy.add(&pairs.copy(&t.previous), &t.target, 0.0);
+        if replay_edits {
+            engine.set_settings(settings.clone())?;
+            engine.forget_edits();
+            if replay_commit(&engine, &repo, t)? > 0 {
+                unedited.add(&r.text, &t.target, r.ms.total);
+                let r2 = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
+                edited.add(&r2.text, &t.target, r2.ms.total);
+            }
+            engine.forget_edits();
+        }
         if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
             eprintln!(
                 "[{i}] {}\n  want {:?}\n  got  {:?}\n  bare {:?}",
@@ -206,6 +254,15 @@ pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, model: Option<PathBuf
     with.line("model + retrieval");
     without.line("model, no retrieved context");
     copy.line("copy baseline");
+    if replay_edits {
+        println!(
+            "  tasks whose commit changed other files too ({}), with and without those changes \
+             replayed as the user's edits:",
+            edited.sim.len()
+        );
+        unedited.line("  model + retrieval, no edits");
+        edited.line("  model + retrieval + edits");
+    }
     println!(
         "  model + retrieval vs copy baseline: {:+.3} (goal: >= 0.45 and >= baseline + 0.1)",
         with.mean() - copy.mean()

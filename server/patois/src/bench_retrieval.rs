@@ -216,6 +216,7 @@ fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<()> {
             text: &t.text,
             cursor: t.cursor,
             recent: &[],
+            edits: &[],
             budget: Budget { limit: BUDGET, count: &chars },
         };
         let start = Instant::now();
@@ -282,6 +283,7 @@ fn latency(ix: &Index, base: &Path, samples: usize) -> Result<()> {
             text: &text,
             cursor,
             recent: &[],
+            edits: &[],
             budget: Budget { limit: BUDGET, count: &chars },
         };
         let t = Instant::now();

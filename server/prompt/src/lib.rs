@@ -72,6 +72,7 @@ pub fn header(it: &Item) -> String {
             let pr = c.pr.map(|p| format!(" (#{p})")).unwrap_or_default();
             format!("Commit {}{pr} touching {}: {}", &id[..id.len().min(10)], c.path, it.title)
         }
+        (Source::Edit, _) => format!("Recent edit: {}:{} (edited)", c.path, c.start_line),
         _ => format!("Path: {}:{}-{}", c.path, c.start_line, c.end_line),
     }
 }

@@ -22,7 +22,10 @@ pub(crate) fn fuse(
     let mut out: Vec<Item> = Vec::new();
     let mut used = 0;
     for it in all {
-        if out.iter().any(|o| covers(&o.citation, &it.citation)) {
+        // An edit shows what changed, not the lines: nothing covers it.
+        let shown =
+            out.iter().any(|o| o.source != Source::Edit && covers(&o.citation, &it.citation));
+        if it.source != Source::Edit && shown {
             continue;
         }
         let cost = (budget.count)(&it.text) + (budget.count)(&it.citation.to_string());
@@ -35,7 +38,8 @@ pub(crate) fn fuse(
     out
 }
 
-/// Whether `a` already shows the file lines `b` cites (history items cite commits).
+/// Whether `a` already shows the file lines `b` cites (history items cite commits, edits
+/// a change).
 fn covers(a: &Citation, b: &Citation) -> bool {
     a.path == b.path
         && a.commit.is_none()

@@ -5,6 +5,7 @@
 
 mod cursor;
 mod definitions;
+mod edits;
 mod fusion;
 mod history;
 mod recent;
@@ -12,6 +13,7 @@ mod similar;
 mod words;
 
 pub use cursor::{analyze_cursor, imported_names, line_start, nth_line, CursorContext};
+pub use edits::EditHunk;
 /// Retrieval fails only when reading the index fails.
 pub use patois_index::{Error, Result};
 pub use patois_types::{Citation, Item, Score, Source};
@@ -45,6 +47,8 @@ pub struct Request<'a> {
     /// Byte offset of the cursor in `text`.
     pub cursor: usize,
     pub recent: &'a [RecentDoc],
+    /// The user's recent edits, newest first.
+    pub edits: &'a [EditHunk],
     pub budget: Budget<'a>,
 }
 
@@ -55,8 +59,9 @@ pub struct Options {
     pub max_similar: usize,
     pub max_recent: usize,
     pub max_history: usize,
+    pub max_edits: usize,
     pub rrf_k: f32,
-    pub weights: [(Source, f32); 4],
+    pub weights: [(Source, f32); 5],
 }
 
 impl Default for Options {
@@ -66,9 +71,11 @@ impl Default for Options {
             max_similar: 5,
             max_recent: 3,
             max_history: 4,
+            max_edits: 4,
             rrf_k: 10.0,
             weights: [
                 (Source::Definition, 1.6),
+                (Source::Edit, 1.3),
                 (Source::Similar, 1.0),
                 (Source::Recent, 0.7),
                 (Source::History, 0.5),
@@ -93,6 +100,7 @@ pub fn retrieve(index: &Index, req: &Request, opts: &Options) -> Result<Retrieve
         (Source::Similar, similar::similar(index, req, &cx, opts.max_similar)?),
         (Source::Recent, recent::recent(req, opts.max_recent)),
         (Source::History, history::history(index, req, &cx, opts.max_history)?),
+        (Source::Edit, edits::recent_edits(req, cx.line, opts.max_edits)),
     ];
     let items = fusion::fuse(lists, opts, &req.budget);
     Ok(Retrieved { items, cursor: cx })

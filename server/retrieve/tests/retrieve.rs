@@ -19,6 +19,7 @@ fn at(ix: &Index, path: &str, marked: &str, budget: usize) -> Retrieved {
         text: &text,
         cursor,
         recent: &[],
+        edits: &[],
         budget: Budget { limit: budget, count: &chars },
     };
     retrieve(ix, &req, &Options::default()).unwrap()

@@ -13,6 +13,8 @@ pub enum Source {
     Similar,
     Recent,
     History,
+    /// The user's recent edits, as diff hunks.
+    Edit,
 }
 
 impl Source {
@@ -22,6 +24,7 @@ impl Source {
             Source::Similar => "similar",
             Source::Recent => "recent",
             Source::History => "history",
+            Source::Edit => "edit",
         }
     }
 }
