@@ -11,6 +11,9 @@ function settings(): Settings {
     budget: c.get("budget", 384),
     maxTokens: c.get("maxTokens", 48),
     disabledLanguages: c.get("disabledLanguages", []),
+    endpoint: c.get("endpoint", ""),
+    modelName: c.get("modelName", ""),
+    apiKeyEnv: c.get("apiKeyEnv", ""),
   };
 }
 

@@ -5,13 +5,25 @@ export interface Settings {
   budget: number;
   maxTokens: number;
   disabledLanguages: string[];
+  /** An OpenAI-compatible server to generate on; empty: generate locally. */
+  endpoint?: string;
+  modelName?: string;
+  /** The environment variable holding the server's API key (never the key). */
+  apiKeyEnv?: string;
 }
 
 /** The server's initializationOptions / didChangeConfiguration payload. */
 export function serverSettings(s: Settings): { patois: Record<string, unknown> } {
-  return {
-    patois: { model: s.model, budget: s.budget, maxTokens: s.maxTokens, disabledLanguages: s.disabledLanguages },
+  const patois: Record<string, unknown> = {
+    model: s.model,
+    budget: s.budget,
+    maxTokens: s.maxTokens,
+    disabledLanguages: s.disabledLanguages,
   };
+  if (s.endpoint) {
+    Object.assign(patois, { backend: "openai", endpoint: s.endpoint, modelName: s.modelName ?? "", apiKeyEnv: s.apiKeyEnv ?? "" });
+  }
+  return { patois };
 }
 
 export interface Status {
@@ -22,6 +34,9 @@ export interface Status {
   /** Why this model: the settings, the installed default model, or the built-in one. */
   modelSource?: string;
   modelError?: string | null;
+  /** Where prompts are sent, and what happened with the inference server. */
+  promptsGoTo?: string;
+  remoteNote?: string | null;
   drift?: { advice: string; retrainAdvised: boolean } | null;
 }
 
@@ -35,9 +50,11 @@ export function statusText(s: Status): { text: string; tooltip: string; retrain:
     ? `${name}(${s.model.arch}, ${s.model.format}${runner})${source}`
     : `no model: ${s.modelError ?? "not loaded"}`;
   const drift = s.drift ? `\n${s.drift.advice}` : "";
+  const goes = s.promptsGoTo ? `\nprompts go to: ${s.promptsGoTo}` : "";
+  const remote = s.remoteNote ? `\n${s.remoteNote}` : "";
   return {
     text: `${icon} patois${s.drift?.retrainAdvised ? " $(history)" : ""}`,
-    tooltip: `${s.files} files, ${s.commits} commits indexed\nmodel: ${model}${drift}`,
+    tooltip: `${s.files} files, ${s.commits} commits indexed\nmodel: ${model}${goes}${remote}${drift}`,
     retrain: s.drift?.retrainAdvised ?? false,
   };
 }

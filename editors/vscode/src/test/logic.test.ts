@@ -5,6 +5,16 @@ import { citations, explanationHtml, serverSettings, statusText } from "../logic
 test("settings map to the server's keys", () => {
   const s = serverSettings({ model: "/m", budget: 300, maxTokens: 20, disabledLanguages: ["go"] });
   assert.deepEqual(s, { patois: { model: "/m", budget: 300, maxTokens: 20, disabledLanguages: ["go"] } });
+  const remote = serverSettings({ model: "", budget: 384, maxTokens: 48, disabledLanguages: [], endpoint: "http://box:8000/v1", modelName: "qwen", apiKeyEnv: "KEY" });
+  assert.equal(remote.patois.backend, "openai", "an endpoint selects the server backend");
+  assert.equal(remote.patois.endpoint, "http://box:8000/v1");
+  assert.equal(remote.patois.apiKeyEnv, "KEY");
+});
+
+test("the status says where prompts go and what happened with the server", () => {
+  const t = statusText({ files: 1, commits: 1, model: null, promptsGoTo: "http://box:8000/v1 (model qwen)", remoteNote: "the inference server at http://box:8000/v1 is unreachable" });
+  assert.match(t.tooltip, /prompts go to: http:\/\/box:8000\/v1 \(model qwen\)/);
+  assert.match(t.tooltip, /unreachable/);
 });
 
 test("status text reports drift and offers retraining", () => {
