@@ -39,7 +39,7 @@ test("the packaged manifest declares activation, commands, menus and settings", 
   const commands = m.contributes.commands.map((c: { command: string }) => c.command);
   assert.deepEqual(commands.sort(), ["patois.explainSelection", "patois.retrain", "patois.showStatus"]);
   assert.equal(m.contributes.menus["editor/context"][0].command, "patois.explainSelection");
-  assert.deepEqual(Object.keys(m.contributes.configuration.properties).sort(), ["patois.budget", "patois.disabledLanguages", "patois.maxTokens", "patois.model", "patois.path"]);
+  assert.deepEqual(Object.keys(m.contributes.configuration.properties).sort(), ["patois.apiKeyEnv", "patois.budget", "patois.disabledLanguages", "patois.endpoint", "patois.maxTokens", "patois.model", "patois.modelName", "patois.path"]);
   assert.ok(unzipEntry(vsix, "extension/out/extension.js").length > 100, "compiled code is packaged");
   assert.ok(unzipEntry(vsix, "extension/node_modules/vscode-languageclient/package.json").length > 0, "runtime dependency packaged");
 });
