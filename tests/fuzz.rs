@@ -185,15 +185,7 @@ fn position(rng: &mut Rng, text: &str) -> (Value, u64, u64) {
 }
 
 fn run_session(cols: Cols, offered: &[&str], seed0: u64) -> (usize, usize) {
-    let fx = Fixture::git();
-    fx.write(
-        "src/store.rs",
-        "/// Reads a value.\npub fn fetch_value(key: &str) -> u32 {\n    key.len() as u32\n}\n",
-    );
-    fx.write(
-        "src/app.rs",
-        "use crate::store::fetch_value;\n\npub fn run() -> u32 {\n    fetch_value(\"abc\")\n}\n",
-    );
+    let fx = Fixture::store_and_app();
     fx.commit("Store and app (#3)", "ann", 1_000);
     let corpus = fx.read("src/store.rs") + &fx.read("src/app.rs");
     make_model_dir(

@@ -7,15 +7,7 @@ use std::process::Command;
 
 #[test]
 fn neovim_shows_and_accepts_ghost_text_and_explains() {
-    let fx = Fixture::git();
-    fx.write(
-        "src/store.rs",
-        "/// Reads a value.\npub fn fetch_value(key: &str) -> u32 {\n    key.len() as u32\n}\n",
-    );
-    fx.write(
-        "src/app.rs",
-        "use crate::store::fetch_value;\n\npub fn run() -> u32 {\n    fetch_value(\"abc\")\n}\n",
-    );
+    let fx = Fixture::store_and_app();
     fx.write("src/main.rs", "use crate::store::fetch_value;\n\nfn main() {\n\n}\n");
     fx.commit("Store and app (#3)", "ann", 1_000);
     let corpus = fx.read("src/store.rs") + &fx.read("src/app.rs");

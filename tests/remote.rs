@@ -94,15 +94,7 @@ fn complete(c: &mut Client, uri: &str, line: u32, col: u32) -> Value {
 
 #[test]
 fn completions_come_from_the_server_and_from_the_local_model_when_it_goes_away() {
-    let fx = Fixture::git();
-    fx.write(
-        "src/store.rs",
-        "/// Reads a value.\npub fn fetch_value(key: &str) -> u32 {\n    key.len() as u32\n}\n",
-    );
-    fx.write(
-        "src/app.rs",
-        "use crate::store::fetch_value;\n\npub fn run() -> u32 {\n    fetch_value(\"abc\")\n}\n",
-    );
+    let fx = Fixture::store_and_app();
     fx.commit("Store and app (#3)", "ann", 1_000);
     let models = tempfile::tempdir().unwrap();
     let model = models.path().join("tiny.gguf");

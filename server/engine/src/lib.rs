@@ -243,8 +243,9 @@ pub struct Engine {
     model_error: RwLock<Option<String>>,
     /// The local model that completes while the inference server is unreachable.
     fallback: RwLock<Option<Arc<dyn Backend>>>,
-    /// Until when the server counts as unreachable (it is not asked meanwhile), and why.
-    remote_down: Mutex<Option<(Instant, String)>>,
+    /// Until when the server counts as unreachable: it is not asked meanwhile (`remote_note`
+    /// says why).
+    remote_down: Mutex<Option<Instant>>,
     remote_note: RwLock<Option<String>>,
     /// The model file that failed to load (with its modification time) and why: not
     /// retried on every request, only once the file or the settings change.
@@ -503,7 +504,7 @@ impl Engine {
     }
 
     /// Runs `g`; an unreachable server is noted (and not asked again for a while) and the
-    /// local model completes instead when the settings allow.
+    /// local model completes instead when `fallback` (the setting) allows.
     fn run_model(
         &self,
         g: &Arc<dyn Backend>,
@@ -511,10 +512,9 @@ impl Engine {
         suffix: &str,
         opts: &GenOptions,
         ticket: &Ticket,
+        fallback: bool,
     ) -> Result<patois_generate::Completion> {
-        let fallback = self.settings().fallback_to_local;
-        let down =
-            lock(&self.remote_down).as_ref().is_some_and(|(until, _)| Instant::now() < *until);
+        let down = lock(&self.remote_down).is_some_and(|until| Instant::now() < until);
         let cancelled = || ticket.is_cancelled();
         if !(down && fallback) {
             match g.complete(prompt, suffix, opts, &cancelled) {
@@ -531,7 +531,7 @@ impl Engine {
                         e.to_string()
                     };
                     *write(&self.remote_note) = Some(note.clone());
-                    *lock(&self.remote_down) = Some((Instant::now() + REMOTE_RETRY, note.clone()));
+                    *lock(&self.remote_down) = Some(Instant::now() + REMOTE_RETRY);
                     if !fallback {
                         return Err(Error::Remote(note));
                     }
@@ -705,7 +705,8 @@ impl Engine {
         let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
         let opts =
             GenOptions { max_tokens: settings.max_tokens, mode, indent, ..Default::default() };
-        let c = self.run_model(&g, &prompt.text, suffix, &opts, ticket)?;
+        let c =
+            self.run_model(&g, &prompt.text, suffix, &opts, ticket, settings.fallback_to_local)?;
         let result = CompletionResult {
             text: c.text,
             stop: c.stop,

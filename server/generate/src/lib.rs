@@ -278,11 +278,22 @@ pub struct Generator {
 
 impl Tokens for Generator {
     fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
-        match self.tokenizer.encode(text, false) {
-            Ok(e) => e.get_offsets().to_vec(),
-            Err(_) => patois_types::Chars.offsets(text),
-        }
+        hf_offsets(&self.tokenizer, text)
     }
+}
+
+/// Byte ranges of `text`'s tokens under a Hugging Face tokenizer (characters if it fails).
+fn hf_offsets(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
+    match tok.encode(text, false) {
+        Ok(e) => e.get_offsets().to_vec(),
+        Err(_) => patois_types::Chars.offsets(text),
+    }
+}
+
+/// Token ids of `text` under a Hugging Face tokenizer.
+fn hf_encode(tok: &Tokenizer, text: &str) -> Result<Vec<u32>, Error> {
+    let enc = tok.encode(text, false);
+    Ok(enc.map_err(|e| Error::Generation(format!("tokenizing: {e}")))?.get_ids().to_vec())
 }
 
 /// Finds the model files at `path`: a `.gguf` file (its tokenizer from its metadata,
@@ -386,8 +397,7 @@ impl Backend for Generator {
     }
 
     fn encode(&self, text: &str) -> Result<Vec<u32>, Error> {
-        let enc = self.tokenizer.encode(text, false);
-        Ok(enc.map_err(|e| Error::Generation(format!("tokenizing: {e}")))?.get_ids().to_vec())
+        hf_encode(&self.tokenizer, text)
     }
 
     fn clear_cache(&self) {

@@ -131,10 +131,7 @@ fn local_tokenizer(path: &Path) -> Result<Tokenizer, Error> {
 
 impl Tokens for RemoteBackend {
     fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
-        match self.tokenizer.encode(text, false) {
-            Ok(e) => e.get_offsets().to_vec(),
-            Err(_) => patois_types::Chars.offsets(text),
-        }
+        crate::hf_offsets(&self.tokenizer, text)
     }
 }
 
@@ -144,8 +141,7 @@ impl Backend for RemoteBackend {
     }
 
     fn encode(&self, text: &str) -> Result<Vec<u32>, Error> {
-        let enc = self.tokenizer.encode(text, false);
-        Ok(enc.map_err(|e| Error::Generation(format!("tokenizing: {e}")))?.get_ids().to_vec())
+        crate::hf_encode(&self.tokenizer, text)
     }
 
     /// Nothing is cached here; the server keeps its own prompt cache.

@@ -142,6 +142,26 @@ pub fn constant_weights(c: &Config, token: u32, seed: u64) -> Result<BTreeMap<St
     Ok(out)
 }
 
+/// A tokenizer trained on `texts` and `shape` with its vocabulary (rounded up to a
+/// multiple of 64, as real models pad it).
+fn tokenizer_and_config<I, S>(texts: I, shape: &Config) -> Result<(Tokenizer, Config)>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    let tok = train_tokenizer(texts, shape.vocab_size.min(4096))?;
+    let config = Config { vocab_size: tok.get_vocab_size(true).div_ceil(64) * 64, ..shape.clone() };
+    Ok((tok, config))
+}
+
+/// The id and text of `word`'s first token.
+fn first_token(tok: &Tokenizer, word: &str) -> Result<(u32, String)> {
+    let enc = tok.encode(word, false).map_err(|e| anyhow::anyhow!("tokenizing {word:?}: {e}"))?;
+    let id = *enc.get_ids().first().context("an empty word")?;
+    let text = tok.decode(&[id], false).map_err(|e| anyhow::anyhow!("decoding: {e}"))?;
+    Ok((id, text))
+}
+
 /// A model folder (safetensors, config, tokenizer trained on `texts`) whose completions
 /// repeat one token: the first token of `word`. Returns that token's text.
 pub fn make_constant_model_dir<I, S>(
@@ -154,11 +174,8 @@ where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
-    let tok = train_tokenizer(texts, shape.vocab_size.min(4096))?;
-    let config = Config { vocab_size: tok.get_vocab_size(true).div_ceil(64) * 64, ..shape.clone() };
-    let enc = tok.encode(word, false).map_err(|e| anyhow::anyhow!("tokenizing {word:?}: {e}"))?;
-    let id = *enc.get_ids().first().context("an empty word")?;
-    let text = tok.decode(&[id], false).map_err(|e| anyhow::anyhow!("decoding: {e}"))?;
+    let (tok, config) = tokenizer_and_config(texts, shape)?;
+    let (id, text) = first_token(&tok, word)?;
     write_safetensors(dir, &config, &constant_weights(&config, id, 1)?)?;
     tok.save(dir.join("tokenizer.json"), false)
         .map_err(|e| anyhow::anyhow!("writing the tokenizer: {e}"))?;
@@ -172,11 +189,8 @@ where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
-    let tok = train_tokenizer(texts, shape.vocab_size.min(4096))?;
-    let config = Config { vocab_size: tok.get_vocab_size(true).div_ceil(64) * 64, ..shape.clone() };
-    let enc = tok.encode(word, false).map_err(|e| anyhow::anyhow!("tokenizing {word:?}: {e}"))?;
-    let id = *enc.get_ids().first().context("an empty word")?;
-    let text = tok.decode(&[id], false).map_err(|e| anyhow::anyhow!("decoding: {e}"))?;
+    let (tok, config) = tokenizer_and_config(texts, shape)?;
+    let (id, text) = first_token(&tok, word)?;
     let meta = tokenizer_metadata(&tok, "gpt-2", config.vocab_size)?;
     write_gguf_with(path, &config, &constant_weights(&config, id, 1)?, GgmlDType::F32, meta)?;
     Ok(text)
@@ -206,15 +220,8 @@ pub fn write_gguf_lora(
     let mut qs: Vec<(String, QTensor)> = Vec::new();
     for (layer, (a, b)) in loras {
         let name = gguf_name(&format!("{layer}.weight"));
-        let mut b = b.to_dtype(DType::F32)?;
-        // llama.cpp's llama layout permutes Q/K rows; B's rows are output rows.
-        if base.arch == Arch::Llama {
-            if layer.ends_with("q_proj") {
-                b = permute_for_interleaved(&b, base.num_attention_heads)?;
-            } else if layer.ends_with("k_proj") {
-                b = permute_for_interleaved(&b, base.num_key_value_heads)?;
-            }
-        }
+        // B's rows are the matrix's output rows, which llama.cpp's llama layout permutes.
+        let b = llama_cpp_rows(base, layer, b.to_dtype(DType::F32)?)?;
         for (suffix, t) in [("lora_a", a.to_dtype(DType::F32)?), ("lora_b", b)] {
             let q = QTensor::quantize(&t.contiguous()?, GgmlDType::F32)?;
             qs.push((format!("{name}.{suffix}"), q));
@@ -234,6 +241,21 @@ pub fn write_gguf_lora(
     gguf_file::write(&mut f, &meta_refs, &tensor_refs)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// The rows of `layer`'s matrix (or its LoRA B) as llama.cpp stores them: llama Q/K rows
+/// permuted for interleaved rotary embeddings, everything else as it is.
+fn llama_cpp_rows(c: &Config, layer: &str, t: Tensor) -> Result<Tensor> {
+    let layer = layer.strip_suffix(".weight").unwrap_or(layer);
+    match c.arch {
+        Arch::Llama if layer.ends_with("q_proj") => {
+            permute_for_interleaved(&t, c.num_attention_heads)
+        }
+        Arch::Llama if layer.ends_with("k_proj") => {
+            permute_for_interleaved(&t, c.num_key_value_heads)
+        }
+        _ => Ok(t),
+    }
 }
 
 /// llama.cpp stores llama Q/K rows permuted for interleaved rotary embeddings.
@@ -325,14 +347,7 @@ pub fn write_gguf_with(
 ) -> Result<()> {
     let mut qs: Vec<(String, QTensor)> = Vec::new();
     for (name, t) in weights {
-        let mut t = t.to_dtype(DType::F32)?;
-        if c.arch == Arch::Llama {
-            if name.ends_with("q_proj.weight") {
-                t = permute_for_interleaved(&t, c.num_attention_heads)?;
-            } else if name.ends_with("k_proj.weight") {
-                t = permute_for_interleaved(&t, c.num_key_value_heads)?;
-            }
-        }
+        let t = llama_cpp_rows(c, name, t.to_dtype(DType::F32)?)?;
         let dt = if t.rank() == 1 { GgmlDType::F32 } else { dtype };
         qs.push((
             gguf_name(name),
@@ -384,8 +399,7 @@ where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
-    let tok = train_tokenizer(texts, shape.vocab_size.min(4096))?;
-    let config = Config { vocab_size: tok.get_vocab_size(true).div_ceil(64) * 64, ..shape.clone() };
+    let (tok, config) = tokenizer_and_config(texts, shape)?;
     write_safetensors(dir, &config, &random_weights(&config, seed)?)?;
     tok.save(dir.join("tokenizer.json"), false)
         .map_err(|e| anyhow::anyhow!("writing the tokenizer: {e}"))?;

@@ -23,9 +23,10 @@ pub(crate) fn fuse(
     let mut used = 0;
     for it in all {
         // An edit shows what changed, not the lines: nothing covers it.
-        let shown =
-            out.iter().any(|o| o.source != Source::Edit && covers(&o.citation, &it.citation));
-        if it.source != Source::Edit && shown {
+        let shown = |it: &Item| {
+            out.iter().any(|o| o.source != Source::Edit && covers(&o.citation, &it.citation))
+        };
+        if it.source != Source::Edit && shown(&it) {
             continue;
         }
         let cost = (budget.count)(&it.text) + (budget.count)(&it.citation.to_string());

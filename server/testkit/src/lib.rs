@@ -16,6 +16,21 @@ impl Fixture {
         Fixture { dir, repo: Some(repo) }
     }
 
+    /// A git repository with a store module (`fetch_value`) and a caller of it, written
+    /// but not committed (the end-to-end tests add what they need, then commit).
+    pub fn store_and_app() -> Fixture {
+        let fx = Fixture::git();
+        fx.write(
+            "src/store.rs",
+            "/// Reads a value.\npub fn fetch_value(key: &str) -> u32 {\n    key.len() as u32\n}\n",
+        );
+        fx.write(
+            "src/app.rs",
+            "use crate::store::fetch_value;\n\npub fn run() -> u32 {\n    fetch_value(\"abc\")\n}\n",
+        );
+        fx
+    }
+
     /// A folder that is not a git repository.
     pub fn plain() -> Fixture {
         Fixture { dir: tempfile::tempdir().unwrap(), repo: None }
