@@ -3,6 +3,8 @@ import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-lan
 import { explanationHtml, serverSettings, Settings, Status, statusText } from "./logic";
 
 let client: LanguageClient | undefined;
+/** The server's command behind its code action; the language client registers it. */
+const EXPLAIN_COMMAND = "patois.explain";
 
 function settings(): Settings {
   const c = vscode.workspace.getConfiguration("patois");
@@ -23,6 +25,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }],
     initializationOptions: serverSettings(settings()),
+    middleware: {
+      // The server's "Explain with patois" code action runs `patois.explain` (uri, range);
+      // the client registers that command for the server, so it is answered here with the
+      // panel rather than by the server's generic path (a markdown file shown as a document).
+      executeCommand: async (command, args, next) =>
+        command === EXPLAIN_COMMAND ? explain(args[0], args[1]) : next(command, args),
+    },
   };
   client = new LanguageClient("patois", "patois", serverOptions, clientOptions);
   // Inline completion is an LSP 3.18 feature: enable the client's support for it.
@@ -55,8 +64,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       term.sendText(`${exe} train`);
     }),
     vscode.commands.registerCommand("patois.explainSelection", async () => explain()),
-    // The server's code action resolves to this command with (uri, range).
-    vscode.commands.registerCommand("patois.explain", async (uri?: string, range?: vscode.Range) => explain(uri, range)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration("patois")) {
         client?.sendNotification("workspace/didChangeConfiguration", { settings: serverSettings(settings()) });

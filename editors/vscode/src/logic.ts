@@ -31,6 +31,8 @@ export interface Status {
   commits: number;
   indexing?: boolean;
   model?: { path?: string; arch: string; format: string; backend?: string } | null;
+  /** The model in effect, also before it is loaded. */
+  modelPath?: string;
   /** Why this model: the settings, the installed default model, or the built-in one. */
   modelSource?: string;
   modelError?: string | null;
@@ -42,13 +44,17 @@ export interface Status {
 
 /** Status bar text and tooltip. */
 export function statusText(s: Status): { text: string; tooltip: string; retrain: boolean } {
-  const icon = s.indexing ? "$(sync~spin)" : s.model ? "$(check)" : "$(warning)";
+  const loading = !s.model && !s.modelError;
+  const icon = s.indexing || loading ? "$(sync~spin)" : s.model ? "$(check)" : "$(warning)";
   const name = s.model?.path ? s.model.path.split(/[\\/]/).pop() + " " : "";
   const runner = s.model?.backend ? `, run by ${s.model.backend}` : "";
   const source = s.modelSource ? ` — ${s.modelSource}` : "";
+  const chosen = s.modelPath ? s.modelPath.split(/[\\/]/).pop() : "the model";
   const model = s.model
     ? `${name}(${s.model.arch}, ${s.model.format}${runner})${source}`
-    : `no model: ${s.modelError ?? "not loaded"}`;
+    : s.modelError
+      ? `no model: ${s.modelError}`
+      : `${chosen} (loading)${source}`;
   const drift = s.drift ? `\n${s.drift.advice}` : "";
   const goes = s.promptsGoTo ? `\nprompts go to: ${s.promptsGoTo}` : "";
   const remote = s.remoteNote ? `\n${s.remoteNote}` : "";

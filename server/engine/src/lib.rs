@@ -165,6 +165,8 @@ pub struct Status {
     pub commits: u64,
     pub head: Option<String>,
     pub model: Option<patois_generate::ModelInfo>,
+    /// The model in effect, loaded or not (see [`Engine::model_choice`]).
+    pub model_path: PathBuf,
     /// Why this model: from the settings, the installed default, or the built-in model.
     pub model_source: String,
     pub model_error: Option<String>,
@@ -761,6 +763,7 @@ impl Engine {
     pub fn status(&self) -> Status {
         let (files, commits, head) =
             self.index.with_manifest(|m| (m.files.len(), m.commits, m.head.clone()));
+        let choice = self.model_choice();
         Status {
             root: self.root().to_path_buf(),
             index_dir: self.index.dir().to_path_buf(),
@@ -768,7 +771,8 @@ impl Engine {
             commits,
             head,
             model: read(&self.generator).as_ref().map(|g| g.info().clone()),
-            model_source: self.model_choice().source,
+            model_path: choice.path,
+            model_source: choice.source,
             model_error: read(&self.model_error).clone(),
             prompts_go_to: self.prompts_go_to(),
             remote_note: read(&self.remote_note).clone(),

@@ -84,6 +84,7 @@ pub(crate) fn status(s: patois_engine::Status, indexing: bool) -> StatusReport {
             context: m.context,
             backend: m.backend,
         }),
+        model_path: s.model_path,
         model_source: s.model_source,
         model_error: s.model_error,
         prompts_go_to: s.prompts_go_to,

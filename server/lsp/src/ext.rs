@@ -138,6 +138,8 @@ pub struct StatusReport {
     pub indexing: bool,
     /// The loaded model; absent until it is loaded or when it failed (see `modelError`).
     pub model: Option<ModelReport>,
+    /// The model in effect, also before it is loaded.
+    pub model_path: PathBuf,
     /// Why this model: the settings, the installed default, or the built-in model.
     pub model_source: String,
     pub model_error: Option<String>,

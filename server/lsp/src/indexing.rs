@@ -4,8 +4,8 @@
 use crate::ext::StatusNotification;
 use crate::session::Session;
 use patois_index::Progress;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tower_lsp_server::ls_types::{MessageType, ProgressToken};
 
@@ -92,45 +92,93 @@ impl Session {
         }
     }
 
+    /// Updates the index 300 ms after the first of a burst of relevant changes.
+    pub(crate) fn reindex_soon(self: &Arc<Self>) {
+        if self.reindex_pending.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            me.reindex_pending.store(false, Ordering::SeqCst);
+            me.reindex("patois: updating the index").await;
+        });
+    }
+
     /// Watches the working tree (and .git for HEAD moves) when the client does not.
     pub(crate) fn start_watcher(self: &Arc<Self>, root: &Path) {
         use notify::{RecursiveMode, Watcher};
         let me = Arc::downgrade(self);
         let handle = tokio::runtime::Handle::current();
-        let pending = Arc::new(AtomicBool::new(false));
-        let index_dir = root.join(patois_index::DEFAULT_DIR);
-        let git_objects = root.join(".git").join("objects");
-        // Build output and other ignored files change constantly and never enter the index.
-        let mut gi = ignore::gitignore::GitignoreBuilder::new(root);
-        gi.add(root.join(".gitignore"));
-        gi.add(root.join(".patoisignore"));
-        let ignored = gi.build().unwrap_or_else(|_| ignore::gitignore::Gitignore::empty());
-        let root_dir = root.to_path_buf();
-        let relevant = move |p: &Path| {
-            p.starts_with(&root_dir)
-                && !p.starts_with(&index_dir)
-                && !p.starts_with(&git_objects)
-                && !ignored.matched_path_or_any_parents(p, p.is_dir()).is_ignore()
-        };
         let w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             let Ok(ev) = ev else { return };
-            if !ev.paths.iter().any(|p| relevant(p)) || pending.swap(true, Ordering::SeqCst) {
-                return;
+            let Some(me) = me.upgrade() else { return };
+            if me.changes_matter(ev.paths.iter().map(PathBuf::as_path)) {
+                let _guard = handle.enter();
+                me.reindex_soon();
             }
-            let me = me.clone();
-            let pending = pending.clone();
-            handle.spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                pending.store(false, Ordering::SeqCst);
-                if let Some(me) = me.upgrade() {
-                    me.reindex("patois: updating the index").await;
-                }
-            });
         });
         if let Ok(mut w) = w {
             if w.watch(root, RecursiveMode::Recursive).is_ok() {
                 *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
             }
         }
+    }
+
+    /// Whether any of these changed paths can change the index.
+    pub(crate) fn changes_matter<'a>(&self, mut paths: impl Iterator<Item = &'a Path>) -> bool {
+        self.change_filter.get().is_some_and(|f| paths.any(|p| f.relevant(p)))
+    }
+}
+
+/// Which changed paths can change the index. Not patois's own index folder (writing it
+/// must not trigger another update), not git's object store, not ignored files (build
+/// output changes constantly and never enters the index).
+pub(crate) struct ChangeFilter {
+    root: PathBuf,
+    index_dir: PathBuf,
+    git_objects: PathBuf,
+    ignored: ignore::gitignore::Gitignore,
+}
+
+impl ChangeFilter {
+    pub(crate) fn new(root: &Path, index_dir: &Path) -> ChangeFilter {
+        let mut gi = ignore::gitignore::GitignoreBuilder::new(root);
+        gi.add(root.join(".gitignore"));
+        gi.add(root.join(".patoisignore"));
+        ChangeFilter {
+            root: root.to_path_buf(),
+            index_dir: index_dir.to_path_buf(),
+            git_objects: root.join(".git").join("objects"),
+            ignored: gi.build().unwrap_or_else(|_| ignore::gitignore::Gitignore::empty()),
+        }
+    }
+
+    pub(crate) fn relevant(&self, p: &Path) -> bool {
+        p.starts_with(&self.root)
+            && !p.starts_with(&self.index_dir)
+            && !p.starts_with(&self.git_objects)
+            && !self.ignored.matched_path_or_any_parents(p, p.is_dir()).is_ignore()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChangeFilter;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn the_index_folder_git_objects_and_ignored_files_do_not_matter() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join(".gitignore"), "target/\n*.log\n").unwrap();
+        let f = ChangeFilter::new(root, &root.join(".patois"));
+        assert!(f.relevant(&root.join("src/main.rs")));
+        assert!(f.relevant(&root.join(".git/HEAD")), "a HEAD move changes the history");
+        assert!(!f.relevant(&root.join(".patois/index/meta.json")));
+        assert!(!f.relevant(&root.join(".git/objects/ab/cdef")));
+        assert!(!f.relevant(&root.join("target/debug/x")));
+        assert!(!f.relevant(&root.join("run.log")));
+        assert!(!f.relevant(Path::new("/elsewhere/src/main.rs")));
     }
 }

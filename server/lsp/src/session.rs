@@ -35,6 +35,10 @@ pub struct Session {
     pub(crate) indexing: AtomicBool,
     /// A re-index was asked for while one ran: run once more after it.
     pub(crate) reindex_again: AtomicBool,
+    /// An update is scheduled (changes within 300 ms of it join it).
+    pub(crate) reindex_pending: AtomicBool,
+    /// Which file changes matter to the index; set when the workspace opens.
+    pub(crate) change_filter: OnceLock<crate::indexing::ChangeFilter>,
     pub(crate) watcher: Mutex<Option<notify::RecommendedWatcher>>,
     /// The last "nothing to offer" note logged, so that it is logged once, not per keystroke.
     last_note: Mutex<Option<String>>,
@@ -51,6 +55,8 @@ impl Session {
             client_watches: AtomicBool::new(false),
             indexing: AtomicBool::new(false),
             reindex_again: AtomicBool::new(false),
+            reindex_pending: AtomicBool::new(false),
+            change_filter: OnceLock::new(),
             watcher: Mutex::new(None),
             last_note: Mutex::new(None),
         }

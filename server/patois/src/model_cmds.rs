@@ -139,7 +139,11 @@ pub fn status(args: StatusArgs) -> Result<()> {
             s.model_source
         ),
         (None, Some(e)) => println!("model       none: {e}"),
-        _ => println!("model       not loaded"),
+        _ => println!(
+            "model       {} (not loaded yet)\n            chosen as {}",
+            s.model_path.display(),
+            s.model_source
+        ),
     }
     if let Some(a) = &s.adapter {
         println!("adapter     {}", a.display());

@@ -29,6 +29,15 @@ test("status text reports drift and offers retraining", () => {
     modelSource: "the installed default model qwen2.5-coder-0.5b",
   });
   assert.match(real.tooltip, /model: qwen\.gguf \(qwen2, gguf, run by llama\.cpp\) — the installed default model/);
+  const loading = statusText({
+    files: 1,
+    commits: 1,
+    model: null,
+    modelPath: "/c/qwen.gguf",
+    modelSource: "the installed default model qwen2.5-coder-0.5b",
+  });
+  assert.match(loading.tooltip, /model: qwen\.gguf \(loading\) — the installed default model/);
+  assert.match(loading.text, /sync~spin/, "a model that is loading is not a warning");
   const none = statusText({ files: 0, commits: 0, model: null, modelError: "no model yet" });
   assert.match(none.tooltip, /no model: no model yet/);
   assert.equal(none.retrain, false);

@@ -1,5 +1,6 @@
 //! `initialized`: starts watching files, indexes in the background, then loads the model.
 
+use crate::indexing::ChangeFilter;
 use crate::session::Session;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -8,6 +9,9 @@ use tower_lsp_server::ls_types::{InitializedParams, Registration};
 
 pub(crate) async fn handle(s: &Arc<Session>, _: InitializedParams) {
     let Some(root) = s.root.get().cloned() else { return };
+    if let Ok(e) = s.engine() {
+        let _ = s.change_filter.set(ChangeFilter::new(&root, e.index().dir()));
+    }
     if s.client_watches.load(Ordering::Relaxed) {
         let reg = Registration {
             id: "patois-watch".into(),
