@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The build tools llama.cpp's build needs besides Rust: cmake, a C/C++ compiler and
 # libclang (for the generated bindings); with --tests also Neovim (the editor plugin's
-# end-to-end test) and llama-cpp-python[server] (the remote-generation test, with pip).
+# end-to-end test), llama-cpp-python[server] (the remote-generation test, with pip), and
+# chromium, ripgrep and code-server (the VS Code end-to-end test; code-server from npm).
 # Installs the missing ones with apt, saying so; elsewhere it names them and stops.
 set -euo pipefail
 need=()
@@ -13,6 +14,8 @@ if ! { ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so'; } \
 fi
 if [ "${1:-}" = --tests ]; then
   command -v nvim >/dev/null || need+=(neovim)
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v rg >/dev/null || need+=(ripgrep)
 fi
 # The remote-generation test runs a real llama-cpp-python server (pip builds it from source
 # once and keeps the wheel in its cache).
@@ -21,8 +24,12 @@ install_llama_server() {
   echo "patois: installing llama-cpp-python[server] with pip (the remote-generation test needs it)" >&2
   python3 -m pip install -q 'llama-cpp-python[server]==0.3.36'
 }
+test_installs() {
+  install_llama_server
+  "$(dirname "$0")/code-server.sh"
+}
 if ((${#need[@]} == 0)); then
-  [ "${1:-}" != --tests ] || install_llama_server
+  [ "${1:-}" != --tests ] || test_installs
   exit 0
 fi
 if ! command -v apt-get >/dev/null; then
@@ -35,4 +42,4 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q >/dev/null
 $sudo apt-get install -y -q "${need[@]}" >/dev/null
-[ "${1:-}" != --tests ] || install_llama_server
+[ "${1:-}" != --tests ] || test_installs

@@ -2,7 +2,8 @@
 // Debian's chromium through playwright-core. Installs the .vsix, opens the fixture folder,
 // types on a line, waits for ghost text, accepts it with Tab, runs "Explain with patois",
 // follows a citation, and reads the status bar. Writes "ok" or the failure to
-// $PATOIS_RESULT; screenshots go to $PATOIS_SHOTS (failure.png, or success.png).
+// $PATOIS_RESULT; screenshots go to $PATOIS_SHOTS (failure.png, or ghost-text.png and
+// success.png).
 import { spawn, execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -143,6 +144,7 @@ async function main() {
   const ghost = page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text");
   await ghost.first().waitFor({ timeout: 60000 });
   const shown = (await ghost.allInnerTexts()).join("");
+  await page.screenshot({ path: path.join(shots, "ghost-text.png") });
   if (word && !shown.startsWith(word)) throw new Error(`the ghost text is ${JSON.stringify(shown)}`);
 
   step.name = "accept the ghost text with Tab";
