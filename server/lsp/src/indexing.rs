@@ -165,7 +165,7 @@ impl ChangeFilter {
 #[cfg(test)]
 mod tests {
     use super::ChangeFilter;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     #[test]
     fn the_index_folder_git_objects_and_ignored_files_do_not_matter() {
