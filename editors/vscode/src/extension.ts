@@ -1,30 +1,30 @@
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
-import { explanationHtml, serverSettings, Settings, Status, statusText } from "./logic";
+import { explanationHtml, serverSettings, SETTING_KEYS, Settings, Status, statusText } from "./logic";
 
 let client: LanguageClient | undefined;
 /** The server's command behind its code action; the language client registers it. */
 const EXPLAIN_COMMAND = "patois.explain";
 
+/** The patois settings the user set (user, workspace or folder): the rest is patois.toml's. */
 function settings(): Settings {
   const c = vscode.workspace.getConfiguration("patois");
-  return {
-    model: c.get("model", ""),
-    budget: c.get("budget", 384),
-    maxTokens: c.get("maxTokens", 48),
-    disabledLanguages: c.get("disabledLanguages", []),
-    endpoint: c.get("endpoint", ""),
-    modelName: c.get("modelName", ""),
-    apiKeyEnv: c.get("apiKeyEnv", ""),
-  };
+  const s: Record<string, unknown> = {};
+  for (const k of SETTING_KEYS) {
+    const i = c.inspect(k);
+    const v = i?.workspaceFolderValue ?? i?.workspaceValue ?? i?.globalValue;
+    if (v !== undefined) s[k] = v;
+  }
+  return s as Settings;
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const exe = vscode.workspace.getConfiguration("patois").get("path", "patois");
   const serverOptions: ServerOptions = { command: exe, args: ["serve"] };
+  let sent = settings();
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }],
-    initializationOptions: serverSettings(settings()),
+    initializationOptions: serverSettings(sent),
     middleware: {
       // The server's "Explain with patois" code action runs `patois.explain` (uri, range);
       // the client registers that command for the server, so it is answered here with the
@@ -66,7 +66,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("patois.explainSelection", async () => explain()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration("patois")) {
-        client?.sendNotification("workspace/didChangeConfiguration", { settings: serverSettings(settings()) });
+        const now = settings();
+        const cleared = SETTING_KEYS.filter((k) => sent[k] !== undefined && now[k] === undefined);
+        sent = now;
+        client?.sendNotification("workspace/didChangeConfiguration", { settings: serverSettings(now, cleared) });
       }
     }),
   );

@@ -1,28 +1,38 @@
 // Pure logic of the extension, testable without VS Code.
 
+/** The settings the user set; an absent one leaves the server's (patois.toml or its default). */
 export interface Settings {
-  model: string;
-  budget: number;
-  maxTokens: number;
-  disabledLanguages: string[];
+  model?: string;
+  adapter?: string;
+  budget?: number;
+  maxTokens?: number;
+  disabledLanguages?: string[];
   /** An OpenAI-compatible server to generate on; empty: generate locally. */
   endpoint?: string;
   modelName?: string;
+  adapterName?: string;
   /** The environment variable holding the server's API key (never the key). */
   apiKeyEnv?: string;
+  fallbackToLocal?: boolean;
 }
 
-/** The server's initializationOptions / didChangeConfiguration payload. */
-export function serverSettings(s: Settings): { patois: Record<string, unknown> } {
-  const patois: Record<string, unknown> = {
-    model: s.model,
-    budget: s.budget,
-    maxTokens: s.maxTokens,
-    disabledLanguages: s.disabledLanguages,
-  };
-  if (s.endpoint) {
-    Object.assign(patois, { backend: "openai", endpoint: s.endpoint, modelName: s.modelName ?? "", apiKeyEnv: s.apiKeyEnv ?? "" });
-  }
+/** The settings keys the server reads (the same names under `patois.` in VS Code). */
+export const SETTING_KEYS: (keyof Settings)[] = [
+  "model", "adapter", "budget", "maxTokens", "disabledLanguages", "endpoint", "modelName",
+  "adapterName", "apiKeyEnv", "fallbackToLocal",
+];
+
+/**
+ * The server's initializationOptions / didChangeConfiguration payload. `cleared` are keys the
+ * user set earlier and has removed since: they go back to the server's defaults.
+ */
+export function serverSettings(s: Settings, cleared: (keyof Settings)[] = []): { patois: Record<string, unknown> } {
+  const defaults: Settings = { model: "", adapter: "", budget: 384, maxTokens: 48, disabledLanguages: [], endpoint: "", modelName: "", adapterName: "", apiKeyEnv: "", fallbackToLocal: true };
+  const patois: Record<string, unknown> = {};
+  for (const k of cleared) patois[k] = defaults[k];
+  for (const k of SETTING_KEYS) if (s[k] !== undefined) patois[k] = s[k];
+  if (s.endpoint) patois.backend = "openai";
+  else if (s.endpoint === "" || cleared.includes("endpoint")) patois.backend = "auto";
   return { patois };
 }
 

@@ -4,6 +4,7 @@ import * as assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
 import * as path from "node:path";
+import { SETTING_KEYS } from "../logic";
 
 /** One file out of a zip archive (stored or deflated entries). */
 function unzipEntry(zip: Buffer, name: string): Buffer {
@@ -39,7 +40,10 @@ test("the packaged manifest declares activation, commands, menus and settings", 
   const commands = m.contributes.commands.map((c: { command: string }) => c.command);
   assert.deepEqual(commands.sort(), ["patois.explainSelection", "patois.retrain", "patois.showStatus"]);
   assert.equal(m.contributes.menus["editor/context"][0].command, "patois.explainSelection");
-  assert.deepEqual(Object.keys(m.contributes.configuration.properties).sort(), ["patois.apiKeyEnv", "patois.budget", "patois.disabledLanguages", "patois.endpoint", "patois.maxTokens", "patois.model", "patois.modelName", "patois.path"]);
+  assert.deepEqual(Object.keys(m.contributes.configuration.properties).sort(), ["patois.adapter", "patois.adapterName", "patois.apiKeyEnv", "patois.budget", "patois.disabledLanguages", "patois.endpoint", "patois.fallbackToLocal", "patois.maxTokens", "patois.model", "patois.modelName", "patois.path"]);
+  for (const k of SETTING_KEYS) {
+    assert.ok(m.contributes.configuration.properties[`patois.${k}`], `the server's ${k} is a setting`);
+  }
   assert.ok(unzipEntry(vsix, "extension/out/extension.js").length > 100, "compiled code is packaged");
   assert.ok(unzipEntry(vsix, "extension/node_modules/vscode-languageclient/package.json").length > 0, "runtime dependency packaged");
 });
