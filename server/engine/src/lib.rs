@@ -182,6 +182,24 @@ pub struct Status {
     pub drift: Option<patois_adapter::Drift>,
 }
 
+/// The completion with its first line's leading whitespace removed, and as much from the
+/// lines after it: the cursor follows the indentation the editor (or the user) already put
+/// on the line, and a model that indents again would insert it twice.
+fn drop_extra_indent(text: &str) -> String {
+    let extra = text.len() - text.trim_start_matches([' ', '\t']).len();
+    if extra == 0 {
+        return text.to_string();
+    }
+    let mut lines = text.split('\n');
+    let mut out = lines.next().unwrap_or("")[extra..].to_string();
+    for l in lines {
+        let ws = l.len() - l.trim_start_matches([' ', '\t']).len();
+        out.push('\n');
+        out.push_str(&l[ws.min(extra)..]);
+    }
+    out
+}
+
 /// Puts the items that were also in the previous prompt first, in their previous order:
 /// the prompt then starts as before and the model's cache of that start is reused.
 fn keep_order_of(items: &mut [Item], before: &[Item]) {
@@ -709,8 +727,10 @@ impl Engine {
             GenOptions { max_tokens: settings.max_tokens, mode, indent, ..Default::default() };
         let c =
             self.run_model(&g, &prompt.text, suffix, &opts, ticket, settings.fallback_to_local)?;
+        let typed_indent_only = indent > 0 && prefix[line_start..].trim().is_empty();
+        let text = if typed_indent_only { drop_extra_indent(&c.text) } else { c.text };
         let result = CompletionResult {
-            text: c.text,
+            text,
             stop: c.stop,
             mode,
             tokens: c.tokens,
@@ -837,7 +857,16 @@ impl Ticket {
 
 #[cfg(test)]
 mod tests {
-    use super::{keep_order_of, rest_after_typing};
+    use super::{drop_extra_indent, keep_order_of, rest_after_typing};
+
+    #[test]
+    fn a_completion_after_typed_indentation_is_not_indented_again() {
+        assert_eq!(drop_extra_indent("    x = 1;"), "x = 1;");
+        assert_eq!(drop_extra_indent("x = 1;"), "x = 1;");
+        // The block keeps its shape, shifted left by the first line's extra indentation.
+        assert_eq!(drop_extra_indent("  if a {\n      b();\n  }"), "if a {\n    b();\n}");
+        assert_eq!(drop_extra_indent("    a\nb"), "a\nb");
+    }
     use patois_retrieve::{Citation, Item, Score, Source};
 
     fn item(path: &str) -> Item {
