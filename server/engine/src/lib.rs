@@ -182,6 +182,19 @@ pub struct Status {
     pub drift: Option<patois_adapter::Drift>,
 }
 
+/// The completion up to a line opening a markdown code fence: a chat-tuned model sometimes
+/// starts writing prose about the code, and a fence is never code.
+fn before_fence(text: &str) -> &str {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            return text[..at].trim_end_matches(['\n', '\r']);
+        }
+        at += line.len();
+    }
+    text
+}
+
 /// The completion with its first line's leading whitespace removed, and as much from the
 /// lines after it: the cursor follows the indentation the editor (or the user) already put
 /// on the line, and a model that indents again would insert it twice.
@@ -693,6 +706,42 @@ impl Engine {
             hit.ms = Timings { total: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() };
             return Ok(hit);
         }
+        // A zero budget asks for no retrieved context: no continuation either.
+        let continued =
+            (settings.budget > 0).then(|| self.continue_existing(path, text, cursor, t0)).flatten();
+        let result = match continued {
+            Some(r) => r,
+            None => self.generate(path, text, cursor, &settings, ticket, t0)?,
+        };
+        if result.stop != StopReason::Cancelled && !result.text.trim().is_empty() {
+            *lock(&self.last_shown) = Some(Shown {
+                path: path.to_string(),
+                prefix: prefix.to_string(),
+                suffix: suffix.to_string(),
+                result: result.clone(),
+            });
+        }
+        if result.stop != StopReason::Cancelled {
+            let mut cache = lock(&self.completions);
+            if cache.entries.len() >= CACHE_ENTRIES {
+                cache.entries.remove(0);
+            }
+            cache.entries.push((key, result.clone()));
+        }
+        Ok(result)
+    }
+
+    /// The model's completion at `cursor`, with the retrieved context in its prompt.
+    fn generate(
+        &self,
+        path: &str,
+        text: &str,
+        cursor: usize,
+        settings: &Settings,
+        ticket: &Ticket,
+        t0: Instant,
+    ) -> Result<CompletionResult> {
+        let (prefix, suffix) = text.split_at(cursor);
         let g = self.load_model()?;
         if !settings.cache {
             g.clear_cache();
@@ -729,7 +778,8 @@ impl Engine {
             self.run_model(&g, &prompt.text, suffix, &opts, ticket, settings.fallback_to_local)?;
         let typed_indent_only = indent > 0 && prefix[line_start..].trim().is_empty();
         let text = if typed_indent_only { drop_extra_indent(&c.text) } else { c.text };
-        let result = CompletionResult {
+        let text = before_fence(&text).to_string();
+        Ok(CompletionResult {
             text,
             stop: c.stop,
             mode,
@@ -745,23 +795,31 @@ impl Engine {
                 total: t0.elapsed().as_secs_f64() * 1e3,
             },
             citations: prompt.citations,
-        };
-        if result.stop != StopReason::Cancelled && !result.text.trim().is_empty() {
-            *lock(&self.last_shown) = Some(Shown {
-                path: path.to_string(),
-                prefix: prefix.to_string(),
-                suffix: suffix.to_string(),
-                result: result.clone(),
-            });
-        }
-        if result.stop != StopReason::Cancelled {
-            let mut cache = lock(&self.completions);
-            if cache.entries.len() >= CACHE_ENTRIES {
-                cache.entries.remove(0);
-            }
-            cache.entries.push((key, result.clone()));
-        }
-        Ok(result)
+        })
+    }
+
+    /// The line that follows the cursor's two previous lines elsewhere in the repository,
+    /// when they are found together (see [`patois_retrieve::continuation`]): no model runs.
+    fn continue_existing(
+        &self,
+        path: &str,
+        text: &str,
+        cursor: usize,
+        t0: Instant,
+    ) -> Option<CompletionResult> {
+        let found = patois_retrieve::continuation(&self.index, path, text, cursor).ok()??;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        Some(CompletionResult {
+            text: found.line,
+            stop: StopReason::EndOfLine,
+            mode: Mode::SingleLine,
+            tokens: 0,
+            prompt_tokens: 0,
+            cache_hit_tokens: 0,
+            cached: false,
+            ms: Timings { retrieval: ms, total: ms, ..Default::default() },
+            citations: vec![found.citation],
+        })
     }
 
     /// The rest of the last completion shown in `path` when the user has since typed its
@@ -857,7 +915,15 @@ impl Ticket {
 
 #[cfg(test)]
 mod tests {
-    use super::{drop_extra_indent, keep_order_of, rest_after_typing};
+    use super::{before_fence, drop_extra_indent, keep_order_of, rest_after_typing};
+
+    #[test]
+    fn a_markdown_fence_ends_the_completion() {
+        assert_eq!(before_fence("```"), "");
+        assert_eq!(before_fence("x();\n```\nprose"), "x();");
+        assert_eq!(before_fence("/// ```\n/// x();"), "/// ```\n/// x();", "a doc example stays");
+        assert_eq!(before_fence("a\nb"), "a\nb");
+    }
 
     #[test]
     fn a_completion_after_typed_indentation_is_not_indented_again() {

@@ -47,6 +47,22 @@ fn completion_runs_retrieval_prompt_and_model_and_cites_its_context() {
 }
 
 #[test]
+fn a_line_whose_previous_line_exists_elsewhere_continues_from_there_without_the_model() {
+    let (_fx, e) = setup();
+    let doc = "impl Other {\n    pub fn put(&mut self, v: u32) {\n        \n    }\n}\n";
+    let cursor = doc.find("        \n").unwrap() + 8;
+    let r = e.complete("src/other.rs", doc, cursor, &Ticket::detached()).unwrap();
+    assert_eq!(r.text, "self.items.push(v);");
+    assert_eq!((r.tokens, r.prompt_tokens), (0, 0), "the model did not run: {r:?}");
+    let c = &r.citations[0];
+    assert_eq!((c.path.as_str(), c.start_line, c.end_line), ("src/store.rs", 7, 8));
+    // With no retrieved context asked for, the model completes.
+    e.set_settings(Settings { budget: 0, max_tokens: 8, ..Default::default() }).unwrap();
+    let r = e.complete("src/other.rs", doc, cursor, &Ticket::detached()).unwrap();
+    assert!(r.prompt_tokens > 0, "{r:?}");
+}
+
+#[test]
 fn a_newer_request_for_the_same_document_cancels_the_older() {
     let (_fx, e) = setup();
     let old = e.begin("src/a.rs");

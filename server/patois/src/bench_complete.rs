@@ -225,15 +225,19 @@ pub fn run(
     let pairs = LinePairs::new(&base_dir, &files);
     let (mut with, mut without, mut copy) = (Score::default(), Score::default(), Score::default());
     let (mut edited, mut unedited) = (Score::default(), Score::default());
+    let mut continued = 0;
     let plain = Settings { budget: 0, ..settings.clone() };
     for (i, t) in tasks.iter().enumerate() {
         engine.set_settings(settings.clone())?;
         let r = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
         with.add(&r.text, &t.target, r.ms.total);
+        // No prompt at all: the line continued code found elsewhere in the repository.
+        continued += usize::from(r.prompt_tokens == 0 && !r.text.is_empty());
         engine.set_settings(plain.clone())?;
         let r0 = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
         without.add(&r0.text, &t.target, r0.ms.total);
-        copy.add(&pairs.copy(&t.previous), &t.target, 0.0);
+        let copied = pairs.copy(&t.previous);
+        copy.add(&copied, &t.target, 0.0);
         if replay_edits {
             engine.set_settings(settings.clone())?;
             engine.forget_edits();
@@ -246,12 +250,13 @@ pub fn run(
         }
         if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
             eprintln!(
-                "[{i}] {}\n  want {:?}\n  got  {:?}\n  bare {:?}",
-                t.path, t.target, r.text, r0.text
+                "[{i}] {}\n  want {:?}\n  got  {:?}\n  bare {:?}\n  copy {:?}",
+                t.path, t.target, r.text, r0.text, copied
             );
         }
     }
     with.line("model + retrieval");
+    println!("    ({continued} of them continued code found elsewhere, without the model)");
     without.line("model, no retrieved context");
     copy.line("copy baseline");
     if replay_edits {

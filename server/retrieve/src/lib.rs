@@ -3,6 +3,7 @@
 //! files, and the commits that shaped this file — ranked by reciprocal rank fusion
 //! with per-source caps, cut to a budget, every item with a citation.
 
+mod continuation;
 mod cursor;
 mod definitions;
 mod edits;
@@ -12,6 +13,7 @@ mod recent;
 mod similar;
 mod words;
 
+pub use continuation::{continuation, Continuation};
 pub use cursor::{analyze_cursor, imported_names, line_start, nth_line, CursorContext};
 pub use edits::EditHunk;
 /// Retrieval fails only when reading the index fails.
