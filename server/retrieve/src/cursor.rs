@@ -14,8 +14,10 @@ pub struct Ident {
     pub name: String,
     /// Lines between the identifier and the cursor (0 = the cursor line).
     pub distance: u32,
-    /// Called (`name(`) or used as a type (capitalised).
+    /// Called (`name(`), a macro (`name!`), or used as a type (capitalised).
     pub called: bool,
+    /// The path it is named through (`size_hint` in `size_hint::add`), if any.
+    pub qualifier: Option<String>,
 }
 
 /// `let var = receiver.method(…)` or `let var = function(…)`: the type of `var`
@@ -321,8 +323,19 @@ impl<'t> Scan<'t> {
                 {
                     continue;
                 }
-                let called = l[m.end()..].trim_start().starts_with('(')
+                let after = &l[m.end()..];
+                // `name!(…)` is a macro: looked up among macros as `name!`.
+                let macro_use = self.language == Some("rust")
+                    && after.starts_with('!')
+                    && !after.starts_with("!=");
+                let name = if macro_use { &l[m.start()..=m.end()] } else { name };
+                let called = macro_use
+                    || after.trim_start().starts_with('(')
                     || name.starts_with(|c: char| c.is_ascii_uppercase());
+                let qualifier = l[..m.start()]
+                    .strip_suffix("::")
+                    .and_then(|q| ident_re().find_iter(q).last().filter(|p| p.end() == q.len()))
+                    .map(|p| p.as_str().to_string());
                 // `x.field` is a field access, not a definition to look up.
                 if !called && l[..m.start()].ends_with('.') {
                     continue;
@@ -332,10 +345,13 @@ impl<'t> Scan<'t> {
                         let e = &mut idents[i];
                         e.distance = e.distance.min(distance);
                         e.called |= called;
+                        if e.qualifier.is_none() {
+                            e.qualifier = qualifier;
+                        }
                     }
                     None => {
                         index.insert(name.to_string(), idents.len());
-                        idents.push(Ident { name: name.to_string(), distance, called });
+                        idents.push(Ident { name: name.to_string(), distance, called, qualifier });
                     }
                 }
             }

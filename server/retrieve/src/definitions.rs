@@ -5,6 +5,7 @@
 
 use crate::cursor::CursorContext;
 use crate::fusion::item;
+use crate::similar::CoUsed;
 use crate::Result;
 use crate::{is_std_name, is_test_path, Citation, Item, Request, Source};
 use patois_index::{Index, SymbolHit};
@@ -95,16 +96,35 @@ pub(crate) fn definitions(
     index: &Index,
     req: &Request,
     cx: &CursorContext,
+    co_used: &[CoUsed],
     cap: usize,
 ) -> Result<Vec<Item>> {
     let mut lookups = Lookups::new();
     let types = inferred_types(index, cx, &mut lookups)?;
-    let candidates = candidates(index, req, cx, &types, &mut lookups)?;
-    let import_of: HashMap<&str, &str> =
+    let candidates = candidates(index, req, cx, co_used, &types, &mut lookups)?;
+    let mut import_of: HashMap<&str, &str> =
         cx.imports.iter().map(|(n, m)| (n.as_str(), m.as_str())).collect();
+    // A name used through a module path (`size_hint::add`) is looked for in that module; one
+    // used through a type (`Store::open`) is that type's.
+    let mut qualifying_types = Vec::new();
+    let qualified = cx.idents.iter().map(|i| (&i.name, &i.qualifier));
+    for (name, qualifier) in qualified.chain(co_used.iter().map(|u| (&u.name, &u.qualifier))) {
+        match qualifier.as_deref() {
+            Some(q) if q.starts_with(|c: char| c.is_ascii_uppercase()) => qualifying_types.push(q),
+            Some(q) if !matches!(q, "std" | "core" | "alloc" | "crate" | "self" | "super") => {
+                import_of.entry(name.as_str()).or_insert(q);
+            }
+            _ => {}
+        }
+    }
     // Types known near the cursor: a method name defined on one of them means that one.
-    let known_types: HashSet<&str> =
-        types.values().chain(&cx.receivers).chain(&cx.self_type).map(String::as_str).collect();
+    let known_types: HashSet<&str> = types
+        .values()
+        .chain(&cx.receivers)
+        .chain(&cx.self_type)
+        .map(String::as_str)
+        .chain(qualifying_types)
+        .collect();
     let mut seen_names = HashSet::new();
     let mut seen_defs = HashSet::new();
     let mut lines = HashMap::new();
@@ -152,6 +172,7 @@ fn candidates(
     index: &Index,
     req: &Request,
     cx: &CursorContext,
+    co_used: &[CoUsed],
     types: &HashMap<String, String>,
     lookups: &mut Lookups,
 ) -> Result<Vec<(String, String)>> {
@@ -189,7 +210,10 @@ fn candidates(
         };
         candidates.push((id.name.clone(), why));
     }
-    // Then what the file imports but the nearby code does not use (yet).
+    // What code like this calls, then what the file imports but does not use nearby (yet).
+    for u in co_used {
+        candidates.push((u.name.clone(), format!("called by similar code at {}", u.at)));
+    }
     for (name, module) in &cx.imports {
         candidates.push((name.clone(), format!("imported from {module}")));
     }

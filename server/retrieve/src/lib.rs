@@ -97,9 +97,12 @@ pub struct Retrieved {
 /// analysed once, each source proposes its items, and fusion ranks and cuts them.
 pub fn retrieve(index: &Index, req: &Request, opts: &Options) -> Result<Retrieved> {
     let cx = analyze_cursor(req.path, req.text, req.cursor);
+    let similar = similar::similar(index, req, &cx, opts.max_similar)?;
+    let co_used = similar::co_used(&similar, req.text, cx.language, 3, 6);
+    let definitions = definitions::definitions(index, req, &cx, &co_used, opts.max_definitions)?;
     let lists: Vec<(Source, Vec<Item>)> = vec![
-        (Source::Definition, definitions::definitions(index, req, &cx, opts.max_definitions)?),
-        (Source::Similar, similar::similar(index, req, &cx, opts.max_similar)?),
+        (Source::Definition, definitions),
+        (Source::Similar, similar),
         (Source::Recent, recent::recent(req, opts.max_recent)),
         (Source::History, history::history(index, req, &cx, opts.max_history)?),
         (Source::Edit, edits::recent_edits(req, cx.line, opts.max_edits)),
