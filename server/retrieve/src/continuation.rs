@@ -18,10 +18,13 @@ pub struct Continuation {
 const MIN_CONTEXT_CHARS: usize = 24;
 /// One line above the cursor this long, found elsewhere, is continued alone.
 const ONE_LINE_MIN_CHARS: usize = 30;
+/// A shorter one (down to this) only where every place it appears continues the same way.
+const ONE_LINE_UNANIMOUS_CHARS: usize = 16;
 
 /// The continuation at `cursor` in `text` (the document at `path`), when the cursor is on a
 /// line holding only indentation and the two nearest non-empty lines above it (trimmed) are
-/// found together in an indexed chunk, or the nearest alone when it is long. A candidate
+/// found together in an indexed chunk, or the nearest alone when it is long (or, shorter,
+/// where every place it appears continues the same way). A candidate
 /// equal to the next non-empty line below the cursor is not offered (the user has it).
 pub fn continuation(
     index: &Index,
@@ -61,7 +64,7 @@ pub fn continuation(
                 continue;
             }
             let two = i >= 2 && lines[i - 2].1 == before;
-            if !two && last.len() < ONE_LINE_MIN_CHARS {
+            if !two && last.len() < ONE_LINE_UNANIMOUS_CHARS {
                 continue;
             }
             let first = if two { lines[i - 2].0 } else { m };
@@ -82,7 +85,10 @@ pub fn continuation(
         }
     }
     // Two matching lines beat one; then the line seen most often; then the best-ranked hit.
+    let one_line_ways = found.iter().filter(|c| c.2 == 1).count();
     let best = found.into_iter().enumerate().max_by_key(|(i, c)| (c.2, c.3, usize::MAX - i));
+    let best =
+        best.filter(|(_, c)| c.2 == 2 || last.len() >= ONE_LINE_MIN_CHARS || one_line_ways == 1);
     Ok(best.map(|(_, (line, citation, _, _))| Continuation { line, citation }))
 }
 
@@ -159,6 +165,18 @@ mod tests {
         let at = alone.find("    \n}").unwrap() + 4;
         let c = continuation(&ix, "src/g.rs", alone, at).unwrap().expect("a continuation");
         assert_eq!(c.line, "rows.sort();");
+        // A shorter line alone is continued only where it always continues the same way.
+        let (_d2, ix2) =
+            index(&[("src/h.rs", "fn h() {\n    let v = x.collect();\n    v.sort();\n}\n")]);
+        let one_way = "fn k() {\n    let unrelated = 5u32;\n    let v = x.collect();\n    \n}\n";
+        let at = one_way.find("    \n}").unwrap() + 4;
+        let c = continuation(&ix2, "src/k.rs", one_way, at).unwrap().expect("one way");
+        assert_eq!(c.line, "v.sort();");
+        let (_d3, ix3) = index(&[
+            ("src/h.rs", "fn h() {\n    let v = x.collect();\n    v.sort();\n}\n"),
+            ("src/i.rs", "fn i() {\n    let v = x.collect();\n    v.dedup();\n}\n"),
+        ]);
+        assert_eq!(continuation(&ix3, "src/k.rs", one_way, at).unwrap(), None, "two ways");
         // A short line alone says too little.
         let short = "fn f() {\n    let unrelated = 5u32;\n    let total = 0;\n    \n}\n";
         let at = short.find("    \n}").unwrap() + 4;
