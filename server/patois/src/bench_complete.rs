@@ -199,7 +199,8 @@ pub fn run(
     std::fs::create_dir_all(&base_dir)?;
     let n = repo.export_tree(base, &base_dir)?;
     let ix = Index::open(&base_dir, &tmp.path().join("ix"))?;
-    let report = ix.update(&UpdateOptions::default(), &Quiet)?;
+    // One indexing thread: retrieval, so the prompts, repeat from run to run.
+    let report = ix.update(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet)?;
     let files: Vec<String> = ix.with_manifest(|m| m.files.keys().cloned().collect());
     let tasks = mine(&repo, &range, max_tasks)?;
     println!(
