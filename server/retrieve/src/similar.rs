@@ -68,6 +68,9 @@ pub(crate) fn co_used(
     let mut out: Vec<CoUsed> = Vec::new();
     for it in similar.iter().take(from) {
         for c in call_re().captures_iter(&it.text) {
+            if out.len() >= max {
+                return out;
+            }
             let whole = c.get(0).unwrap();
             let name = &c[2];
             let is_macro = c.get(3).is_some();
@@ -95,9 +98,6 @@ pub(crate) fn co_used(
                 qualifier: c.get(1).map(|q| q.as_str().to_string()),
                 at: it.citation.to_string(),
             });
-            if out.len() >= max {
-                return out;
-            }
         }
     }
     out
