@@ -98,7 +98,7 @@ pub struct Retrieved {
 pub fn retrieve(index: &Index, req: &Request, opts: &Options) -> Result<Retrieved> {
     let cx = analyze_cursor(req.path, req.text, req.cursor);
     let similar = similar::similar(index, req, &cx, opts.max_similar)?;
-    let co_used = similar::co_used(&similar, req.text, cx.language, 3, 6);
+    let co_used = similar::co_used(&similar, req.text, cx.language, 5, 10);
     let definitions = definitions::definitions(index, req, &cx, &co_used, opts.max_definitions)?;
     let lists: Vec<(Source, Vec<Item>)> = vec![
         (Source::Definition, definitions),
