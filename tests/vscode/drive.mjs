@@ -1,7 +1,8 @@
 // Run by tests/vscode.rs: the packaged extension in a real VS Code (code-server) driven in
 // Debian's chromium through playwright-core. Installs the .vsix, opens the fixture folder,
 // types on a line, waits for ghost text, accepts it with Tab, runs "Explain with patois",
-// follows a citation, and reads the status bar. Writes "ok" or the failure to
+// follows a citation, reads the status bar, and explains again through the server's source
+// action (the language client's route to the same panel). Writes "ok" or the failure to
 // $PATOIS_RESULT; screenshots go to $PATOIS_SHOTS (failure.png, or ghost-text.png and
 // success.png).
 import { spawn, execFileSync } from "node:child_process";
@@ -166,16 +167,7 @@ async function main() {
   await openFile(explainFile);
   await gotoLine(explainRow);
   await runCommand("Explain with patois");
-  const frame = await waitFor("the explanation panel", async () => {
-    for (const f of page.frames()) {
-      try {
-        if ((await f.locator("a[data-path]").count()) > 0) return f;
-      } catch {
-        // A frame that went away while we looked.
-      }
-    }
-    return null;
-  });
+  const frame = await waitFor("the explanation panel", explanationFrame);
   const links = frame.locator("a[data-path]");
   const targets = [];
   for (let i = 0; i < (await links.count()); i++) {
@@ -201,6 +193,38 @@ async function main() {
     return tab.includes(path.basename(want.path)) && pos.includes(`Ln ${want.line},`);
   }, 20000);
   await page.screenshot({ path: path.join(shots, "success.png") });
+
+  step.name = "Explain with patois as the server's source action";
+  await runCommand("View: Close All Editors");
+  await waitFor("the editors to close", async () => (await explanationFrame()) === null, 10000);
+  await openFile(explainFile);
+  await gotoLine(explainRow);
+  await runCommand("Source Action...");
+  const action = page.locator(".action-widget .monaco-list-row", { hasText: "Explain with patois" });
+  await page.locator(".action-widget .monaco-list-row.focused", { hasText: "Explain with patois" })
+    .or(action.first())
+    .first()
+    .waitFor({ timeout: 20000 });
+  // Move the focus to the row (the list may start on another source action), then apply.
+  for (let i = 0; i < 5 && !(await action.first().getAttribute("class"))?.includes("focused"); i++) {
+    await page.keyboard.press("ArrowDown");
+  }
+  await page.keyboard.press("Enter");
+  const again = await waitFor("the explanation panel from the source action", explanationFrame);
+  const cites = await again.locator("a[data-path]").count();
+  if (cites < cited.length) throw new Error(`the source action's explanation has ${cites} citations`);
+}
+
+/** The frame of an open explanation panel (it has citation links), or null. */
+async function explanationFrame() {
+  for (const f of page.frames()) {
+    try {
+      if ((await f.locator("a[data-path]").count()) > 0) return f;
+    } catch {
+      // A frame that went away while we looked.
+    }
+  }
+  return null;
 }
 
 async function openFile(rel) {
