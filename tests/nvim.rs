@@ -1,26 +1,14 @@
 //! The Neovim plugin in a real headless Neovim (Debian's 0.7 in CI) against the
 //! real `patois serve`: ghost text appears, is accepted, and :PatoisExplain cites.
 
-use patois_generate::write::{make_constant_model_dir, tiny_config};
-use patois_testkit::Fixture;
+#[path = "editor_fixture.rs"]
+mod editor_fixture;
+
 use std::process::Command;
 
 #[test]
 fn neovim_shows_and_accepts_ghost_text_and_explains() {
-    let fx = Fixture::store_and_app();
-    fx.write("src/main.rs", "use crate::store::fetch_value;\n\nfn main() {\n\n}\n");
-    fx.commit("Store and app (#3)", "ann", 1_000);
-    let corpus = fx.read("src/store.rs") + &fx.read("src/app.rs");
-    // A model that always says one word: the ghost text is known, whatever the prompt.
-    let word = make_constant_model_dir(
-        &fx.root().join(".patois/model"),
-        std::iter::repeat_n(corpus.as_str(), 20),
-        &tiny_config(600),
-        "fetch_value",
-    )
-    .unwrap();
-    fx.write("patois.toml", "max_tokens = 12\n");
-    let root = fx.root().canonicalize().unwrap();
+    let (_fx, word, root) = editor_fixture::store_app_and_main();
     let repo =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
     let result = root.join("nvim-result.txt");

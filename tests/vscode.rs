@@ -3,8 +3,9 @@
 //! model, ghost text appears and Tab accepts it, and "Explain with patois" shows citations
 //! that open the cited place. Screenshots land in target/vscode-e2e/.
 
-use patois_generate::write::{make_constant_model_dir, tiny_config};
-use patois_testkit::Fixture;
+#[path = "editor_fixture.rs"]
+mod editor_fixture;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,20 +26,7 @@ fn vscode_shows_and_accepts_ghost_text_and_explains() {
         install.display()
     );
 
-    let fx = Fixture::store_and_app();
-    fx.write("src/main.rs", "use crate::store::fetch_value;\n\nfn main() {\n\n}\n");
-    fx.commit("Store and app (#3)", "ann", 1_000);
-    let corpus = fx.read("src/store.rs") + &fx.read("src/app.rs");
-    // A model that always says one word: the ghost text is known, whatever the prompt.
-    let word = make_constant_model_dir(
-        &fx.root().join(".patois/model"),
-        std::iter::repeat_n(corpus.as_str(), 20),
-        &tiny_config(600),
-        "fetch_value",
-    )
-    .unwrap();
-    fx.write("patois.toml", "max_tokens = 12\n");
-    let root = fx.root().canonicalize().unwrap();
+    let (_fx, word, root) = editor_fixture::store_app_and_main();
     let scratch = tempfile::tempdir().unwrap();
     let shots = repo.join("target/vscode-e2e");
     std::fs::create_dir_all(&shots).unwrap();
