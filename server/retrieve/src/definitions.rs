@@ -111,7 +111,7 @@ pub(crate) fn definitions(
     for (name, qualifier) in qualified.chain(co_used.iter().map(|u| (&u.name, &u.qualifier))) {
         match qualifier.as_deref() {
             Some(q) if q.starts_with(|c: char| c.is_ascii_uppercase()) => qualifying_types.push(q),
-            Some(q) if !matches!(q, "std" | "core" | "alloc" | "crate" | "self" | "super") => {
+            Some(q) if !is_std_module(q) && !matches!(q, "crate" | "self" | "super") => {
                 import_of.entry(name.as_str()).or_insert(q);
             }
             _ => {}
