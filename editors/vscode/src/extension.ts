@@ -67,9 +67,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration("patois")) {
         const now = settings();
-        const cleared = SETTING_KEYS.filter((k) => sent[k] !== undefined && now[k] === undefined);
+        const c = vscode.workspace.getConfiguration("patois");
+        const cleared: Record<string, unknown> = {};
+        for (const k of SETTING_KEYS) {
+          if (sent[k] !== undefined && now[k] === undefined) cleared[k] = c.inspect(k)?.defaultValue;
+        }
         sent = now;
-        client?.sendNotification("workspace/didChangeConfiguration", { settings: serverSettings(now, cleared) });
+        client?.sendNotification("workspace/didChangeConfiguration", { settings: serverSettings(now, cleared as Settings) });
       }
     }),
   );

@@ -23,16 +23,14 @@ export const SETTING_KEYS: (keyof Settings)[] = [
 ];
 
 /**
- * The server's initializationOptions / didChangeConfiguration payload. `cleared` are keys the
- * user set earlier and has removed since: they go back to the server's defaults.
+ * The server's initializationOptions / didChangeConfiguration payload. `cleared` holds the
+ * settings the user set earlier and has removed since, at their defaults (the manifest's).
  */
-export function serverSettings(s: Settings, cleared: (keyof Settings)[] = []): { patois: Record<string, unknown> } {
-  const defaults: Settings = { model: "", adapter: "", budget: 384, maxTokens: 48, disabledLanguages: [], endpoint: "", modelName: "", adapterName: "", apiKeyEnv: "", fallbackToLocal: true };
-  const patois: Record<string, unknown> = {};
-  for (const k of cleared) patois[k] = defaults[k];
+export function serverSettings(s: Settings, cleared: Settings = {}): { patois: Record<string, unknown> } {
+  const patois: Record<string, unknown> = { ...cleared };
   for (const k of SETTING_KEYS) if (s[k] !== undefined) patois[k] = s[k];
   if (s.endpoint) patois.backend = "openai";
-  else if (s.endpoint === "" || cleared.includes("endpoint")) patois.backend = "auto";
+  else if (s.endpoint === "" || cleared.endpoint !== undefined) patois.backend = "auto";
   return { patois };
 }
 

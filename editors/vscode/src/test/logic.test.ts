@@ -6,7 +6,7 @@ test("settings map to the server's keys", () => {
   const s = serverSettings({ model: "/m", budget: 300, maxTokens: 20, disabledLanguages: ["go"] });
   assert.deepEqual(s, { patois: { model: "/m", budget: 300, maxTokens: 20, disabledLanguages: ["go"] } });
   assert.deepEqual(serverSettings({}), { patois: {} }, "unset settings leave patois.toml's");
-  const cleared = serverSettings({ budget: 200 }, ["maxTokens", "endpoint"]);
+  const cleared = serverSettings({ budget: 200 }, { maxTokens: 48, endpoint: "" });
   assert.deepEqual(cleared, { patois: { budget: 200, maxTokens: 48, endpoint: "", backend: "auto" } });
   const remote = serverSettings({ model: "", budget: 384, maxTokens: 48, disabledLanguages: [], endpoint: "http://box:8000/v1", modelName: "qwen", apiKeyEnv: "KEY" });
   assert.equal(remote.patois.backend, "openai", "an endpoint selects the server backend");
