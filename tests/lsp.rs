@@ -222,3 +222,92 @@ fn lsp_end_to_end() {
     let status = c.child.wait().unwrap();
     assert!(status.success());
 }
+
+/// The state letter of a Linux process (`T`: stopped), from /proc.
+#[cfg(target_os = "linux")]
+fn process_state(pid: u64) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
+/// `train_when_idle`: training starts once the editor is idle, is stopped by the next
+/// notification before it is handled, continues when idle again, and its adapter (with
+/// the GGUF export llama.cpp applies) replaces the missing one; the status reports it.
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_training_pauses_at_a_keystroke_and_installs_its_adapter() {
+    let fx = Fixture::git();
+    for i in 0..8 {
+        fx.write(
+            &format!("src/m{i}.rs"),
+            format!("/// Adds {i}.\npub fn add_{i}(value: u32) -> u32 {{\n    value + {i}\n}}\n"),
+        );
+        fx.commit(&format!("Add m{i}"), "ann", 1_000 + i as i64);
+    }
+    let root = fx.root().canonicalize().unwrap();
+    let base = root.join("base.gguf");
+    let corpus = fx.read("src/m1.rs");
+    patois_generate::write::make_constant_gguf(
+        &base,
+        std::iter::repeat_n(corpus.as_str(), 20),
+        &tiny_config(400),
+        "value",
+    )
+    .unwrap();
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_patois"));
+    let home = root.join(".no-installed-models");
+    let mut c = Client::start_with_env(exe, &root, &[("PATOIS_HOME", &home)]);
+    c.request(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": format!("file://{}", root.display()),
+            "capabilities": { "window": { "workDoneProgress": true } },
+            "initializationOptions": { "patois": {
+                "model": base, "trainWhenIdle": true, "idleSeconds": 2, "idleTrainingMinutes": 0.1
+            } }
+        }),
+    );
+    c.notify("initialized", json!({}));
+    let running = c.wait("idle training running", |v| {
+        v["method"] == "patois/status" && v["params"]["training"]["state"] == "running"
+    });
+    let pid = running["params"]["training"]["pid"].as_u64().expect("the trainer's pid");
+    assert!(c.seen.iter().any(|v| v["method"] == "$/progress"
+        && v["params"]["value"]["title"] == "patois: training while idle"));
+
+    // A keystroke: the trainer is stopped before the edit is handled.
+    let doc = uri(&root, "src/m1.rs");
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": doc, "languageId": "rust", "version": 1, "text": corpus } }));
+    let status = c.request("patois/status", json!({}));
+    assert_eq!(status["training"]["state"], "paused", "{status}");
+    let mut state = None;
+    for _ in 0..50 {
+        state = process_state(pid);
+        if state == Some('T') {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(state, Some('T'), "the trainer process {pid} is stopped");
+
+    // Idle again: it continues, finishes, and its adapter is put in place.
+    let done = c.wait("idle training finished", |v| {
+        v["method"] == "patois/status"
+            && matches!(v["params"]["training"]["state"].as_str(), Some("finished" | "failed"))
+    });
+    let training = &done["params"]["training"];
+    assert_eq!(training["state"], "finished", "{training}");
+    assert_eq!(training["replaced"], true, "no adapter was in place: {training}");
+    assert!(training["steps"].as_u64().unwrap() > 0, "{training}");
+    let house = root.join(".patois/adapters/house");
+    assert!(house.join("adapter_config.json").exists());
+    assert!(house.join("adapter.gguf").exists(), "the GGUF export llama.cpp applies");
+    assert!(!root.join(".patois/adapters/house.next").exists());
+    let status = c.request("patois/status", json!({}));
+    assert_eq!(status["adapter"], json!(house), "{status}");
+
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().unwrap().success());
+}

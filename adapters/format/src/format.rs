@@ -58,6 +58,9 @@ pub struct AdapterConfig {
     pub bias: String,
     pub fan_in_fan_out: bool,
     pub base_model_name_or_path: Option<String>,
+    /// The layers adapted, when not all (PEFT's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers_to_transform: Option<Vec<usize>>,
 }
 
 impl AdapterConfig {
@@ -72,6 +75,7 @@ impl AdapterConfig {
             bias: "none".into(),
             fan_in_fan_out: false,
             base_model_name_or_path: base,
+            layers_to_transform: None,
         }
     }
 }

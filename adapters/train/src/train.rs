@@ -40,6 +40,16 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Also train on dependency sources found locally, up to this many bytes (0: off).
     pub dependency_bytes: usize,
+    /// LoRA: adapt only the top this many layers (0: all). The frozen layers below run
+    /// once per example, their output kept and reused at every later step.
+    pub top_layers: usize,
+    /// LoRA: the training loss's softmax runs over the tokens the training data holds,
+    /// not the whole vocabulary (the held-out loss always uses the whole vocabulary).
+    pub data_vocabulary: bool,
+    /// LoRA: write a checkpoint (which the next run resumes from) this often.
+    pub checkpoint_seconds: Option<f64>,
+    /// LoRA: an adapter to compare with, its held-out loss measured on the same windows.
+    pub rival: Option<PathBuf>,
 }
 
 impl Default for TrainOptions {
@@ -70,6 +80,10 @@ impl Default for TrainOptions {
             eval_windows: 24,
             seed: 1,
             dependency_bytes: 0,
+            top_layers: 4,
+            data_vocabulary: true,
+            checkpoint_seconds: None,
+            rival: None,
         }
     }
 }
@@ -99,6 +113,9 @@ pub struct TrainReport {
     pub split_reasons: Vec<String>,
     /// Stopped early by the stop flag: a checkpoint was written.
     pub interrupted: bool,
+    /// The held-out loss of [`TrainOptions::rival`], when there was one.
+    #[serde(default)]
+    pub rival_loss: Option<f32>,
 }
 
 /// Cuts token streams into training windows of `len + 1` tokens.
@@ -146,51 +163,74 @@ struct Loop<'a> {
 }
 
 impl Loop<'_> {
-    /// Optimises `vars` on `train` windows from `start` until the budget ends.
+    /// Optimises `vars` on `examples` examples from `start` until the budget ends;
+    /// `loss(i)` is example `i`'s loss and token count.
     /// Returns (steps done in total, tokens, seconds, interrupted).
     fn run(
         &self,
-        model: &Model,
         vars: Vec<Var>,
-        train: &[Vec<u32>],
+        examples: usize,
+        loss: &mut dyn FnMut(usize) -> Result<(Tensor, usize)>,
+        checkpoint: &mut dyn FnMut(usize) -> Result<()>,
         start: usize,
     ) -> Result<(usize, usize, f64, bool)> {
-        if train.is_empty() {
+        if examples == 0 {
             return Err(crate::Error::NoData.into());
         }
         let mut opt = AdamW::new(
             vars,
             ParamsAdamW { lr: self.opts.lr, weight_decay: 0.0, ..Default::default() },
         )?;
-        let t0 = Instant::now();
+        let mut clock = ActiveClock::default();
         let budget = self.opts.minutes * 60.0;
         self.progress.start(self.opts.steps, budget);
-        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut order: Vec<usize> = (0..examples).collect();
         let mut rng = Normal::new(self.opts.seed);
         let shuffle = rng.samples(order.len(), 1.0);
         order.sort_by(|a, b| shuffle[*a].total_cmp(&shuffle[*b]));
         let (mut step, mut tokens) = (start, 0usize);
         let warmup = 20usize;
+        let mut saved = Instant::now();
         loop {
-            if self.opts.steps.is_some_and(|s| step >= s) || t0.elapsed().as_secs_f64() >= budget {
-                return Ok((step, tokens, t0.elapsed().as_secs_f64(), false));
+            if self.opts.checkpoint_seconds.is_some_and(|s| saved.elapsed().as_secs_f64() >= s) {
+                checkpoint(step)?;
+                saved = Instant::now();
+            }
+            if self.opts.steps.is_some_and(|s| step >= s) || clock.seconds >= budget {
+                return Ok((step, tokens, clock.seconds, false));
             }
             if self.stop.load(Ordering::SeqCst) {
-                return Ok((step, tokens, t0.elapsed().as_secs_f64(), true));
+                return Ok((step, tokens, clock.seconds, true));
             }
-            let w = &train[order[step % order.len()]];
             let lr = self.opts.lr * ((step + 1) as f64 / warmup as f64).min(1.0);
             opt.set_learning_rate(lr);
-            let loss = loss_of(model, w)?;
-            opt.backward_step(&loss)?;
-            tokens += w.len() - 1;
+            let t = Instant::now();
+            let (l, n) = loss(order[step % order.len()])?;
+            opt.backward_step(&l)?;
+            clock.add(t.elapsed().as_secs_f64());
+            tokens += n;
             step += 1;
-            self.progress.step(
-                step,
-                loss.to_scalar::<f32>()?,
-                tokens as f64 / t0.elapsed().as_secs_f64(),
-            );
+            self.progress.step(step, l.to_scalar::<f32>()?, tokens as f64 / clock.seconds);
         }
+    }
+}
+
+/// Training time without the time the process was stopped (idle training is paused
+/// with SIGSTOP): a step that took over four times the usual counts as a usual one.
+#[derive(Default)]
+struct ActiveClock {
+    seconds: f64,
+    usual: Option<f64>,
+}
+
+impl ActiveClock {
+    fn add(&mut self, wall: f64) {
+        let counted = match self.usual {
+            Some(u) => wall.min(4.0 * u),
+            None => wall,
+        };
+        self.usual = Some(self.usual.map_or(counted, |u| 0.8 * u + 0.2 * counted));
+        self.seconds += counted;
     }
 }
 
@@ -264,6 +304,7 @@ fn finish(
         held_out_files: split.held_out.len(),
         split_reasons: split.reasons,
         interrupted: run.interrupted,
+        rival_loss: None,
     })
 }
 
@@ -341,8 +382,9 @@ fn train_builtin_steps(
     let held_w = windows(&tokenizer, &held_texts, opts.seq_len)?;
     let base_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
     let l = Loop { opts, stop, progress };
+    let mut loss = |i: usize| Ok((loss_of(&model, &train_w[i])?, train_w[i].len() - 1));
     let (steps, tokens, seconds, interrupted) =
-        l.run(&model, vars.values().cloned().collect(), &train_w, start)?;
+        l.run(vars.values().cloned().collect(), train_w.len(), &mut loss, &mut |_| Ok(()), start)?;
     let adapted_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
     let dir = if interrupted { ckpt.clone() } else { out.to_path_buf() };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -386,14 +428,38 @@ fn train_lora_steps(
     let g = Generator::load(base, &dev)?;
     let mut model = g.model;
     model.dequantize()?; // gradients do not flow through quantized matmuls
-    model.differentiable = true;
     let tokenizer = g.tokenizer;
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(g.info.fim).filter(|f| *f != patois_prompt::FimStyle::PrefixOnly);
-    let train_w = windows(&tokenizer, &training_texts(index, &split, fim, opts)?, opts.seq_len)?;
-    let held_w =
-        windows(&tokenizer, &data::examples(index, &split.held_out, fim, false)?, opts.seq_len)?;
-    let base_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
+    let separator = tokenizer.token_to_id("<|endoftext|>");
+    let texts = training_texts(index, &split, fim, opts)?;
+    let train_w = packed_windows(&tokenizer, &texts, opts.seq_len, separator)?;
+    let held_texts = data::examples(index, &split.held_out, fim, false)?;
+    let held_w = packed_windows(&tokenizer, &held_texts, opts.seq_len, separator)?;
+    let layers = model.num_layers();
+    let top = if opts.top_layers == 0 { layers } else { opts.top_layers.min(layers) };
+    let until = layers - top;
+    let held_picked = spread(&held_w, opts.eval_windows);
+    let held: Vec<(Tensor, &[u32])> = held_picked
+        .iter()
+        .map(|w| Ok((frozen_output(&model, until, w)?, &w[1..])))
+        .collect::<Result<_>>()?;
+    let base_loss = held_out_loss(&model, &held, until)?;
+    let rival_loss = match opts.rival.as_ref().filter(|r| r.join("adapter_config.json").exists()) {
+        Some(rival) => {
+            let (_, loras) = patois_adapter::load_peft(rival, &dev)?;
+            model.set_lora(&loras)?;
+            // The rival may adapt any layer: run the whole model.
+            let whole: Vec<(Tensor, &[u32])> = held_picked
+                .iter()
+                .map(|w| Ok((frozen_output(&model, 0, w)?, &w[1..])))
+                .collect::<Result<_>>()?;
+            let loss = held_out_loss(&model, &whole, 0)?;
+            model.clear_lora();
+            Some(loss)
+        }
+        None => None,
+    };
     let ckpt = out.join("checkpoint");
     let resumed = if ckpt.join("adapter_model.safetensors").exists() {
         Some(patois_adapter::load_peft(&ckpt, &dev)?.1)
@@ -402,10 +468,9 @@ fn train_lora_steps(
     };
     let start =
         if resumed.is_some() { Provenance::load(&ckpt).map(|p| p.steps).unwrap_or(0) } else { 0 };
-    let c = model.config.clone();
     let mut rng = Normal::new(opts.seed);
     let mut pairs: BTreeMap<String, (Var, Var)> = BTreeMap::new();
-    for layer in 0..c.num_hidden_layers {
+    for layer in until..layers {
         for (name, (inp, outp)) in model.projection_shapes() {
             if !opts.lora_targets.iter().any(|t| name.ends_with(t.as_str())) {
                 continue;
@@ -429,25 +494,63 @@ fn train_lora_steps(
         })
         .collect();
     model.set_lora(&loras)?;
+    model.differentiable = true;
+    model.frozen_base = true;
+    let vocabulary = opts.data_vocabulary.then(|| DataVocabulary::of(&train_w));
+    let rows = match &vocabulary {
+        Some(v) => Some(Tensor::new(v.ids.as_slice(), &dev)?),
+        None => None,
+    };
+    // The frozen layers' output per training window, computed when first needed.
+    let cache_limit = (1usize << 31) / (opts.seq_len * model.config.hidden_size * 4).max(1);
+    let mut lower_out: Vec<Option<Tensor>> = vec![None; train_w.len()];
     let vars: Vec<Var> = pairs.values().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    let mut loss = |i: usize| -> Result<(Tensor, usize)> {
+        let w = &train_w[i];
+        let x = match &lower_out[i] {
+            Some(x) => x.clone(),
+            None => {
+                let x = frozen_output(&model, until, w)?;
+                if i < cache_limit {
+                    lower_out[i] = Some(x.clone());
+                }
+                x
+            }
+        };
+        let x = model.layers_forward(x, until..layers, &mut KvCache::default())?;
+        let logits = model.logits(&x, rows.as_ref())?;
+        let targets = match &vocabulary {
+            Some(v) => v.positions(&w[1..]),
+            None => w[1..].to_vec(),
+        };
+        let targets = Tensor::new(targets.as_slice(), &dev)?;
+        Ok((candle_nn::loss::cross_entropy(&logits, &targets)?, w.len() - 1))
+    };
+    let mut config = AdapterConfig::new(
+        opts.lora_rank,
+        opts.lora_alpha,
+        &opts.lora_targets,
+        Some(base.display().to_string()),
+    );
+    config.layers_to_transform = (top < layers).then(|| (until..layers).collect());
+    let save = |dir: &Path| -> Result<()> {
+        let tensors: BTreeMap<String, (Tensor, Tensor)> = pairs
+            .iter()
+            .map(|(k, (a, b))| (k.clone(), (a.as_tensor().clone(), b.as_tensor().clone())))
+            .collect();
+        Ok(save_peft(dir, &config, &tensors)?)
+    };
+    let mut checkpoint = |steps: usize| -> Result<()> {
+        save(&ckpt)?;
+        let p = Provenance { kind: "lora".into(), steps, complete: false, ..Default::default() };
+        Ok(p.save(&ckpt)?)
+    };
     let l = Loop { opts, stop, progress };
-    let (steps, tokens, seconds, interrupted) = l.run(&model, vars, &train_w, start)?;
-    let adapted_loss = eval_loss(&model, &held_w, opts.eval_windows)?;
+    let (steps, tokens, seconds, interrupted) =
+        l.run(vars, train_w.len(), &mut loss, &mut checkpoint, start)?;
+    let adapted_loss = held_out_loss(&model, &held, until)?;
     let dir = if interrupted { ckpt.clone() } else { out.to_path_buf() };
-    let tensors: BTreeMap<String, (Tensor, Tensor)> = pairs
-        .iter()
-        .map(|(k, (a, b))| (k.clone(), (a.as_tensor().clone(), b.as_tensor().clone())))
-        .collect();
-    save_peft(
-        &dir,
-        &AdapterConfig::new(
-            opts.lora_rank,
-            opts.lora_alpha,
-            &opts.lora_targets,
-            Some(base.display().to_string()),
-        ),
-        &tensors,
-    )?;
+    save(&dir)?;
     let weights_file = g.info.path.clone();
     let base_hash = if weights_file.is_file() {
         std::fs::read(&weights_file).ok().map(|b| patois_vcs::blob_id(&b))
@@ -462,5 +565,76 @@ fn train_lora_steps(
         base_hash,
         ..Default::default()
     };
-    finish(index, split, run, p, dir, &ckpt)
+    let mut report = finish(index, split, run, p, dir, &ckpt)?;
+    report.rival_loss = rival_loss;
+    Ok(report)
+}
+
+/// The residual stream entering the adapted layers for window `w` (its inputs): the
+/// embeddings through the frozen layers `0..until`.
+fn frozen_output(model: &Model, until: usize, w: &[u32]) -> Result<Tensor> {
+    let x = model.embed(&w[..w.len() - 1], 0)?;
+    if until == 0 {
+        return Ok(x);
+    }
+    model.inference_forward(x, 0..until)
+}
+
+/// Mean held-out loss over the whole vocabulary, from the frozen layers' outputs.
+fn held_out_loss(model: &Model, held: &[(Tensor, &[u32])], from: usize) -> Result<f32> {
+    if held.is_empty() {
+        return Ok(f32::NAN);
+    }
+    let mut sum = 0.0;
+    for (x, targets) in held {
+        let x = model.inference_forward(x.clone(), from..model.num_layers())?;
+        let logits = model.logits(&x, None)?;
+        let t = Tensor::new(*targets, &model.device)?;
+        sum += candle_nn::loss::cross_entropy(&logits, &t)?.to_scalar::<f32>()?;
+    }
+    Ok(sum / held.len() as f32)
+}
+
+/// Up to `n` evenly spread items of `all`.
+fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
+    let step = (all.len() / n.max(1)).max(1);
+    all.iter().step_by(step).take(n).collect()
+}
+
+/// The token ids that training windows predict: the training loss's softmax runs over
+/// these, a tenth or less of a code model's vocabulary, which makes the output layer
+/// (the largest matrix of a small model) that much cheaper.
+struct DataVocabulary {
+    ids: Vec<u32>,
+    position: HashMap<u32, u32>,
+}
+
+impl DataVocabulary {
+    fn of(windows: &[Vec<u32>]) -> DataVocabulary {
+        let mut ids: Vec<u32> = windows.iter().flat_map(|w| w[1..].iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let position = ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+        DataVocabulary { ids, position }
+    }
+
+    fn positions(&self, targets: &[u32]) -> Vec<u32> {
+        targets.iter().map(|t| self.position[t]).collect()
+    }
+}
+
+/// The examples' tokens, each followed by `separator`, cut into windows of `len + 1`.
+fn packed_windows(
+    tok: &Tokenizer,
+    texts: &[String],
+    len: usize,
+    separator: Option<u32>,
+) -> Result<Vec<Vec<u32>>> {
+    let mut stream = Vec::new();
+    for t in texts {
+        let ids = tok.encode(t.as_str(), false).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+        stream.extend_from_slice(ids.get_ids());
+        stream.extend(separator);
+    }
+    Ok(stream.chunks(len + 1).filter(|w| w.len() > 8).map(<[u32]>::to_vec).collect())
 }

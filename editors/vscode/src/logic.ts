@@ -14,12 +14,17 @@ export interface Settings {
   /** The environment variable holding the server's API key (never the key). */
   apiKeyEnv?: string;
   fallbackToLocal?: boolean;
+  /** Train the house adapter while the editor is idle (paused at the next keystroke). */
+  trainWhenIdle?: boolean;
+  idleSeconds?: number;
+  idleTrainingMinutes?: number;
 }
 
 /** The settings keys the server reads (the same names under `patois.` in VS Code). */
 export const SETTING_KEYS: (keyof Settings)[] = [
   "model", "adapter", "budget", "maxTokens", "disabledLanguages", "endpoint", "modelName",
-  "adapterName", "apiKeyEnv", "fallbackToLocal",
+  "adapterName", "apiKeyEnv", "fallbackToLocal", "trainWhenIdle", "idleSeconds",
+  "idleTrainingMinutes",
 ];
 
 /**

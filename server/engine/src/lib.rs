@@ -61,6 +61,14 @@ pub struct Settings {
     pub api_key_env: Option<String>,
     /// Complete with the local model while the server is unreachable.
     pub fallback_to_local: bool,
+    /// `patois serve` trains the house adapter while the editor is idle (opt-in): at
+    /// low priority on one thread, paused at the next keystroke or request.
+    pub train_when_idle: bool,
+    /// Seconds without keystrokes or requests before idle training starts or resumes.
+    pub idle_seconds: u64,
+    /// Minutes of training per idle run; the adapter is replaced when a run ends with a
+    /// lower held-out loss than the adapter in place.
+    pub idle_training_minutes: f64,
 }
 
 impl Default for Settings {
@@ -80,6 +88,9 @@ impl Default for Settings {
             adapter_name: None,
             api_key_env: None,
             fallback_to_local: true,
+            train_when_idle: false,
+            idle_seconds: 120,
+            idle_training_minutes: 10.0,
         }
     }
 }
@@ -337,10 +348,11 @@ impl Engine {
         read(&self.settings).clone()
     }
 
-    /// Replaces the settings; a changed model path reloads the model.
+    /// Replaces the settings; a changed model path or adapter reloads the model.
     pub fn set_settings(&self, s: Settings) -> Result<()> {
         let old = self.settings();
         let reload = s.model != old.model
+            || s.adapter != old.adapter
             || s.backend != old.backend
             || s.endpoint != old.endpoint
             || s.model_name != old.model_name
@@ -358,6 +370,13 @@ impl Engine {
             self.load_model()?;
         }
         Ok(())
+    }
+
+    /// Loads the model again at the next request (the adapter in place was replaced).
+    pub fn reload_model(&self) {
+        *write(&self.generator) = None;
+        *lock(&self.failed_load) = None;
+        self.clear_completion_cache();
     }
 
     /// The model in effect and why: the configured one, else the installed default

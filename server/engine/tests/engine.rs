@@ -62,6 +62,35 @@ fn a_line_whose_previous_line_exists_elsewhere_continues_from_there_without_the_
     assert!(r.prompt_tokens > 0, "{r:?}");
 }
 
+/// Retrieval beats the adapter's memory: with an adapter trained while a method was
+/// called `put` in place, the completion after renaming it to `insert` uses the new name.
+#[test]
+fn after_a_rename_completions_use_the_new_name_despite_the_adapter() {
+    let (fx, e) = setup();
+    let adapter = patois_engine::adapter_dir(e.index().dir(), "house");
+    let opts = patois_train::TrainOptions {
+        steps: Some(4),
+        seq_len: 48,
+        eval_windows: 2,
+        ..Default::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let base = builtin_model_dir(e.index().dir());
+    patois_train::train_lora(e.index(), &base, &adapter, &opts, &stop, &patois_train::Silent)
+        .unwrap();
+    let doc = "use crate::store::Store;\n\npub fn fill(s: &mut Store) {\n    \n}\n";
+    let cursor = doc.find("    \n").unwrap() + 4;
+    let r = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
+    assert_eq!(r.text, "s.put(1);", "{r:?}");
+    assert_eq!(e.status().adapter.as_deref(), Some(adapter.as_path()), "the adapter is applied");
+    for f in ["src/store.rs", "src/app.rs"] {
+        fx.write(f, fx.read(f).replace("put(", "insert("));
+    }
+    e.update_index(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet).unwrap();
+    let r = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
+    assert_eq!(r.text, "s.insert(1);", "{r:?}");
+}
+
 #[test]
 fn a_newer_request_for_the_same_document_cancels_the_older() {
     let (_fx, e) = setup();

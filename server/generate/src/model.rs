@@ -245,7 +245,16 @@ pub struct Lin {
 
 impl Lin {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, false)
+    }
+
+    /// `frozen`: the dense weight gets no gradient (LoRA training), which halves the
+    /// backward pass's work on it.
+    fn forward_with(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
         let mut y = match (&self.dense, &self.quant) {
+            (Some(w), _) if frozen => {
+                x.contiguous()?.apply_op1(crate::frozen::FrozenMatmul { weight: w.clone() })?
+            }
             (Some(w), _) => x.broadcast_matmul(&w.t()?)?,
             (None, Some(q)) => q.forward(x)?,
             _ => unreachable!("a Lin always has weights"),
@@ -425,6 +434,9 @@ pub struct Model {
     interleaved_rope: bool,
     /// Use differentiable ops (training); candle's fused kernels have no backward pass.
     pub differentiable: bool,
+    /// The base weights are frozen (LoRA training): gradients reach activations and LoRA
+    /// matrices, never the dense weights.
+    pub frozen_base: bool,
 }
 
 impl Model {
@@ -520,6 +532,7 @@ impl Model {
             sin,
             interleaved_rope,
             differentiable: false,
+            frozen_base: false,
         })
     }
 
@@ -554,6 +567,18 @@ impl Model {
             }
         }
         Ok(n)
+    }
+
+    /// Removes every LoRA update set by [`Model::set_lora`].
+    pub fn clear_lora(&mut self) {
+        for l in self.layers.iter_mut() {
+            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.up, &mut l.down]
+                .into_iter()
+                .chain(l.gate.as_mut())
+            {
+                lin.lora = None;
+            }
+        }
     }
 
     /// Input and output sizes of each layer's projections, by HF name.
@@ -633,35 +658,81 @@ impl Model {
     }
 
     fn hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let x = self.embed(tokens, cache.len())?;
+        let x = self.layers_forward(x, 0..self.layers.len(), cache)?;
+        cache.tokens.extend_from_slice(tokens);
+        self.norm.forward(&x, self.differentiable)
+    }
+
+    /// The embeddings of `tokens` placed at `pos..`, shape `(1, len, hidden)`.
+    pub fn embed(&self, tokens: &[u32], pos: usize) -> Result<Tensor> {
         let c = &self.config;
-        let pos = cache.len();
-        let seq = tokens.len();
-        if seq == 0 {
+        if tokens.is_empty() {
             bail!("no tokens to run");
         }
-        if pos + seq > c.max_position_embeddings {
+        if pos + tokens.len() > c.max_position_embeddings {
             bail!(
                 "{} tokens exceed the model's context of {}",
-                pos + seq,
+                pos + tokens.len(),
                 c.max_position_embeddings
             );
         }
+        let ids = Tensor::new(tokens, &self.device)?;
+        Ok(self.embed.index_select(&ids, 0)?.unsqueeze(0)?)
+    }
+
+    /// The residual stream `x` (positions `cache.len()..`) through the layers in
+    /// `range`, attending to and extending their cache entries. Training runs the frozen
+    /// lower layers once per example this way and the adapted upper ones at every step.
+    pub fn layers_forward(
+        &self,
+        x: Tensor,
+        range: std::ops::Range<usize>,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        self.run_layers(x, range, cache, self.differentiable, self.frozen_base)
+    }
+
+    /// [`Model::layers_forward`] from position 0 with the fused inference kernels and no
+    /// gradients, whatever the model's training switches say.
+    pub fn inference_forward(&self, x: Tensor, range: std::ops::Range<usize>) -> Result<Tensor> {
+        self.run_layers(x, range, &mut KvCache::default(), false, false)
+    }
+
+    fn run_layers(
+        &self,
+        mut x: Tensor,
+        range: std::ops::Range<usize>,
+        cache: &mut KvCache,
+        diff: bool,
+        frozen: bool,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let seq = x.dim(1)?;
         if cache.layers.len() != self.layers.len() {
             cache.layers = vec![None; self.layers.len()];
         }
-        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let mut x = self.embed.index_select(&ids.squeeze(0)?, 0)?.unsqueeze(0)?;
+        let pos = cache
+            .layers
+            .get(range.start)
+            .and_then(|l| l.as_ref())
+            .map_or(0, |l| l.0.dim(2).unwrap_or(0));
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
         let mask = if seq > 1 { Some(causal_mask(seq, pos, &self.device)?) } else { None };
         let (hd, nh, nkv) = (c.head_dim(), c.num_attention_heads, c.num_key_value_heads);
-        for (i, l) in self.layers.iter().enumerate() {
+        for i in range {
+            let l = &self.layers[i];
             let residual = x.clone();
-            let diff = self.differentiable;
             let hs = l.norm1.forward(&x, diff)?;
-            let q = l.q.forward(&hs)?.reshape((1, seq, nh, hd))?.transpose(1, 2)?.contiguous()?;
-            let k = l.k.forward(&hs)?.reshape((1, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-            let v = l.v.forward(&hs)?.reshape((1, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+            let proj = |lin: &Lin, heads: usize| -> Result<Tensor> {
+                Ok(lin
+                    .forward_with(&hs, frozen)?
+                    .reshape((1, seq, heads, hd))?
+                    .transpose(1, 2)?
+                    .contiguous()?)
+            };
+            let (q, k, v) = (proj(&l.q, nh)?, proj(&l.k, nkv)?, proj(&l.v, nkv)?);
             use candle_nn::rotary_emb::{rope, rope_i, rope_i_slow, rope_slow};
             let rot = match (self.interleaved_rope, diff) {
                 (true, false) => rope_i,
@@ -687,19 +758,38 @@ impl Model {
                 candle_nn::ops::softmax_last_dim(&att)?
             };
             let y = att.matmul(&v)?.transpose(1, 2)?.reshape((1, seq, nh * hd))?;
-            x = (residual + l.o.forward(&y)?)?;
+            x = (residual + l.o.forward_with(&y, frozen)?)?;
             let residual = x.clone();
             let hs = l.norm2.forward(&x, diff)?;
             let m = match &l.gate {
-                Some(g) => l
-                    .down
-                    .forward(&(candle_nn::ops::silu(&g.forward(&hs)?)? * l.up.forward(&hs)?)?)?,
-                None => l.down.forward(&l.up.forward(&hs)?.gelu()?)?,
+                Some(g) => {
+                    let gated = (candle_nn::ops::silu(&g.forward_with(&hs, frozen)?)?
+                        * l.up.forward_with(&hs, frozen)?)?;
+                    l.down.forward_with(&gated, frozen)?
+                }
+                None => l.down.forward_with(&l.up.forward_with(&hs, frozen)?.gelu()?, frozen)?,
             };
             x = (residual + m)?;
         }
-        cache.tokens.extend_from_slice(tokens);
-        self.norm.forward(&x, self.differentiable)
+        Ok(x)
+    }
+
+    /// Logits of the residual stream `x` after the last layer: the final norm and the
+    /// head, over the whole vocabulary or only the token ids in `rows`.
+    pub fn logits(&self, x: &Tensor, rows: Option<&Tensor>) -> Result<Tensor> {
+        let h = self.norm.forward(x, self.differentiable)?;
+        match rows {
+            None => Ok(self.lm_head.forward_with(&h, self.frozen_base)?.squeeze(0)?),
+            Some(rows) => {
+                let w = self.lm_head.weight(&self.device)?.index_select(rows, 0)?;
+                let head = Lin { dense: Some(w), quant: None, bias: None, lora: None };
+                Ok(head.forward_with(&h, true)?.squeeze(0)?)
+            }
+        }
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
     }
 }
 

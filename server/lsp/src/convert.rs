@@ -92,5 +92,6 @@ pub(crate) fn status(s: patois_engine::Status, indexing: bool) -> StatusReport {
         adapter: s.adapter,
         adapter_note: s.adapter_note,
         drift: s.drift.map(drift),
+        training: None,
     }
 }

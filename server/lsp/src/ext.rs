@@ -151,6 +151,84 @@ pub struct StatusReport {
     /// Why an adapter that exists is not applied.
     pub adapter_note: Option<String>,
     pub drift: Option<DriftReport>,
+    /// Idle training (`train_when_idle`): the last or current run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingReport>,
+}
+
+/// An idle training run as `patois/status` shows it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainingReport {
+    /// `running`, `paused` (at a keystroke or request), `finished` or `failed`.
+    pub state: String,
+    /// The training process while it exists.
+    pub pid: Option<u32>,
+    pub steps: usize,
+    pub tokens: usize,
+    /// The last step's training loss.
+    pub loss: Option<f32>,
+    pub tokens_per_s: f64,
+    /// Held-out loss of the base model, of the new adapter, of the adapter it competed with.
+    pub base_loss: Option<f32>,
+    pub held_out_loss: Option<f32>,
+    pub previous_loss: Option<f32>,
+    /// Whether the new adapter replaced the one in place (it had the lower held-out loss).
+    pub replaced: Option<bool>,
+    /// Why a run failed.
+    pub message: Option<String>,
+}
+
+impl TrainingReport {
+    pub(crate) fn started(pid: u32) -> TrainingReport {
+        TrainingReport { state: "running".into(), pid: Some(pid), ..Default::default() }
+    }
+
+    pub(crate) fn failed(why: String) -> TrainingReport {
+        TrainingReport { state: "failed".into(), message: Some(why), ..Default::default() }
+    }
+
+    /// Reads one progress line of `patois train --idle`.
+    pub(crate) fn update(&mut self, v: &serde_json::Value) {
+        let f32_of = |v: &serde_json::Value| v.as_f64().map(|x| x as f32);
+        if let Some(step) = v.get("step").and_then(serde_json::Value::as_u64) {
+            self.steps = step as usize;
+            self.loss = v.get("loss").and_then(f32_of);
+            self.tokens_per_s = v.get("tokensPerS").and_then(|t| t.as_f64()).unwrap_or(0.0);
+        }
+        if let Some(r) = v.get("report") {
+            self.state = "finished".into();
+            self.steps = r.get("steps").and_then(|s| s.as_u64()).unwrap_or(0) as usize;
+            self.tokens = r.get("tokens").and_then(|s| s.as_u64()).unwrap_or(0) as usize;
+            self.base_loss = r.get("base_loss").and_then(f32_of);
+            self.held_out_loss = r.get("adapted_loss").and_then(f32_of);
+            self.previous_loss = r.get("rival_loss").and_then(f32_of);
+            self.replaced = v.get("replaced").and_then(serde_json::Value::as_bool);
+        }
+    }
+
+    /// One line for `$/progress` and logs.
+    pub(crate) fn message(&self) -> String {
+        let mut m = format!("idle training {}: step {}", self.state, self.steps);
+        if let Some(l) = self.loss {
+            m += &format!(", loss {l:.3}, {:.0} tokens/s", self.tokens_per_s);
+        }
+        if let (Some(b), Some(h)) = (self.base_loss, self.held_out_loss) {
+            m += &format!("; held-out loss {b:.3} (base) -> {h:.3}");
+        }
+        if let Some(p) = self.previous_loss {
+            m += &format!(", adapter in place {p:.3}");
+        }
+        match self.replaced {
+            Some(true) => m += "; adapter replaced",
+            Some(false) => m += "; adapter kept (the new one was not better)",
+            None => {}
+        }
+        if let Some(why) = &self.message {
+            m += &format!(": {why}");
+        }
+        m
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -9,6 +9,7 @@ mod errors;
 pub mod ext;
 pub mod frames;
 mod handlers;
+mod idle_training;
 mod indexing;
 mod server;
 mod session;

@@ -23,15 +23,19 @@ impl LanguageServer for Server {
         shutdown::handle(&self.0).await
     }
     async fn did_open(&self, p: DidOpenTextDocumentParams) {
+        self.0.idle_training.touch();
         did_open::handle(&self.0, p).await
     }
     async fn did_change(&self, p: DidChangeTextDocumentParams) {
+        self.0.idle_training.touch();
         did_change::handle(&self.0, p).await
     }
     async fn did_close(&self, p: DidCloseTextDocumentParams) {
+        self.0.idle_training.touch();
         did_close::handle(&self.0, p).await
     }
     async fn did_save(&self, p: DidSaveTextDocumentParams) {
+        self.0.idle_training.touch();
         did_save::handle(&self.0, p).await
     }
     async fn did_change_watched_files(&self, p: DidChangeWatchedFilesParams) {
@@ -41,15 +45,19 @@ impl LanguageServer for Server {
         did_change_configuration::handle(&self.0, p).await
     }
     async fn completion(&self, p: CompletionParams) -> Result<Option<CompletionResponse>> {
+        self.0.idle_training.touch();
         completion::handle(&self.0, p).await
     }
     async fn code_action(&self, p: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        self.0.idle_training.touch();
         code_action::handle(&self.0, p).await
     }
     async fn code_action_resolve(&self, a: CodeAction) -> Result<CodeAction> {
+        self.0.idle_training.touch();
         code_action_resolve::handle(&self.0, a).await
     }
     async fn execute_command(&self, p: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        self.0.idle_training.touch();
         execute_command::handle(&self.0, p).await
     }
 }
@@ -60,18 +68,22 @@ impl Server {
         &self,
         p: InlineCompletionParams,
     ) -> Result<Option<InlineCompletionResponse>> {
+        self.0.idle_training.touch();
         inline_completion::handle(&self.0, p).await
     }
     pub(crate) async fn explain(&self, p: ExplainParams) -> Result<ExplainResult> {
+        self.0.idle_training.touch();
         explain::handle(&self.0, p).await
     }
     pub(crate) async fn context(&self, p: TextDocumentPositionParams) -> Result<ContextResult> {
+        self.0.idle_training.touch();
         context::handle(&self.0, p).await
     }
     pub(crate) async fn status(&self, p: StatusParams) -> Result<StatusReport> {
         status::handle(&self.0, p).await
     }
     pub(crate) async fn document_text(&self, p: TextDocumentIdentifier) -> Result<String> {
+        self.0.idle_training.touch();
         document_text::handle(&self.0, p).await
     }
     pub(crate) async fn malformed_request(&self, p: MalformedParams) -> Result<()> {

@@ -42,6 +42,7 @@ pub struct Session {
     pub(crate) watcher: Mutex<Option<notify::RecommendedWatcher>>,
     /// The last "nothing to offer" note logged, so that it is logged once, not per keystroke.
     last_note: Mutex<Option<String>>,
+    pub(crate) idle_training: Arc<crate::idle_training::IdleTrainer>,
 }
 
 impl Session {
@@ -59,6 +60,7 @@ impl Session {
             change_filter: OnceLock::new(),
             watcher: Mutex::new(None),
             last_note: Mutex::new(None),
+            idle_training: Arc::new(crate::idle_training::IdleTrainer::new()),
         }
     }
 

@@ -37,6 +37,15 @@ pub fn merge_settings(base: &Settings, v: &Value) -> Settings {
     if let Some(f) = v.get("fallbackToLocal").and_then(Value::as_bool) {
         s.fallback_to_local = f;
     }
+    if let Some(t) = v.get("trainWhenIdle").and_then(Value::as_bool) {
+        s.train_when_idle = t;
+    }
+    if let Some(n) = v.get("idleSeconds").and_then(Value::as_u64) {
+        s.idle_seconds = n;
+    }
+    if let Some(m) = v.get("idleTrainingMinutes").and_then(Value::as_f64).filter(|m| *m > 0.0) {
+        s.idle_training_minutes = m;
+    }
     let text =
         |k: &str| v.get(k).and_then(Value::as_str).map(|t| (!t.is_empty()).then(|| t.to_string()));
     for (k, slot) in [

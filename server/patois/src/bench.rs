@@ -65,16 +65,28 @@ pub enum What {
         #[arg(long, default_value = "default")]
         model_name: String,
     },
-    /// Held-out loss and next-line similarity, base vs LoRA-adapted, plus training speed.
-    Adapter {
+    /// The hybrid on DIR's own history: an adapter trained on the repository as of N
+    /// commits ago; the lines added since asked for by the base model, with retrieval,
+    /// with the adapter, with both; held-out loss of base and adapter; training speed.
+    Hybrid {
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// A pretrained base; without one the built-in model is trained first and used as the base.
+        #[arg(long, default_value_t = 20)]
+        commits: usize,
+        #[arg(long, default_value_t = 40)]
+        max_tasks: usize,
+        /// The base model [default: the model in effect].
         #[arg(long)]
-        base: Option<PathBuf>,
-        /// Minutes for each training stage.
-        #[arg(long, default_value_t = 2.0)]
+        model: Option<PathBuf>,
+        /// Minutes of adapter training.
+        #[arg(long, default_value_t = 5.0)]
         minutes: f64,
+        /// Layers the adapter adapts, from the top (0: all).
+        #[arg(long, default_value_t = 4)]
+        top_layers: usize,
+        /// Where the adapter is trained and kept; one already there is used as it is.
+        #[arg(long)]
+        adapter: Option<PathBuf>,
     },
     /// Completion-context tasks from DIR's recent history: does retrieval find the
     /// file defining the symbol the author used next? Compared with BM25 over
@@ -108,7 +120,17 @@ pub fn run(what: What) -> Result<()> {
             let remote = endpoint.map(|e| (e, model_name));
             crate::bench_lsp::run(&dir, requests, model, remote)
         }
-        What::Adapter { dir, base, minutes } => crate::bench_adapter::run(&dir, base, minutes),
+        What::Hybrid { dir, commits, max_tasks, model, minutes, top_layers, adapter } => {
+            crate::bench_hybrid::run(crate::bench_hybrid::HybridArgs {
+                dir,
+                commits,
+                max_tasks,
+                model,
+                minutes,
+                top_layers,
+                adapter,
+            })
+        }
     }
 }
 

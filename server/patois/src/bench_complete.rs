@@ -5,7 +5,6 @@
 //! similarity. In the same run: the model without retrieved context, and the copy
 //! baseline (the line that follows the most similar line elsewhere in the repository).
 
-use crate::bench_adapter::edit_similarity;
 use crate::bench_generate::pct;
 use anyhow::{Context, Result};
 use patois_engine::{Engine, Settings, Ticket};
@@ -15,26 +14,45 @@ use patois_vcs::Repo;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-struct Task {
+/// 1 - Levenshtein distance / longer length, on characters.
+pub fn edit_similarity(a: &str, b: &str) -> f64 {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            cur[j] = (prev[j] + 1)
+                .min(cur[j - 1] + 1)
+                .min(prev[j - 1] + (a[i - 1] != b[j - 1]) as usize);
+        }
+        prev = cur;
+    }
+    1.0 - prev[b.len()] as f64 / a.len().max(b.len()) as f64
+}
+
+pub(crate) struct Task {
     /// The commit that added the line.
     commit: String,
-    path: String,
+    pub path: String,
     /// The file as the commit left it, with the target line's text removed.
-    text: String,
-    cursor: usize,
-    target: String,
+    pub text: String,
+    pub cursor: usize,
+    pub target: String,
     /// The nearest non-empty line above the target (for the copy baseline).
-    previous: String,
+    pub previous: String,
 }
 
 /// Lines of the base tree: each trimmed line and the trimmed line after it.
-struct LinePairs {
+pub(crate) struct LinePairs {
     next_of: HashMap<String, String>,
     lines: Vec<(String, String)>,
 }
 
 impl LinePairs {
-    fn new(base: &Path, files: &[String]) -> LinePairs {
+    pub fn new(base: &Path, files: &[String]) -> LinePairs {
         let mut next_of = HashMap::new();
         let mut lines = Vec::new();
         for f in files {
@@ -49,7 +67,7 @@ impl LinePairs {
     }
 
     /// The line after the line most similar to `previous`.
-    fn copy(&self, previous: &str) -> String {
+    pub fn copy(&self, previous: &str) -> String {
         if let Some(n) = self.next_of.get(previous) {
             return n.clone();
         }
@@ -118,25 +136,42 @@ fn mine(repo: &Repo, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
     Ok(all.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, t)| t).collect())
 }
 
-/// Scores of one way of completing: exact first lines, similarity, latency.
+/// Scores of one way of completing: exact first lines, similarity, identifiers, latency.
 #[derive(Default)]
-struct Score {
+pub(crate) struct Score {
     exact: usize,
     sim: Vec<f64>,
+    /// Per task with identifiers: the share of the target's identifiers the line has.
+    identifiers: Vec<f64>,
     ms: Vec<f64>,
 }
 
+/// The identifiers of a line of `path`'s language, keywords left out.
+fn identifiers<'t>(path: &str, line: &'t str) -> Vec<&'t str> {
+    let lang = patois_syntax::language_for_path(Path::new(path)).map(|l| l.name);
+    line.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 2 && !w.starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|w| !patois_retrieve::is_keyword(lang, w))
+        .collect()
+}
+
 impl Score {
-    fn add(&mut self, got: &str, target: &str, ms: f64) {
+    pub fn add(&mut self, path: &str, got: &str, target: &str, ms: f64) {
         let first = got.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
         self.exact += (first == target) as usize;
         self.sim.push(edit_similarity(first, target));
+        let wanted = identifiers(path, target);
+        if !wanted.is_empty() {
+            let have = identifiers(path, first);
+            let hits = wanted.iter().filter(|w| have.contains(w)).count();
+            self.identifiers.push(hits as f64 / wanted.len() as f64);
+        }
         self.ms.push(ms);
     }
-    fn mean(&self) -> f64 {
+    pub fn mean(&self) -> f64 {
         self.sim.iter().sum::<f64>() / self.sim.len().max(1) as f64
     }
-    fn line(&self, label: &str) {
+    pub fn line(&self, label: &str) {
         let n = self.sim.len().max(1);
         let latency = if self.ms.iter().any(|m| *m > 0.0) {
             let mut ms = self.ms.clone();
@@ -144,8 +179,9 @@ impl Score {
         } else {
             String::new()
         };
+        let ids = self.identifiers.iter().sum::<f64>() / self.identifiers.len().max(1) as f64;
         println!(
-            "  {label:<28} edit similarity {:.3}, exact {:.3} ({}/{n}){latency}",
+            "  {label:<28} edit similarity {:.3}, exact {:.3} ({}/{n}), identifiers {ids:.3}{latency}",
             self.mean(),
             self.exact as f64 / n as f64,
             self.exact
@@ -181,6 +217,55 @@ fn replay_commit(engine: &Engine, repo: &Repo, t: &Task) -> Result<usize> {
     Ok(n)
 }
 
+/// The repository as of N commits ago, indexed, and the tasks the commits since give.
+pub(crate) struct TimeSplit {
+    pub root: PathBuf,
+    pub repo: Repo,
+    pub tasks: Vec<Task>,
+    /// The tree at the base commit, with its index.
+    pub base_dir: PathBuf,
+    pub files: Vec<String>,
+    index: Option<Index>,
+    _tmp: tempfile::TempDir,
+}
+
+impl TimeSplit {
+    /// Prints what `bench NAME` split.
+    pub fn new(dir: &Path, commits: usize, max_tasks: usize, name: &str) -> Result<TimeSplit> {
+        let root = patois_index::repo_root(dir)?;
+        let repo = Repo::discover(&root)?
+            .with_context(|| format!("bench {name} needs a git repository"))?;
+        let chain = repo.first_parent_chain(commits + 1)?;
+        let base =
+            chain.get(commits).or(chain.last()).context("the repository has no commits")?.clone();
+        let mut range: Vec<String> = chain.iter().take_while(|c| **c != base).cloned().collect();
+        range.reverse();
+        let tmp = tempfile::tempdir()?;
+        let base_dir = tmp.path().join("base");
+        std::fs::create_dir_all(&base_dir)?;
+        let n = repo.export_tree(&base, &base_dir)?;
+        let ix = Index::open(&base_dir, &tmp.path().join("ix"))?;
+        // One indexing thread: retrieval, so the prompts, repeat from run to run.
+        let report = ix.update(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet)?;
+        let files: Vec<String> = ix.with_manifest(|m| m.files.keys().cloned().collect());
+        let tasks = mine(&repo, &range, max_tasks)?;
+        println!(
+            "bench {name} {}: base {} ({n} files, {} indexed), {} commits after it, {} tasks",
+            root.display(),
+            base.get(..10).unwrap_or(&base),
+            report.files,
+            range.len(),
+            tasks.len()
+        );
+        Ok(TimeSplit { root, repo, tasks, base_dir, files, index: Some(ix), _tmp: tmp })
+    }
+
+    /// The index of the base tree (once).
+    pub fn index(&mut self) -> Result<Index> {
+        self.index.take().context("the index was handed out already")
+    }
+}
+
 pub fn run(
     dir: PathBuf,
     commits: usize,
@@ -188,34 +273,14 @@ pub fn run(
     model: Option<PathBuf>,
     replay_edits: bool,
 ) -> Result<()> {
-    let root = patois_index::repo_root(&dir)?;
-    let repo = Repo::discover(&root)?.context("bench complete needs a git repository")?;
-    let chain = repo.first_parent_chain(commits + 1)?;
-    let base = chain.get(commits).or(chain.last()).context("the repository has no commits")?;
-    let mut range: Vec<String> = chain.iter().take_while(|c| *c != base).cloned().collect();
-    range.reverse();
-    let tmp = tempfile::tempdir()?;
-    let base_dir = tmp.path().join("base");
-    std::fs::create_dir_all(&base_dir)?;
-    let n = repo.export_tree(base, &base_dir)?;
-    let ix = Index::open(&base_dir, &tmp.path().join("ix"))?;
-    // One indexing thread: retrieval, so the prompts, repeat from run to run.
-    let report = ix.update(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet)?;
-    let files: Vec<String> = ix.with_manifest(|m| m.files.keys().cloned().collect());
-    let tasks = mine(&repo, &range, max_tasks)?;
-    println!(
-        "bench complete {}: base {} ({n} files, {} indexed), {} commits after it, {} tasks",
-        root.display(),
-        base.get(..10).unwrap_or(base),
-        report.files,
-        range.len(),
-        tasks.len()
-    );
-    let mut settings = Settings::from_repo(&root).unwrap_or_default();
+    let mut split = TimeSplit::new(&dir, commits, max_tasks, "complete")?;
+    let index = split.index()?;
+    let (root, repo, tasks) = (&split.root, &split.repo, &split.tasks);
+    let mut settings = Settings::from_repo(root).unwrap_or_default();
     if model.is_some() {
         settings.model = model;
     }
-    let engine = Engine::new(ix, settings.clone());
+    let engine = Engine::new(index, settings.clone());
     let g = engine.load_model()?;
     println!(
         "  model {} ({}, run by {})",
@@ -223,7 +288,7 @@ pub fn run(
         engine.model_choice().source,
         g.info().backend
     );
-    let pairs = LinePairs::new(&base_dir, &files);
+    let pairs = LinePairs::new(&split.base_dir, &split.files);
     let (mut with, mut without, mut copy) = (Score::default(), Score::default(), Score::default());
     let (mut edited, mut unedited) = (Score::default(), Score::default());
     let mut continued = 0;
@@ -231,21 +296,21 @@ pub fn run(
     for (i, t) in tasks.iter().enumerate() {
         engine.set_settings(settings.clone())?;
         let r = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
-        with.add(&r.text, &t.target, r.ms.total);
+        with.add(&t.path, &r.text, &t.target, r.ms.total);
         // No prompt at all: the line continued code found elsewhere in the repository.
         continued += usize::from(r.prompt_tokens == 0 && !r.text.is_empty());
         engine.set_settings(plain.clone())?;
         let r0 = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
-        without.add(&r0.text, &t.target, r0.ms.total);
+        without.add(&t.path, &r0.text, &t.target, r0.ms.total);
         let copied = pairs.copy(&t.previous);
-        copy.add(&copied, &t.target, 0.0);
+        copy.add(&t.path, &copied, &t.target, 0.0);
         if replay_edits {
             engine.set_settings(settings.clone())?;
             engine.forget_edits();
-            if replay_commit(&engine, &repo, t)? > 0 {
-                unedited.add(&r.text, &t.target, r.ms.total);
+            if replay_commit(&engine, repo, t)? > 0 {
+                unedited.add(&t.path, &r.text, &t.target, r.ms.total);
                 let r2 = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
-                edited.add(&r2.text, &t.target, r2.ms.total);
+                edited.add(&t.path, &r2.text, &t.target, r2.ms.total);
             }
             engine.forget_edits();
         }
@@ -274,4 +339,14 @@ pub fn run(
         with.mean() - copy.mean()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn edit_similarity() {
+        assert_eq!(super::edit_similarity("abc", "abc"), 1.0);
+        assert_eq!(super::edit_similarity("abc", "abd"), 1.0 - 1.0 / 3.0);
+        assert_eq!(super::edit_similarity("", "ab"), 0.0);
+    }
 }

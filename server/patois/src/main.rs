@@ -2,9 +2,9 @@
 
 mod adapter_cmd;
 mod bench;
-mod bench_adapter;
 mod bench_complete;
 mod bench_generate;
+mod bench_hybrid;
 mod bench_lsp;
 mod bench_retrieval;
 mod context_cmd;

@@ -162,14 +162,18 @@ pub fn status(args: StatusArgs) -> Result<()> {
 pub struct TrainArgs {
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// A pretrained base to train a LoRA adapter on; without it the built-in model is trained from scratch.
+    /// The pretrained model to train a LoRA adapter on [default: the model in effect].
     #[arg(long)]
     pub base: Option<PathBuf>,
+    /// Train the small built-in model from scratch instead (for machines without a
+    /// pretrained model; also what happens when the built-in model is the one in effect).
+    #[arg(long, conflicts_with = "base")]
+    pub builtin: bool,
     #[arg(long, default_value_t = 3.0)]
     pub minutes: f64,
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Adapter name (with --base): written to .patois/adapters/NAME/.
+    /// Adapter name: written to .patois/adapters/NAME/.
     #[arg(long, default_value = "house")]
     pub name: String,
     #[arg(long, default_value_t = 8)]
@@ -182,10 +186,31 @@ pub struct TrainArgs {
     /// Also train on the sources of Rust dependencies found in the local cargo registry (MB).
     #[arg(long, value_name = "MB", default_value_t = 0)]
     pub with_deps: usize,
+    /// LoRA: adapt the top N layers (0: all); the frozen layers below run once per example.
+    #[arg(long, default_value_t = 4)]
+    pub top_layers: usize,
+    /// LoRA: the training loss over the whole vocabulary, not only the tokens the data holds.
+    #[arg(long)]
+    pub full_vocabulary: bool,
+    /// Tokens per training window.
+    #[arg(long, default_value_t = 256)]
+    pub window: usize,
+    /// How the server's `train_when_idle` runs it: progress as JSON lines, a checkpoint
+    /// every 30 s, stop with the parent process, and the adapter replaced only when its
+    /// held-out loss beats the current one's (atomically).
+    #[arg(long, conflicts_with = "builtin")]
+    pub idle: bool,
     #[command(flatten)]
     pub location: IndexLocation,
     #[arg(long)]
     pub json: bool,
+}
+
+/// `patois train`'s arguments parsed from words (the demo's fallback).
+#[derive(clap::Parser)]
+struct TrainCli {
+    #[command(flatten)]
+    args: TrainArgs,
 }
 
 struct TrainBar(indicatif::ProgressBar);
@@ -198,6 +223,14 @@ impl TrainProgress for TrainBar {
         if self.0.length().is_some_and(|l| l > 0) {
             self.0.set_position(step as u64);
         }
+    }
+}
+
+/// Progress as one JSON object per step on stdout (read by the server).
+struct JsonLines;
+impl TrainProgress for JsonLines {
+    fn step(&self, step: usize, loss: f32, tps: f64) {
+        println!("{}", serde_json::json!({ "step": step, "loss": loss, "tokensPerS": tps }));
     }
 }
 
@@ -214,21 +247,54 @@ fn stop_flag() -> Arc<AtomicBool> {
     flag
 }
 
+/// Sets `flag` when the parent process exits (the server that started an idle run).
+#[cfg(unix)]
+fn stop_with_parent(flag: Arc<AtomicBool>) {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        if std::os::unix::process::parent_id() != parent {
+            flag.store(true, Ordering::SeqCst);
+            return;
+        }
+    });
+}
+#[cfg(not(unix))]
+fn stop_with_parent(_: Arc<AtomicBool>) {}
+
 pub fn train(args: TrainArgs) -> Result<patois_train::TrainReport> {
     let index = open_index(&args.dir, &args.location)?;
-    index.update(&Default::default(), &patois_index::Quiet)?;
+    if !args.idle {
+        // An idle run trains on the index the server keeps fresh (one writer at a time).
+        index.update(&Default::default(), &patois_index::Quiet)?;
+    }
+    let mut settings = Settings::from_repo(index.root())?;
+    if args.base.is_some() {
+        settings.model = args.base.clone();
+    }
+    let engine = Engine::new(index, settings);
+    let index = engine.index();
+    let base = engine.model_path();
+    let builtin = args.builtin || base == builtin_model_dir(index.dir());
+    let dest = adapter_dir(index.dir(), &args.name);
+    let out = if args.idle { dest.with_extension("next") } else { dest.clone() };
     let opts = TrainOptions {
         minutes: args.minutes,
         steps: args.steps,
         lora_rank: args.rank,
         lora_alpha: args.alpha,
         lora_targets: args.targets.split(',').map(|s| s.trim().to_string()).collect(),
-        lr: if args.base.is_some() { 1e-3 } else { 3e-3 },
+        lr: if builtin { 3e-3 } else { 1e-3 },
         dependency_bytes: args.with_deps << 20,
+        top_layers: args.top_layers,
+        data_vocabulary: !args.full_vocabulary,
+        seq_len: args.window,
+        checkpoint_seconds: args.idle.then_some(30.0),
+        rival: args.idle.then(|| dest.clone()),
         ..Default::default()
     };
     let bar = indicatif::ProgressBar::new(0);
-    if args.json {
+    if args.json || args.idle {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_style(
@@ -237,20 +303,29 @@ pub fn train(args: TrainArgs) -> Result<patois_train::TrainReport> {
             .progress_chars("=> "),
     );
     let stop = stop_flag();
-    let progress = TrainBar(bar.clone());
-    let r = match &args.base {
-        Some(base) => train_lora(
-            &index,
-            base,
-            &adapter_dir(index.dir(), &args.name),
-            &opts,
-            &stop,
-            &progress,
-        )?,
-        None => train_builtin(&index, &builtin_model_dir(index.dir()), &opts, &stop, &progress)?,
+    if args.idle {
+        stop_with_parent(stop.clone());
+    }
+    let (bar_progress, json_progress) = (TrainBar(bar.clone()), JsonLines);
+    let progress: &dyn TrainProgress = if args.idle { &json_progress } else { &bar_progress };
+    let r = if builtin {
+        train_builtin(index, &builtin_model_dir(index.dir()), &opts, &stop, progress)?
+    } else {
+        train_lora(index, &base, &out, &opts, &stop, progress)?
     };
     bar.finish_and_clear();
-    if args.json {
+    let exported = !builtin && !r.interrupted && base.extension().is_some_and(|e| e == "gguf");
+    if exported {
+        // llama.cpp runs GGUF models here: it applies the adapter's GGUF export.
+        patois_adapter::export_gguf(&out, &base, &out.join(patois_engine::GGUF_ADAPTER))?;
+    }
+    let replaced = args.idle && !r.interrupted && r.rival_loss.is_none_or(|l| r.adapted_loss < l);
+    if replaced {
+        replace_dir(&out, &dest)?;
+    }
+    if args.idle {
+        println!("{}", serde_json::json!({ "report": r, "replaced": replaced }));
+    } else if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         for reason in &r.split_reasons {
@@ -268,9 +343,58 @@ pub fn train(args: TrainArgs) -> Result<patois_train::TrainReport> {
             r.adapted_loss,
             (r.adapted_loss / r.base_loss - 1.0) * 100.0
         );
-        println!("wrote {}", r.out_dir.display());
+        if exported {
+            println!("wrote {} (and its GGUF export for llama.cpp)", r.out_dir.display());
+        } else {
+            println!("wrote {}", r.out_dir.display());
+        }
     }
     Ok(r)
+}
+
+/// Puts the folder `new` in the place of `dest` in one step where the system can
+/// (Linux: the two are exchanged), so that a reader sees the old or the new folder, never
+/// neither or a mix; the old one is then removed.
+fn replace_dir(new: &Path, dest: &Path) -> Result<()> {
+    if !dest.exists() {
+        std::fs::rename(new, dest)
+            .with_context(|| format!("moving {} to {}", new.display(), dest.display()))?;
+        return Ok(());
+    }
+    exchange(new, dest)
+        .with_context(|| format!("exchanging {} and {}", new.display(), dest.display()))?;
+    std::fs::remove_dir_all(new).with_context(|| format!("removing {}", new.display()))
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c =
+        |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths; renameat2 only reads them.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    let old = b.with_extension("old");
+    std::fs::rename(b, &old)?;
+    std::fs::rename(a, b)?;
+    std::fs::rename(&old, a)
 }
 
 #[derive(clap::Args)]
@@ -312,19 +436,10 @@ pub fn demo(args: DemoArgs) -> Result<()> {
                      for {} minutes (its completions are weak)",
                     args.minutes
                 );
-                train(TrainArgs {
-                    dir: args.dir.clone(),
-                    base: None,
-                    minutes: args.minutes,
-                    steps: None,
-                    name: "house".into(),
-                    rank: 8,
-                    alpha: 16.0,
-                    targets: String::new(),
-                    with_deps: 0,
-                    location: IndexLocation { index_dir: None },
-                    json: false,
-                })?;
+                let minutes = args.minutes.to_string();
+                let dir = args.dir.display().to_string();
+                let cli = ["train", "--builtin", "--minutes", &minutes, &dir];
+                train(<TrainCli as clap::Parser>::parse_from(cli).args)?;
             }
         }
     }

@@ -1,4 +1,5 @@
-//! `initialized`: starts watching files, indexes in the background, then loads the model.
+//! `initialized`: starts watching files, indexes in the background, then loads the model;
+//! starts the idle trainer (it does nothing unless `train_when_idle` is set).
 
 use crate::indexing::ChangeFilter;
 use crate::session::Session;
@@ -21,6 +22,11 @@ pub(crate) async fn handle(s: &Arc<Session>, _: InitializedParams) {
         let _ = s.client.register_capability(vec![reg]).await;
     } else {
         s.start_watcher(&root);
+    }
+    if let Ok(e) = s.engine() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        s.idle_training.start(e, tx);
+        tokio::spawn(crate::idle_training::show_progress(s.clone(), rx));
     }
     let s = s.clone();
     tokio::spawn(async move {

@@ -17,6 +17,8 @@ impl Session {
         let e = self.engine()?;
         let status = blocking(move || Ok::<_, std::convert::Infallible>(e.status())).await?;
         let Ok(status) = status;
-        Ok(convert::status(status, self.indexing.load(Ordering::SeqCst)))
+        let mut report = convert::status(status, self.indexing.load(Ordering::SeqCst));
+        report.training = self.idle_training.report();
+        Ok(report)
     }
 }

@@ -1,0 +1,109 @@
+//! `patois bench hybrid`: does the house-style adapter earn its place beside retrieval?
+//! The repository as of N commits ago is indexed and an adapter is trained on it; the
+//! lines the commits since added are asked for in four arms on the same tasks: the base
+//! model alone, with retrieval, with the adapter, with both. Plus the held-out loss of
+//! the base and the adapted model, and the training speed.
+
+use crate::bench_complete::{LinePairs, Score, TimeSplit};
+use anyhow::Result;
+use patois_engine::{Engine, Settings, Ticket, GGUF_ADAPTER};
+use patois_train::{train_lora, Silent, TrainOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+pub struct HybridArgs {
+    pub dir: PathBuf,
+    pub commits: usize,
+    pub max_tasks: usize,
+    pub model: Option<PathBuf>,
+    pub minutes: f64,
+    pub top_layers: usize,
+    /// Where the adapter is trained and kept; one already there is used as it is.
+    pub adapter: Option<PathBuf>,
+}
+
+pub fn run(args: HybridArgs) -> Result<()> {
+    let mut split = TimeSplit::new(&args.dir, args.commits, args.max_tasks, "hybrid")?;
+    let mut settings = Settings::from_repo(&split.root).unwrap_or_default();
+    if args.model.is_some() {
+        settings.model = args.model.clone();
+    }
+    settings.adapter = None;
+    let engine = Engine::new(split.index()?, settings.clone());
+    let base = engine.model_path();
+    println!("  model {} ({})", base.display(), engine.model_choice().source);
+    let tmp = tempfile::tempdir()?;
+    let adapter = args.adapter.clone().unwrap_or_else(|| tmp.path().join("adapter"));
+    if adapter.join("adapter_config.json").exists() {
+        println!("  adapter: {} (given; not trained in this run)", adapter.display());
+    } else {
+        train(&engine, &base, &adapter, &args)?;
+    }
+    let arms = [
+        ("base", false, false),
+        ("base + retrieval", true, false),
+        ("base + adapter", false, true),
+        ("base + adapter + retrieval", true, true),
+    ];
+    let mut scores = Vec::new();
+    for (label, retrieval, adapted) in arms {
+        let arm = Settings {
+            budget: if retrieval { settings.budget } else { 0 },
+            adapter: adapted.then(|| adapter.clone()),
+            ..settings.clone()
+        };
+        engine.set_settings(arm)?;
+        let mut score = Score::default();
+        for t in &split.tasks {
+            let r = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
+            score.add(&t.path, &r.text, &t.target, r.ms.total);
+            if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+                eprintln!("[{label}] {}\n  want {:?}\n  got  {:?}", t.path, t.target, r.text);
+            }
+        }
+        score.line(label);
+        scores.push(score);
+    }
+    let pairs = LinePairs::new(&split.base_dir, &split.files);
+    let mut copy = Score::default();
+    for t in &split.tasks {
+        copy.add(&t.path, &pairs.copy(&t.previous), &t.target, 0.0);
+    }
+    copy.line("copy baseline");
+    let both = scores[3].mean();
+    let best_single = scores[1].mean().max(scores[2].mean());
+    println!(
+        "  adapter + retrieval vs the better single arm: {:+.3} (goal: > 0)",
+        both - best_single
+    );
+    Ok(())
+}
+
+/// Trains the adapter on the base index and writes its GGUF export beside it.
+fn train(engine: &Engine, base: &Path, adapter: &Path, args: &HybridArgs) -> Result<()> {
+    let opts = TrainOptions {
+        minutes: args.minutes,
+        lr: 1e-3,
+        top_layers: args.top_layers,
+        ..Default::default()
+    };
+    let stop = AtomicBool::new(false);
+    let r = train_lora(engine.index(), base, adapter, &opts, &stop, &Silent)?;
+    let layers = match opts.top_layers {
+        0 => "all".to_string(),
+        n => format!("top {n}"),
+    };
+    println!(
+        "  adapter: {} steps, {} tokens in {:.0} s ({:.0} tokens/s; rank {}, {layers} layers)",
+        r.steps, r.tokens, r.seconds, r.tokens_per_s, opts.lora_rank
+    );
+    println!(
+        "  held-out loss: base {:.3}, adapted {:.3}: {:.1}% lower (goal >= 15%), on {} held-out files",
+        r.base_loss,
+        r.adapted_loss,
+        (1.0 - r.adapted_loss / r.base_loss) * 100.0,
+        r.held_out_files
+    );
+    patois_adapter::export_gguf(adapter, base, &adapter.join(GGUF_ADAPTER))?;
+    Ok(())
+}
