@@ -151,6 +151,72 @@ pub fn examples(
     Ok(out)
 }
 
+/// How serving asks for a completion, for [`serving_examples`].
+pub struct Serving<'a> {
+    pub style: patois_prompt::FimStyle,
+    /// The model's tokenizer (budgets and cuts are in its tokens).
+    pub tokens: &'a dyn patois_prompt::Tokens,
+    /// Context budget, as `budget` in the settings.
+    pub budget: usize,
+    /// The prompt's size, as the engine computes it from the settings.
+    pub window: usize,
+    /// Lines asked for per file, spread over it.
+    pub per_file: usize,
+}
+
+/// Next-line examples built the way the engine builds a completion prompt: the cursor at
+/// a line's indentation, the line removed, context retrieved from the index for that
+/// cursor, the same prompt builder and limits; the line and the end token follow.
+pub fn serving_examples(
+    index: &Index,
+    files: &BTreeMap<String, String>,
+    s: &Serving,
+) -> Result<Vec<String>> {
+    let count = |t: &str| s.tokens.count(t);
+    let mut out = Vec::new();
+    for path in files.keys() {
+        let Some(lang) = patois_syntax::language_for_path(std::path::Path::new(path)) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(index.root().join(path)) else { continue };
+        let starts: Vec<usize> =
+            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let asked: Vec<usize> = (1..starts.len())
+            .filter(|&n| {
+                let line = text[starts[n - 1]..starts[n] - 1].trim();
+                line.len() >= 8 && !line.starts_with(lang.line_comment)
+            })
+            .collect();
+        let step = (asked.len() / s.per_file.max(1)).max(1);
+        for &n in asked.iter().skip(step / 2).step_by(step).take(s.per_file) {
+            let (start, end) = (starts[n - 1], starts[n] - 1);
+            let line = &text[start..end];
+            let cursor = start + (line.len() - line.trim_start().len());
+            let doc = format!("{}{}", &text[..cursor], &text[end..]);
+            let req = patois_retrieve::Request {
+                path,
+                text: &doc,
+                cursor,
+                recent: &[],
+                edits: &[],
+                budget: patois_retrieve::Budget { limit: s.budget, count: &count },
+            };
+            let items = patois_retrieve::retrieve(index, &req, &Default::default())?.items;
+            let input = patois_prompt::Input {
+                path,
+                comment: lang.line_comment,
+                prefix: &doc[..cursor],
+                suffix: &doc[cursor..],
+                items: &items,
+            };
+            let limits = patois_prompt::Limits::for_window(s.window);
+            let prompt = patois_prompt::build(s.style, &input, limits, s.tokens);
+            out.push(format!("{}{}{}", prompt.text, line.trim(), s.style.stop_tokens()[0]));
+        }
+    }
+    Ok(out)
+}
+
 /// The local cargo registry's unpacked sources (`$CARGO_HOME/registry/src`).
 pub fn cargo_registry_src() -> Option<std::path::PathBuf> {
     let home = std::env::var_os("CARGO_HOME")

@@ -50,6 +50,12 @@ pub struct TrainOptions {
     pub checkpoint_seconds: Option<f64>,
     /// LoRA: an adapter to compare with, its held-out loss measured on the same windows.
     pub rival: Option<PathBuf>,
+    /// LoRA: next-line examples per file built as serving builds prompts (0: the older
+    /// chunk-local fill-in-the-middle examples instead).
+    pub prompts_per_file: usize,
+    /// The serving settings those prompts follow: context budget and prompt size.
+    pub prompt_budget: usize,
+    pub prompt_window: usize,
 }
 
 impl Default for TrainOptions {
@@ -84,6 +90,9 @@ impl Default for TrainOptions {
             data_vocabulary: true,
             checkpoint_seconds: None,
             rival: None,
+            prompts_per_file: 8,
+            prompt_budget: 384,
+            prompt_window: 976,
         }
     }
 }
@@ -432,9 +441,41 @@ fn train_lora_steps(
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(g.info.fim).filter(|f| *f != patois_prompt::FimStyle::PrefixOnly);
     let separator = tokenizer.token_to_id("<|endoftext|>");
-    let texts = training_texts(index, &split, fim, opts)?;
-    let train_w = packed_windows(&tokenizer, &texts, opts.seq_len, separator)?;
-    let held_texts = data::examples(index, &split.held_out, fim, false)?;
+    let tokens = HfTokens(&tokenizer);
+    let serving = match fim {
+        Some(style) if opts.prompts_per_file > 0 => Some(data::Serving {
+            style,
+            tokens: &tokens,
+            budget: opts.prompt_budget,
+            window: opts.prompt_window,
+            per_file: opts.prompts_per_file,
+        }),
+        _ => None,
+    };
+    let windows_of = |files: &BTreeMap<String, String>| -> Result<Vec<Vec<u32>>> {
+        // Plain code, packed; each serving prompt a window of its own (its line is at
+        // its end and needs the whole prompt in view).
+        let Some(serving) = &serving else {
+            let texts = training_texts(index, &split, fim, opts)?;
+            return packed_windows(&tokenizer, &texts, opts.seq_len, separator);
+        };
+        let mut texts = data::examples(index, files, None, false)?;
+        if opts.dependency_bytes > 0 {
+            if let Some(src) = data::cargo_registry_src() {
+                texts.extend(data::dependency_texts(index.root(), &src, opts.dependency_bytes));
+            }
+        }
+        let mut w = packed_windows(&tokenizer, &texts, opts.seq_len, separator)?;
+        for p in data::serving_examples(index, files, serving)? {
+            let ids = tokenizer.encode(p.as_str(), false).map_err(|e| anyhow::anyhow!("{e}"))?;
+            w.push(ids.get_ids().to_vec());
+        }
+        Ok(w)
+    };
+    let train_w = windows_of(&split.train)?;
+    // Held out: the held-out files' own code only. Their serving prompts would carry
+    // context retrieved from training files, which the adapter has seen.
+    let held_texts = data::examples(index, &split.held_out, None, false)?;
     let held_w = packed_windows(&tokenizer, &held_texts, opts.seq_len, separator)?;
     let layers = model.num_layers();
     let top = if opts.top_layers == 0 { layers } else { opts.top_layers.min(layers) };
@@ -568,6 +609,18 @@ fn train_lora_steps(
     let mut report = finish(index, split, run, p, dir, &ckpt)?;
     report.rival_loss = rival_loss;
     Ok(report)
+}
+
+/// Token counts and cuts by a Hugging Face tokenizer (the prompt builder's view).
+struct HfTokens<'a>(&'a Tokenizer);
+
+impl patois_prompt::Tokens for HfTokens<'_> {
+    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
+        match self.0.encode(text, false) {
+            Ok(e) => e.get_offsets().to_vec(),
+            Err(_) => patois_prompt::Chars.offsets(text),
+        }
+    }
 }
 
 /// The residual stream entering the adapted layers for window `w` (its inputs): the

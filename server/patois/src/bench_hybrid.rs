@@ -85,6 +85,8 @@ fn train(engine: &Engine, base: &Path, adapter: &Path, args: &HybridArgs) -> Res
         minutes: args.minutes,
         lr: 1e-3,
         top_layers: args.top_layers,
+        prompt_budget: engine.settings().budget,
+        prompt_window: engine.settings().prompt_tokens.saturating_sub(engine.settings().max_tokens),
         ..Default::default()
     };
     let stop = AtomicBool::new(false);

@@ -291,6 +291,9 @@ pub fn train(args: TrainArgs) -> Result<patois_train::TrainReport> {
         seq_len: args.window,
         checkpoint_seconds: args.idle.then_some(30.0),
         rival: args.idle.then(|| dest.clone()),
+        // Training prompts follow the serving settings (patois.toml).
+        prompt_budget: engine.settings().budget,
+        prompt_window: engine.settings().prompt_tokens.saturating_sub(engine.settings().max_tokens),
         ..Default::default()
     };
     let bar = indicatif::ProgressBar::new(0);
