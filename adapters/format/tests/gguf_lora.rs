@@ -23,14 +23,14 @@ fn base(dir: &Path) -> (PathBuf, Config) {
     (path, c)
 }
 
-/// A rank-4 adapter on every layer's q and v projections, large enough to change the
+/// A rank-4 adapter on the q and v projections of `layers`, large enough to change the
 /// completion.
-fn adapter(dir: &Path, c: &Config) {
+fn adapter(dir: &Path, c: &Config, layers: std::ops::Range<usize>) {
     let mut rng = Normal::new(7);
     let (r, h) = (4, c.hidden_size);
     let kv = c.num_key_value_heads * c.head_dim();
     let mut loras: BTreeMap<String, (Tensor, Tensor)> = BTreeMap::new();
-    for l in 0..c.num_hidden_layers {
+    for l in layers {
         for (proj, out) in [("q_proj", h), ("v_proj", kv)] {
             let a = rng.tensor(&[r, h], 0.3).unwrap();
             let b = rng.tensor(&[out, r], 0.3).unwrap();
@@ -41,30 +41,42 @@ fn adapter(dir: &Path, c: &Config) {
     save_peft(dir, &AdapterConfig::new(r, 8.0, &targets, None), &loras).unwrap();
 }
 
+/// Every layer adapted, and only the top one (as `patois train` adapts the top layers).
 #[test]
 fn llama_cpp_with_the_exported_adapter_completes_like_candle_with_it_merged() {
     let tmp = tempfile::tempdir().unwrap();
     let (base, shape) = base(tmp.path());
-    let dir = tmp.path().join("house");
-    adapter(&dir, &shape);
-    let opts =
-        GenOptions { max_tokens: 12, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };
-    let prompts = ["fn main() {\n    let total = ", "pub fn add(a: u32, b: u32) -> u32 {\n    "];
+    let n = shape.num_hidden_layers;
+    for (name, layers) in [("all", 0..n), ("top", n - 1..n)] {
+        let dir = tmp.path().join(name);
+        adapter(&dir, &shape, layers.clone());
+        let opts = GenOptions {
+            max_tokens: 12,
+            mode: Mode::MultiLine,
+            max_lines: 100,
+            ..Default::default()
+        };
+        let prompts =
+            ["fn main() {\n    let total = ", "pub fn add(a: u32, b: u32) -> u32 {\n    "];
 
-    let mut candle = Generator::load(&base, &Device::Cpu).unwrap();
-    assert!(apply(&mut candle.model, &dir, true).unwrap() > 0);
-    let plain = LlamaGenerator::load(&base, &LlamaOptions::default()).unwrap();
-    let gguf = dir.join("adapter.gguf");
-    assert_eq!(export_gguf(&dir, &base, &gguf).unwrap(), 2 * shape.num_hidden_layers);
-    let lora = LlamaOptions { lora: Some(gguf), ..Default::default() };
-    let adapted = LlamaGenerator::load(&base, &lora).unwrap();
+        let mut candle = Generator::load(&base, &Device::Cpu).unwrap();
+        assert!(apply(&mut candle.model, &dir, true).unwrap() > 0);
+        let plain = LlamaGenerator::load(&base, &LlamaOptions::default()).unwrap();
+        let gguf = dir.join("adapter.gguf");
+        assert_eq!(export_gguf(&dir, &base, &gguf).unwrap(), 2 * layers.len());
+        let lora = LlamaOptions { lora: Some(gguf), ..Default::default() };
+        let adapted = LlamaGenerator::load(&base, &lora).unwrap();
 
-    let mut changed = 0;
-    for p in prompts {
-        let want = candle.complete(p, "", &opts, &|| false).unwrap().text;
-        let got = adapted.complete(p, "", &opts, &|| false).unwrap().text;
-        assert_eq!(got, want, "llama.cpp with the adapter vs candle with it, after {p:?}");
-        changed += (plain.complete(p, "", &opts, &|| false).unwrap().text != got) as usize;
+        let mut changed = 0;
+        for p in prompts {
+            let want = candle.complete(p, "", &opts, &|| false).unwrap().text;
+            let got = adapted.complete(p, "", &opts, &|| false).unwrap().text;
+            assert_eq!(
+                got, want,
+                "{name} layers: llama.cpp with the adapter vs candle, after {p:?}"
+            );
+            changed += (plain.complete(p, "", &opts, &|| false).unwrap().text != got) as usize;
+        }
+        assert!(changed > 0, "{name} layers: the adapter changes what the model writes");
     }
-    assert!(changed > 0, "the adapter changes what the model writes");
 }

@@ -53,6 +53,19 @@ export interface Status {
   promptsGoTo?: string;
   remoteNote?: string | null;
   drift?: { advice: string; retrainAdvised: boolean } | null;
+  /** Idle training (`trainWhenIdle`): the current or last run. */
+  training?: { state: string; steps: number; heldOutLoss?: number | null; baseLoss?: number | null; replaced?: boolean | null; message?: string | null } | null;
+}
+
+/** One tooltip line for an idle training run. */
+export function trainingLine(t: NonNullable<Status["training"]>): string {
+  let line = `idle training ${t.state}: step ${t.steps}`;
+  if (t.baseLoss != null && t.heldOutLoss != null) {
+    line += `, held-out loss ${t.baseLoss.toFixed(3)} → ${t.heldOutLoss.toFixed(3)}`;
+  }
+  if (t.replaced != null) line += t.replaced ? ", adapter replaced" : ", adapter kept";
+  if (t.message) line += ` (${t.message})`;
+  return line;
 }
 
 /** Status bar text and tooltip. */
@@ -71,9 +84,10 @@ export function statusText(s: Status): { text: string; tooltip: string; retrain:
   const drift = s.drift ? `\n${s.drift.advice}` : "";
   const goes = s.promptsGoTo ? `\nprompts go to: ${s.promptsGoTo}` : "";
   const remote = s.remoteNote ? `\n${s.remoteNote}` : "";
+  const training = s.training ? `\n${trainingLine(s.training)}` : "";
   return {
     text: `${icon} patois${s.drift?.retrainAdvised ? " $(history)" : ""}`,
-    tooltip: `${s.files} files, ${s.commits} commits indexed\nmodel: ${model}${goes}${remote}${drift}`,
+    tooltip: `${s.files} files, ${s.commits} commits indexed\nmodel: ${model}${goes}${remote}${drift}${training}`,
     retrain: s.drift?.retrainAdvised ?? false,
   };
 }

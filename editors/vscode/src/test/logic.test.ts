@@ -20,6 +20,13 @@ test("the status says where prompts go and what happened with the server", () =>
   assert.match(t.tooltip, /unreachable/);
 });
 
+test("status text shows idle training", () => {
+  const t = statusText({ files: 1, commits: 1, model: null, training: { state: "finished", steps: 40, baseLoss: 2.35, heldOutLoss: 1.9, replaced: true } });
+  assert.match(t.tooltip, /idle training finished: step 40, held-out loss 2\.350 → 1\.900, adapter replaced/);
+  const paused = statusText({ files: 1, commits: 1, model: null, training: { state: "paused", steps: 3 } });
+  assert.match(paused.tooltip, /idle training paused: step 3$/);
+});
+
 test("status text reports drift and offers retraining", () => {
   const t = statusText({ files: 3, commits: 2, model: { arch: "qwen2", format: "safetensors" }, drift: { advice: "retrain advised: 40% changed", retrainAdvised: true } });
   assert.match(t.text, /history/);
