@@ -442,37 +442,40 @@ fn train_lora_steps(
     let fim = Some(g.info.fim).filter(|f| *f != patois_prompt::FimStyle::PrefixOnly);
     let separator = tokenizer.token_to_id("<|endoftext|>");
     let tokens = HfTokens(&tokenizer);
+    let context = model.config.max_position_embeddings;
     let serving = match fim {
         Some(style) if opts.prompts_per_file > 0 => Some(data::Serving {
             style,
             tokens: &tokens,
             budget: opts.prompt_budget,
-            window: opts.prompt_window,
+            // As the engine does: the model's context bounds the prompt (room for the line).
+            window: opts.prompt_window.min(context.saturating_sub(64)),
             per_file: opts.prompts_per_file,
         }),
         _ => None,
     };
-    let windows_of = |files: &BTreeMap<String, String>| -> Result<Vec<Vec<u32>>> {
-        // Plain code, packed; each serving prompt a window of its own (its line is at
-        // its end and needs the whole prompt in view).
-        let Some(serving) = &serving else {
-            let texts = training_texts(index, &split, fim, opts)?;
-            return packed_windows(&tokenizer, &texts, opts.seq_len, separator);
-        };
-        let mut texts = data::examples(index, files, None, false)?;
-        if opts.dependency_bytes > 0 {
-            if let Some(src) = data::cargo_registry_src() {
-                texts.extend(data::dependency_texts(index.root(), &src, opts.dependency_bytes));
+    // Plain code, packed; each serving prompt a window of its own (its line is at its end
+    // and needs the whole prompt in view).
+    let train_w = match &serving {
+        None => packed_windows(
+            &tokenizer,
+            &training_texts(index, &split, fim, opts)?,
+            opts.seq_len,
+            separator,
+        )?,
+        Some(serving) => {
+            let code = training_texts(index, &split, None, opts)?;
+            let mut w = packed_windows(&tokenizer, &code, opts.seq_len, separator)?;
+            for p in data::serving_examples(index, &split.train, serving)? {
+                let ids =
+                    tokenizer.encode(p.as_str(), false).map_err(|e| anyhow::anyhow!("{e}"))?;
+                if ids.len() <= context {
+                    w.push(ids.get_ids().to_vec());
+                }
             }
+            w
         }
-        let mut w = packed_windows(&tokenizer, &texts, opts.seq_len, separator)?;
-        for p in data::serving_examples(index, files, serving)? {
-            let ids = tokenizer.encode(p.as_str(), false).map_err(|e| anyhow::anyhow!("{e}"))?;
-            w.push(ids.get_ids().to_vec());
-        }
-        Ok(w)
     };
-    let train_w = windows_of(&split.train)?;
     // Held out: the held-out files' own code only. Their serving prompts would carry
     // context retrieved from training files, which the adapter has seen.
     let held_texts = data::examples(index, &split.held_out, None, false)?;

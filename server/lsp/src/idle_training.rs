@@ -53,12 +53,24 @@ impl IdleTrainer {
     /// A keystroke or request: the training child (if running) stops now.
     pub(crate) fn touch(&self) {
         *lock(&self.last_activity) = Instant::now();
+        self.pause_running();
+    }
+
+    fn pause_running(&self) {
         let pid = self.running_pid.swap(0, Ordering::SeqCst);
         if pid != 0 {
             pause(pid);
             if let Some(r) = lock(&self.report).as_mut().filter(|r| r.state == "running") {
                 r.state = "paused".into();
             }
+        }
+    }
+
+    /// Marks `pid` running; a keystroke that came in meanwhile stops it again.
+    fn mark_running(&self, pid: u32, idle_seconds: u64) {
+        self.running_pid.store(pid, Ordering::SeqCst);
+        if self.idle_for() < Duration::from_secs(idle_seconds) {
+            self.pause_running();
         }
     }
 
@@ -113,8 +125,8 @@ impl IdleTrainer {
                     }
                     Ok(None) if idle && self.running_pid.load(Ordering::SeqCst) == 0 => {
                         resume(c.id());
-                        self.running_pid.store(c.id(), Ordering::SeqCst);
                         self.set_state("running");
+                        self.mark_running(c.id(), settings.idle_seconds);
                         let _ = events.send(ProgressEvent::Begin(self.message()));
                     }
                     Ok(None) if reported.elapsed() >= Duration::from_secs(5) => {
@@ -134,7 +146,7 @@ impl IdleTrainer {
             trained_at = Some(head);
             match self.spawn(engine, settings.idle_training_minutes) {
                 Ok(run) => {
-                    self.running_pid.store(run.child.id(), Ordering::SeqCst);
+                    self.mark_running(run.child.id(), settings.idle_seconds);
                     let _ = events.send(ProgressEvent::Begin(self.message()));
                     child = Some(run);
                 }
