@@ -156,8 +156,7 @@ pub fn eval_loss(model: &Model, ws: &[Vec<u32>], n: usize) -> Result<f32> {
     if ws.is_empty() {
         return Ok(f32::NAN);
     }
-    let step = (ws.len() / n.max(1)).max(1);
-    let picked: Vec<&Vec<u32>> = ws.iter().step_by(step).take(n).collect();
+    let picked = spread(ws, n);
     let mut sum = 0.0;
     for w in &picked {
         sum += loss_of(model, w)?.detach().to_scalar::<f32>()?;
@@ -441,7 +440,7 @@ fn train_lora_steps(
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(g.info.fim).filter(|f| *f != patois_prompt::FimStyle::PrefixOnly);
     let separator = tokenizer.token_to_id("<|endoftext|>");
-    let tokens = HfTokens(&tokenizer);
+    let tokens = patois_generate::HfTokens(&tokenizer);
     let context = model.config.max_position_embeddings;
     let serving = match fim {
         Some(style) if opts.prompts_per_file > 0 => Some(data::Serving {
@@ -542,11 +541,12 @@ fn train_lora_steps(
     model.frozen_base = true;
     let vocabulary = opts.data_vocabulary.then(|| DataVocabulary::of(&train_w));
     let rows = match &vocabulary {
-        Some(v) => Some(Tensor::new(v.ids.as_slice(), &dev)?),
+        Some(v) => Some(model.head_rows(&v.ids)?),
         None => None,
     };
-    // The frozen layers' output per training window, computed when first needed.
-    let cache_limit = (1usize << 31) / (opts.seq_len * model.config.hidden_size * 4).max(1);
+    // The frozen layers' output per training window, computed when first needed and
+    // kept up to 2 GiB.
+    let mut cache_room = 1usize << 31;
     let mut lower_out: Vec<Option<Tensor>> = vec![None; train_w.len()];
     let vars: Vec<Var> = pairs.values().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
     let mut loss = |i: usize| -> Result<(Tensor, usize)> {
@@ -555,7 +555,9 @@ fn train_lora_steps(
             Some(x) => x.clone(),
             None => {
                 let x = frozen_output(&model, until, w)?;
-                if i < cache_limit {
+                let bytes = x.elem_count() * x.dtype().size_in_bytes();
+                if bytes <= cache_room {
+                    cache_room -= bytes;
                     lower_out[i] = Some(x.clone());
                 }
                 x
@@ -612,18 +614,6 @@ fn train_lora_steps(
     let mut report = finish(index, split, run, p, dir, &ckpt)?;
     report.rival_loss = rival_loss;
     Ok(report)
-}
-
-/// Token counts and cuts by a Hugging Face tokenizer (the prompt builder's view).
-struct HfTokens<'a>(&'a Tokenizer);
-
-impl patois_prompt::Tokens for HfTokens<'_> {
-    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
-        match self.0.encode(text, false) {
-            Ok(e) => e.get_offsets().to_vec(),
-            Err(_) => patois_prompt::Chars.offsets(text),
-        }
-    }
 }
 
 /// The residual stream entering the adapted layers for window `w` (its inputs): the

@@ -96,6 +96,12 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The tokens a prompt may have for a model with a `context`-token window: the
+    /// configured prompt size or the window, less room for the completion.
+    pub fn prompt_window(&self, context: usize) -> usize {
+        context.min(self.prompt_tokens).saturating_sub(self.max_tokens)
+    }
+
     /// Reads `patois.toml` at the repository root, if there is one.
     pub fn from_repo(root: &Path) -> Result<Settings> {
         let p = root.join("patois.toml");
@@ -362,8 +368,7 @@ impl Engine {
         self.clear_completion_cache();
         *lock(&self.last_items) = None;
         if reload {
-            *write(&self.generator) = None;
-            *lock(&self.failed_load) = None;
+            self.reload_model();
             *write(&self.fallback) = None;
             *lock(&self.remote_down) = None;
             *write(&self.remote_note) = None;
@@ -783,8 +788,7 @@ impl Engine {
             .map(|l| l.line_comment)
             .unwrap_or("#");
         let input = Input { path, comment, prefix, suffix, items: &items };
-        let window =
-            g.info().context.min(settings.prompt_tokens).saturating_sub(settings.max_tokens);
+        let window = settings.prompt_window(g.info().context);
         let limits = Limits::for_window(window);
         let prompt = build(g.info().fim, &input, limits, g.as_ref());
         let t_prompt = t0.elapsed().as_secs_f64() * 1e3 - t_retrieval;

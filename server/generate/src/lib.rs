@@ -283,6 +283,15 @@ impl Tokens for Generator {
     }
 }
 
+/// A Hugging Face tokenizer as the prompt builder counts and cuts tokens.
+pub struct HfTokens<'a>(pub &'a Tokenizer);
+
+impl Tokens for HfTokens<'_> {
+    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
+        hf_offsets(self.0, text)
+    }
+}
+
 /// Byte ranges of `text`'s tokens under a Hugging Face tokenizer (characters if it fails).
 fn hf_offsets(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
     match tok.encode(text, false) {

@@ -313,6 +313,15 @@ struct Layer {
     down: Lin,
 }
 
+impl Layer {
+    /// The layer's linear projections.
+    fn linears_mut(&mut self) -> impl Iterator<Item = &mut Lin> {
+        [&mut self.q, &mut self.k, &mut self.v, &mut self.o, &mut self.up, &mut self.down]
+            .into_iter()
+            .chain(self.gate.as_mut())
+    }
+}
+
 /// Where weights come from.
 enum Source<'a> {
     Safetensors(VarBuilder<'a>),
@@ -572,10 +581,7 @@ impl Model {
     /// Removes every LoRA update set by [`Model::set_lora`].
     pub fn clear_lora(&mut self) {
         for l in self.layers.iter_mut() {
-            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.up, &mut l.down]
-                .into_iter()
-                .chain(l.gate.as_mut())
-            {
+            for lin in l.linears_mut() {
                 lin.lora = None;
             }
         }
@@ -607,10 +613,7 @@ impl Model {
     pub fn dequantize(&mut self) -> Result<()> {
         let dev = self.device.clone();
         for l in self.layers.iter_mut() {
-            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.up, &mut l.down]
-                .into_iter()
-                .chain(l.gate.as_mut())
-            {
+            for lin in l.linears_mut() {
                 if lin.quant.is_some() {
                     lin.dense = Some(lin.weight(&dev)?);
                     lin.quant = None;
@@ -628,10 +631,7 @@ impl Model {
     pub fn merge_lora(&mut self) -> Result<()> {
         let dev = self.device.clone();
         for l in self.layers.iter_mut() {
-            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.up, &mut l.down]
-                .into_iter()
-                .chain(l.gate.as_mut())
-            {
+            for lin in l.linears_mut() {
                 if let Some(lora) = lin.lora.take() {
                     let w = lin.weight(&dev)?;
                     let delta = (lora.b.matmul(&lora.a)? * lora.scale)?;
@@ -775,17 +775,22 @@ impl Model {
     }
 
     /// Logits of the residual stream `x` after the last layer: the final norm and the
-    /// head, over the whole vocabulary or only the token ids in `rows`.
+    /// head, the whole of it or only the rows [`Model::head_rows`] picked.
     pub fn logits(&self, x: &Tensor, rows: Option<&Tensor>) -> Result<Tensor> {
         let h = self.norm.forward(x, self.differentiable)?;
         match rows {
             None => Ok(self.lm_head.forward_with(&h, self.frozen_base)?.squeeze(0)?),
-            Some(rows) => {
-                let w = self.lm_head.weight(&self.device)?.index_select(rows, 0)?;
-                let head = Lin { dense: Some(w), quant: None, bias: None, lora: None };
+            Some(w) => {
+                let head = Lin { dense: Some(w.clone()), quant: None, bias: None, lora: None };
                 Ok(head.forward_with(&h, true)?.squeeze(0)?)
             }
         }
+    }
+
+    /// The head's rows for the token `ids`, for [`Model::logits`] over those tokens only.
+    pub fn head_rows(&self, ids: &[u32]) -> Result<Tensor> {
+        let ids = Tensor::new(ids, &self.device)?;
+        Ok(self.lm_head.weight(&self.device)?.index_select(&ids, 0)?)
     }
 
     pub fn num_layers(&self) -> usize {

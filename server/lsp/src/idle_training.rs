@@ -28,6 +28,8 @@ pub(crate) enum ProgressEvent {
 struct Run {
     child: Child,
     reader: std::thread::JoinHandle<()>,
+    /// What the child wrote to stderr, once it ends.
+    errors: std::thread::JoinHandle<String>,
 }
 
 pub(crate) struct IdleTrainer {
@@ -198,6 +200,13 @@ impl IdleTrainer {
         let report = self.report.clone();
         *lock(&report) = Some(TrainingReport::started(child.id()));
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        // Read while it runs: a full pipe would stop the child.
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
@@ -207,17 +216,14 @@ impl IdleTrainer {
                 }
             }
         });
-        Ok(Run { child, reader })
+        Ok(Run { child, reader, errors })
     }
 
     /// After the child exited: the final state, and the model reloaded when the adapter
     /// was replaced. Returns the message for the progress's end.
     fn finished(&self, mut run: Run, engine: &Engine) -> String {
         let ok = run.child.wait().is_ok_and(|s| s.success());
-        let mut err = String::new();
-        if let Some(mut e) = run.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
+        let err = run.errors.join().unwrap_or_default();
         let _ = run.reader.join(); // it has read the last line
         let mut guard = lock(&self.report);
         let r = guard.get_or_insert_with(|| TrainingReport::started(run.child.id()));
@@ -242,13 +248,9 @@ impl IdleTrainer {
 
     /// Ends a run in progress (the server is shutting down); its checkpoint stays.
     pub(crate) fn shutdown(&self) {
-        let pid = self.running_pid.swap(0, Ordering::SeqCst);
-        let pid = if pid != 0 {
-            pid
-        } else {
-            lock(&self.report).as_ref().and_then(|r| r.pid).unwrap_or(0)
-        };
-        if pid != 0 {
+        // The report holds the child's pid while it exists, running or paused.
+        self.running_pid.store(0, Ordering::SeqCst);
+        if let Some(pid) = lock(&self.report).as_ref().and_then(|r| r.pid) {
             kill(pid);
         }
     }

@@ -85,9 +85,7 @@ fn train(engine: &Engine, base: &Path, adapter: &Path, args: &HybridArgs) -> Res
         minutes: args.minutes,
         lr: 1e-3,
         top_layers: args.top_layers,
-        prompt_budget: engine.settings().budget,
-        prompt_window: engine.settings().prompt_tokens.saturating_sub(engine.settings().max_tokens),
-        ..Default::default()
+        ..crate::model_cmds::serving_train_options(&engine.settings())
     };
     let stop = AtomicBool::new(false);
     let r = train_lora(engine.index(), base, adapter, &opts, &stop, &Silent)?;

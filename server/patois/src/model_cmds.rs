@@ -24,11 +24,26 @@ pub struct ModelArgs {
 pub fn open_engine(dir: &Path, args: &ModelArgs) -> Result<Engine> {
     let index = open_index(dir, &args.location)?;
     index.update(&Default::default(), &patois_index::Quiet)?;
+    engine_for(index, args.model.clone())
+}
+
+/// The engine on `index` with the repository's settings, `model` overriding theirs.
+fn engine_for(index: patois_index::Index, model: Option<PathBuf>) -> Result<Engine> {
     let mut settings = Settings::from_repo(index.root())?;
-    if args.model.is_some() {
-        settings.model = args.model.clone();
+    if model.is_some() {
+        settings.model = model;
     }
     Ok(Engine::new(index, settings))
+}
+
+/// Training options whose serving-format prompts follow `settings` (`patois.toml`), so
+/// that training and serving build the same prompts.
+pub fn serving_train_options(settings: &Settings) -> TrainOptions {
+    TrainOptions {
+        prompt_budget: settings.budget,
+        prompt_window: settings.prompt_window(usize::MAX),
+        ..Default::default()
+    }
 }
 
 fn dir_of(p: &Position) -> &Path {
@@ -268,11 +283,7 @@ pub fn train(args: TrainArgs) -> Result<patois_train::TrainReport> {
         // An idle run trains on the index the server keeps fresh (one writer at a time).
         index.update(&Default::default(), &patois_index::Quiet)?;
     }
-    let mut settings = Settings::from_repo(index.root())?;
-    if args.base.is_some() {
-        settings.model = args.base.clone();
-    }
-    let engine = Engine::new(index, settings);
+    let engine = engine_for(index, args.base.clone())?;
     let index = engine.index();
     let base = engine.model_path();
     let builtin = args.builtin || base == builtin_model_dir(index.dir());
@@ -291,10 +302,7 @@ pub fn train(args: TrainArgs) -> Result<patois_train::TrainReport> {
         seq_len: args.window,
         checkpoint_seconds: args.idle.then_some(30.0),
         rival: args.idle.then(|| dest.clone()),
-        // Training prompts follow the serving settings (patois.toml).
-        prompt_budget: engine.settings().budget,
-        prompt_window: engine.settings().prompt_tokens.saturating_sub(engine.settings().max_tokens),
-        ..Default::default()
+        ..serving_train_options(&engine.settings())
     };
     let bar = indicatif::ProgressBar::new(0);
     if args.json || args.idle {
