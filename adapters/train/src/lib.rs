@@ -3,6 +3,7 @@
 //! files, volatile files left to retrieval) and trains the built-in model from scratch or
 //! a LoRA adapter on a base model, saved in the PEFT layout by `patois-adapter`.
 
+mod allocator;
 pub mod data;
 mod error;
 pub mod train;

@@ -343,6 +343,8 @@ fn train_builtin_steps(
     stop: &AtomicBool,
     progress: &dyn TrainProgress,
 ) -> Result<TrainReport> {
+    crate::allocator::keep_freed_memory();
+    crate::allocator::keep_freed_memory();
     let dev = Device::Cpu;
     let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
     let fim = Some(patois_prompt::FimStyle::Qwen);
@@ -432,6 +434,8 @@ fn train_lora_steps(
     stop: &AtomicBool,
     progress: &dyn TrainProgress,
 ) -> Result<TrainReport> {
+    crate::allocator::keep_freed_memory();
+    crate::allocator::keep_freed_memory();
     let dev = Device::Cpu;
     let g = Generator::load(base, &dev)?;
     let mut model = g.model;

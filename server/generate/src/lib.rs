@@ -4,6 +4,7 @@
 //! previous prompt's common prefix, decode with the same stop rules and stop when
 //! cancelled. A GGUF file carries its own tokenizer ([`tokenizer_from_gguf_file`]).
 
+mod causal_softmax;
 mod frozen;
 pub mod gguf_tokenizer;
 pub mod llama;

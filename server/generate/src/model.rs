@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::causal_softmax::CausalSoftmax;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
@@ -719,7 +721,6 @@ impl Model {
             .map_or(0, |l| l.0.dim(2).unwrap_or(0));
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
-        let mask = if seq > 1 { Some(causal_mask(seq, pos, &self.device)?) } else { None };
         let (hd, nh, nkv) = (c.head_dim(), c.num_attention_heads, c.num_key_value_heads);
         for i in range {
             let l = &self.layers[i];
@@ -748,15 +749,8 @@ impl Model {
             cache.layers[i] = Some((k.clone(), v.clone()));
             let rep = nh / nkv;
             let (k, v) = if rep > 1 { (repeat_kv(&k, rep)?, repeat_kv(&v, rep)?) } else { (k, v) };
-            let mut att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
-            if let Some(m) = &mask {
-                att = att.broadcast_add(m)?;
-            }
-            let att = if diff {
-                candle_nn::ops::softmax(&att, D::Minus1)?
-            } else {
-                candle_nn::ops::softmax_last_dim(&att)?
-            };
+            let scale = 1.0 / (hd as f32).sqrt();
+            let att = q.matmul(&k.t()?)?.apply_op1(CausalSoftmax { scale })?;
             let y = att.matmul(&v)?.transpose(1, 2)?.reshape((1, seq, nh * hd))?;
             x = (residual + l.o.forward_with(&y, frozen)?)?;
             let residual = x.clone();
@@ -811,14 +805,6 @@ fn rope_tables(c: &Config, dev: &Device) -> Result<(Tensor, Tensor)> {
         .reshape((c.max_position_embeddings, 1))?;
     let freqs = t.matmul(&inv)?;
     Ok((freqs.cos()?, freqs.sin()?))
-}
-
-fn causal_mask(seq: usize, pos: usize, dev: &Device) -> Result<Tensor> {
-    let total = pos + seq;
-    let m: Vec<f32> = (0..seq)
-        .flat_map(|i| (0..total).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Ok(Tensor::from_vec(m, (seq, total), dev)?)
 }
 
 fn repeat_kv(x: &Tensor, rep: usize) -> Result<Tensor> {
