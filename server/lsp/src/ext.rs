@@ -95,7 +95,7 @@ pub struct ContextResult {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContextItem {
-    /// `definition`, `similar`, `recent` or `history`.
+    /// `definition`, `edit`, `similar`, `test`, `recent` or `history`.
     pub source: String,
     pub citation: Citation,
     /// A symbol name, commit summary or file name.

@@ -39,6 +39,8 @@ pub struct CursorContext {
     pub line: u32,
     /// The innermost function/method around the cursor: (start_line, end_line).
     pub enclosing: Option<(u32, u32)>,
+    /// That function's name.
+    pub enclosing_name: Option<String>,
     /// The type the enclosing method belongs to (`self`, `this`, Go receivers).
     pub self_type: Option<String>,
     /// Identifiers in the enclosing function and the lines around the cursor, nearest first.
@@ -205,6 +207,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
         language: analysis.language,
         line,
         enclosing: enclosing.map(|s| (s.start_line, s.end_line)),
+        enclosing_name: enclosing.map(|s| s.name.clone()),
         self_type,
         idents,
         var_types,

@@ -1,6 +1,7 @@
 //! Retrieval: for a document and a cursor, the context a colleague would look at —
 //! definitions of the symbols around the cursor, similar code, recently edited
-//! files, and the commits that shaped this file — ranked by reciprocal rank fusion
+//! files, the user's recent edits, the tests that call the function at the cursor, and
+//! the commits that shaped this file — ranked by reciprocal rank fusion
 //! with per-source caps, cut to a budget, every item with a citation.
 
 mod continuation;
@@ -11,6 +12,7 @@ mod fusion;
 mod history;
 mod recent;
 mod similar;
+mod tests_of;
 mod words;
 
 pub use continuation::{continuation, Continuation};
@@ -62,8 +64,9 @@ pub struct Options {
     pub max_recent: usize,
     pub max_history: usize,
     pub max_edits: usize,
+    pub max_tests: usize,
     pub rrf_k: f32,
-    pub weights: [(Source, f32); 5],
+    pub weights: [(Source, f32); 6],
 }
 
 impl Default for Options {
@@ -74,11 +77,13 @@ impl Default for Options {
             max_recent: 3,
             max_history: 4,
             max_edits: 4,
+            max_tests: 2,
             rrf_k: 10.0,
             weights: [
                 (Source::Definition, 1.6),
                 (Source::Edit, 1.3),
                 (Source::Similar, 1.0),
+                (Source::Test, 0.8),
                 (Source::Recent, 0.7),
                 (Source::History, 0.5),
             ],
@@ -106,6 +111,7 @@ pub fn retrieve(index: &Index, req: &Request, opts: &Options) -> Result<Retrieve
         (Source::Recent, recent::recent(req, opts.max_recent)),
         (Source::History, history::history(index, req, &cx, opts.max_history)?),
         (Source::Edit, edits::recent_edits(req, cx.line, opts.max_edits)),
+        (Source::Test, tests_of::tests_of(index, req, &cx, opts.max_tests)?),
     ];
     let items = fusion::fuse(lists, opts, &req.budget);
     Ok(Retrieved { items, cursor: cx })

@@ -12,6 +12,10 @@ fn index(fx: &Fixture) -> Index {
 
 /// Retrieval for `path` whose text is `text`, cursor at the `|` marker (removed).
 fn at(ix: &Index, path: &str, marked: &str, budget: usize) -> Retrieved {
+    at_with(ix, path, marked, budget, &Options::default())
+}
+
+fn at_with(ix: &Index, path: &str, marked: &str, budget: usize, opts: &Options) -> Retrieved {
     let cursor = marked.find('|').expect("a | marks the cursor");
     let text = marked.replacen('|', "", 1);
     let req = Request {
@@ -22,7 +26,7 @@ fn at(ix: &Index, path: &str, marked: &str, budget: usize) -> Retrieved {
         edits: &[],
         budget: Budget { limit: budget, count: &chars },
     };
-    retrieve(ix, &req, &Options::default()).unwrap()
+    retrieve(ix, &req, opts).unwrap()
 }
 
 fn top_paths(r: &Retrieved, n: usize) -> Vec<String> {
@@ -247,4 +251,45 @@ fn a_member_typed_after_a_call_chain_brings_the_chain_type() {
     let first = &r.items[0];
     assert_eq!(first.citation.path, "src/store/reader.rs", "{:#?}", r.items);
     assert!(first.score.reason.contains("expression before the cursor"), "{}", first.score.reason);
+}
+
+#[test]
+fn the_tests_that_call_the_function_at_the_cursor() {
+    let fx = Fixture::git();
+    noise(&fx);
+    fx.write(
+        "src/ledger.rs",
+        "pub fn settle(amounts: &[u64]) -> u64 {\n    amounts.iter().sum()\n}\n\n\
+         pub fn report() -> String {\n    format!(\"{}\", settle(&[1]))\n}\n\n\
+         #[cfg(test)]\nmod tests {\n    #[test]\n    fn settle_adds_every_amount() {\n        \
+         assert_eq!(super::settle(&[1, 2]), 3);\n    }\n}\n",
+    );
+    fx.write(
+        "tests/ledger.rs",
+        "#[test]\nfn settles_nothing_to_zero() {\n    assert_eq!(app::ledger::settle(&[]), 0);\n}\n",
+    );
+    fx.write(
+        "tests/other.rs",
+        "#[test]\nfn unrelated() {\n    assert_eq!(app::ledger::report(), \"1\");\n}\n",
+    );
+    fx.commit("ledger", "ann", 1_000);
+    let ix = index(&fx);
+    let doc = "pub fn settle(amounts: &[u64]) -> u64 {\n    |\n}\n";
+    // Similar code would show these tiny tests first (fusion keeps one copy of each).
+    let opts = Options { max_similar: 0, ..Options::default() };
+    let r = at_with(&ix, "src/ledger.rs", doc, 8000, &opts);
+    let tests: Vec<_> = r.items.iter().filter(|i| i.source == Source::Test).collect();
+    let cited: Vec<_> = tests.iter().map(|t| t.citation.path.as_str()).collect();
+    assert_eq!(tests.len(), 2, "{:#?}", r.items);
+    assert!(cited.contains(&"tests/ledger.rs") && cited.contains(&"src/ledger.rs"), "{cited:?}");
+    // The test named after the function ranks first (BM25 alone puts `mod tests` first).
+    assert_eq!(tests[0].title, "settles_nothing_to_zero");
+    assert!(tests[0].score.reason.contains("`settle`"), "{}", tests[0].score.reason);
+    // The caller that is not a test is no test item.
+    assert!(tests.iter().all(|t| !t.text.contains("fn report")), "{tests:#?}");
+
+    // In test code there is no function under test to find tests for.
+    let in_test = "#[test]\nfn settles_once() {\n    |\n}\n";
+    let r = at_with(&ix, "tests/ledger.rs", in_test, 8000, &opts);
+    assert!(r.items.iter().all(|i| i.source != Source::Test), "{:#?}", r.items);
 }

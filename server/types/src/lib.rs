@@ -15,6 +15,8 @@ pub enum Source {
     History,
     /// The user's recent edits, as diff hunks.
     Edit,
+    /// Tests that call the function at the cursor.
+    Test,
 }
 
 impl Source {
@@ -25,6 +27,7 @@ impl Source {
             Source::Recent => "recent",
             Source::History => "history",
             Source::Edit => "edit",
+            Source::Test => "test",
         }
     }
 }

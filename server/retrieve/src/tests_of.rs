@@ -1,0 +1,85 @@
+//! The tests source: tests that call the function the cursor is in. They show how the
+//! function is meant to be used and what it must return, which a colleague finishing
+//! the function would read.
+
+use crate::cursor::CursorContext;
+use crate::fusion::item;
+use crate::{contains_word, is_test_path, Citation, Item, Request, Result, Source};
+use patois_index::{ChunkHit, Index};
+
+/// Names too common to tell which tests exercise this function.
+const TOO_COMMON: &[&str] = &[
+    "new",
+    "main",
+    "default",
+    "fmt",
+    "from",
+    "into",
+    "drop",
+    "clone",
+    "eq",
+    "hash",
+    "init",
+    "__init__",
+    "constructor",
+    "setup",
+    "setUp",
+    "tearDown",
+    "run",
+    "get",
+    "set",
+    "len",
+];
+
+/// Whether the chunk is test code: in a test file, or a test function or test module.
+fn is_test_chunk(h: &ChunkHit) -> bool {
+    is_test_path(&h.path)
+        || h.name.as_deref().is_some_and(|n| n.starts_with("test") || n.starts_with("Test"))
+        || h.text.contains("#[test]")
+        || h.text.contains("#[tokio::test")
+        || h.text.contains("#[cfg(test)]")
+}
+
+pub(crate) fn tests_of(
+    index: &Index,
+    req: &Request,
+    cx: &CursorContext,
+    cap: usize,
+) -> Result<Vec<Item>> {
+    let Some(name) = cx.enclosing_name.as_deref() else { return Ok(Vec::new()) };
+    // In test code the function under test is what matters: definitions find it.
+    let in_test = is_test_path(req.path) || name.starts_with("test") || name.starts_with("Test");
+    if cap == 0 || in_test || name.len() < 3 || TOO_COMMON.contains(&name) {
+        return Ok(Vec::new());
+    }
+    let (rs, re) = cx.region;
+    let keep = |h: &ChunkHit| {
+        let own_region = h.path == req.path && h.start_line <= re && h.end_line >= rs;
+        !own_region && is_test_chunk(h) && contains_word(&h.text, name)
+    };
+    // Test chunks are a few of the chunks naming the function: ask for more.
+    let mut hits = index.search_chunks(name, cap * 8, &keep)?;
+    // A test named after the function first (`test_insert`, `insert_keeps_order`).
+    hits.sort_by_key(|h| !h.name.as_deref().is_some_and(|n| n.contains(name)));
+    Ok(hits
+        .into_iter()
+        .take(cap)
+        .map(|h| {
+            let title = h.name.clone().unwrap_or_else(|| h.kind.clone());
+            item(
+                Source::Test,
+                Citation {
+                    path: h.path,
+                    start_line: h.start_line,
+                    end_line: h.end_line,
+                    commit: None,
+                    pr: None,
+                },
+                title,
+                h.text,
+                h.score,
+                format!("a test that calls `{name}`, the function at the cursor"),
+            )
+        })
+        .collect())
+}
