@@ -88,6 +88,15 @@ pub enum What {
         #[arg(long)]
         adapter: Option<PathBuf>,
     },
+    /// Training while idle (`train_when_idle`) through the real server: how soon after a
+    /// keystroke the trainer is stopped, and completion latency with no trainer and with
+    /// a stopped one. Linux (reads process states from /proc).
+    Idle {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        keystrokes: usize,
+    },
     /// Completion-context tasks from DIR's recent history: does retrieval find the
     /// file defining the symbol the author used next? Compared with BM25 over
     /// 20-line windows in the same run; plus latency at sampled cursors.
@@ -120,6 +129,7 @@ pub fn run(what: What) -> Result<()> {
             let remote = endpoint.map(|e| (e, model_name));
             crate::bench_lsp::run(&dir, requests, model, remote)
         }
+        What::Idle { dir, keystrokes } => crate::bench_idle::run(&dir, keystrokes),
         What::Hybrid { dir, commits, max_tasks, model, minutes, top_layers, adapter } => {
             crate::bench_hybrid::run(crate::bench_hybrid::HybridArgs {
                 dir,

@@ -5,6 +5,7 @@ mod bench;
 mod bench_complete;
 mod bench_generate;
 mod bench_hybrid;
+mod bench_idle;
 mod bench_lsp;
 mod bench_retrieval;
 mod context_cmd;
