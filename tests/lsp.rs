@@ -223,13 +223,6 @@ fn lsp_end_to_end() {
     assert!(status.success());
 }
 
-/// The state letter of a Linux process (`T`: stopped), from /proc.
-#[cfg(target_os = "linux")]
-fn process_state(pid: u64) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.trim_start().chars().next()
-}
-
 /// `train_when_idle`: training starts once the editor is idle, is stopped by the next
 /// notification before it is handled, continues when idle again, and its adapter (with
 /// the GGUF export llama.cpp applies) replaces the missing one; the status reports it.
@@ -283,7 +276,7 @@ fn idle_training_pauses_at_a_keystroke_and_installs_its_adapter() {
     assert_eq!(status["training"]["state"], "paused", "{status}");
     let mut state = None;
     for _ in 0..50 {
-        state = process_state(pid);
+        state = patois_lsp::client::process_state(pid as u32);
         if state == Some('T') {
             break;
         }

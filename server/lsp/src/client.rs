@@ -155,6 +155,12 @@ pub fn frame(v: &Value) -> Vec<u8> {
     out
 }
 
+/// The scheduler state letter of a Linux process (`R`, `S`, `T` for stopped…), from /proc.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
 /// A `$/progress` end notification.
 pub fn is_progress_end(v: &Value) -> bool {
     v["method"] == "$/progress" && v["params"]["value"]["kind"] == "end"

@@ -2,16 +2,10 @@
 //! and what typing costs while a trainer is stopped, through the real server.
 
 use anyhow::{bail, Result};
-use patois_lsp::client::Client;
+use patois_lsp::client::{process_state, Client};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// The scheduler state of process `pid` (`R`, `S`, `T` for stopped…), from /proc.
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.trim_start().chars().next()
-}
 
 /// Waits until `pid`'s state satisfies `ok`, polling every 100 µs; `None` after `limit`.
 fn until_state(pid: u32, limit: Duration, ok: impl Fn(char) -> bool) -> Option<()> {
@@ -33,10 +27,16 @@ struct Typing {
 }
 
 impl Typing {
-    /// Types `ch` at the end of the document.
-    fn type_char(&mut self, c: &mut Client, ch: char) {
+    /// The end of the document as an LSP position: (line, UTF-16 column).
+    fn end(&self) -> (u32, u32) {
         let row = self.text.split('\n').count() as u32 - 1;
         let col = self.text.rsplit('\n').next().unwrap_or("").encode_utf16().count() as u32;
+        (row, col)
+    }
+
+    /// Types `ch` at the end of the document.
+    fn type_char(&mut self, c: &mut Client, ch: char) {
+        let (row, col) = self.end();
         self.text.push(ch);
         self.version += 1;
         let at = json!({ "line": row, "character": col });
@@ -60,8 +60,7 @@ impl Typing {
 
     /// Asks for a completion at the end of the document: the round trip in ms.
     fn complete(&self, c: &mut Client) -> f64 {
-        let row = self.text.split('\n').count() as u32 - 1;
-        let col = self.text.rsplit('\n').next().unwrap_or("").encode_utf16().count() as u32;
+        let (row, col) = self.end();
         let t = Instant::now();
         c.request(
             "textDocument/inlineCompletion",

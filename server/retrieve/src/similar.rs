@@ -13,29 +13,32 @@ pub(crate) fn similar(
     cx: &CursorContext,
     cap: usize,
 ) -> Result<Vec<Item>> {
-    let (rs, re) = cx.region;
-    let keep = |h: &ChunkHit| h.path != req.path || h.end_line < rs || h.start_line > re;
+    let keep = |h: &ChunkHit| outside_region(req, cx, h);
     Ok(index
         .search_chunks(&cx.query_text, cap, &keep)?
         .into_iter()
-        .map(|h| {
-            let title = h.name.clone().unwrap_or_else(|| h.kind.clone());
-            item(
-                Source::Similar,
-                Citation {
-                    path: h.path,
-                    start_line: h.start_line,
-                    end_line: h.end_line,
-                    commit: None,
-                    pr: None,
-                },
-                title,
-                h.text,
-                h.score,
-                "BM25 over the lines above the cursor".into(),
-            )
-        })
+        .map(|h| chunk_item(Source::Similar, h, "BM25 over the lines above the cursor".into()))
         .collect())
+}
+
+/// Whether chunk `h` lies outside the region the cursor is completing (which is never
+/// offered back as context).
+pub(crate) fn outside_region(req: &Request, cx: &CursorContext, h: &ChunkHit) -> bool {
+    let (rs, re) = cx.region;
+    h.path != req.path || h.end_line < rs || h.start_line > re
+}
+
+/// An indexed chunk as a source's item, cited by its lines.
+pub(crate) fn chunk_item(source: Source, h: ChunkHit, reason: String) -> Item {
+    let title = h.name.clone().unwrap_or_else(|| h.kind.clone());
+    let citation = Citation {
+        path: h.path,
+        start_line: h.start_line,
+        end_line: h.end_line,
+        commit: None,
+        pr: None,
+    };
+    item(source, citation, title, h.text, h.score, reason)
 }
 
 /// A name that code similar to the cursor's calls (`name(`, `name!(`, `module::name(`) and

@@ -3,8 +3,8 @@
 //! the function would read.
 
 use crate::cursor::CursorContext;
-use crate::fusion::item;
-use crate::{contains_word, is_test_path, Citation, Item, Request, Result, Source};
+use crate::similar::{chunk_item, outside_region};
+use crate::{contains_word, is_test_path, Item, Request, Result, Source};
 use patois_index::{ChunkHit, Index};
 
 /// Names too common to tell which tests exercise this function.
@@ -52,34 +52,13 @@ pub(crate) fn tests_of(
     if cap == 0 || in_test || name.len() < 3 || TOO_COMMON.contains(&name) {
         return Ok(Vec::new());
     }
-    let (rs, re) = cx.region;
     let keep = |h: &ChunkHit| {
-        let own_region = h.path == req.path && h.start_line <= re && h.end_line >= rs;
-        !own_region && is_test_chunk(h) && contains_word(&h.text, name)
+        outside_region(req, cx, h) && is_test_chunk(h) && contains_word(&h.text, name)
     };
     // Test chunks are a few of the chunks naming the function: ask for more.
     let mut hits = index.search_chunks(name, cap * 8, &keep)?;
     // A test named after the function first (`test_insert`, `insert_keeps_order`).
     hits.sort_by_key(|h| !h.name.as_deref().is_some_and(|n| n.contains(name)));
-    Ok(hits
-        .into_iter()
-        .take(cap)
-        .map(|h| {
-            let title = h.name.clone().unwrap_or_else(|| h.kind.clone());
-            item(
-                Source::Test,
-                Citation {
-                    path: h.path,
-                    start_line: h.start_line,
-                    end_line: h.end_line,
-                    commit: None,
-                    pr: None,
-                },
-                title,
-                h.text,
-                h.score,
-                format!("a test that calls `{name}`, the function at the cursor"),
-            )
-        })
-        .collect())
+    let reason = format!("a test that calls `{name}`, the function at the cursor");
+    Ok(hits.into_iter().take(cap).map(|h| chunk_item(Source::Test, h, reason.clone())).collect())
 }
