@@ -186,7 +186,9 @@ pub fn run(dir: &Path, model: Option<PathBuf>, tokens: usize, skip_candle: bool)
             let prompt = code_prompt(g.as_ref(), engine.root(), &files, tokens);
             let (prefix, suffix) = split_near_end(&prompt);
             let s = measure(g.as_ref(), prefix, suffix, 3)?;
+            let cold_prompt = render_prompt(g.as_ref(), prefix, suffix);
             report("llama.cpp (in process)", &s, retrieval_ms(&engine, g, &files));
+            reference(&choice.path, &cold_prompt, &s);
             rows.push(("llama.cpp".into(), s));
         }
         Err(e) => println!("  llama.cpp: {e:#}"),
@@ -217,6 +219,62 @@ pub fn run(dir: &Path, model: Option<PathBuf>, tokens: usize, skip_candle: bool)
         );
     }
     Ok(())
+}
+
+/// The prompt text `measure` gives the model for a cold completion.
+fn render_prompt(g: &dyn Backend, prefix: &str, suffix: &str) -> String {
+    g.info().fim.render(prefix, suffix)
+}
+
+/// The reference measured in this run: llama-cpp-python (`PATOIS_PYTHON`, else `python3`)
+/// prefills the same prompt and decodes 32 tokens with the same threads and batch size.
+/// Absent, it says how to install it; the rest of the benchmark does not need it.
+fn reference(model: &Path, prompt: &str, ours: &Speed) {
+    let python = std::env::var("PATOIS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let run = || -> Result<serde_json::Value> {
+        let dir = tempfile::tempdir()?;
+        let script = dir.path().join("llama_reference.py");
+        std::fs::write(&script, include_str!("scripts/llama_reference.py"))?;
+        let prompt_file = dir.path().join("prompt.txt");
+        std::fs::write(&prompt_file, prompt)?;
+        let opts = patois_generate::LlamaOptions::default();
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let out = std::process::Command::new(&python)
+            .arg(&script)
+            .arg(model)
+            .arg(&prompt_file)
+            .arg(threads.to_string())
+            .arg(opts.batch.to_string())
+            .output()?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().last().unwrap_or("no output").to_string();
+            anyhow::bail!("{python} failed: {last}");
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    match run() {
+        Ok(r) => {
+            let version = r["version"].as_str().unwrap_or("?");
+            let tokens = &r["tokens"];
+            let prefill = r["prefill"].as_f64().unwrap_or(f64::NAN);
+            let decode = r["decode"].as_f64().unwrap_or(f64::NAN);
+            println!("  llama.cpp reference: llama-cpp-python {version}, same file and threads");
+            println!("    prompt             {tokens} tokens");
+            println!(
+                "    prefill            {prefill:.0} tokens/s (patois {:.2}x)",
+                ours.prefill_tps / prefill
+            );
+            println!(
+                "    decode             {decode:.1} tokens/s (patois {:.2}x)",
+                ours.decode_tps / decode
+            );
+        }
+        Err(e) => println!(
+            "  llama.cpp reference: not measured ({e:#}); `{python} -m pip install \
+             llama-cpp-python==0.3.36` (or `scripts/deps.sh --tests`) adds it"
+        ),
+    }
 }
 
 /// The cursor 95% into the text: a long prefix and a short suffix.
