@@ -387,13 +387,32 @@ impl Engine {
     /// The model in effect and why: the configured one, else the installed default
     /// model, else the built-in model (which may not exist yet).
     pub fn model_choice(&self) -> ModelChoice {
+        let catalogue = patois_models::Catalogue::builtin();
         if let Some(p) = self.settings().model {
-            return ModelChoice {
-                path: p,
-                source: "settings (--model, patois.toml or the editor)".into(),
+            let settings = "settings (--model, patois.toml or the editor)";
+            // A catalogue name (`qwen2.5-coder-1.5b`) stands for its installed file.
+            let named = p.to_str().filter(|_| !p.exists()).and_then(|n| catalogue.get(n).ok());
+            return match named {
+                Some(entry) => match entry.installed_in(&self.models_home) {
+                    Some(path) => ModelChoice {
+                        path,
+                        source: format!(
+                            "the catalogue model {} named in the {settings}",
+                            entry.name
+                        ),
+                    },
+                    None => ModelChoice {
+                        path: entry.path_in(&self.models_home),
+                        source: format!(
+                            "the catalogue model {0} named in the {settings}, not installed: \
+                             run `patois model install {0}`",
+                            entry.name
+                        ),
+                    },
+                },
+                None => ModelChoice { path: p, source: settings.into() },
             };
         }
-        let catalogue = patois_models::Catalogue::builtin();
         let default = catalogue.default_entry();
         if let Some(p) = default.installed_in(&self.models_home) {
             return ModelChoice {

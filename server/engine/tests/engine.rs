@@ -193,6 +193,24 @@ fn the_model_comes_from_settings_then_the_installed_default_then_the_built_in_mo
     // The missing file is a clear error naming what to do.
     let err = e.load_model().err().unwrap().to_string();
     assert!(err.contains("coder.gguf"), "{err}");
+    // A catalogue name stands for that model's installed file, and says how to install it.
+    let other = patois_models::Catalogue::builtin()
+        .models
+        .iter()
+        .find(|m| m.name != entry.name)
+        .unwrap()
+        .clone();
+    let by_name = Settings { model: Some(other.name.clone().into()), ..Default::default() };
+    e.set_settings(by_name).unwrap_or(());
+    let named = e.model_choice();
+    assert_eq!(named.path, other.path_in(&home));
+    let install = format!("patois model install {}", other.name);
+    assert!(named.source.contains(&install), "{}", named.source);
+    std::fs::create_dir_all(other.path_in(&home).parent().unwrap()).unwrap();
+    std::fs::File::create(other.path_in(&home)).unwrap().set_len(other.size).unwrap();
+    let named = e.model_choice();
+    assert_eq!(named.path, other.path_in(&home));
+    assert!(!named.source.contains("not installed"), "{}", named.source);
 }
 
 #[test]

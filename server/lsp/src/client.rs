@@ -142,8 +142,10 @@ impl Client {
 }
 
 impl Drop for Client {
+    /// Ends the server and reaps it (a benchmark runs several in turn: no zombies).
     fn drop(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

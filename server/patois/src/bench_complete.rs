@@ -171,6 +171,18 @@ impl Score {
     pub fn mean(&self) -> f64 {
         self.sim.iter().sum::<f64>() / self.sim.len().max(1) as f64
     }
+    /// The mean edit-similarity gain over `other` on the same tasks, with its standard
+    /// error (of the per-task differences): a gain within about two of them is noise.
+    pub fn gain_over(&self, other: &Score) -> (f64, f64) {
+        let d: Vec<f64> = self.sim.iter().zip(&other.sim).map(|(a, b)| a - b).collect();
+        let n = d.len() as f64;
+        if d.len() < 2 {
+            return (d.first().copied().unwrap_or(0.0), f64::NAN);
+        }
+        let mean = d.iter().sum::<f64>() / n;
+        let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (mean, (var / n).sqrt())
+    }
     pub fn line(&self, label: &str) {
         let n = self.sim.len().max(1);
         let latency = if self.ms.iter().any(|m| *m > 0.0) {
@@ -334,9 +346,10 @@ pub fn run(
         unedited.line("  model + retrieval, no edits");
         edited.line("  model + retrieval + edits");
     }
+    let (gain, se) = with.gain_over(&copy);
     println!(
-        "  model + retrieval vs copy baseline: {:+.3} (goal: >= 0.45 and >= baseline + 0.1)",
-        with.mean() - copy.mean()
+        "  model + retrieval vs copy baseline: {gain:+.3} ± {se:.3} (standard error over the \
+         tasks; goal: >= 0.45 and >= baseline + 0.1)"
     );
     Ok(())
 }
@@ -348,5 +361,16 @@ mod tests {
         assert_eq!(super::edit_similarity("abc", "abc"), 1.0);
         assert_eq!(super::edit_similarity("abc", "abd"), 1.0 - 1.0 / 3.0);
         assert_eq!(super::edit_similarity("", "ab"), 0.0);
+    }
+
+    #[test]
+    fn gain_over_pairs_tasks_and_gives_the_standard_error_of_the_differences() {
+        let score = |sims: &[f64]| super::Score { sim: sims.to_vec(), ..Default::default() };
+        let (gain, se) = score(&[0.5, 1.0, 0.25]).gain_over(&score(&[0.25, 0.5, 0.25]));
+        assert!((gain - 0.25).abs() < 1e-12, "{gain}");
+        // Differences 0.25, 0.5, 0: sample variance 0.0625, over 3 tasks.
+        assert!((se - (0.0625f64 / 3.0).sqrt()).abs() < 1e-12, "{se}");
+        let (same, zero) = score(&[0.5, 0.5]).gain_over(&score(&[0.25, 0.25]));
+        assert_eq!((same, zero), (0.25, 0.0));
     }
 }

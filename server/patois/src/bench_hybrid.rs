@@ -70,11 +70,13 @@ pub fn run(args: HybridArgs) -> Result<()> {
         copy.add(&t.path, &pairs.copy(&t.previous), &t.target, 0.0);
     }
     copy.line("copy baseline");
-    let both = scores[3].mean();
-    let best_single = scores[1].mean().max(scores[2].mean());
+    let both = &scores[3];
+    let (over_retrieval, se_r) = both.gain_over(&scores[1]);
+    let (over_adapter, se_a) = both.gain_over(&scores[2]);
     println!(
-        "  adapter + retrieval vs the better single arm: {:+.3} (goal: > 0)",
-        both - best_single
+        "  adapter + retrieval vs retrieval alone {over_retrieval:+.3} ± {se_r:.3}, vs the \
+         adapter alone {over_adapter:+.3} ± {se_a:.3} (standard errors over the tasks; goal: \
+         both > 0)"
     );
     Ok(())
 }
