@@ -93,13 +93,14 @@ pub struct LlamaGenerator {
     _adapter: Option<LlamaLoraAdapter>,
 }
 
-fn threads(opts: &LlamaOptions) -> i32 {
-    let n = if opts.threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
-    } else {
-        opts.threads
-    };
-    n as i32
+impl LlamaOptions {
+    /// The threads llama.cpp runs with: `threads`, or every core when it is 0.
+    pub fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            n => n,
+        }
+    }
 }
 
 impl LlamaGenerator {
@@ -137,7 +138,7 @@ impl LlamaGenerator {
         let train_ctx = model.n_ctx_train().max(1);
         let n_ctx = opts.context.min(train_ctx);
         let batch = opts.batch.clamp(1, n_ctx as usize);
-        let t = threads(opts);
+        let t = opts.thread_count() as i32;
         let session = Session::try_new(model.clone(), |m| {
             let params = LlamaContextParams::default()
                 .with_n_ctx(NonZeroU32::new(n_ctx))

@@ -54,7 +54,7 @@ fn measure(g: &dyn Backend, prefix: &str, suffix: &str, runs: usize) -> Result<S
         max_lines: 10_000,
         ..Default::default()
     };
-    let render = |p: &str| g.info().fim.render(p, suffix);
+    let render = |p: &str| render_prompt(g, p, suffix);
     let (mut prefill, mut cold, mut warm, mut decode) = (vec![], vec![], vec![], vec![]);
     let (mut reused, mut prompt_tokens) = (0, 0);
     for i in 0..runs {
@@ -238,12 +238,11 @@ fn reference(model: &Path, prompt: &str, ours: &Speed) {
         let prompt_file = dir.path().join("prompt.txt");
         std::fs::write(&prompt_file, prompt)?;
         let opts = patois_generate::LlamaOptions::default();
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let out = std::process::Command::new(&python)
             .arg(&script)
             .arg(model)
             .arg(&prompt_file)
-            .arg(threads.to_string())
+            .arg(opts.thread_count().to_string())
             .arg(opts.batch.to_string())
             .output()?;
         if !out.status.success() {
