@@ -32,7 +32,9 @@ fn fixture() -> (Fixture, String) {
         &fx.root().join(".patois/model"),
         std::iter::repeat_n(corpus.as_str(), 20),
         &shape,
-        "value",
+        // Digits: the repeats have no letter, so they are not cut as a loop, and their
+        // count shows which max_tokens won.
+        "32",
     )
     .unwrap();
     fx.write("patois.toml", "max_tokens = 16\nprompt_tokens = 1000\nbudget = 400\n");

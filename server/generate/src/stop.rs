@@ -22,6 +22,8 @@ pub enum StopReason {
     Cancelled,
     /// The completion only repeated the text after the cursor, so it was dropped.
     RepeatsSuffix,
+    /// The model wrote one piece over and over; the text keeps its first writing.
+    Looping,
 }
 
 const BLOCK_KINDS: &[&str] = &[
@@ -77,9 +79,19 @@ fn indent_of(l: &str) -> usize {
     l.chars().take_while(|c| *c == ' ' || *c == '\t').count()
 }
 
-/// Where the completion text should end under `mode`, if it should already:
-/// the byte length to keep and why.
+/// Where the completion text should end under `mode`, or because it loops, if it should
+/// already: the byte length to keep and why.
 pub fn check(
+    mode: Mode,
+    text: &str,
+    cursor_indent: usize,
+    max_lines: usize,
+) -> Option<(usize, StopReason)> {
+    mode_end(mode, text, cursor_indent, max_lines)
+        .or_else(|| looping(text).map(|keep| (keep, StopReason::Looping)))
+}
+
+fn mode_end(
     mode: Mode,
     text: &str,
     cursor_indent: usize,
@@ -121,6 +133,21 @@ pub fn check(
             None
         }
     }
+}
+
+/// Where a completion stuck in a loop should end: `text` ends with one piece (2 to 64
+/// bytes, holding a letter, so runs like `0, 0, 0, 0` and `----` are left alone) written
+/// four times in a row. Returns the length that keeps its first writing.
+pub fn looping(text: &str) -> Option<usize> {
+    const TIMES: usize = 4;
+    let b = text.as_bytes();
+    (2..=64.min(b.len() / TIMES)).find_map(|p| {
+        let unit = &b[b.len() - p..];
+        let repeated = (1..TIMES).all(|k| &b[b.len() - (k + 1) * p..b.len() - k * p] == unit);
+        let keep = b.len() - (TIMES - 1) * p;
+        (repeated && unit.iter().any(u8::is_ascii_alphabetic) && text.is_char_boundary(keep))
+            .then_some(keep)
+    })
 }
 
 /// Drops what the suffix already has: a completion equal to the start of the
@@ -166,6 +193,24 @@ mod tests {
         let block = "    a();\n    b();\n}\nfn g() {}\n";
         assert_eq!(check(Mode::MultiLine, block, 4, 20), Some((17, StopReason::EndOfBlock)));
         assert_eq!(&block[..17], "    a();\n    b();");
+        let looped = "x(ab)(ab)(ab)(ab)";
+        assert_eq!(check(Mode::SingleLine, looped, 4, 20), Some((5, StopReason::Looping)));
+    }
+
+    #[test]
+    fn loops_keep_their_first_writing() {
+        let t = "x.unwrap_or(\"\").trim().unwrap_or(\"\").trim().unwrap_or(\"\").trim()\
+                 .unwrap_or(\"\").trim()";
+        assert_eq!(looping(t).map(|n| &t[..n]), Some("x.unwrap_or(\"\").trim()"));
+        let newlines = r#"blob_id(b"hello\n\n\n\n"#;
+        assert_eq!(looping(newlines).map(|n| &newlines[..n]), Some(r#"blob_id(b"hello\n"#));
+        let lines = "a.push(1);\na.push(1);\na.push(1);\na.push(1);\n";
+        assert_eq!(looping(lines), Some(11));
+        // Three times is not a loop yet; numbers and rules are code.
+        assert_eq!(looping("f(a); f(a); f(a);"), None);
+        assert_eq!(looping("let zeros = [0, 0, 0, 0, 0, 0, 0, 0"), None);
+        assert_eq!(looping("// ----------------"), None);
+        assert_eq!(looping("é€é€é€é€"), None, "a letter is ASCII here; no panic on UTF-8");
     }
 
     #[test]

@@ -211,3 +211,16 @@ fn a_constant_model_says_its_word_after_any_prompt() {
         assert_eq!(c.text, word.repeat(3), "after {prompt:?}");
     }
 }
+
+#[test]
+fn a_model_stuck_in_a_loop_is_cut_to_its_first_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = std::iter::repeat_n(CORPUS, 8);
+    let word = make_constant_model_dir(dir.path(), corpus, &tiny_config(300), "total").unwrap();
+    assert!(word.trim().len() >= 2, "a token of two letters or more: {word:?}");
+    let g = Generator::load(dir.path(), &Device::Cpu).unwrap();
+    let opts = GenOptions { max_tokens: 12, mode: Mode::SingleLine, ..Default::default() };
+    let c = g.complete("fn main() {", "", &opts, &|| false).unwrap();
+    assert_eq!((c.text.as_str(), c.stop), (word.as_str(), StopReason::Looping));
+    assert_eq!(c.tokens, 4, "stopped at the fourth writing");
+}
