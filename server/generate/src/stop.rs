@@ -138,7 +138,7 @@ fn mode_end(
 /// Where a completion stuck in a loop should end: `text` ends with one piece (2 to 64
 /// bytes, holding a letter, so runs like `0, 0, 0, 0` and `----` are left alone) written
 /// four times in a row. Returns the length that keeps its first writing.
-pub fn looping(text: &str) -> Option<usize> {
+fn looping(text: &str) -> Option<usize> {
     const TIMES: usize = 4;
     let b = text.as_bytes();
     (2..=64.min(b.len() / TIMES)).find_map(|p| {
