@@ -26,11 +26,23 @@ pub struct Provenance {
     pub steps: usize,
     pub tokens: usize,
     pub seconds: f64,
-    /// Mean loss on held-out examples before and after training.
+    /// Mean loss on held-out examples before and after training (NaN, written as null,
+    /// when nothing was held out).
+    #[serde(deserialize_with = "nan_if_null")]
     pub base_loss: f32,
+    #[serde(deserialize_with = "nan_if_null")]
     pub adapted_loss: f32,
     /// False while only a checkpoint exists (interrupted).
     pub complete: bool,
+    /// How strongly the adapter is applied when the settings do not say (1: as trained,
+    /// 0.5: every update halved); `None`: 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<f32>,
+}
+
+/// A loss that JSON wrote as null (it has no NaN) read back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
 }
 
 impl Provenance {

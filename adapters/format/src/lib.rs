@@ -14,10 +14,14 @@ use patois_index::Index;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Applies the PEFT adapter in `dir` to `model`: merged into the weights, or kept
-/// as separate low-rank updates. Returns how many layers it touched.
-pub fn apply(model: &mut Model, dir: &Path, merge: bool) -> Result<usize> {
-    let (_, loras) = load_peft(dir, &model.device.clone())?;
+/// Applies the PEFT adapter in `dir` to `model` at `strength` (1: as trained): merged
+/// into the weights, or kept as separate low-rank updates. Returns how many layers it
+/// touched.
+pub fn apply(model: &mut Model, dir: &Path, strength: f32, merge: bool) -> Result<usize> {
+    let (_, mut loras) = load_peft(dir, &model.device.clone())?;
+    for lora in loras.values_mut() {
+        lora.scale *= strength as f64;
+    }
     let refused =
         |e: anyhow::Error| Error::Apply { dir: dir.to_path_buf(), message: format!("{e:#}") };
     let n = model.set_lora(&loras).map_err(refused)?;

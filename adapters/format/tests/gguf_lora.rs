@@ -41,42 +41,48 @@ fn adapter(dir: &Path, c: &Config, layers: std::ops::Range<usize>) {
     save_peft(dir, &AdapterConfig::new(r, 8.0, &targets, None), &loras).unwrap();
 }
 
-/// Every layer adapted, and only the top one (as `patois train` adapts the top layers).
+/// Every layer adapted, and only the top one (as `patois train` adapts the top layers);
+/// at full, half and zero strength (zero: as if there were no adapter).
 #[test]
 fn llama_cpp_with_the_exported_adapter_completes_like_candle_with_it_merged() {
     let tmp = tempfile::tempdir().unwrap();
     let (base, shape) = base(tmp.path());
     let n = shape.num_hidden_layers;
+    let opts =
+        GenOptions { max_tokens: 12, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };
+    let prompts = ["fn main() {\n    let total = ", "pub fn add(a: u32, b: u32) -> u32 {\n    "];
+    let plain = LlamaGenerator::load(&base, &LlamaOptions::default()).unwrap();
     for (name, layers) in [("all", 0..n), ("top", n - 1..n)] {
         let dir = tmp.path().join(name);
         adapter(&dir, &shape, layers.clone());
-        let opts = GenOptions {
-            max_tokens: 12,
-            mode: Mode::MultiLine,
-            max_lines: 100,
-            ..Default::default()
-        };
-        let prompts =
-            ["fn main() {\n    let total = ", "pub fn add(a: u32, b: u32) -> u32 {\n    "];
-
-        let mut candle = Generator::load(&base, &Device::Cpu).unwrap();
-        assert!(apply(&mut candle.model, &dir, true).unwrap() > 0);
-        let plain = LlamaGenerator::load(&base, &LlamaOptions::default()).unwrap();
         let gguf = dir.join("adapter.gguf");
         assert_eq!(export_gguf(&dir, &base, &gguf).unwrap(), 2 * layers.len());
-        let lora = LlamaOptions { lora: Some(gguf), ..Default::default() };
-        let adapted = LlamaGenerator::load(&base, &lora).unwrap();
-
-        let mut changed = 0;
-        for p in prompts {
-            let want = candle.complete(p, "", &opts, &|| false).unwrap().text;
-            let got = adapted.complete(p, "", &opts, &|| false).unwrap().text;
-            assert_eq!(
-                got, want,
-                "{name} layers: llama.cpp with the adapter vs candle, after {p:?}"
-            );
-            changed += (plain.complete(p, "", &opts, &|| false).unwrap().text != got) as usize;
+        let mut by_strength = Vec::new();
+        for strength in [1.0, 0.5, 0.0] {
+            let mut candle = Generator::load(&base, &Device::Cpu).unwrap();
+            assert!(apply(&mut candle.model, &dir, strength, true).unwrap() > 0);
+            let lora = LlamaOptions {
+                lora: Some(gguf.clone()),
+                lora_strength: strength,
+                ..Default::default()
+            };
+            let adapted = LlamaGenerator::load(&base, &lora).unwrap();
+            let mut texts = Vec::new();
+            for p in prompts {
+                let want = candle.complete(p, "", &opts, &|| false).unwrap().text;
+                let got = adapted.complete(p, "", &opts, &|| false).unwrap().text;
+                assert_eq!(
+                    got, want,
+                    "{name} layers at strength {strength}: llama.cpp with the adapter vs \
+                     candle, after {p:?}"
+                );
+                texts.push(got);
+            }
+            by_strength.push(texts);
         }
-        assert!(changed > 0, "{name} layers: the adapter changes what the model writes");
+        let unadapted: Vec<String> =
+            prompts.iter().map(|p| plain.complete(p, "", &opts, &|| false).unwrap().text).collect();
+        assert_ne!(by_strength[0], unadapted, "{name} layers: the adapter changes the text");
+        assert_eq!(by_strength[2], unadapted, "{name} layers: strength 0 undoes the adapter");
     }
 }

@@ -132,7 +132,7 @@ fn lora_round_trip_peft_names_and_merged_equals_unmerged() {
     let ids: Vec<u32> = (5..30).collect();
     let logits = |merge: bool| -> Vec<f32> {
         let mut g = Generator::load(&base, &Device::Cpu).unwrap();
-        apply(&mut g.model, &ad, merge).unwrap();
+        apply(&mut g.model, &ad, 1.0, merge).unwrap();
         g.model
             .forward_all(&ids, &mut KvCache::default())
             .unwrap()

@@ -4,6 +4,8 @@
 export interface Settings {
   model?: string;
   adapter?: string;
+  /** 1: the adapter as trained, 0.5: every update halved; null: its patois.json's, else 1. */
+  adapterStrength?: number | null;
   budget?: number;
   maxTokens?: number;
   disabledLanguages?: string[];
@@ -22,8 +24,8 @@ export interface Settings {
 
 /** The settings keys the server reads (the same names under `patois.` in VS Code). */
 export const SETTING_KEYS: (keyof Settings)[] = [
-  "model", "adapter", "budget", "maxTokens", "disabledLanguages", "endpoint", "modelName",
-  "adapterName", "apiKeyEnv", "fallbackToLocal", "trainWhenIdle", "idleSeconds",
+  "model", "adapter", "adapterStrength", "budget", "maxTokens", "disabledLanguages", "endpoint",
+  "modelName", "adapterName", "apiKeyEnv", "fallbackToLocal", "trainWhenIdle", "idleSeconds",
   "idleTrainingMinutes",
 ];
 

@@ -50,6 +50,9 @@ pub struct Settings {
     /// A PEFT LoRA adapter applied (merged) at load; `None`: `adapters/house` under
     /// the index folder when it exists.
     pub adapter: Option<PathBuf>,
+    /// How strongly the adapter is applied, 0 to 4: 1 as trained, 0.5 halves every update;
+    /// `None`: the strength in the adapter's `patois.json`, else 1.
+    pub adapter_strength: Option<f32>,
     /// With `backend = "openai"`: the server's API base, e.g. `http://gpu-box:8000/v1`.
     pub endpoint: Option<String>,
     /// The model name sent to the server.
@@ -82,6 +85,7 @@ impl Default for Settings {
             disabled_languages: Vec::new(),
             max_document_bytes: 2 << 20,
             adapter: None,
+            adapter_strength: None,
             cache: true,
             endpoint: None,
             model_name: None,
@@ -193,6 +197,8 @@ pub struct Status {
     pub remote_note: Option<String>,
     /// The adapter applied to the model, if any.
     pub adapter: Option<PathBuf>,
+    /// How strongly it is applied (1: as trained).
+    pub adapter_strength: Option<f32>,
     /// Why an adapter that exists is not applied.
     pub adapter_note: Option<String>,
     /// Drift of what was trained on the repository (the adapter, else the built-in model).
@@ -359,6 +365,7 @@ impl Engine {
         let old = self.settings();
         let reload = s.model != old.model
             || s.adapter != old.adapter
+            || s.adapter_strength != old.adapter_strength
             || s.backend != old.backend
             || s.endpoint != old.endpoint
             || s.model_name != old.model_name
@@ -440,6 +447,25 @@ impl Engine {
         })
     }
 
+    /// How strongly the adapter in effect is applied: the setting, else what its
+    /// `patois.json` says, else 1.
+    pub fn adapter_strength(&self) -> Result<f32> {
+        let configured = self.settings().adapter_strength;
+        let recorded = || {
+            let dir = self.adapter_path()?;
+            patois_adapter::Provenance::load(&dir).ok()?.strength
+        };
+        match configured.or_else(recorded).unwrap_or(1.0) {
+            s if (0.0..=4.0).contains(&s) => Ok(s),
+            s => Err(Error::Settings {
+                path: self.root().join("patois.toml"),
+                message: format!(
+                    "adapter_strength is {s}; it must be between 0 and 4 (1: as trained)"
+                ),
+            }),
+        }
+    }
+
     /// Drift of the adapter in effect, else of the built-in model.
     pub fn drift(&self) -> Option<patois_adapter::Drift> {
         let dir = self.adapter_path().or_else(|| Some(self.model_path()))?;
@@ -466,6 +492,10 @@ impl Engine {
             return self.keep_loaded(remote, stamp);
         }
         let adapter = self.adapter_path();
+        let strength = match self.adapter_strength() {
+            Ok(strength) => strength,
+            Err(e) => return self.keep_loaded(Err(e), stamp),
+        };
         // llama.cpp applies an adapter's GGUF export; a configured adapter without one is
         // merged into candle's weights instead.
         let gguf_export = adapter.as_ref().is_some_and(|d| d.join(GGUF_ADAPTER).exists());
@@ -477,7 +507,7 @@ impl Engine {
             if !patois_generate::runs_on_llama(&path, kind) {
                 Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
                     if let Some(dir) = &adapter {
-                        if let Err(e) = patois_adapter::apply(&mut g.model, dir, true) {
+                        if let Err(e) = patois_adapter::apply(&mut g.model, dir, strength, true) {
                             if settings.adapter.is_some() {
                                 return Err(e.into());
                             }
@@ -497,7 +527,8 @@ impl Engine {
                     dir.display()
                 ));
                 }
-                load_backend_with_lora(&path, kind, lora.as_deref()).map_err(anyhow::Error::from)
+                let lora = lora.as_deref().map(|file| (file, strength));
+                load_backend_with_lora(&path, kind, lora).map_err(anyhow::Error::from)
             };
         let loaded = loaded.map_err(|e| {
             if self.settings().model.is_none() && !path.exists() {
@@ -897,6 +928,7 @@ impl Engine {
             prompts_go_to: self.prompts_go_to(),
             remote_note: read(&self.remote_note).clone(),
             adapter: self.adapter_path(),
+            adapter_strength: self.adapter_path().and(self.adapter_strength().ok()),
             adapter_note: read(&self.adapter_note).clone(),
             drift: self.drift(),
         }

@@ -62,11 +62,8 @@ fn a_line_whose_previous_line_exists_elsewhere_continues_from_there_without_the_
     assert!(r.prompt_tokens > 0, "{r:?}");
 }
 
-/// Retrieval beats the adapter's memory: with an adapter trained while a method was
-/// called `put` in place, the completion after renaming it to `insert` uses the new name.
-#[test]
-fn after_a_rename_completions_use_the_new_name_despite_the_adapter() {
-    let (fx, e) = setup();
+/// Trains a few steps of the house adapter on `e`'s repository; returns its folder.
+fn train_house_adapter(e: &Engine) -> std::path::PathBuf {
     let adapter = patois_engine::adapter_dir(e.index().dir(), "house");
     let opts = patois_train::TrainOptions {
         steps: Some(4),
@@ -78,6 +75,15 @@ fn after_a_rename_completions_use_the_new_name_despite_the_adapter() {
     let base = builtin_model_dir(e.index().dir());
     patois_train::train_lora(e.index(), &base, &adapter, &opts, &stop, &patois_train::Silent)
         .unwrap();
+    adapter
+}
+
+/// Retrieval beats the adapter's memory: with an adapter trained while a method was
+/// called `put` in place, the completion after renaming it to `insert` uses the new name.
+#[test]
+fn after_a_rename_completions_use_the_new_name_despite_the_adapter() {
+    let (fx, e) = setup();
+    let adapter = train_house_adapter(&e);
     let doc = "use crate::store::Store;\n\npub fn fill(s: &mut Store) {\n    \n}\n";
     let cursor = doc.find("    \n").unwrap() + 4;
     let r = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
@@ -89,6 +95,27 @@ fn after_a_rename_completions_use_the_new_name_despite_the_adapter() {
     e.update_index(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet).unwrap();
     let r = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
     assert_eq!(r.text, "s.insert(1);", "{r:?}");
+}
+
+/// The adapter's strength: the setting, else its `patois.json`, else 1; out of range is a
+/// settings error that names the key, and the status shows it.
+#[test]
+fn the_adapter_strength_comes_from_the_settings_then_the_adapter() {
+    let (_fx, e) = setup();
+    assert_eq!(e.status().adapter_strength, None, "no adapter, no strength");
+    let adapter = train_house_adapter(&e);
+    assert_eq!(e.status().adapter_strength, Some(1.0));
+    let mut p = patois_adapter::Provenance::load(&adapter).unwrap();
+    p.strength = Some(0.5);
+    p.save(&adapter).unwrap();
+    assert_eq!(e.status().adapter_strength, Some(0.5), "the adapter's recorded strength");
+    e.set_settings(Settings { adapter_strength: Some(0.25), ..e.settings() }).unwrap();
+    assert_eq!(e.status().adapter_strength, Some(0.25), "the setting wins");
+    let err = e.set_settings(Settings { adapter_strength: Some(7.0), ..e.settings() });
+    let err = err.unwrap_err();
+    assert!(matches!(err, Error::Settings { .. }), "{err:?}");
+    assert!(err.to_string().contains("adapter_strength is 7"), "{err}");
+    assert!(e.status().model_error.is_some_and(|m| m.contains("between 0 and 4")));
 }
 
 #[test]

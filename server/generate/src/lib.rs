@@ -224,11 +224,12 @@ pub fn load_backend(path: &Path, kind: BackendKind) -> Result<std::sync::Arc<dyn
     load_backend_with_lora(path, kind, None)
 }
 
-/// [`load_backend`], with a GGUF LoRA adapter applied when llama.cpp runs the model.
+/// [`load_backend`], with a GGUF LoRA adapter applied when llama.cpp runs the model:
+/// `lora` is the adapter file and its strength (1: as trained).
 pub fn load_backend_with_lora(
     path: &Path,
     kind: BackendKind,
-    lora: Option<&Path>,
+    lora: Option<(&Path, f32)>,
 ) -> Result<std::sync::Arc<dyn Backend>, Error> {
     load_backend_or_explain(path, kind, lora).map_err(|e| {
         let message = format!("{e:#}");
@@ -244,11 +245,15 @@ pub fn load_backend_with_lora(
 fn load_backend_or_explain(
     path: &Path,
     kind: BackendKind,
-    lora: Option<&Path>,
+    lora: Option<(&Path, f32)>,
 ) -> Result<std::sync::Arc<dyn Backend>> {
     match gguf_at(path).filter(|_| kind != BackendKind::Candle && kind != BackendKind::Openai) {
         Some(file) => {
-            let opts = LlamaOptions { lora: lora.map(Path::to_path_buf), ..Default::default() };
+            let opts = LlamaOptions {
+                lora: lora.map(|(file, _)| file.to_path_buf()),
+                lora_strength: lora.map_or(1.0, |(_, strength)| strength),
+                ..Default::default()
+            };
             Ok(std::sync::Arc::new(LlamaGenerator::load(&file, &opts)?))
         }
         None if kind == BackendKind::Llama && path.exists() => bail!(

@@ -46,6 +46,8 @@ pub struct LlamaOptions {
     pub gpu_layers: u32,
     /// A LoRA adapter in llama.cpp's GGUF layout (`patois adapter export --gguf`).
     pub lora: Option<std::path::PathBuf>,
+    /// How strongly `lora` is applied: 1 as trained, 0.5 halves every update.
+    pub lora_strength: f32,
 }
 
 impl Default for LlamaOptions {
@@ -54,7 +56,14 @@ impl Default for LlamaOptions {
     fn default() -> Self {
         let batch =
             std::env::var("PATOIS_LLAMA_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(256);
-        LlamaOptions { context: 4096, threads: 0, batch, gpu_layers: 999, lora: None }
+        LlamaOptions {
+            context: 4096,
+            threads: 0,
+            batch,
+            gpu_layers: 999,
+            lora: None,
+            lora_strength: 1.0,
+        }
     }
 }
 
@@ -151,9 +160,11 @@ impl LlamaGenerator {
         .map_err(|e| anyhow::anyhow!("{}: creating a llama.cpp context: {e}", path.display()))?;
         let mut session = session;
         if let Some(adapter) = adapter.as_mut() {
-            session.with_dependent_mut(|_, ctx| ctx.lora_adapter_set(adapter, 1.0)).map_err(
-                |e| anyhow::anyhow!("{}: applying the LoRA adapter: {e}", path.display()),
-            )?;
+            session
+                .with_dependent_mut(|_, ctx| ctx.lora_adapter_set(adapter, opts.lora_strength))
+                .map_err(|e| {
+                    anyhow::anyhow!("{}: applying the LoRA adapter: {e}", path.display())
+                })?;
         }
         let vocab = model.vocab();
         // The id of a special token: its text is one token.

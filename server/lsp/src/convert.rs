@@ -90,6 +90,7 @@ pub(crate) fn status(s: patois_engine::Status, indexing: bool) -> StatusReport {
         prompts_go_to: s.prompts_go_to,
         remote_note: s.remote_note,
         adapter: s.adapter,
+        adapter_strength: s.adapter_strength,
         adapter_note: s.adapter_note,
         drift: s.drift.map(drift),
         training: None,

@@ -148,6 +148,9 @@ pub struct StatusReport {
     /// What happened with the inference server (unreachable, refused), if anything.
     pub remote_note: Option<String>,
     pub adapter: Option<PathBuf>,
+    /// How strongly the adapter is applied (1: as trained).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter_strength: Option<f32>,
     /// Why an adapter that exists is not applied.
     pub adapter_note: Option<String>,
     pub drift: Option<DriftReport>,

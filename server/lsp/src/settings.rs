@@ -16,6 +16,11 @@ pub fn merge_settings(base: &Settings, v: &Value) -> Settings {
     if let Some(a) = v.get("adapter").and_then(Value::as_str) {
         s.adapter = path(a);
     }
+    match v.get("adapterStrength") {
+        Some(Value::Null) => s.adapter_strength = None,
+        Some(x) if x.is_number() => s.adapter_strength = x.as_f64().map(|x| x as f32),
+        _ => {}
+    }
     for (k, slot) in [
         ("budget", &mut s.budget),
         ("maxTokens", &mut s.max_tokens),
@@ -84,5 +89,15 @@ mod tests {
         assert_eq!(s.backend, BackendKind::Candle, "an unknown backend changes nothing");
         let s = merge_settings(&s, &json!({ "budget": "big", "maxTokens": 7 }));
         assert_eq!((s.budget, s.max_tokens), (base.budget, 7), "a string budget is ignored");
+    }
+
+    #[test]
+    fn adapter_strength_is_a_number_and_null_clears_it() {
+        let s = merge_settings(&Settings::default(), &json!({ "adapterStrength": 0.5 }));
+        assert_eq!(s.adapter_strength, Some(0.5));
+        let kept = merge_settings(&s, &json!({ "adapterStrength": "strong" }));
+        assert_eq!(kept.adapter_strength, Some(0.5), "a string changes nothing");
+        let cleared = merge_settings(&s, &json!({ "adapterStrength": null }));
+        assert_eq!(cleared.adapter_strength, None, "null: the adapter's own strength");
     }
 }

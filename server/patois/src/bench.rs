@@ -87,6 +87,10 @@ pub enum What {
         /// Where the adapter is trained and kept; one already there is used as it is.
         #[arg(long)]
         adapter: Option<PathBuf>,
+        /// Adapter strengths to measure, comma-separated (1: as trained); with several,
+        /// one is chosen on half of the files and reported on the other half.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        strengths: Vec<f32>,
     },
     /// Training while idle (`train_when_idle`) through the real server: how soon after a
     /// keystroke the trainer is stopped, and completion latency with no trainer and with
@@ -130,17 +134,25 @@ pub fn run(what: What) -> Result<()> {
             crate::bench_lsp::run(&dir, requests, model, remote)
         }
         What::Idle { dir, keystrokes } => crate::bench_idle::run(&dir, keystrokes),
-        What::Hybrid { dir, commits, max_tasks, model, minutes, top_layers, adapter } => {
-            crate::bench_hybrid::run(crate::bench_hybrid::HybridArgs {
-                dir,
-                commits,
-                max_tasks,
-                model,
-                minutes,
-                top_layers,
-                adapter,
-            })
-        }
+        What::Hybrid {
+            dir,
+            commits,
+            max_tasks,
+            model,
+            minutes,
+            top_layers,
+            adapter,
+            strengths,
+        } => crate::bench_hybrid::run(crate::bench_hybrid::HybridArgs {
+            dir,
+            commits,
+            max_tasks,
+            model,
+            minutes,
+            top_layers,
+            adapter,
+            strengths,
+        }),
     }
 }
 

@@ -136,13 +136,14 @@ fn mine(repo: &Repo, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
     Ok(all.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, t)| t).collect())
 }
 
-/// Scores of one way of completing: exact first lines, similarity, identifiers, latency.
-#[derive(Default)]
+/// Scores of one way of completing, per task in order: exact first lines, similarity,
+/// identifiers, latency.
+#[derive(Default, Clone)]
 pub(crate) struct Score {
-    exact: usize,
+    exact: Vec<bool>,
     sim: Vec<f64>,
-    /// Per task with identifiers: the share of the target's identifiers the line has.
-    identifiers: Vec<f64>,
+    /// The share of the target's identifiers the line has (`None`: the target has none).
+    identifiers: Vec<Option<f64>>,
     ms: Vec<f64>,
 }
 
@@ -158,15 +159,25 @@ fn identifiers<'t>(path: &str, line: &'t str) -> Vec<&'t str> {
 impl Score {
     pub fn add(&mut self, path: &str, got: &str, target: &str, ms: f64) {
         let first = got.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-        self.exact += (first == target) as usize;
+        self.exact.push(first == target);
         self.sim.push(edit_similarity(first, target));
         let wanted = identifiers(path, target);
-        if !wanted.is_empty() {
-            let have = identifiers(path, first);
-            let hits = wanted.iter().filter(|w| have.contains(w)).count();
-            self.identifiers.push(hits as f64 / wanted.len() as f64);
-        }
+        let have = identifiers(path, first);
+        let hits = wanted.iter().filter(|w| have.contains(w)).count();
+        self.identifiers.push((!wanted.is_empty()).then(|| hits as f64 / wanted.len() as f64));
         self.ms.push(ms);
+    }
+    /// The scores of the tasks `keep` says yes to (by position).
+    pub fn subset(&self, keep: &[bool]) -> Score {
+        fn pick<T: Clone>(v: &[T], keep: &[bool]) -> Vec<T> {
+            v.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| x.clone()).collect()
+        }
+        Score {
+            exact: pick(&self.exact, keep),
+            sim: pick(&self.sim, keep),
+            identifiers: pick(&self.identifiers, keep),
+            ms: pick(&self.ms, keep),
+        }
     }
     pub fn mean(&self) -> f64 {
         self.sim.iter().sum::<f64>() / self.sim.len().max(1) as f64
@@ -191,12 +202,14 @@ impl Score {
         } else {
             String::new()
         };
-        let ids = self.identifiers.iter().sum::<f64>() / self.identifiers.len().max(1) as f64;
+        let ids: Vec<f64> = self.identifiers.iter().flatten().copied().collect();
+        let ids = ids.iter().sum::<f64>() / ids.len().max(1) as f64;
+        let exact = self.exact.iter().filter(|e| **e).count();
         println!(
-            "  {label:<28} edit similarity {:.3}, exact {:.3} ({}/{n}), identifiers {ids:.3}{latency}",
+            "  {label:<28} edit similarity {:.3}, exact {:.3} ({exact}/{n}), identifiers \
+             {ids:.3}{latency}",
             self.mean(),
-            self.exact as f64 / n as f64,
-            self.exact
+            exact as f64 / n as f64,
         );
     }
 }
@@ -372,5 +385,18 @@ mod tests {
         assert!((se - (0.0625f64 / 3.0).sqrt()).abs() < 1e-12, "{se}");
         let (same, zero) = score(&[0.5, 0.5]).gain_over(&score(&[0.25, 0.25]));
         assert_eq!((same, zero), (0.25, 0.0));
+    }
+
+    #[test]
+    fn a_subset_keeps_each_kept_tasks_scores_together() {
+        let mut s = super::Score::default();
+        s.add("a.rs", "let x = 1;", "let x = 1;", 1.0);
+        s.add("a.rs", "", "foo(bar)", 2.0);
+        s.add("a.rs", "foo(bar)", "foo(bar)", 3.0);
+        let kept = s.subset(&[false, true, true]);
+        assert_eq!(kept.sim, [0.0, 1.0]);
+        assert_eq!(kept.exact, [false, true]);
+        assert_eq!(kept.identifiers, [Some(0.0), Some(1.0)]);
+        assert_eq!(kept.ms, [2.0, 3.0]);
     }
 }

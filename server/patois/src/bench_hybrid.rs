@@ -20,6 +20,16 @@ pub struct HybridArgs {
     pub top_layers: usize,
     /// Where the adapter is trained and kept; one already there is used as it is.
     pub adapter: Option<PathBuf>,
+    /// The adapter strengths measured (1: as trained); with several, one is chosen on half
+    /// of the files and reported on the other half.
+    pub strengths: Vec<f32>,
+}
+
+/// The scores of the adapter's two arms at one strength.
+struct Adapted {
+    strength: f32,
+    alone: Score,
+    with_retrieval: Score,
 }
 
 pub fn run(args: HybridArgs) -> Result<()> {
@@ -39,20 +49,13 @@ pub fn run(args: HybridArgs) -> Result<()> {
     } else {
         train(&engine, &base, &adapter, &args)?;
     }
-    let arms = [
-        ("base", false, false),
-        ("base + retrieval", true, false),
-        ("base + adapter", false, true),
-        ("base + adapter + retrieval", true, true),
-    ];
-    let mut scores = Vec::new();
-    for (label, retrieval, adapted) in arms {
-        let arm = Settings {
+    let measure = |label: &str, retrieval: bool, strength: Option<f32>| -> Result<Score> {
+        engine.set_settings(Settings {
             budget: if retrieval { settings.budget } else { 0 },
-            adapter: adapted.then(|| adapter.clone()),
+            adapter: strength.map(|_| adapter.clone()),
+            adapter_strength: strength,
             ..settings.clone()
-        };
-        engine.set_settings(arm)?;
+        })?;
         let mut score = Score::default();
         for t in &split.tasks {
             let r = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
@@ -62,7 +65,23 @@ pub fn run(args: HybridArgs) -> Result<()> {
             }
         }
         score.line(label);
-        scores.push(score);
+        Ok(score)
+    };
+    measure("base", false, None)?;
+    let retrieved = measure("base + retrieval", true, None)?;
+    let several = args.strengths.len() > 1;
+    let mut adapted = Vec::new();
+    for &strength in &args.strengths {
+        let at = if several { format!(" ×{strength}") } else { String::new() };
+        adapted.push(Adapted {
+            strength,
+            alone: measure(&format!("base + adapter{at}"), false, Some(strength))?,
+            with_retrieval: measure(
+                &format!("base + adapter{at} + retrieval"),
+                true,
+                Some(strength),
+            )?,
+        });
     }
     let pairs = LinePairs::new(&split.base_dir, &split.files);
     let mut copy = Score::default();
@@ -70,15 +89,59 @@ pub fn run(args: HybridArgs) -> Result<()> {
         copy.add(&t.path, &pairs.copy(&t.previous), &t.target, 0.0);
     }
     copy.line("copy baseline");
-    let both = &scores[3];
-    let (over_retrieval, se_r) = both.gain_over(&scores[1]);
-    let (over_adapter, se_a) = both.gain_over(&scores[2]);
+    if !several {
+        let a = &adapted[0];
+        verdict(&a.with_retrieval, &retrieved, &a.alone);
+        return Ok(());
+    }
+    // Choose the strength on the tasks of half of the files; report on the others.
+    let choosing: Vec<bool> = split.tasks.iter().map(|t| in_choosing_half(&t.path)).collect();
+    let reporting: Vec<bool> = choosing.iter().map(|c| !c).collect();
+    let best = adapted
+        .iter()
+        .max_by(|a, b| {
+            let (a, b) = (a.with_retrieval.subset(&choosing), b.with_retrieval.subset(&choosing));
+            a.mean().total_cmp(&b.mean())
+        })
+        .expect("at least one strength");
+    let n_choosing = choosing.iter().filter(|c| **c).count();
+    println!(
+        "  strength {} chosen on {n_choosing} tasks (half of the files, by a hash of the \
+         path: adapter + retrieval {:.3}); on the other {} tasks:",
+        best.strength,
+        best.with_retrieval.subset(&choosing).mean(),
+        split.tasks.len() - n_choosing
+    );
+    let (r, a, b) = (
+        retrieved.subset(&reporting),
+        best.alone.subset(&reporting),
+        best.with_retrieval.subset(&reporting),
+    );
+    r.line("  base + retrieval");
+    a.line(&format!("  base + adapter ×{}", best.strength));
+    b.line(&format!("  both ×{}", best.strength));
+    verdict(&b, &r, &a);
+    Ok(())
+}
+
+/// Prints how adapter + retrieval compares with each single arm on the same tasks.
+fn verdict(both: &Score, retrieval: &Score, adapter: &Score) {
+    let (over_retrieval, se_r) = both.gain_over(retrieval);
+    let (over_adapter, se_a) = both.gain_over(adapter);
     println!(
         "  adapter + retrieval vs retrieval alone {over_retrieval:+.3} ± {se_r:.3}, vs the \
          adapter alone {over_adapter:+.3} ± {se_a:.3} (standard errors over the tasks; goal: \
          both > 0)"
     );
-    Ok(())
+}
+
+/// Whether the tasks of `path` choose the strength (else they report it): a fixed hash
+/// (FNV-1a) of the path, so runs split the same way and a file's tasks stay together.
+fn in_choosing_half(path: &str) -> bool {
+    let hash = path
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    hash % 2 == 0
 }
 
 /// Trains the adapter on the base index and writes its GGUF export beside it.

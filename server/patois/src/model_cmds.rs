@@ -161,7 +161,8 @@ pub fn status(args: StatusArgs) -> Result<()> {
         ),
     }
     if let Some(a) = &s.adapter {
-        println!("adapter     {}", a.display());
+        let strength = s.adapter_strength.map_or(String::new(), |x| format!(" (strength {x})"));
+        println!("adapter     {}{strength}", a.display());
     }
     if let Some(n) = &s.adapter_note {
         println!("            {n}");
