@@ -56,6 +56,10 @@ pub struct TrainOptions {
     /// The serving settings those prompts follow: context budget and prompt size.
     pub prompt_budget: usize,
     pub prompt_window: usize,
+    /// LoRA: the strength recorded in `patois.json`, which serving applies unless the
+    /// settings say otherwise. 0.5: at full strength the adapter moved completions too far
+    /// from the base model's (`patois bench hybrid --strengths`, README).
+    pub serving_strength: f32,
 }
 
 impl Default for TrainOptions {
@@ -93,6 +97,7 @@ impl Default for TrainOptions {
             prompts_per_file: 8,
             prompt_budget: 384,
             prompt_window: 976,
+            serving_strength: 0.5,
         }
     }
 }
@@ -613,6 +618,7 @@ fn train_lora_steps(
         kind: "lora".into(),
         base_model: Some(base.display().to_string()),
         base_hash,
+        strength: Some(opts.serving_strength),
         ..Default::default()
     };
     let mut report = finish(index, split, run, p, dir, &ckpt)?;

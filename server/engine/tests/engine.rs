@@ -104,11 +104,11 @@ fn the_adapter_strength_comes_from_the_settings_then_the_adapter() {
     let (_fx, e) = setup();
     assert_eq!(e.status().adapter_strength, None, "no adapter, no strength");
     let adapter = train_house_adapter(&e);
-    assert_eq!(e.status().adapter_strength, Some(1.0));
+    assert_eq!(e.status().adapter_strength, Some(0.5), "training records half strength");
     let mut p = patois_adapter::Provenance::load(&adapter).unwrap();
-    p.strength = Some(0.5);
+    p.strength = None;
     p.save(&adapter).unwrap();
-    assert_eq!(e.status().adapter_strength, Some(0.5), "the adapter's recorded strength");
+    assert_eq!(e.status().adapter_strength, Some(1.0), "none recorded: as trained");
     e.set_settings(Settings { adapter_strength: Some(0.25), ..e.settings() }).unwrap();
     assert_eq!(e.status().adapter_strength, Some(0.25), "the setting wins");
     let err = e.set_settings(Settings { adapter_strength: Some(7.0), ..e.settings() });

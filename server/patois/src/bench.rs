@@ -88,8 +88,9 @@ pub enum What {
         #[arg(long)]
         adapter: Option<PathBuf>,
         /// Adapter strengths to measure, comma-separated (1: as trained); with several,
-        /// one is chosen on half of the files and reported on the other half.
-        #[arg(long, value_delimiter = ',', default_value = "1")]
+        /// one is chosen on half of the files and reported on the other half [default:
+        /// the strength its patois.json records, else 1].
+        #[arg(long, value_delimiter = ',')]
         strengths: Vec<f32>,
     },
     /// Training while idle (`train_when_idle`) through the real server: how soon after a

@@ -1,11 +1,13 @@
 //! `patois bench hybrid`: does the house-style adapter earn its place beside retrieval?
 //! The repository as of N commits ago is indexed and an adapter is trained on it; the
 //! lines the commits since added are asked for in four arms on the same tasks: the base
-//! model alone, with retrieval, with the adapter, with both. Plus the held-out loss of
-//! the base and the adapted model, and the training speed.
+//! model alone, with retrieval, with the adapter, with both (the adapter's two arms at
+//! each strength asked for). Plus the held-out loss of the base and the adapted model,
+//! and the training speed.
 
 use crate::bench_complete::{LinePairs, Score, TimeSplit};
 use anyhow::Result;
+use patois_adapter::Provenance;
 use patois_engine::{Engine, Settings, Ticket, GGUF_ADAPTER};
 use patois_train::{train_lora, Silent, TrainOptions};
 use std::path::{Path, PathBuf};
@@ -21,7 +23,7 @@ pub struct HybridArgs {
     /// Where the adapter is trained and kept; one already there is used as it is.
     pub adapter: Option<PathBuf>,
     /// The adapter strengths measured (1: as trained); with several, one is chosen on half
-    /// of the files and reported on the other half.
+    /// of the files and reported on the other half. None: the adapter's recorded strength.
     pub strengths: Vec<f32>,
 }
 
@@ -69,10 +71,14 @@ pub fn run(args: HybridArgs) -> Result<()> {
     };
     measure("base", false, None)?;
     let retrieved = measure("base + retrieval", true, None)?;
-    let several = args.strengths.len() > 1;
+    let strengths = match &args.strengths[..] {
+        [] => vec![Provenance::load(&adapter).ok().and_then(|p| p.strength).unwrap_or(1.0)],
+        given => given.to_vec(),
+    };
+    let several = strengths.len() > 1;
     let mut adapted = Vec::new();
-    for &strength in &args.strengths {
-        let at = if several { format!(" ×{strength}") } else { String::new() };
+    for &strength in &strengths {
+        let at = if several || strength != 1.0 { format!(" ×{strength}") } else { String::new() };
         adapted.push(Adapted {
             strength,
             alone: measure(&format!("base + adapter{at}"), false, Some(strength))?,

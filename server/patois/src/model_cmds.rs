@@ -360,6 +360,13 @@ pub fn train(args: TrainArgs) -> Result<patois_train::TrainReport> {
         } else {
             println!("wrote {}", r.out_dir.display());
         }
+        if !builtin {
+            println!(
+                "served at strength {} (recorded in its patois.json; adapter_strength in \
+                 patois.toml overrides)",
+                opts.serving_strength
+            );
+        }
     }
     Ok(r)
 }
