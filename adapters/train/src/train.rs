@@ -130,6 +130,9 @@ pub struct TrainReport {
     /// The held-out loss of [`TrainOptions::rival`], when there was one.
     #[serde(default)]
     pub rival_loss: Option<f32>,
+    /// LoRA: the held-out loss with the adapter at [`TrainOptions::serving_strength`].
+    #[serde(default)]
+    pub serving_loss: Option<f32>,
 }
 
 /// Cuts token streams into training windows of `len + 1` tokens.
@@ -318,6 +321,7 @@ fn finish(
         split_reasons: split.reasons,
         interrupted: run.interrupted,
         rival_loss: None,
+        serving_loss: None,
     })
 }
 
@@ -604,6 +608,8 @@ fn train_lora_steps(
     let (steps, tokens, seconds, interrupted) =
         l.run(vars, train_w.len(), &mut loss, &mut checkpoint, start)?;
     let adapted_loss = held_out_loss(&model, &held, until)?;
+    model.scale_lora(opts.serving_strength as f64);
+    let serving_loss = held_out_loss(&model, &held, until)?;
     let dir = if interrupted { ckpt.clone() } else { out.to_path_buf() };
     save(&dir)?;
     let weights_file = g.info.path.clone();
@@ -623,6 +629,7 @@ fn train_lora_steps(
     };
     let mut report = finish(index, split, run, p, dir, &ckpt)?;
     report.rival_loss = rival_loss;
+    report.serving_loss = Some(serving_loss);
     Ok(report)
 }
 

@@ -107,6 +107,10 @@ fn lora_round_trip_peft_names_and_merged_equals_unmerged() {
     let r =
         train_lora(&ix, &base, &ad, &opts, &AtomicBool::new(false), &patois_train::Silent).unwrap();
     assert!(r.adapted_loss < r.base_loss, "{} -> {}", r.base_loss, r.adapted_loss);
+    // At the half strength it records for serving: still below the base, and not the same.
+    let serving = r.serving_loss.unwrap();
+    assert!(serving < r.base_loss && (serving - r.adapted_loss).abs() > 1e-4, "{r:?}");
+    assert_eq!(patois_adapter::Provenance::load(&ad).unwrap().strength, Some(0.5));
     let (cfg, loras) = load_peft(&ad, &Device::Cpu).unwrap();
     assert_eq!((cfg.peft_type.as_str(), cfg.r, cfg.lora_alpha), ("LORA", 8, 16.0));
     let keys: Vec<String> =

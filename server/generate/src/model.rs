@@ -580,6 +580,15 @@ impl Model {
         Ok(n)
     }
 
+    /// Multiplies every LoRA update by `factor` (its strength).
+    pub fn scale_lora(&mut self, factor: f64) {
+        for l in self.layers.iter_mut() {
+            for lora in l.linears_mut().filter_map(|lin| lin.lora.as_mut()) {
+                lora.scale *= factor;
+            }
+        }
+    }
+
     /// Removes every LoRA update set by [`Model::set_lora`].
     pub fn clear_lora(&mut self) {
         for l in self.layers.iter_mut() {

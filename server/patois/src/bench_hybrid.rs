@@ -175,6 +175,13 @@ fn train(engine: &Engine, base: &Path, adapter: &Path, args: &HybridArgs) -> Res
         (1.0 - r.adapted_loss / r.base_loss) * 100.0,
         r.held_out_files
     );
+    if let Some(serving) = r.serving_loss {
+        println!(
+            "  held-out loss at the recorded strength {}: {serving:.3}, {:.1}% lower",
+            opts.serving_strength,
+            (1.0 - serving / r.base_loss) * 100.0
+        );
+    }
     patois_adapter::export_gguf(adapter, base, &adapter.join(GGUF_ADAPTER))?;
     Ok(())
 }

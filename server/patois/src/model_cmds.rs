@@ -360,11 +360,12 @@ pub fn train(args: TrainArgs) -> Result<patois_train::TrainReport> {
         } else {
             println!("wrote {}", r.out_dir.display());
         }
-        if !builtin {
+        if let Some(serving) = r.serving_loss {
             println!(
                 "served at strength {} (recorded in its patois.json; adapter_strength in \
-                 patois.toml overrides)",
-                opts.serving_strength
+                 patois.toml overrides): held-out loss {serving:.3} ({:+.1}%)",
+                opts.serving_strength,
+                (serving / r.base_loss - 1.0) * 100.0
             );
         }
     }
