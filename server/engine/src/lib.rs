@@ -450,11 +450,13 @@ impl Engine {
     /// How strongly the adapter in effect is applied: the setting, else what its
     /// `patois.json` says, else 1.
     pub fn adapter_strength(&self) -> Result<f32> {
+        self.strength_of(self.adapter_path().as_deref())
+    }
+
+    /// [`Engine::adapter_strength`] for the adapter in effect at `adapter`.
+    fn strength_of(&self, adapter: Option<&Path>) -> Result<f32> {
         let configured = self.settings().adapter_strength;
-        let recorded = || {
-            let dir = self.adapter_path()?;
-            patois_adapter::Provenance::load(&dir).ok()?.strength
-        };
+        let recorded = || patois_adapter::Provenance::load(adapter?).ok()?.strength;
         match configured.or_else(recorded).unwrap_or(1.0) {
             s if (0.0..=4.0).contains(&s) => Ok(s),
             s => Err(Error::Settings {
@@ -492,7 +494,7 @@ impl Engine {
             return self.keep_loaded(remote, stamp);
         }
         let adapter = self.adapter_path();
-        let strength = match self.adapter_strength() {
+        let strength = match self.strength_of(adapter.as_deref()) {
             Ok(strength) => strength,
             Err(e) => return self.keep_loaded(Err(e), stamp),
         };
@@ -915,6 +917,7 @@ impl Engine {
         let (files, commits, head) =
             self.index.with_manifest(|m| (m.files.len(), m.commits, m.head.clone()));
         let choice = self.model_choice();
+        let adapter = self.adapter_path();
         Status {
             root: self.root().to_path_buf(),
             index_dir: self.index.dir().to_path_buf(),
@@ -927,8 +930,8 @@ impl Engine {
             model_error: read(&self.model_error).clone(),
             prompts_go_to: self.prompts_go_to(),
             remote_note: read(&self.remote_note).clone(),
-            adapter: self.adapter_path(),
-            adapter_strength: self.adapter_path().and(self.adapter_strength().ok()),
+            adapter_strength: adapter.as_deref().and_then(|a| self.strength_of(Some(a)).ok()),
+            adapter,
             adapter_note: read(&self.adapter_note).clone(),
             drift: self.drift(),
         }

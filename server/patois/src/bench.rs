@@ -68,31 +68,7 @@ pub enum What {
     /// The hybrid on DIR's own history: an adapter trained on the repository as of N
     /// commits ago; the lines added since asked for by the base model, with retrieval,
     /// with the adapter, with both; held-out loss of base and adapter; training speed.
-    Hybrid {
-        #[arg(default_value = ".")]
-        dir: PathBuf,
-        #[arg(long, default_value_t = 20)]
-        commits: usize,
-        #[arg(long, default_value_t = 40)]
-        max_tasks: usize,
-        /// The base model [default: the model in effect].
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// Minutes of adapter training.
-        #[arg(long, default_value_t = 5.0)]
-        minutes: f64,
-        /// Layers the adapter adapts, from the top (0: all).
-        #[arg(long, default_value_t = 4)]
-        top_layers: usize,
-        /// Where the adapter is trained and kept; one already there is used as it is.
-        #[arg(long)]
-        adapter: Option<PathBuf>,
-        /// Adapter strengths to measure, comma-separated (1: as trained); with several,
-        /// one is chosen on half of the files and reported on the other half [default:
-        /// the strength its patois.json records, else 1].
-        #[arg(long, value_delimiter = ',')]
-        strengths: Vec<f32>,
-    },
+    Hybrid(crate::bench_hybrid::HybridArgs),
     /// Training while idle (`train_when_idle`) through the real server: how soon after a
     /// keystroke the trainer is stopped, and completion latency with no trainer and with
     /// a stopped one. Linux (reads process states from /proc).
@@ -135,25 +111,7 @@ pub fn run(what: What) -> Result<()> {
             crate::bench_lsp::run(&dir, requests, model, remote)
         }
         What::Idle { dir, keystrokes } => crate::bench_idle::run(&dir, keystrokes),
-        What::Hybrid {
-            dir,
-            commits,
-            max_tasks,
-            model,
-            minutes,
-            top_layers,
-            adapter,
-            strengths,
-        } => crate::bench_hybrid::run(crate::bench_hybrid::HybridArgs {
-            dir,
-            commits,
-            max_tasks,
-            model,
-            minutes,
-            top_layers,
-            adapter,
-            strengths,
-        }),
+        What::Hybrid(args) => crate::bench_hybrid::run(args),
     }
 }
 

@@ -138,7 +138,7 @@ fn mine(repo: &Repo, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
 
 /// Scores of one way of completing, per task in order: exact first lines, similarity,
 /// identifiers, latency.
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub(crate) struct Score {
     exact: Vec<bool>,
     sim: Vec<f64>,

@@ -13,17 +13,30 @@ use patois_train::{train_lora, Silent, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+#[derive(clap::Args)]
 pub struct HybridArgs {
+    #[arg(default_value = ".")]
     pub dir: PathBuf,
+    #[arg(long, default_value_t = 20)]
     pub commits: usize,
+    #[arg(long, default_value_t = 40)]
     pub max_tasks: usize,
+    /// The base model [default: the model in effect].
+    #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Minutes of adapter training.
+    #[arg(long, default_value_t = 5.0)]
     pub minutes: f64,
+    /// Layers the adapter adapts, from the top (0: all).
+    #[arg(long, default_value_t = 4)]
     pub top_layers: usize,
     /// Where the adapter is trained and kept; one already there is used as it is.
+    #[arg(long)]
     pub adapter: Option<PathBuf>,
-    /// The adapter strengths measured (1: as trained); with several, one is chosen on half
-    /// of the files and reported on the other half. None: the adapter's recorded strength.
+    /// Adapter strengths to measure, comma-separated (1: as trained); with several,
+    /// one is chosen on half of the files and reported on the other half [default:
+    /// the strength its patois.json records, else 1].
+    #[arg(long, value_delimiter = ',')]
     pub strengths: Vec<f32>,
 }
 
@@ -103,19 +116,17 @@ pub fn run(args: HybridArgs) -> Result<()> {
     // Choose the strength on the tasks of half of the files; report on the others.
     let choosing: Vec<bool> = split.tasks.iter().map(|t| in_choosing_half(&t.path)).collect();
     let reporting: Vec<bool> = choosing.iter().map(|c| !c).collect();
+    let choosing_mean = |a: &Adapted| a.with_retrieval.subset(&choosing).mean();
     let best = adapted
         .iter()
-        .max_by(|a, b| {
-            let (a, b) = (a.with_retrieval.subset(&choosing), b.with_retrieval.subset(&choosing));
-            a.mean().total_cmp(&b.mean())
-        })
+        .max_by(|a, b| choosing_mean(a).total_cmp(&choosing_mean(b)))
         .expect("at least one strength");
     let n_choosing = choosing.iter().filter(|c| **c).count();
     println!(
         "  strength {} chosen on {n_choosing} tasks (half of the files, by a hash of the \
          path: adapter + retrieval {:.3}); on the other {} tasks:",
         best.strength,
-        best.with_retrieval.subset(&choosing).mean(),
+        choosing_mean(best),
         split.tasks.len() - n_choosing
     );
     let (r, a, b) = (
