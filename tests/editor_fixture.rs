@@ -19,7 +19,8 @@ pub fn store_app_and_main() -> (Fixture, String, PathBuf) {
         "fetch_value",
     )
     .unwrap();
-    fx.write("patois.toml", "max_tokens = 12\n");
+    // No latency budget: the editors' tests compare ghost text exactly, whatever the speed.
+    fx.write("patois.toml", "max_tokens = 12\nlatency_budget_ms = 0\n");
     let root = fx.root().canonicalize().unwrap();
     (fx, word, root)
 }

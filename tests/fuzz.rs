@@ -195,7 +195,10 @@ fn run_session(cols: Cols, offered: &[&str], seed0: u64) -> (usize, usize) {
         1,
     )
     .unwrap();
-    fx.write("patois.toml", "max_tokens = 4\nprompt_tokens = 256\nbudget = 128\n");
+    fx.write(
+        "patois.toml",
+        "max_tokens = 4\nprompt_tokens = 256\nbudget = 128\nlatency_budget_ms = 0\n",
+    );
     let root = fx.root().canonicalize().unwrap();
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_patois"));
     let home = root.join(".no-installed-models");

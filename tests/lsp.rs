@@ -37,7 +37,11 @@ fn fixture() -> (Fixture, String) {
         "32",
     )
     .unwrap();
-    fx.write("patois.toml", "max_tokens = 16\nprompt_tokens = 1000\nbudget = 400\n");
+    // No latency budget: completions are compared exactly, whatever the machine's speed.
+    fx.write(
+        "patois.toml",
+        "max_tokens = 16\nprompt_tokens = 1000\nbudget = 400\nlatency_budget_ms = 0\n",
+    );
     (fx, word)
 }
 
@@ -302,6 +306,60 @@ fn idle_training_pauses_at_a_keystroke_and_installs_its_adapter() {
     let status = c.request("patois/status", json!({}));
     assert_eq!(status["adapter"], json!(house), "{status}");
 
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().unwrap().success());
+}
+
+/// A generation that would run for minutes (a model that sleeps after every token, and a
+/// large max_tokens) blocks nothing: other documents' edits and requests are answered
+/// while it runs, a newer request for its document answers it RequestCancelled, so does
+/// `$/cancelRequest`, and accepting a ghost text is taken while the model is busy.
+#[test]
+fn a_slow_generation_never_keeps_the_server_from_its_input() {
+    let (fx, _word) = fixture();
+    fx.write("patois.toml", "max_tokens = 4000\nlatency_budget_ms = 0\n");
+    let root = fx.root().canonicalize().unwrap();
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_patois"));
+    let home = root.join(".no-installed-models");
+    let delay = std::path::Path::new("200");
+    let env = [("PATOIS_HOME", home.as_path()), ("PATOIS_TEST_TOKEN_DELAY_MS", delay)];
+    let mut c = Client::start_with_env(exe, &root, &env);
+    initialize(&mut c, &root);
+    c.wait("index progress end", patois_lsp::client::is_progress_end);
+    c.wait("the model", |v| v["method"] == "patois/status" && v["params"]["model"].is_object());
+    let slow = uri(&root, "src/slow.rs");
+    let text = "fn main() {\n    let n = \n}\n";
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": slow, "languageId": "rust", "version": 1, "text": text } }));
+    let other = uri(&root, "src/other.rs");
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": other, "languageId": "rust", "version": 1, "text": "fn f() {}\n" } }));
+    let ask = |c: &mut Client| {
+        let pos = json!({ "line": 1, "character": 12 });
+        c.request_async("textDocument/inlineCompletion", json!({ "textDocument": { "uri": slow }, "position": pos, "context": { "triggerKind": 2 } }))
+    };
+    let first = ask(&mut c);
+    // Give the model time to be inside the generation (a pause, not a measurement).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Messages keep being read and answered while it runs: an edit elsewhere, its text,
+    // the status, and an accepted ghost text.
+    let edit = json!({ "range": { "start": { "line": 0, "character": 9 }, "end": { "line": 0, "character": 9 } }, "text": "1" });
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": other, "version": 2 }, "contentChanges": [edit] }),
+    );
+    assert_eq!(c.request("patois/documentText", json!({ "uri": other })), json!("fn f() {1}\n"));
+    assert!(c.request("patois/status", json!({}))["files"].is_u64());
+    let accepted = json!({ "command": "patois.accepted", "arguments": [other, { "line": 0, "character": 10 }, "2"] });
+    assert_eq!(c.request("workspace/executeCommand", accepted), Value::Null);
+    // A newer request for the same document: the first is answered at once, cancelled.
+    let second = ask(&mut c);
+    let r = c.response(first);
+    assert_eq!(r["error"]["code"], -32800, "superseded: {r}");
+    // `$/cancelRequest` answers the second, which is inside its generation too.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    c.notify("$/cancelRequest", json!({ "id": second }));
+    let r = c.response(second);
+    assert_eq!(r["error"]["code"], -32800, "cancelled: {r}");
     c.request("shutdown", Value::Null);
     c.notify("exit", Value::Null);
     assert!(c.child.wait().unwrap().success());

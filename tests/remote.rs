@@ -111,7 +111,8 @@ fn completions_come_from_the_server_and_from_the_local_model_when_it_goes_away()
     fx.write(
         "patois.toml",
         format!(
-            "backend = \"openai\"\nendpoint = \"{}\"\nmodel_name = \"tiny\"\nmodel = \"{}\"\nmax_tokens = 6\n",
+            "backend = \"openai\"\nendpoint = \"{}\"\nmodel_name = \"tiny\"\nmodel = \"{}\"\nmax_tokens = 6\n\
+             latency_budget_ms = 0\n",
             server.endpoint(),
             model.display()
         ),

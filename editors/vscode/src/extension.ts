@@ -5,6 +5,8 @@ import { explanationHtml, serverSettings, SETTING_KEYS, Settings, Status, status
 let client: LanguageClient | undefined;
 /** The server's command behind its code action; the language client registers it. */
 const EXPLAIN_COMMAND = "patois.explain";
+/** How long the cursor rests before the server is told to prepare a completion there. */
+const CURSOR_REST_MS = 300;
 
 /** The patois settings the user set (user, workspace or folder): the rest is patois.toml's. */
 function settings(): Settings {
@@ -36,6 +38,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   client = new LanguageClient("patois", "patois", serverOptions, clientOptions);
   // Inline completion is an LSP 3.18 feature: enable the client's support for it.
   client.registerProposedFeatures();
+
+  // Where the cursor rests, the server prefills the prompt of a completion there.
+  let resting: ReturnType<typeof setTimeout> | undefined;
+  context.subscriptions.push(
+    vscode.window.onDidChangeTextEditorSelection((e) => {
+      clearTimeout(resting);
+      const doc = e.textEditor.document;
+      if (doc.uri.scheme !== "file" || e.selections.length !== 1) return;
+      const position = e.selections[0].active;
+      resting = setTimeout(() => {
+        client?.sendNotification("patois/cursor", { textDocument: { uri: doc.uri.toString() }, position });
+      }, CURSOR_REST_MS);
+    }),
+  );
 
   const bar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   bar.text = "$(sync~spin) patois";

@@ -20,13 +20,15 @@ export interface Settings {
   trainWhenIdle?: boolean;
   idleSeconds?: number;
   idleTrainingMinutes?: number;
+  /** Milliseconds from a request to its first line of ghost text; 0: no limit. */
+  latencyBudgetMs?: number;
 }
 
 /** The settings keys the server reads (the same names under `patois.` in VS Code). */
 export const SETTING_KEYS: (keyof Settings)[] = [
   "model", "adapter", "adapterStrength", "budget", "maxTokens", "disabledLanguages", "endpoint",
   "modelName", "adapterName", "apiKeyEnv", "fallbackToLocal", "trainWhenIdle", "idleSeconds",
-  "idleTrainingMinutes",
+  "idleTrainingMinutes", "latencyBudgetMs",
 ];
 
 /**
@@ -55,6 +57,11 @@ export interface Status {
   promptsGoTo?: string;
   remoteNote?: string | null;
   drift?: { advice: string; retrainAdvised: boolean } | null;
+  /** The model's measured speed (tokens per second) and the prompt size the budget allows. */
+  speed?: { prefill: number; decode: number } | null;
+  latencyBudgetMs?: number;
+  promptWindow?: number | null;
+  fullPromptWindow?: number | null;
   /** Idle training (`trainWhenIdle`): the current or last run. */
   training?: { state: string; steps: number; heldOutLoss?: number | null; baseLoss?: number | null; replaced?: boolean | null; message?: string | null } | null;
 }
@@ -68,6 +75,15 @@ export function trainingLine(t: NonNullable<Status["training"]>): string {
   if (t.replaced != null) line += t.replaced ? ", adapter replaced" : ", adapter kept";
   if (t.message) line += ` (${t.message})`;
   return line;
+}
+
+/** One tooltip line for the measured speed and the prompt size in effect. */
+export function speedLine(s: Status): string {
+  if (!s.speed) return "";
+  const speed = `${Math.round(s.speed.prefill)} prompt tokens/s, ${Math.round(s.speed.decode)} tokens/s written`;
+  const budget = s.latencyBudgetMs ? `, budget ${s.latencyBudgetMs} ms` : "";
+  const prompt = s.promptWindow != null ? `, prompt ${s.promptWindow}/${s.fullPromptWindow ?? "?"} tokens` : "";
+  return `\nspeed here: ${speed}${budget}${prompt}`;
 }
 
 /** Status bar text and tooltip. */
@@ -87,9 +103,10 @@ export function statusText(s: Status): { text: string; tooltip: string; retrain:
   const goes = s.promptsGoTo ? `\nprompts go to: ${s.promptsGoTo}` : "";
   const remote = s.remoteNote ? `\n${s.remoteNote}` : "";
   const training = s.training ? `\n${trainingLine(s.training)}` : "";
+  const speed = speedLine(s);
   return {
     text: `${icon} patois${s.drift?.retrainAdvised ? " $(history)" : ""}`,
-    tooltip: `${s.files} files, ${s.commits} commits indexed\nmodel: ${model}${goes}${remote}${drift}${training}`,
+    tooltip: `${s.files} files, ${s.commits} commits indexed\nmodel: ${model}${speed}${goes}${remote}${drift}${training}`,
     retrain: s.drift?.retrainAdvised ?? false,
   };
 }

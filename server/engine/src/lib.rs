@@ -2,121 +2,34 @@
 //! model, the open documents, and per-document cancellation; it runs
 //! retrieval → prompt → generation and says how long each part took.
 
+mod budget;
+mod complete;
 mod edits;
 mod error;
 mod explain;
+mod settings;
+mod ticket;
+pub use budget::Speed;
+pub use complete::Run;
 pub use error::{Error, Result};
 pub use explain::{explain, Entry, Explanation, Section};
 pub use patois_adapter::{CommitsSince, Drift};
 pub use patois_generate::{BackendKind, Mode, StopReason};
 pub use patois_retrieve::{Citation, Item, Source};
+pub use settings::Settings;
+pub use ticket::Ticket;
 
+use complete::{CompletionCache, Shown};
 use patois_generate::openai::{RemoteBackend, RemoteOptions};
 use patois_generate::Error as GenError;
-use patois_generate::{
-    decide_mode, load_backend, load_backend_with_lora, Backend, GenOptions, Generator,
-};
+use patois_generate::{load_backend, load_backend_with_lora, Backend, GenOptions, Generator};
 use patois_index::{Index, Progress, Report, UpdateOptions};
-use patois_prompt::{build, Input, Limits};
 use patois_retrieve::{chars, retrieve, Budget, Options, RecentDoc, Request};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
-
-/// Settings from the command line, `patois.toml` or the editor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// A `.gguf` file or model folder; `None`: the installed default model
-    /// (`patois model install`), else the built-in model under the index folder.
-    pub model: Option<PathBuf>,
-    /// What runs the model: `auto` (llama.cpp for GGUF, candle otherwise), `llama`, `candle`.
-    pub backend: BackendKind,
-    /// Context budget in tokens of the model's tokenizer (characters without a model).
-    pub budget: usize,
-    /// Most tokens a completion may have.
-    pub max_tokens: usize,
-    /// Most tokens a whole prompt may have (also capped by the model's context).
-    pub prompt_tokens: usize,
-    /// Languages (registry names) patois stays silent in.
-    pub disabled_languages: Vec<String>,
-    /// Documents larger than this many bytes are refused.
-    pub max_document_bytes: usize,
-    /// Reuse the model's KV cache and earlier completions (off only to measure without them).
-    pub cache: bool,
-    /// A PEFT LoRA adapter applied (merged) at load; `None`: `adapters/house` under
-    /// the index folder when it exists.
-    pub adapter: Option<PathBuf>,
-    /// How strongly the adapter is applied, 0 to 4: 1 as trained, 0.5 halves every update;
-    /// `None`: the strength in the adapter's `patois.json`, else 1.
-    pub adapter_strength: Option<f32>,
-    /// With `backend = "openai"`: the server's API base, e.g. `http://gpu-box:8000/v1`.
-    pub endpoint: Option<String>,
-    /// The model name sent to the server.
-    pub model_name: Option<String>,
-    /// Sent instead of `model_name` when set: the house adapter as the server serves it
-    /// (a vLLM `--lora-modules` or llama-server LoRA name).
-    pub adapter_name: Option<String>,
-    /// The environment variable holding the server's API key (never the key itself).
-    pub api_key_env: Option<String>,
-    /// Complete with the local model while the server is unreachable.
-    pub fallback_to_local: bool,
-    /// `patois serve` trains the house adapter while the editor is idle (opt-in): at
-    /// low priority on one thread, paused at the next keystroke or request.
-    pub train_when_idle: bool,
-    /// Seconds without keystrokes or requests before idle training starts or resumes.
-    pub idle_seconds: u64,
-    /// Minutes of training per idle run; the adapter is replaced when a run ends with a
-    /// lower held-out loss than the adapter in place.
-    pub idle_training_minutes: f64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            model: None,
-            backend: BackendKind::Auto,
-            budget: 384,
-            max_tokens: 48,
-            prompt_tokens: 1024,
-            disabled_languages: Vec::new(),
-            max_document_bytes: 2 << 20,
-            adapter: None,
-            adapter_strength: None,
-            cache: true,
-            endpoint: None,
-            model_name: None,
-            adapter_name: None,
-            api_key_env: None,
-            fallback_to_local: true,
-            train_when_idle: false,
-            idle_seconds: 120,
-            idle_training_minutes: 10.0,
-        }
-    }
-}
-
-impl Settings {
-    /// The tokens a prompt may have for a model with a `context`-token window: the
-    /// configured prompt size or the window, less room for the completion.
-    pub fn prompt_window(&self, context: usize) -> usize {
-        context.min(self.prompt_tokens).saturating_sub(self.max_tokens)
-    }
-
-    /// Reads `patois.toml` at the repository root, if there is one.
-    pub fn from_repo(root: &Path) -> Result<Settings> {
-        let p = root.join("patois.toml");
-        if !p.exists() {
-            return Ok(Settings::default());
-        }
-        let settings_error = |message: String| Error::Settings { path: p.clone(), message };
-        let text = std::fs::read_to_string(&p).map_err(|e| settings_error(e.to_string()))?;
-        toml::from_str(&text).map_err(|e| settings_error(e.to_string()))
-    }
-}
 
 /// The model in effect and why it was chosen.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +79,14 @@ pub struct CompletionResult {
     pub cached: bool,
     pub ms: Timings,
     pub citations: Vec<Citation>,
+    /// Tokens the prompt was allowed: the settings' window, or less when the latency
+    /// budget could not afford it at the measured speed (0 when no model ran).
+    #[serde(default)]
+    pub prompt_window: usize,
+    /// The budget made the prompt smaller than the settings allow: prefilling the full
+    /// prompt in the background ([`Engine::warm`]) lets the next completion have it.
+    #[serde(default)]
+    pub shrunk: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -203,90 +124,19 @@ pub struct Status {
     pub adapter_note: Option<String>,
     /// Drift of what was trained on the repository (the adapter, else the built-in model).
     pub drift: Option<patois_adapter::Drift>,
-}
-
-/// The completion up to a line opening a markdown code fence: a chat-tuned model sometimes
-/// starts writing prose about the code, and a fence is never code.
-fn before_fence(text: &str) -> &str {
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim_start().starts_with("```") {
-            return text[..at].trim_end_matches(['\n', '\r']);
-        }
-        at += line.len();
-    }
-    text
-}
-
-/// The completion with its first line's leading whitespace removed, and as much from the
-/// lines after it: the cursor follows the indentation the editor (or the user) already put
-/// on the line, and a model that indents again would insert it twice.
-fn drop_extra_indent(text: &str) -> String {
-    let extra = text.len() - text.trim_start_matches([' ', '\t']).len();
-    if extra == 0 {
-        return text.to_string();
-    }
-    let mut lines = text.split('\n');
-    let mut out = lines.next().unwrap_or("")[extra..].to_string();
-    for l in lines {
-        let ws = l.len() - l.trim_start_matches([' ', '\t']).len();
-        out.push('\n');
-        out.push_str(&l[ws.min(extra)..]);
-    }
-    out
-}
-
-/// Puts the items that were also in the previous prompt first, in their previous order:
-/// the prompt then starts as before and the model's cache of that start is reused.
-fn keep_order_of(items: &mut [Item], before: &[Item]) {
-    let rank = |it: &Item| before.iter().position(|b| b.citation == it.citation);
-    items.sort_by_key(|it| rank(it).unwrap_or(usize::MAX));
-}
-
-/// What remains of `completion` (made at `was_prefix`|`was_suffix`) once the document reads
-/// `prefix`|`suffix`: the user typed its beginning. `None` when they typed something else,
-/// nothing, or all of it.
-fn rest_after_typing<'a>(
-    was_prefix: &str,
-    was_suffix: &str,
-    completion: &'a str,
-    prefix: &str,
-    suffix: &str,
-) -> Option<&'a str> {
-    if was_suffix != suffix {
-        return None;
-    }
-    let typed = prefix.strip_prefix(was_prefix).filter(|t| !t.is_empty())?;
-    completion.strip_prefix(typed).filter(|rest| !rest.trim().is_empty())
-}
-
-/// A completion as the model made it, and where.
-struct Shown {
-    path: String,
-    prefix: String,
-    suffix: String,
-    result: CompletionResult,
+    /// The model's speed measured on this machine (at load, then from every completion).
+    pub speed: Option<Speed>,
+    /// The latency budget in effect (milliseconds; 0: none).
+    pub latency_budget_ms: u64,
+    /// The prompt size the last completion was allowed, and the most the settings allow.
+    pub prompt_window: Option<usize>,
+    pub full_prompt_window: Option<usize>,
 }
 
 struct DocState {
     text: Arc<String>,
     edit_line: u32,
     seq: u64,
-}
-
-/// Completions already computed, keyed by document and the text before the cursor.
-#[derive(Default)]
-struct CompletionCache {
-    entries: Vec<((String, u64), CompletionResult)>,
-}
-
-const CACHE_ENTRIES: usize = 64;
-
-fn hash(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
 }
 
 pub struct Engine {
@@ -309,15 +159,18 @@ pub struct Engine {
     docs: Mutex<HashMap<String, DocState>>,
     /// The user's recent edits, a context source.
     edits: Mutex<edits::EditLog>,
-    seq: AtomicU64,
+    /// Request numbers, for cancellation by newer requests and edits.
+    tickets: ticket::Tickets,
+    /// The model's measured speed, which sizes prompts to the latency budget.
+    speed: budget::SpeedMeter,
+    /// The prompt window of the last completion, for the status.
+    last_window: Mutex<Option<usize>>,
     /// Retrieval of the last request: reused while the cursor stays on the same line,
     /// so the prompt's beginning (and its KV cache) stays the same while typing.
     last_items: Mutex<Option<(String, u32, Vec<Item>)>>,
     completions: Mutex<CompletionCache>,
     /// The last completion the model made, for typing into it.
     last_shown: Mutex<Option<Shown>>,
-    /// The newest request number per document; older requests see it and stop.
-    latest: Mutex<HashMap<String, Arc<AtomicU64>>>,
 }
 
 impl Engine {
@@ -336,11 +189,12 @@ impl Engine {
             remote_note: RwLock::new(None),
             docs: Mutex::new(HashMap::new()),
             edits: Mutex::new(edits::EditLog::default()),
-            seq: AtomicU64::new(0),
+            tickets: ticket::Tickets::default(),
+            speed: budget::SpeedMeter::default(),
+            last_window: Mutex::new(None),
             last_items: Mutex::new(None),
             completions: Mutex::new(CompletionCache::default()),
             last_shown: Mutex::new(None),
-            latest: Mutex::new(HashMap::new()),
         }
     }
 
@@ -468,6 +322,11 @@ impl Engine {
         }
     }
 
+    /// Uses `speed` as the measured speed (`None`: not measured yet), as if measured.
+    pub fn set_speed(&self, speed: Option<Speed>) {
+        self.speed.set(speed);
+    }
+
     /// Drift of the adapter in effect, else of the built-in model.
     pub fn drift(&self) -> Option<patois_adapter::Drift> {
         let dir = self.adapter_path().or_else(|| Some(self.model_path()))?;
@@ -554,6 +413,8 @@ impl Engine {
     ) -> Result<Arc<dyn Backend>> {
         match loaded {
             Ok(g) => {
+                let local = matches!(g.info().backend.as_str(), "llama.cpp" | "candle");
+                self.speed.set(if local { budget::calibrate(g.as_ref()) } else { None });
                 *write(&self.generator) = Some(g.clone());
                 *write(&self.model_error) = None;
                 Ok(g)
@@ -669,8 +530,9 @@ impl Engine {
     }
 
     /// Records an open or changed document (its unsaved text is what completions read).
+    /// Requests in flight for `path`, and background work, become stale.
     pub fn document_changed(&self, path: &str, text: Arc<String>, edit_line: u32) {
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let (seq, _) = self.tickets.bump(path);
         let mut docs = lock(&self.docs);
         if let Some(before) = docs.get(path).map(|d| d.text.clone()) {
             lock(&self.edits).record(path, &before, &text, edit_line);
@@ -747,164 +609,12 @@ impl Engine {
 
     /// Starts a request for `path`: newer requests for the same document cancel it.
     pub fn begin(&self, path: &str) -> Ticket {
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut latest = lock(&self.latest);
-        let slot = latest.entry(path.to_string()).or_insert_with(|| Arc::new(AtomicU64::new(0)));
-        slot.store(seq, Ordering::SeqCst);
-        Ticket { seq, latest: slot.clone(), cancelled: Arc::new(AtomicBool::new(false)) }
+        self.tickets.begin(path)
     }
 
-    /// An inline completion at `cursor` (a byte offset in `text`).
-    pub fn complete(
-        &self,
-        path: &str,
-        text: &str,
-        cursor: usize,
-        ticket: &Ticket,
-    ) -> Result<CompletionResult> {
-        self.check_document(path, text)?;
-        let t0 = Instant::now();
-        let cursor = cursor.min(text.len());
-        let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
-        let (prefix, suffix) = text.split_at(cursor);
-        let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
-        let settings = self.settings();
-        let hit = if settings.cache {
-            lock(&self.completions).entries.iter().find(|(k, _)| *k == key).map(|(_, r)| r.clone())
-        } else {
-            None
-        };
-        let hit =
-            hit.or_else(|| settings.cache.then(|| self.typed_into_last(path, prefix, suffix))?);
-        if let Some(hit) = hit {
-            let mut hit = hit;
-            hit.cached = true;
-            hit.ms = Timings { total: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() };
-            return Ok(hit);
-        }
-        // A zero budget asks for no retrieved context: no continuation either.
-        let continued =
-            (settings.budget > 0).then(|| self.continue_existing(path, text, cursor, t0)).flatten();
-        let result = match continued {
-            Some(r) => r,
-            None => self.generate(path, text, cursor, &settings, ticket, t0)?,
-        };
-        if result.stop != StopReason::Cancelled && !result.text.trim().is_empty() {
-            *lock(&self.last_shown) = Some(Shown {
-                path: path.to_string(),
-                prefix: prefix.to_string(),
-                suffix: suffix.to_string(),
-                result: result.clone(),
-            });
-        }
-        if result.stop != StopReason::Cancelled {
-            let mut cache = lock(&self.completions);
-            if cache.entries.len() >= CACHE_ENTRIES {
-                cache.entries.remove(0);
-            }
-            cache.entries.push((key, result.clone()));
-        }
-        Ok(result)
-    }
-
-    /// The model's completion at `cursor`, with the retrieved context in its prompt.
-    fn generate(
-        &self,
-        path: &str,
-        text: &str,
-        cursor: usize,
-        settings: &Settings,
-        ticket: &Ticket,
-        t0: Instant,
-    ) -> Result<CompletionResult> {
-        let (prefix, suffix) = text.split_at(cursor);
-        let g = self.load_model()?;
-        if !settings.cache {
-            g.clear_cache();
-        }
-        let line = patois_syntax::Lines::new(text).line(cursor);
-        let last = lock(&self.last_items).clone();
-        let items = match last {
-            Some((p, l, items)) if p == path && l == line => items,
-            last => {
-                let mut items = self.context(path, text, cursor, settings.budget)?.items;
-                if let Some((_, _, before)) = last.filter(|(p, _, _)| p == path) {
-                    keep_order_of(&mut items, &before);
-                }
-                *lock(&self.last_items) = Some((path.to_string(), line, items.clone()));
-                items
-            }
-        };
-        let t_retrieval = t0.elapsed().as_secs_f64() * 1e3;
-        let comment = patois_syntax::language_for_path(Path::new(path))
-            .map(|l| l.line_comment)
-            .unwrap_or("#");
-        let input = Input { path, comment, prefix, suffix, items: &items };
-        let window = settings.prompt_window(g.info().context);
-        let limits = Limits::for_window(window);
-        let prompt = build(g.info().fim, &input, limits, g.as_ref());
-        let t_prompt = t0.elapsed().as_secs_f64() * 1e3 - t_retrieval;
-        let mode = decide_mode(path, text, cursor);
-        let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
-        let opts =
-            GenOptions { max_tokens: settings.max_tokens, mode, indent, ..Default::default() };
-        let c =
-            self.run_model(&g, &prompt.text, suffix, &opts, ticket, settings.fallback_to_local)?;
-        let typed_indent_only = indent > 0 && prefix[line_start..].trim().is_empty();
-        let text = if typed_indent_only { drop_extra_indent(&c.text) } else { c.text };
-        let text = before_fence(&text).to_string();
-        Ok(CompletionResult {
-            text,
-            stop: c.stop,
-            mode,
-            tokens: c.tokens,
-            prompt_tokens: c.prompt_tokens,
-            cache_hit_tokens: c.cache_hit_tokens,
-            cached: false,
-            ms: Timings {
-                retrieval: t_retrieval,
-                prompt: t_prompt,
-                prefill: c.prefill_ms,
-                decode: c.decode_ms,
-                total: t0.elapsed().as_secs_f64() * 1e3,
-            },
-            citations: prompt.citations,
-        })
-    }
-
-    /// The line that follows the cursor's two previous lines elsewhere in the repository,
-    /// when they are found together (see [`patois_retrieve::continuation`]): no model runs.
-    fn continue_existing(
-        &self,
-        path: &str,
-        text: &str,
-        cursor: usize,
-        t0: Instant,
-    ) -> Option<CompletionResult> {
-        let found = patois_retrieve::continuation(&self.index, path, text, cursor).ok()??;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        Some(CompletionResult {
-            text: found.line,
-            stop: StopReason::EndOfLine,
-            mode: Mode::SingleLine,
-            tokens: 0,
-            prompt_tokens: 0,
-            cache_hit_tokens: 0,
-            cached: false,
-            ms: Timings { retrieval: ms, total: ms, ..Default::default() },
-            citations: vec![found.citation],
-        })
-    }
-
-    /// The rest of the last completion shown in `path` when the user has since typed its
-    /// beginning: the ghost text stays, shortened, without running the model.
-    fn typed_into_last(&self, path: &str, prefix: &str, suffix: &str) -> Option<CompletionResult> {
-        let last = lock(&self.last_shown);
-        let last = last.as_ref().filter(|l| l.path == path)?;
-        let rest =
-            rest_after_typing(&last.prefix, &last.suffix, &last.result.text, prefix, suffix)?;
-        Some(CompletionResult { text: rest.to_string(), tokens: 0, ..last.result.clone() })
+    /// Starts background work for `path`: any request or edit, in any document, stops it.
+    pub fn begin_background(&self, path: &str) -> Ticket {
+        self.tickets.begin_background(path)
     }
 
     /// Forgets cached completions (so a benchmark can measure without them).
@@ -918,13 +628,16 @@ impl Engine {
             self.index.with_manifest(|m| (m.files.len(), m.commits, m.head.clone()));
         let choice = self.model_choice();
         let adapter = self.adapter_path();
+        let settings = self.settings();
+        let model = read(&self.generator).as_ref().map(|g| g.info().clone());
+        let full_prompt_window = model.as_ref().map(|m| settings.prompt_window(m.context));
         Status {
             root: self.root().to_path_buf(),
             index_dir: self.index.dir().to_path_buf(),
             files,
             commits,
             head,
-            model: read(&self.generator).as_ref().map(|g| g.info().clone()),
+            model,
             model_path: choice.path,
             model_source: choice.source,
             model_error: read(&self.model_error).clone(),
@@ -934,6 +647,10 @@ impl Engine {
             adapter,
             adapter_note: read(&self.adapter_note).clone(),
             drift: self.drift(),
+            speed: self.speed.get(),
+            latency_budget_ms: settings.latency_budget_ms,
+            prompt_window: *lock(&self.last_window),
+            full_prompt_window,
         }
     }
 }
@@ -964,87 +681,3 @@ impl Engine {
 
 /// How long an unreachable inference server is left alone before it is asked again.
 const REMOTE_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// A request in flight: cancelled explicitly or by a newer request for the same document.
-#[derive(Clone)]
-pub struct Ticket {
-    seq: u64,
-    latest: Arc<AtomicU64>,
-    cancelled: Arc<AtomicBool>,
-}
-
-impl Ticket {
-    pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst) || self.latest.load(Ordering::SeqCst) != self.seq
-    }
-    /// A ticket nothing cancels (command-line use).
-    pub fn detached() -> Ticket {
-        Ticket {
-            seq: 0,
-            latest: Arc::new(AtomicU64::new(0)),
-            cancelled: Arc::new(AtomicBool::new(false)),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{before_fence, drop_extra_indent, keep_order_of, rest_after_typing};
-
-    #[test]
-    fn a_markdown_fence_ends_the_completion() {
-        assert_eq!(before_fence("```"), "");
-        assert_eq!(before_fence("x();\n```\nprose"), "x();");
-        assert_eq!(before_fence("/// ```\n/// x();"), "/// ```\n/// x();", "a doc example stays");
-        assert_eq!(before_fence("a\nb"), "a\nb");
-    }
-
-    #[test]
-    fn a_completion_after_typed_indentation_is_not_indented_again() {
-        assert_eq!(drop_extra_indent("    x = 1;"), "x = 1;");
-        assert_eq!(drop_extra_indent("x = 1;"), "x = 1;");
-        // The block keeps its shape, shifted left by the first line's extra indentation.
-        assert_eq!(drop_extra_indent("  if a {\n      b();\n  }"), "if a {\n    b();\n}");
-        assert_eq!(drop_extra_indent("    a\nb"), "a\nb");
-    }
-    use patois_retrieve::{Citation, Item, Score, Source};
-
-    fn item(path: &str) -> Item {
-        Item {
-            source: Source::Definition,
-            citation: Citation {
-                path: path.into(),
-                start_line: 1,
-                end_line: 2,
-                commit: None,
-                pr: None,
-            },
-            title: String::new(),
-            text: String::new(),
-            score: Score { source_rank: 0, source_score: 1.0, fused: 0.1, reason: String::new() },
-        }
-    }
-
-    #[test]
-    fn items_of_the_previous_prompt_keep_their_place_new_ones_follow_in_rank_order() {
-        let before = [item("a"), item("b"), item("c")];
-        let mut now = [item("x"), item("c"), item("y"), item("a")];
-        keep_order_of(&mut now, &before);
-        let order: Vec<&str> = now.iter().map(|i| i.citation.path.as_str()).collect();
-        assert_eq!(order, ["a", "c", "x", "y"]);
-    }
-
-    #[test]
-    fn typing_the_ghost_text_leaves_its_rest() {
-        let (p, s, c) = ("let x = ", "\n}", "store.get(key);");
-        assert_eq!(rest_after_typing(p, s, c, "let x = st", s), Some("ore.get(key);"));
-        assert_eq!(rest_after_typing(p, s, c, "let x = sx", s), None, "typed something else");
-        assert_eq!(rest_after_typing(p, s, c, p, s), None, "typed nothing");
-        assert_eq!(rest_after_typing(p, s, c, "let x = store.get(key);", s), None, "typed it all");
-        assert_eq!(rest_after_typing(p, s, c, "let x = st", "\n}\n"), None, "the suffix changed");
-        assert_eq!(rest_after_typing(p, s, c, "let y = st", s), None, "edited before the cursor");
-    }
-}

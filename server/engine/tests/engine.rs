@@ -20,7 +20,9 @@ fn setup() -> (Fixture, Engine) {
     let texts = ["pub fn put(&mut self, v: u32) { self.items.push(v); }\n"; 30];
     make_model_dir(&builtin_model_dir(ix.dir()), texts.iter(), &tiny_config(400), 3).unwrap();
     let home = fx.root().join(".no-installed-models");
-    (fx, Engine::new(ix, Settings { max_tokens: 8, ..Default::default() }).with_models_home(home))
+    // No latency budget (the tests that want one set it): outputs do not depend on speed.
+    let settings = Settings { max_tokens: 8, latency_budget_ms: 0, ..Default::default() };
+    (fx, Engine::new(ix, settings).with_models_home(home))
 }
 
 #[test]
@@ -57,7 +59,7 @@ fn a_line_whose_previous_line_exists_elsewhere_continues_from_there_without_the_
     let c = &r.citations[0];
     assert_eq!((c.path.as_str(), c.start_line, c.end_line), ("src/store.rs", 7, 8));
     // With no retrieved context asked for, the model completes.
-    e.set_settings(Settings { budget: 0, max_tokens: 8, ..Default::default() }).unwrap();
+    e.set_settings(Settings { budget: 0, ..e.settings() }).unwrap();
     let r = e.complete("src/other.rs", doc, cursor, &Ticket::detached()).unwrap();
     assert!(r.prompt_tokens > 0, "{r:?}");
 }
@@ -291,4 +293,49 @@ fn the_users_recent_edits_are_context_cited_as_edits() {
     e.document_changed("src/store.rs", store, 7);
     let r = e.context("src/app.rs", &app, app.len(), 4000).unwrap();
     assert!(r.items.iter().all(|i| i.source != patois_engine::Source::Edit), "{:#?}", r.items);
+}
+
+/// The latency budget sizes the prompt to the measured speed: a slow machine gets a small
+/// prompt that answers in time, a fast one the whole window.
+#[test]
+fn the_budget_shrinks_the_prompt_when_the_measured_speed_is_low() {
+    use patois_engine::Speed;
+    let (_fx, e) = setup();
+    e.set_settings(Settings { latency_budget_ms: 1000, prompt_tokens: 1024, ..e.settings() })
+        .unwrap();
+    e.load_model().unwrap();
+    let doc = "use crate::store::Store;\n\npub fn more(s: &mut Store) {\n    s.\n}\n";
+    let cursor = doc.find("s.\n").unwrap() + 2;
+    let full = e.settings().prompt_window(e.load_model().unwrap().info().context);
+    e.set_speed(Some(Speed { prefill_tokens_per_s: 1e6, decode_tokens_per_s: 1e5 }));
+    let fast = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
+    assert_eq!((fast.prompt_window, fast.shrunk), (full, false), "{fast:?}");
+    // 60 prompt tokens/s: a second affords well under the window.
+    e.clear_completion_cache();
+    e.load_model().unwrap().clear_cache();
+    e.set_speed(Some(Speed { prefill_tokens_per_s: 60.0, decode_tokens_per_s: 20.0 }));
+    let slow = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
+    assert!(slow.shrunk && slow.prompt_window < full / 4, "{slow:?}");
+    assert!(slow.prompt_tokens <= slow.prompt_window, "{slow:?}");
+    assert!(slow.prompt_tokens < fast.prompt_tokens, "{slow:?} {fast:?}");
+    let status = e.status();
+    assert_eq!(status.prompt_window, Some(slow.prompt_window));
+    assert_eq!(status.full_prompt_window, Some(full));
+    assert!(status.speed.is_some(), "the speed shows in the status");
+}
+
+/// A completion computed in the background (after an accepted ghost text) waits in the
+/// cache: the request for that text finds it there.
+#[test]
+fn a_speculative_completion_is_found_by_the_next_request() {
+    use patois_engine::Run;
+    let (_fx, e) = setup();
+    let doc = "use crate::store::Store;\n\npub fn more(s: &mut Store) {\n    s.put(4);\n    \n}\n";
+    let cursor = doc.find("    \n}").unwrap() + 4;
+    let ahead = e.begin_background("src/more.rs");
+    let r = e.complete_as("src/more.rs", doc, cursor, &ahead, Run::Full).unwrap();
+    assert!(!r.cached);
+    let asked = e.complete("src/more.rs", doc, cursor, &e.begin("src/more.rs")).unwrap();
+    assert!(asked.cached, "{asked:?}");
+    assert_eq!(asked.text, r.text);
 }

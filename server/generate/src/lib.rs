@@ -5,9 +5,11 @@
 //! cancelled. A GGUF file carries its own tokenizer ([`tokenizer_from_gguf_file`]).
 
 mod causal_softmax;
+mod cpu_share;
 mod frozen;
 pub mod gguf_tokenizer;
 pub mod llama;
+mod llama_abort;
 pub mod model;
 pub mod openai;
 pub mod stop;
@@ -60,6 +62,9 @@ pub struct GenOptions {
     pub top_p: Option<f64>,
     pub seed: u64,
     pub max_lines: usize,
+    /// Decoding stops here with what it has ([`StopReason::TimeLimit`]): the hard cap on
+    /// decode time that keeps a completion within the latency budget.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for GenOptions {
@@ -72,6 +77,7 @@ impl Default for GenOptions {
             top_p: None,
             seed: 0,
             max_lines: 16,
+            deadline: None,
         }
     }
 }
@@ -108,6 +114,10 @@ pub trait Backend: Tokens + Send + Sync {
     ) -> Result<Completion, Error>;
     /// Forgets the cached prompt (for cold measurements).
     fn clear_cache(&self);
+    /// How many of `prompt`'s tokens the cache already holds (their prefill is free).
+    fn cached_prefix(&self, _prompt: &str) -> usize {
+        0
+    }
     /// Token ids of `text` (special tokens in the text are parsed).
     fn encode(&self, text: &str) -> Result<Vec<u32>, Error>;
 }
@@ -137,6 +147,7 @@ fn decode_loop(
     let mut out: Vec<u32> = Vec::new();
     let mut stop = StopReason::MaxTokens;
     let mut text = String::new();
+    let delay = token_delay();
     while out.len() < max_tokens {
         if cancelled() {
             stop = StopReason::Cancelled;
@@ -157,11 +168,49 @@ fn decode_loop(
             stop = why;
             break;
         }
+        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            stop = StopReason::TimeLimit;
+            break;
+        }
         if out.len() < max_tokens {
-            logits = forward(next)?;
+            logits = match forward(next) {
+                Ok(logits) => logits,
+                // A backend aborted by the cancellation check fails its step.
+                Err(_) if cancelled() => {
+                    stop = StopReason::Cancelled;
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(delay) = delay {
+                sleep_unless(delay, cancelled);
+            }
         }
     }
     Ok(Decoded { text, stop, tokens: out.len(), first_token_ms })
+}
+
+/// `PATOIS_TEST_TOKEN_DELAY_MS`: a pause after every decoded token, which makes any model
+/// as slow as a slow machine's (the tests of cancellation and of reading while generating).
+fn token_delay() -> Option<std::time::Duration> {
+    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *DELAY.get_or_init(|| {
+        let ms = std::env::var("PATOIS_TEST_TOKEN_DELAY_MS").ok()?.parse().ok()?;
+        Some(std::time::Duration::from_millis(ms))
+    })
+}
+
+/// Sleeps for `total` in short steps, returning early once `cancelled`.
+fn sleep_unless(total: std::time::Duration, cancelled: &dyn Fn() -> bool) {
+    let step = std::time::Duration::from_millis(5);
+    let end = Instant::now() + total;
+    while !cancelled() {
+        let now = Instant::now();
+        if now >= end {
+            return;
+        }
+        std::thread::sleep(step.min(end - now));
+    }
 }
 
 /// Applies the suffix rule and assembles the result of a finished decode.
@@ -188,6 +237,11 @@ fn finish(
         decode_ms,
         first_token_ms: prefill_ms + d.first_token_ms,
     }
+}
+
+/// The length of the longest common prefix of two token sequences.
+pub(crate) fn common_prefix<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Which backend runs a model.
@@ -420,6 +474,12 @@ impl Backend for Generator {
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = KvCache::default();
     }
 
+    fn cached_prefix(&self, prompt: &str) -> usize {
+        let Ok(ids) = hf_encode(&self.tokenizer, prompt) else { return 0 };
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        common_prefix(&cache.tokens, &ids)
+    }
+
     fn complete(
         &self,
         prompt: &str,
@@ -441,8 +501,7 @@ impl Backend for Generator {
         });
         let t0 = Instant::now();
         // Keep the longest common prefix with the last request; at least one token must run.
-        let common =
-            cache.tokens.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
+        let common = common_prefix(&cache.tokens, &ids).min(ids.len() - 1);
         cache.truncate(common)?;
         let logits = match self.model.forward(&ids[common..], &mut cache) {
             Ok(l) => l,

@@ -3,6 +3,8 @@
 //! the KV cache of its longest common prefix with what the context holds, so typing at
 //! the end of a stable prompt only prefills the new tokens.
 
+use crate::cpu_share::CpuShare;
+use crate::llama_abort::AbortHook;
 use crate::{decode_loop, finish, Backend, Completion, GenOptions, ModelInfo};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -81,6 +83,11 @@ struct State {
     session: Session,
     /// Tokens whose keys and values are in the cache, in order.
     tokens: Vec<LlamaToken>,
+    /// The cancellation check llama.cpp calls during a decode: declared after the
+    /// context, so it outlives it.
+    abort: Box<AbortHook>,
+    /// The threads the context runs with now.
+    threads: usize,
 }
 
 impl State {
@@ -98,6 +105,8 @@ pub struct LlamaGenerator {
     stop_ids: HashSet<u32>,
     state: Mutex<State>,
     batch: usize,
+    /// With `threads` 0: the threads follow the cores other processes leave free.
+    share: Option<CpuShare>,
     /// The LoRA adapter the context applies: declared after the context, so dropped after it.
     _adapter: Option<LlamaLoraAdapter>,
 }
@@ -166,6 +175,8 @@ impl LlamaGenerator {
                     anyhow::anyhow!("{}: applying the LoRA adapter: {e}", path.display())
                 })?;
         }
+        let abort = AbortHook::new();
+        session.with_dependent(|_, ctx| abort.attach(ctx));
         let vocab = model.vocab();
         // The id of a special token: its text is one token.
         let special = |t: &str| match vocab.tokenize(t.as_bytes(), false, true)[..] {
@@ -191,8 +202,9 @@ impl LlamaGenerator {
             _adapter: adapter,
             info,
             stop_ids,
-            state: Mutex::new(State { session, tokens: Vec::new() }),
+            state: Mutex::new(State { session, tokens: Vec::new(), abort, threads: t as usize }),
             batch,
+            share: (opts.threads == 0).then(|| CpuShare::new(t as usize)),
         })
     }
 
@@ -212,8 +224,8 @@ impl LlamaGenerator {
 }
 
 /// Evaluates `tokens` at positions from `start`; logits for the last one only.
-/// Checks `cancelled` between batches and returns false when it stopped early
-/// (`done` then says how many tokens were evaluated).
+/// Returns false when `cancelled` stopped it (before a batch, or inside one through the
+/// abort hook); `done` then says how many tokens were evaluated.
 fn evaluate(
     ctx: &mut LlamaContext,
     tokens: &[LlamaToken],
@@ -224,7 +236,7 @@ fn evaluate(
 ) -> Result<bool> {
     let mut batch = LlamaBatch::new(batch_size, 1);
     for (n, chunk) in tokens.chunks(batch_size).enumerate() {
-        if n > 0 && cancelled() {
+        if cancelled() {
             return Ok(false);
         }
         batch.clear();
@@ -234,7 +246,13 @@ fn evaluate(
             let is_last = last_chunk && i + 1 == chunk.len();
             batch.add(*t, (start + first + i) as i32, &[0], is_last)?;
         }
-        ctx.decode(&mut batch).context("llama.cpp decode")?;
+        if let Err(e) = ctx.decode(&mut batch) {
+            // Aborted by the hook: llama.cpp removed the batch's positions from its cache.
+            if cancelled() {
+                return Ok(false);
+            }
+            return Err(e).context("llama.cpp decode");
+        }
         *done += chunk.len();
     }
     Ok(true)
@@ -281,6 +299,12 @@ impl Backend for LlamaGenerator {
         state.forget();
     }
 
+    fn cached_prefix(&self, prompt: &str) -> usize {
+        let ids = self.tokenize(prompt);
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        crate::common_prefix(&state.tokens, &ids)
+    }
+
     fn complete(
         &self,
         prompt: &str,
@@ -307,57 +331,66 @@ impl Backend for LlamaGenerator {
         let state = &mut *guard;
         let t0 = Instant::now();
         // Keep the longest common prefix; at least one token runs to give logits.
-        let common = state.tokens.iter().zip(&ids).take_while(|(a, b)| a == b).count();
-        let common = common.min(ids.len() - 1);
+        let common = crate::common_prefix(&state.tokens, &ids).min(ids.len() - 1);
+        if let Some(threads) = self.share.as_ref().map(CpuShare::threads) {
+            if threads != state.threads {
+                state.session.with_dependent_mut(|_, ctx| AbortHook::set_threads(ctx, threads));
+                state.threads = threads;
+            }
+        }
         let batch = self.batch;
         let tokens = &mut state.tokens;
+        let abort = &state.abort;
+        let session = &mut state.session;
         // Any error leaves a cache we cannot trust: it is forgotten below.
-        let result = state.session.with_dependent_mut(|_, ctx| -> Result<Completion> {
-            if ctx.kv_cache_seq_rm(0, Some(common as u32), None).is_err() {
-                bail!("llama.cpp could not trim its cache");
-            }
-            tokens.truncate(common);
-            let mut done = 0;
-            let finished = evaluate(ctx, &ids[common..], common, batch, cancelled, &mut done);
-            tokens.extend_from_slice(&ids[common..common + done]);
-            let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
-            if !finished? {
-                let d = crate::Decoded {
-                    text: String::new(),
-                    stop: crate::StopReason::Cancelled,
-                    tokens: 0,
-                    first_token_ms: 0.0,
+        let result = abort.run(cancelled, || {
+            session.with_dependent_mut(|_, ctx| -> Result<Completion> {
+                if ctx.kv_cache_seq_rm(0, Some(common as u32), None).is_err() {
+                    bail!("llama.cpp could not trim its cache");
+                }
+                tokens.truncate(common);
+                let mut done = 0;
+                let finished = evaluate(ctx, &ids[common..], common, batch, cancelled, &mut done);
+                tokens.extend_from_slice(&ids[common..common + done]);
+                let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
+                if !finished? {
+                    let d = crate::Decoded {
+                        text: String::new(),
+                        stop: crate::StopReason::Cancelled,
+                        tokens: 0,
+                        first_token_ms: 0.0,
+                    };
+                    return Ok(finish(d, suffix, ids.len(), common, prefill_ms, 0.0));
+                }
+                let logits = |ctx: &LlamaContext| -> Result<Tensor> {
+                    let l = ctx.get_logits_ith(-1);
+                    Ok(Tensor::from_slice(l, l.len(), &Device::Cpu)?)
                 };
-                return Ok(finish(d, suffix, ids.len(), common, prefill_ms, 0.0));
-            }
-            let logits = |ctx: &LlamaContext| -> Result<Tensor> {
-                let l = ctx.get_logits_ith(-1);
-                Ok(Tensor::from_slice(l, l.len(), &Device::Cpu)?)
-            };
-            let first = logits(ctx)?;
-            let t1 = Instant::now();
-            let mut pos = ids.len();
-            let mut step = LlamaBatch::new(1, 1);
-            let mut forward = |next: u32| -> Result<Tensor> {
-                step.clear();
-                let t = LlamaToken(next as i32);
-                step.add(t, pos as i32, &[0], true)?;
-                ctx.decode(&mut step).context("llama.cpp decode")?;
-                tokens.push(t);
-                pos += 1;
-                logits(ctx)
-            };
-            let decoded = decode_loop(
-                first,
-                max_tokens,
-                opts,
-                &self.stop_ids,
-                &|ids| Ok(self.detokenize(ids)),
-                &mut forward,
-                cancelled,
-            )?;
-            let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
-            Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))
+                let first = logits(ctx)?;
+                let t1 = Instant::now();
+                let mut pos = ids.len();
+                let mut step = LlamaBatch::new(1, 1);
+                let mut forward = |next: u32| -> Result<Tensor> {
+                    step.clear();
+                    let t = LlamaToken(next as i32);
+                    step.add(t, pos as i32, &[0], true)?;
+                    ctx.decode(&mut step).context("llama.cpp decode")?;
+                    tokens.push(t);
+                    pos += 1;
+                    logits(ctx)
+                };
+                let decoded = decode_loop(
+                    first,
+                    max_tokens,
+                    opts,
+                    &self.stop_ids,
+                    &|ids| Ok(self.detokenize(ids)),
+                    &mut forward,
+                    cancelled,
+                )?;
+                let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
+                Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))
+            })
         });
         if result.is_err() {
             state.forget();

@@ -24,6 +24,8 @@ pub enum StopReason {
     RepeatsSuffix,
     /// The model wrote one piece over and over; the text keeps its first writing.
     Looping,
+    /// Decoding reached the deadline of the latency budget; the text is what was written.
+    TimeLimit,
 }
 
 const BLOCK_KINDS: &[&str] = &[

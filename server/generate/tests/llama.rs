@@ -148,3 +148,32 @@ fn a_gguf_without_tokenizer_json_loads_in_candle_too() {
     assert_eq!(g.info.fim, FimStyle::Qwen);
     assert_eq!(g.encode("fn main").unwrap().len(), g.count("fn main"));
 }
+
+/// Cancellation reaches inside a decode call: llama.cpp asks the request's check between
+/// the operations of a batch, so a batch stops half done, and nothing of it stays cached.
+#[test]
+fn cancellation_stops_llama_cpp_inside_a_prefill_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf(dir.path(), GgmlDType::F32);
+    let g =
+        LlamaGenerator::load(&path, &LlamaOptions { batch: 512, ..Default::default() }).unwrap();
+    let prompt = CORPUS.repeat(3);
+    let n = g.count(&prompt);
+    assert!(n > 100 && n < 512, "one batch of {n} tokens");
+    let checks = std::cell::Cell::new(0);
+    // Not cancelled at the check before the batch; cancelled at the hook's third look.
+    let cancelled = || {
+        checks.set(checks.get() + 1);
+        checks.get() > 3
+    };
+    let opts = GenOptions { max_tokens: 4, ..Default::default() };
+    let c = g.complete(&prompt, "", &opts, &cancelled).unwrap();
+    assert_eq!(c.stop, StopReason::Cancelled);
+    assert_eq!(g.cached_prefix(&prompt), 0, "the batch stopped before its end");
+    // The next request computes the same as a fresh model does.
+    let never = || false;
+    let again = g.complete(&prompt, "", &opts, &never).unwrap();
+    assert_eq!(g.cached_prefix(&prompt), n, "now it is cached");
+    let fresh = LlamaGenerator::load(&path, &LlamaOptions::default()).unwrap();
+    assert_eq!(again.text, fresh.complete(&prompt, "", &opts, &never).unwrap().text);
+}

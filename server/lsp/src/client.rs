@@ -4,13 +4,13 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A blocking LSP client over a child process's stdio (tests and `patois bench lsp`).
 pub struct Client {
     pub child: Child,
     pub stdin: ChildStdin,
-    rx: Receiver<Value>,
+    rx: Receiver<(Value, Instant)>,
     next_id: i64,
     /// Everything received, in order.
     pub seen: Vec<Value>,
@@ -57,7 +57,7 @@ impl Client {
             }
             let mut body = vec![0; len];
             out.read_exact(&mut body).unwrap();
-            if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
+            if tx.send((serde_json::from_slice(&body).unwrap(), Instant::now())).is_err() {
                 return;
             }
         });
@@ -95,27 +95,36 @@ impl Client {
 
     /// Reads the next message, answering server requests on the way.
     pub fn next(&mut self, what: &str) -> Value {
-        {
-            let v = match self.rx.recv_timeout(Duration::from_secs(120)) {
-                Ok(v) => v,
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("timed out waiting for {what}; got {:#?}", self.seen)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("server exited while waiting for {what}")
-                }
-            };
-            // Server-to-client requests (progress create, registrations, showDocument).
-            if v.get("method").is_some() && v.get("id").is_some() {
-                let id = v["id"].clone();
-                self.send(json!({ "jsonrpc": "2.0", "id": id, "result": Value::Null }));
+        match self.rx.recv_timeout(Duration::from_secs(120)) {
+            Ok((v, _)) => self.received(v),
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("timed out waiting for {what}; got {:#?}", self.seen)
             }
-            if std::env::var_os("PATOIS_TEST_TRACE").is_some() {
-                eprintln!("<- {}", v.to_string().chars().take(200).collect::<String>());
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("server exited while waiting for {what}")
             }
-            self.seen.push(v.clone());
-            v
         }
+    }
+
+    /// The next message with the time it arrived, if one arrives before `deadline`.
+    pub fn next_before(&mut self, deadline: Instant) -> Option<(Value, Instant)> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let (v, at) = self.rx.recv_timeout(wait).ok()?;
+        Some((self.received(v), at))
+    }
+
+    /// Keeps `v`, answering it when it is a server-to-client request (progress create,
+    /// registrations, showDocument).
+    fn received(&mut self, v: Value) -> Value {
+        if v.get("method").is_some() && v.get("id").is_some() {
+            let id = v["id"].clone();
+            self.send(json!({ "jsonrpc": "2.0", "id": id, "result": Value::Null }));
+        }
+        if std::env::var_os("PATOIS_TEST_TRACE").is_some() {
+            eprintln!("<- {}", v.to_string().chars().take(200).collect::<String>());
+        }
+        self.seen.push(v.clone());
+        v
     }
 
     pub fn response(&mut self, id: i64) -> Value {

@@ -93,6 +93,13 @@ pub(crate) fn status(s: patois_engine::Status, indexing: bool) -> StatusReport {
         adapter_strength: s.adapter_strength,
         adapter_note: s.adapter_note,
         drift: s.drift.map(drift),
+        speed: s.speed.map(|v| crate::ext::SpeedReport {
+            prefill: v.prefill_tokens_per_s,
+            decode: v.decode_tokens_per_s,
+        }),
+        latency_budget_ms: s.latency_budget_ms,
+        prompt_window: s.prompt_window,
+        full_prompt_window: s.full_prompt_window,
         training: None,
     }
 }

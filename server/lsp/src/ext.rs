@@ -13,6 +13,19 @@ use tower_lsp_server::ls_types::{Range, TextDocumentIdentifier, TextDocumentPosi
 pub const EXPLAIN_COMMAND: &str = "patois.explain";
 /// The command that updates the index now.
 pub const REINDEX_COMMAND: &str = "patois.reindex";
+/// The command of every inline completion item, run by the client when the user accepts
+/// it (arguments: document URI, the item's position, its insert text): patois computes
+/// the completion that follows it in the background, so that it is ready when asked for.
+pub const ACCEPTED_COMMAND: &str = "patois.accepted";
+
+/// `patois/cursor`: the cursor rests at a position (sent by clients, debounced). patois
+/// prefills the prompt a completion there would have, in the background, stopped by
+/// anything the user does, so that the first ghost text there comes sooner.
+pub enum Cursor {}
+impl Notification for Cursor {
+    type Params = TextDocumentPositionParams;
+    const METHOD: &'static str = "patois/cursor";
+}
 
 /// `patois/explain`: what a colleague would show about a range, with citations.
 pub enum Explain {}
@@ -154,9 +167,31 @@ pub struct StatusReport {
     /// Why an adapter that exists is not applied.
     pub adapter_note: Option<String>,
     pub drift: Option<DriftReport>,
+    /// The model's speed measured on this machine (at load, then from every completion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<SpeedReport>,
+    /// The latency budget in effect (milliseconds from a request to its first line; 0: none).
+    #[serde(default)]
+    pub latency_budget_ms: u64,
+    /// The prompt size (tokens) the last completion was allowed by the budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_window: Option<usize>,
+    /// The prompt size the settings allow (what a fast enough machine uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_prompt_window: Option<usize>,
     /// Idle training (`train_when_idle`): the last or current run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingReport>,
+}
+
+/// The model's measured speed, in tokens per second.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeedReport {
+    /// Prompt tokens evaluated per second.
+    pub prefill: f64,
+    /// Tokens generated per second.
+    pub decode: f64,
 }
 
 /// An idle training run as `patois/status` shows it.

@@ -19,12 +19,30 @@ const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 
 /// Reads frames from `input` and writes valid ones (or their replacements) to `out` until
-/// `input` ends or `out` closes.
+/// `input` ends or `out` closes. Reading never waits for writing: frames queue in between
+/// while the server is busy, so the client's writes never block (and `$/cancelRequest`
+/// reaches the server as soon as it has room for it).
 pub async fn forward<R, W>(input: R, mut out: W)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let write = async move {
+        while let Some(frame) = queued.recv().await {
+            if out.write_all(&frame).await.is_err() || out.flush().await.is_err() {
+                return; // Dropping `queued` ends the reading too.
+            }
+        }
+    };
+    tokio::join!(read_frames(input, queue), write);
+}
+
+/// Reads frames from `input` onto `queue` until `input` ends or the queue is closed.
+async fn read_frames<R: AsyncRead + Unpin>(
+    input: R,
+    queue: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+) {
     let mut input = BufReader::new(input);
     loop {
         let Some(len) = read_headers(&mut input).await else { return };
@@ -54,7 +72,7 @@ where
         let Some(message) = message else { continue };
         let mut frame = format!("Content-Length: {}\r\n\r\n", message.len()).into_bytes();
         frame.extend(message);
-        if out.write_all(&frame).await.is_err() || out.flush().await.is_err() {
+        if queue.send(frame).is_err() {
             return;
         }
     }
@@ -191,6 +209,25 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(out[0]["params"]["error"].as_str().unwrap().contains("over patois's limit"));
         assert_eq!(out[1]["method"], "initialized");
+    }
+
+    #[tokio::test]
+    async fn input_is_read_to_its_end_while_nobody_reads_the_output() {
+        let (mut w, r) = tokio::io::duplex(64);
+        let (out_w, out_r) = tokio::io::duplex(64);
+        let task = tokio::spawn(forward(r, out_w));
+        let msg = frame(r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#);
+        // Far more than both pipes hold: the client's writes finish only if patois reads on.
+        let writes = async {
+            for _ in 0..1000 {
+                w.write_all(&msg).await.unwrap();
+            }
+        };
+        let limit = std::time::Duration::from_secs(60);
+        tokio::time::timeout(limit, writes).await.expect("patois stopped reading its input");
+        drop(w);
+        drop(out_r);
+        task.await.unwrap();
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! requests typed in [`ext`], engine errors mapped at the edge, long work on tokio's
 //! blocking pool, and every frame checked before tower-lsp reads it ([`frames`]).
 
+mod background;
 pub mod client;
 mod convert;
 mod errors;
@@ -22,8 +23,13 @@ pub use settings::merge_settings;
 pub use text::{apply, offset, position, Encoding};
 
 use std::sync::Arc;
+use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::request::Request;
 use tower_lsp_server::LspService;
+
+/// Messages handled at once. Stale completions answer at once, so few run long; tower-lsp
+/// reads no further message while this many are in flight (its default is 4).
+const CONCURRENCY: usize = 64;
 
 /// Serves LSP on stdin/stdout until the client exits.
 pub async fn serve_stdio() {
@@ -37,6 +43,10 @@ pub async fn serve_stdio() {
         .custom_method(ext::Status::METHOD, Server::status)
         .custom_method(ext::Context::METHOD, Server::context)
         .custom_method(ext::DocumentText::METHOD, Server::document_text)
+        .custom_method(ext::Cursor::METHOD, Server::cursor)
         .finish();
-    tower_lsp_server::Server::new(proxy_out, tokio::io::stdout(), socket).serve(service).await;
+    tower_lsp_server::Server::new(proxy_out, tokio::io::stdout(), socket)
+        .concurrency_level(CONCURRENCY)
+        .serve(service)
+        .await;
 }

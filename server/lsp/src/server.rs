@@ -86,6 +86,9 @@ impl Server {
         self.0.idle_training.touch();
         document_text::handle(&self.0, p).await
     }
+    pub(crate) async fn cursor(&self, p: TextDocumentPositionParams) {
+        cursor::handle(&self.0, p).await
+    }
     pub(crate) async fn malformed_request(&self, p: MalformedParams) -> Result<()> {
         malformed::request(&self.0, p).await
     }

@@ -48,6 +48,9 @@ pub fn merge_settings(base: &Settings, v: &Value) -> Settings {
     if let Some(n) = v.get("idleSeconds").and_then(Value::as_u64) {
         s.idle_seconds = n;
     }
+    if let Some(n) = v.get("latencyBudgetMs").and_then(Value::as_u64) {
+        s.latency_budget_ms = n;
+    }
     if let Some(m) = v.get("idleTrainingMinutes").and_then(Value::as_f64).filter(|m| *m > 0.0) {
         s.idle_training_minutes = m;
     }
@@ -89,6 +92,8 @@ mod tests {
         assert_eq!(s.backend, BackendKind::Candle, "an unknown backend changes nothing");
         let s = merge_settings(&s, &json!({ "budget": "big", "maxTokens": 7 }));
         assert_eq!((s.budget, s.max_tokens), (base.budget, 7), "a string budget is ignored");
+        let s = merge_settings(&s, &json!({ "latencyBudgetMs": 400 }));
+        assert_eq!(s.latency_budget_ms, 400);
     }
 
     #[test]

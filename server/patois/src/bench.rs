@@ -69,6 +69,9 @@ pub enum What {
     /// commits ago; the lines added since asked for by the base model, with retrieval,
     /// with the adapter, with both; held-out loss of base and adapter; training speed.
     Hybrid(crate::bench_hybrid::HybridArgs),
+    /// A person typing the lines DIR's last N commits added through the real server at a
+    /// human pace: keystroke savings, answer latency, cancellations, input reading.
+    Typing(crate::bench_typing::TypingArgs),
     /// Training while idle (`train_when_idle`) through the real server: how soon after a
     /// keystroke the trainer is stopped, and completion latency with no trainer and with
     /// a stopped one. Linux (reads process states from /proc).
@@ -112,6 +115,7 @@ pub fn run(what: What) -> Result<()> {
         }
         What::Idle { dir, keystrokes } => crate::bench_idle::run(&dir, keystrokes),
         What::Hybrid(args) => crate::bench_hybrid::run(args),
+        What::Typing(args) => crate::bench_typing::run(args),
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::bench_generate::pct;
 use anyhow::{Context, Result};
-use patois_engine::{Engine, Settings, Ticket};
+use patois_engine::{Engine, Run, Settings, Ticket};
 use patois_index::{Index, Quiet, UpdateOptions};
 use patois_retrieve::line_start;
 use patois_vcs::Repo;
@@ -320,12 +320,12 @@ pub fn run(
     let plain = Settings { budget: 0, ..settings.clone() };
     for (i, t) in tasks.iter().enumerate() {
         engine.set_settings(settings.clone())?;
-        let r = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
+        let r = engine.complete_as(&t.path, &t.text, t.cursor, &Ticket::detached(), Run::Full)?;
         with.add(&t.path, &r.text, &t.target, r.ms.total);
         // No prompt at all: the line continued code found elsewhere in the repository.
         continued += usize::from(r.prompt_tokens == 0 && !r.text.is_empty());
         engine.set_settings(plain.clone())?;
-        let r0 = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
+        let r0 = engine.complete_as(&t.path, &t.text, t.cursor, &Ticket::detached(), Run::Full)?;
         without.add(&t.path, &r0.text, &t.target, r0.ms.total);
         let copied = pairs.copy(&t.previous);
         copy.add(&t.path, &copied, &t.target, 0.0);
@@ -334,7 +334,13 @@ pub fn run(
             engine.forget_edits();
             if replay_commit(&engine, repo, t)? > 0 {
                 unedited.add(&t.path, &r.text, &t.target, r.ms.total);
-                let r2 = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
+                let r2 = engine.complete_as(
+                    &t.path,
+                    &t.text,
+                    t.cursor,
+                    &Ticket::detached(),
+                    Run::Full,
+                )?;
                 edited.add(&t.path, &r2.text, &t.target, r2.ms.total);
             }
             engine.forget_edits();

@@ -8,7 +8,7 @@
 use crate::bench_complete::{LinePairs, Score, TimeSplit};
 use anyhow::Result;
 use patois_adapter::Provenance;
-use patois_engine::{Engine, Settings, Ticket, GGUF_ADAPTER};
+use patois_engine::{Engine, Run, Settings, Ticket, GGUF_ADAPTER};
 use patois_train::{train_lora, Silent, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -73,7 +73,8 @@ pub fn run(args: HybridArgs) -> Result<()> {
         })?;
         let mut score = Score::default();
         for t in &split.tasks {
-            let r = engine.complete(&t.path, &t.text, t.cursor, &Ticket::detached())?;
+            let r =
+                engine.complete_as(&t.path, &t.text, t.cursor, &Ticket::detached(), Run::Full)?;
             score.add(&t.path, &r.text, &t.target, r.ms.total);
             if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
                 eprintln!("[{label}] {}\n  want {:?}\n  got  {:?}", t.path, t.target, r.text);

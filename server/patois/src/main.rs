@@ -8,6 +8,7 @@ mod bench_hybrid;
 mod bench_idle;
 mod bench_lsp;
 mod bench_retrieval;
+mod bench_typing;
 mod context_cmd;
 mod index_cmd;
 mod model_cmds;

@@ -4,7 +4,7 @@ use crate::context_cmd::{byte_offset, parse_position, read_document, Position};
 use crate::index_cmd::open_index;
 use crate::IndexLocation;
 use anyhow::{Context, Result};
-use patois_engine::{adapter_dir, builtin_model_dir, Engine, Settings, Ticket};
+use patois_engine::{adapter_dir, builtin_model_dir, Engine, Run, Settings, Ticket};
 use patois_train::{train_builtin, train_lora, TrainOptions, TrainProgress};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,7 +65,7 @@ pub fn complete(args: CompleteArgs) -> Result<()> {
     let engine = open_engine(dir_of(&pos), &args.model)?;
     let (rel, text) = read_document(engine.root(), &pos.file)?;
     let cursor = byte_offset(&text, pos.line, pos.col);
-    let r = engine.complete(&rel, &text, cursor, &Ticket::detached())?;
+    let r = engine.complete_as(&rel, &text, cursor, &Ticket::detached(), Run::Full)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
@@ -505,7 +505,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         let start = patois_retrieve::line_start(&text, n as u32 + 1);
         let cursor = start + col;
         let doc = format!("{}{}", &text[..cursor], &text[start + line.len()..]);
-        let r = engine.complete(path, &doc, cursor, &Ticket::detached())?;
+        let r = engine.complete_as(path, &doc, cursor, &Ticket::detached(), Run::Full)?;
         shown += 1;
         println!("\n{path}:{}:{}", n + 1, col + 1);
         println!("  typed so far:  {}", line[..col].trim_start());

@@ -124,11 +124,12 @@ function M.request(done)
     if mine ~= seq then
       return -- a newer request replaced this one
     end
-    local text = nil
+    local text, command = nil, nil
     if not err and result then
       local items = result.items or result
       if items[1] then
         text = items[1].insertText
+        command = items[1].command
         if type(text) == "table" then
           text = text.value
         end
@@ -136,6 +137,7 @@ function M.request(done)
     end
     if text and text ~= "" then
       show(buf, row, col, text)
+      current.command = command
     end
     if done then
       done(text, err)
@@ -150,6 +152,11 @@ function M.accept()
   end
   local c = current
   M.clear()
+  -- The server prepares the completion that follows the accepted one.
+  local client = c.command and client_for(c.buf)
+  if client then
+    client.request("workspace/executeCommand", { command = c.command.command, arguments = c.command.arguments }, function() end, c.buf)
+  end
   local lines = vim.split(c.text, "\n", { plain = true })
   vim.api.nvim_buf_set_text(c.buf, c.row, c.col, c.row, c.col, lines)
   local last = lines[#lines]
@@ -250,6 +257,10 @@ function M.status(done)
         tostring(s.model.backend), tostring(s.modelSource))
     end
     local msg = string.format("patois: %d files, %d commits; model %s", s.files, s.commits, model)
+    if s.speed then
+      msg = msg .. string.format("; speed here %d prompt tokens/s, %d tokens/s written, budget %d ms, prompt %s/%s tokens",
+        s.speed.prefill, s.speed.decode, s.latencyBudgetMs or 0, tostring(s.promptWindow or "?"), tostring(s.fullPromptWindow or "?"))
+    end
     if s.drift then
       msg = msg .. "; " .. s.drift.advice
     end
@@ -268,6 +279,16 @@ function M.setup(opts)
     pattern = config.filetypes,
     callback = function(args) M.attach(args.buf) end,
   })
+  -- Where the cursor rests, the server prefills the prompt of a completion there.
+  vim.api.nvim_create_autocmd({ "CursorHold", "CursorHoldI" }, { group = group, callback = function(args)
+    local client = client_for(args.buf)
+    if client then
+      local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+      local line = vim.api.nvim_buf_get_lines(args.buf, row - 1, row, false)[1] or ""
+      local _, utf16 = vim.str_utfindex(line, col)
+      client.notify("patois/cursor", { textDocument = { uri = vim.uri_from_bufnr(args.buf) }, position = { line = row - 1, character = utf16 } })
+    end
+  end })
   if not native_inline() then
     vim.api.nvim_create_autocmd({ "TextChangedI", "TextChangedP" }, { group = group, callback = function() M.clear(); schedule() end })
     vim.api.nvim_create_autocmd({ "InsertLeave", "BufLeave" }, { group = group, callback = function() M.clear() end })

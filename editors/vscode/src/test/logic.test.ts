@@ -27,6 +27,12 @@ test("status text shows idle training", () => {
   assert.match(paused.tooltip, /idle training paused: step 3$/);
 });
 
+test("status text shows the measured speed and the prompt size the budget allows", () => {
+  const t = statusText({ files: 1, commits: 1, model: null, speed: { prefill: 90.4, decode: 27.2 }, latencyBudgetMs: 1000, promptWindow: 210, fullPromptWindow: 976 });
+  assert.match(t.tooltip, /speed here: 90 prompt tokens\/s, 27 tokens\/s written, budget 1000 ms, prompt 210\/976 tokens/);
+  assert.doesNotMatch(statusText({ files: 1, commits: 1, model: null }).tooltip, /speed here/);
+});
+
 test("status text reports drift and offers retraining", () => {
   const t = statusText({ files: 3, commits: 2, model: { arch: "qwen2", format: "safetensors" }, drift: { advice: "retrain advised: 40% changed", retrainAdvised: true } });
   assert.match(t.text, /history/);

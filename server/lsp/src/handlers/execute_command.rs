@@ -1,8 +1,9 @@
 //! `workspace/executeCommand`: `patois.explain` (for clients without the custom request:
-//! the explanation is written under the index folder and shown) and `patois.reindex`.
+//! the explanation is written under the index folder and shown), `patois.reindex` and
+//! `patois.accepted` (an inline completion was accepted).
 
 use crate::errors::invalid;
-use crate::ext::{ExplainParams, EXPLAIN_COMMAND, REINDEX_COMMAND};
+use crate::ext::{ExplainParams, ACCEPTED_COMMAND, EXPLAIN_COMMAND, REINDEX_COMMAND};
 use crate::session::Session;
 use serde_json::Value;
 use std::sync::Arc;
@@ -17,10 +18,24 @@ pub(crate) async fn handle(s: &Arc<Session>, p: ExecuteCommandParams) -> Result<
             tokio::spawn(async move { s.reindex("patois: re-indexing").await });
             Ok(None)
         }
+        ACCEPTED_COMMAND => accepted(s, &p.arguments).map(|()| None),
         other => Err(invalid(format!(
-            "unknown command {other}; patois provides {EXPLAIN_COMMAND} and {REINDEX_COMMAND}"
+            "unknown command {other}; patois provides {EXPLAIN_COMMAND}, {REINDEX_COMMAND} \
+             and {ACCEPTED_COMMAND}"
         ))),
     }
+}
+
+fn accepted(s: &Session, args: &[Value]) -> Result<()> {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    let uri: Uri = serde_json::from_value(arg(0))
+        .map_err(|e| invalid(format!("argument 1 must be a document URI: {e}")))?;
+    let pos: Position = serde_json::from_value(arg(1))
+        .map_err(|e| invalid(format!("argument 2 must be a position: {e}")))?;
+    let Value::String(inserted) = arg(2) else {
+        return Err(invalid("argument 3 must be the accepted text"));
+    };
+    super::inline_completion::accepted(s, &uri, pos, &inserted)
 }
 
 async fn explain(s: &Session, args: &[Value]) -> Result<Option<LSPAny>> {

@@ -2,7 +2,7 @@
 //! repository and says what the server provides.
 
 use crate::errors::{blocking, from_engine};
-use crate::ext::{EXPLAIN_COMMAND, REINDEX_COMMAND};
+use crate::ext::{ACCEPTED_COMMAND, EXPLAIN_COMMAND, REINDEX_COMMAND};
 use crate::session::Session;
 use crate::settings::merge_settings;
 use crate::text::Encoding;
@@ -93,7 +93,11 @@ pub(crate) async fn handle(s: &Arc<Session>, params: InitializeParams) -> Result
                 work_done_progress_options: Default::default(),
             })),
             execute_command_provider: Some(ExecuteCommandOptions {
-                commands: vec![EXPLAIN_COMMAND.into(), REINDEX_COMMAND.into()],
+                commands: vec![
+                    EXPLAIN_COMMAND.into(),
+                    REINDEX_COMMAND.into(),
+                    ACCEPTED_COMMAND.into(),
+                ],
                 work_done_progress_options: Default::default(),
             }),
             ..Default::default()

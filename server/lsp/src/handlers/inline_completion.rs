@@ -1,9 +1,12 @@
 //! `textDocument/inlineCompletion` (LSP 3.18): the ghost text at the cursor.
 
+use crate::background;
 use crate::errors::{blocking, from_engine};
+use crate::ext::ACCEPTED_COMMAND;
 use crate::session::Session;
 use crate::text::offset;
-use patois_engine::{StopReason, Ticket};
+use patois_engine::{CompletionResult, Run, StopReason, Ticket};
+use std::sync::Arc;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
@@ -15,16 +18,27 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The completion text at a position, or `None` when there is nothing to offer (no model,
-/// a document patois skips, an empty completion).
-pub(crate) async fn complete_at(s: &Session, uri: &Uri, pos: Position) -> Result<Option<String>> {
+/// The completion at a position, or `None` when there is nothing to offer (no model, a
+/// document patois skips, an empty completion). A request that a newer request or an
+/// edit of the document made stale is answered RequestCancelled at once, while the
+/// model stops at its next check.
+pub(crate) async fn complete_at(
+    s: &Session,
+    uri: &Uri,
+    pos: Position,
+) -> Result<Option<CompletionResult>> {
     let engine = s.engine()?;
     let doc = s.snapshot(uri)?;
     let cursor = offset(&doc.text, pos, s.encoding());
     let ticket = engine.begin(&doc.rel);
     let guard = CancelOnDrop(ticket.clone());
     let e = engine.clone();
-    let r = blocking(move || e.complete(&doc.rel, &doc.text, cursor, &ticket)).await?;
+    let (rel, text) = (doc.rel.clone(), doc.text.clone());
+    let work = blocking(move || e.complete(&rel, &text, cursor, &ticket));
+    let Some(r) = background::unless_stale(work, &guard.0).await else {
+        return Err(Error::request_cancelled());
+    };
+    let r = r?;
     drop(guard);
     // The inference server went away or came back: say so once, and in the status.
     if let Some(note) = engine.remote_note() {
@@ -34,8 +48,13 @@ pub(crate) async fn complete_at(s: &Session, uri: &Uri, pos: Position) -> Result
     }
     match r {
         Ok(c) if c.stop == StopReason::Cancelled => Err(Error::request_cancelled()),
-        Ok(c) if c.text.is_empty() => Ok(None),
-        Ok(c) => Ok(Some(c.text)),
+        Ok(c) => {
+            if c.shrunk {
+                // The budget cut the prompt: have the full one ready while the user reads.
+                background::run(&engine, &doc.rel, doc.text.clone(), cursor, Run::Warm);
+            }
+            Ok((!c.text.is_empty()).then_some(c))
+        }
         Err(e) if e.is_quiet() => {
             if s.note_once(e.to_string()).await {
                 s.send_status().await;
@@ -52,14 +71,40 @@ pub(crate) async fn handle(
 ) -> Result<Option<InlineCompletionResponse>> {
     let pos = p.text_document_position;
     let items = match complete_at(s, &pos.text_document.uri, pos.position).await? {
-        Some(text) => vec![InlineCompletionItem {
-            insert_text: text,
+        Some(c) => vec![InlineCompletionItem {
             filter_text: None,
             range: Some(Range::new(pos.position, pos.position)),
-            command: None,
+            command: Some(accepted_command(&pos.text_document.uri, pos.position, &c.text)),
+            insert_text: c.text,
             insert_text_format: None,
         }],
         None => vec![],
     };
     Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
+}
+
+/// The command the client runs when the user accepts `text` inserted at `pos`.
+fn accepted_command(uri: &Uri, pos: Position, text: &str) -> Command {
+    let args = [serde_json::json!(uri), serde_json::json!(pos), serde_json::json!(text)];
+    Command {
+        title: "patois: prepare the next completion".into(),
+        command: ACCEPTED_COMMAND.into(),
+        arguments: Some(args.into()),
+    }
+}
+
+/// `patois.accepted`: the user took `inserted` at `pos` in `uri`. The completion after it
+/// is computed in the background (on the document with the insertion, whether or not the
+/// client's edit has arrived yet) and waits in the engine's cache.
+pub(crate) fn accepted(s: &Session, uri: &Uri, pos: Position, inserted: &str) -> Result<()> {
+    let engine = s.engine()?;
+    let doc = s.snapshot(uri)?;
+    let at = offset(&doc.text, pos, s.encoding());
+    let text = if doc.text[at..].starts_with(inserted) {
+        doc.text.clone()
+    } else {
+        Arc::new(format!("{}{inserted}{}", &doc.text[..at], &doc.text[at..]))
+    };
+    background::run(&engine, &doc.rel, text, at + inserted.len(), Run::Full);
+    Ok(())
 }

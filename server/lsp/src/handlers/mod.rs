@@ -4,6 +4,7 @@ pub(crate) mod code_action;
 pub(crate) mod code_action_resolve;
 pub(crate) mod completion;
 pub(crate) mod context;
+pub(crate) mod cursor;
 pub(crate) mod did_change;
 pub(crate) mod did_change_configuration;
 pub(crate) mod did_change_watched_files;

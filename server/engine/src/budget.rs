@@ -1,0 +1,156 @@
+//! The latency budget: the model's measured speed on this machine, and how much prompt a
+//! completion can afford so that its first line arrives within `latency_budget_ms`.
+
+use patois_generate::{Backend, GenOptions, Mode};
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+/// The model's speed as measured here: at load, then from every completion.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Speed {
+    /// Prompt tokens evaluated per second.
+    pub prefill_tokens_per_s: f64,
+    /// Tokens generated per second.
+    pub decode_tokens_per_s: f64,
+}
+
+/// How much a new measurement moves the estimate: a busy machine shows within a few requests.
+const WEIGHT: f64 = 0.3;
+/// Fewer new prompt tokens than this say more about overheads than about speed.
+const MIN_PREFILL_SAMPLE: usize = 16;
+/// Tokens a first line takes, for the decode share of the budget.
+pub(crate) const FIRST_LINE_TOKENS: usize = 10;
+/// The smallest prompt worth sending: the cursor's few lines and the FIM markers.
+pub(crate) const MIN_WINDOW: usize = 96;
+
+/// The running estimate of [`Speed`].
+#[derive(Default)]
+pub(crate) struct SpeedMeter {
+    speed: Mutex<Option<Speed>>,
+}
+
+impl SpeedMeter {
+    pub(crate) fn get(&self) -> Option<Speed> {
+        *self.speed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the estimate (a new model, or a speed given by a test).
+    pub(crate) fn set(&self, speed: Option<Speed>) {
+        *self.speed.lock().unwrap_or_else(|p| p.into_inner()) = speed;
+    }
+
+    /// Folds in one completion: `new_tokens` prefilled in `prefill_ms`, `decoded` tokens
+    /// in `decode_ms`. Samples too small to measure leave their part unchanged.
+    pub(crate) fn record(
+        &self,
+        new_tokens: usize,
+        prefill_ms: f64,
+        decoded: usize,
+        decode_ms: f64,
+    ) {
+        let prefill = (new_tokens >= MIN_PREFILL_SAMPLE && prefill_ms > 0.0)
+            .then(|| new_tokens as f64 * 1e3 / prefill_ms);
+        let decode = (decoded >= 2 && decode_ms > 0.0).then(|| decoded as f64 * 1e3 / decode_ms);
+        let mut speed = self.speed.lock().unwrap_or_else(|p| p.into_inner());
+        let blend = |old: f64, new: Option<f64>| match new {
+            Some(new) => old * (1.0 - WEIGHT) + new * WEIGHT,
+            None => old,
+        };
+        *speed = match (*speed, prefill, decode) {
+            (Some(s), p, d) => Some(Speed {
+                prefill_tokens_per_s: blend(s.prefill_tokens_per_s, p),
+                decode_tokens_per_s: blend(s.decode_tokens_per_s, d),
+            }),
+            (None, Some(p), Some(d)) => {
+                Some(Speed { prefill_tokens_per_s: p, decode_tokens_per_s: d })
+            }
+            (None, _, _) => None,
+        };
+    }
+}
+
+/// What the budget allows one completion, given what is left of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Allowance {
+    /// New prompt tokens (not in the model's cache) that can be prefilled in time.
+    pub new_tokens: usize,
+    /// Milliseconds left for decoding once the prefill is done.
+    pub decode_ms: f64,
+}
+
+impl Speed {
+    /// How many new prompt tokens fit in `left_ms`, keeping time for a first line of
+    /// `line_tokens` tokens (never fewer than [`MIN_WINDOW`]).
+    pub(crate) fn allowance(&self, left_ms: f64, line_tokens: usize) -> Allowance {
+        let decode_ms = line_tokens as f64 * 1e3 / self.decode_tokens_per_s.max(1e-3);
+        let prefill_ms = (left_ms - decode_ms).max(0.0);
+        let fits = (prefill_ms * self.prefill_tokens_per_s / 1e3) as usize;
+        Allowance { new_tokens: fits.max(MIN_WINDOW), decode_ms }
+    }
+}
+
+/// Code to measure with: a prompt of about 150 tokens that ends inside an expression, so
+/// that the model goes on writing.
+const CALIBRATION: &str = "use std::collections::HashMap;\n\n\
+/// Counts how often each word occurs in `text`, ignoring case.\n\
+pub fn word_counts(text: &str) -> HashMap<String, usize> {\n\
+    let mut counts = HashMap::new();\n\
+    for word in text.split_whitespace() {\n\
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();\n\
+        if word.is_empty() {\n\
+            continue;\n\
+        }\n\
+        *counts.entry(word).or_insert(0) += 1;\n\
+    }\n\
+    counts\n\
+}\n\n\
+/// The `n` most frequent words, most frequent first.\n\
+pub fn top_words(text: &str, n: usize) -> Vec<(String, usize)> {\n\
+    let mut all: Vec<(String, usize)> = word_counts(text).into_iter().collect();\n\
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));\n\
+    let total: usize = all.iter().map(|(_, c)| c";
+
+/// Measures a local model on a short prompt of code, after one untimed warm-up (the
+/// first decode maps the weights in): the speed the budget starts from until completions
+/// refine it. The model's cache is left empty.
+pub(crate) fn calibrate(g: &dyn Backend) -> Option<Speed> {
+    let never = || false;
+    let opts =
+        GenOptions { max_tokens: 8, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };
+    let warm_up = GenOptions { max_tokens: 2, ..opts.clone() };
+    let _ = g.complete("fn main() {\n", "", &warm_up, &never);
+    g.clear_cache();
+    let c = g.complete(CALIBRATION, "", &opts, &never).ok();
+    g.clear_cache();
+    let c = c?;
+    let meter = SpeedMeter::default();
+    meter.record(c.prompt_tokens, c.prefill_ms, c.tokens, c.decode_ms);
+    meter.get()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Speed, SpeedMeter, MIN_WINDOW};
+
+    #[test]
+    fn the_estimate_follows_the_measurements() {
+        let m = SpeedMeter::default();
+        m.record(4, 10.0, 5, 100.0);
+        assert_eq!(m.get(), None, "too few prompt tokens to measure prefill");
+        m.record(100, 1000.0, 10, 500.0);
+        assert_eq!(m.get(), Some(Speed { prefill_tokens_per_s: 100.0, decode_tokens_per_s: 20.0 }));
+        m.record(100, 500.0, 1, 1.0);
+        let s = m.get().unwrap();
+        assert!((s.prefill_tokens_per_s - 130.0).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.decode_tokens_per_s, 20.0, "one decoded token does not count");
+    }
+
+    #[test]
+    fn a_slow_machine_affords_a_smaller_prompt() {
+        let fast = Speed { prefill_tokens_per_s: 340.0, decode_tokens_per_s: 55.0 };
+        let slow = Speed { prefill_tokens_per_s: 90.0, decode_tokens_per_s: 27.0 };
+        let (f, s) = (fast.allowance(1000.0, 10), slow.allowance(1000.0, 10));
+        assert!(f.new_tokens > 2 * s.new_tokens, "{f:?} {s:?}");
+        assert_eq!(slow.allowance(100.0, 10).new_tokens, MIN_WINDOW, "never below the minimum");
+    }
+}

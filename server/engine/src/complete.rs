@@ -1,0 +1,415 @@
+//! Completions: the cache of earlier ones, typing into the last one, the continuation
+//! found elsewhere, and the model's, with a prompt sized to the latency budget.
+
+use crate::budget::FIRST_LINE_TOKENS;
+use crate::{lock, CompletionResult, Engine, Result, Settings, Ticket, Timings};
+use patois_generate::{decide_mode, Backend, GenOptions, Mode, StopReason};
+use patois_prompt::{build, Input, Limits, Prompt};
+use patois_retrieve::Item;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Who waits for a completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// The user, now: the latency budget sizes the prompt and stops decoding.
+    Foreground,
+    /// Nobody yet: prefill the full prompt only (the cache is warmed for the next request).
+    Warm,
+    /// The settings' full prompt and no deadline: a completion computed ahead of its
+    /// request (after an accepted ghost text, the one that follows it waits in the cache),
+    /// or asked for on the command line and in the quality benchmarks.
+    Full,
+}
+
+/// A prompt sized for the latency budget.
+struct Fitted {
+    prompt: Prompt,
+    /// The window it was built for, and the settings' window.
+    window: usize,
+    full: usize,
+    deadline: Option<Instant>,
+}
+
+/// The result of a request that became stale before the model ran.
+fn cancelled_before_the_model(t0: Instant) -> CompletionResult {
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    CompletionResult {
+        text: String::new(),
+        stop: StopReason::Cancelled,
+        mode: Mode::SingleLine,
+        tokens: 0,
+        prompt_tokens: 0,
+        cache_hit_tokens: 0,
+        cached: false,
+        ms: Timings { retrieval: ms, total: ms, ..Default::default() },
+        citations: Vec::new(),
+        prompt_window: 0,
+        shrunk: false,
+    }
+}
+
+/// The completion up to a line opening a markdown code fence: a chat-tuned model sometimes
+/// starts writing prose about the code, and a fence is never code.
+fn before_fence(text: &str) -> &str {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            return text[..at].trim_end_matches(['\n', '\r']);
+        }
+        at += line.len();
+    }
+    text
+}
+
+/// The completion with its first line's leading whitespace removed, and as much from the
+/// lines after it: the cursor follows the indentation the editor (or the user) already put
+/// on the line, and a model that indents again would insert it twice.
+fn drop_extra_indent(text: &str) -> String {
+    let extra = text.len() - text.trim_start_matches([' ', '\t']).len();
+    if extra == 0 {
+        return text.to_string();
+    }
+    let mut lines = text.split('\n');
+    let mut out = lines.next().unwrap_or("")[extra..].to_string();
+    for l in lines {
+        let ws = l.len() - l.trim_start_matches([' ', '\t']).len();
+        out.push('\n');
+        out.push_str(&l[ws.min(extra)..]);
+    }
+    out
+}
+
+/// Puts the items that were also in the previous prompt first, in their previous order:
+/// the prompt then starts as before and the model's cache of that start is reused.
+fn keep_order_of(items: &mut [Item], before: &[Item]) {
+    let rank = |it: &Item| before.iter().position(|b| b.citation == it.citation);
+    items.sort_by_key(|it| rank(it).unwrap_or(usize::MAX));
+}
+
+/// What remains of `completion` (made at `was_prefix`|`was_suffix`) once the document reads
+/// `prefix`|`suffix`: the user typed its beginning. `None` when they typed something else,
+/// nothing, or all of it.
+fn rest_after_typing<'a>(
+    was_prefix: &str,
+    was_suffix: &str,
+    completion: &'a str,
+    prefix: &str,
+    suffix: &str,
+) -> Option<&'a str> {
+    if was_suffix != suffix {
+        return None;
+    }
+    let typed = prefix.strip_prefix(was_prefix).filter(|t| !t.is_empty())?;
+    completion.strip_prefix(typed).filter(|rest| !rest.trim().is_empty())
+}
+
+/// A completion as the model made it, and where.
+pub(crate) struct Shown {
+    path: String,
+    prefix: String,
+    suffix: String,
+    result: CompletionResult,
+}
+
+/// Completions already computed, keyed by document and the text before the cursor.
+#[derive(Default)]
+pub(crate) struct CompletionCache {
+    pub(crate) entries: Vec<((String, u64), CompletionResult)>,
+}
+
+const CACHE_ENTRIES: usize = 64;
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+impl Engine {
+    /// An inline completion at `cursor` (a byte offset in `text`), for the user waiting now.
+    pub fn complete(
+        &self,
+        path: &str,
+        text: &str,
+        cursor: usize,
+        ticket: &Ticket,
+    ) -> Result<CompletionResult> {
+        self.complete_as(path, text, cursor, ticket, Run::Foreground)
+    }
+
+    /// Prefills the prompt a completion at `cursor` would have, without the latency
+    /// budget's limit, so that the next request there finds it in the model's cache.
+    pub fn warm(&self, path: &str, text: &str, cursor: usize, ticket: &Ticket) -> Result<()> {
+        self.complete_as(path, text, cursor, ticket, Run::Warm).map(|_| ())
+    }
+
+    /// [`Engine::complete`] for whoever `run` says waits for it.
+    pub fn complete_as(
+        &self,
+        path: &str,
+        text: &str,
+        cursor: usize,
+        ticket: &Ticket,
+        run: Run,
+    ) -> Result<CompletionResult> {
+        self.check_document(path, text)?;
+        let t0 = Instant::now();
+        let cursor = cursor.min(text.len());
+        let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
+        let (prefix, suffix) = text.split_at(cursor);
+        let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
+        let settings = self.settings();
+        let hit = if settings.cache {
+            lock(&self.completions).entries.iter().find(|(k, _)| *k == key).map(|(_, r)| r.clone())
+        } else {
+            None
+        };
+        let hit =
+            hit.or_else(|| settings.cache.then(|| self.typed_into_last(path, prefix, suffix))?);
+        if let Some(hit) = hit {
+            let mut hit = hit;
+            hit.cached = true;
+            hit.ms = Timings { total: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() };
+            return Ok(hit);
+        }
+        // A zero budget asks for no retrieved context: no continuation either.
+        let continued =
+            (settings.budget > 0).then(|| self.continue_existing(path, text, cursor, t0)).flatten();
+        let result = match continued {
+            Some(r) => r,
+            None => self.generate(path, text, cursor, &settings, ticket, t0, run)?,
+        };
+        if run == Run::Warm {
+            return Ok(result);
+        }
+        if result.stop != StopReason::Cancelled && !result.text.trim().is_empty() {
+            *lock(&self.last_shown) = Some(Shown {
+                path: path.to_string(),
+                prefix: prefix.to_string(),
+                suffix: suffix.to_string(),
+                result: result.clone(),
+            });
+        }
+        if result.stop != StopReason::Cancelled {
+            let mut cache = lock(&self.completions);
+            if cache.entries.len() >= CACHE_ENTRIES {
+                cache.entries.remove(0);
+            }
+            cache.entries.push((key, result.clone()));
+        }
+        Ok(result)
+    }
+
+    /// The model's completion at `cursor`, with the retrieved context in its prompt.
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        path: &str,
+        text: &str,
+        cursor: usize,
+        settings: &Settings,
+        ticket: &Ticket,
+        t0: Instant,
+        run: Run,
+    ) -> Result<CompletionResult> {
+        let (prefix, suffix) = text.split_at(cursor);
+        let g = self.load_model()?;
+        if !settings.cache {
+            g.clear_cache();
+        }
+        let line = patois_syntax::Lines::new(text).line(cursor);
+        let last = lock(&self.last_items).clone();
+        let items = match last {
+            Some((p, l, items)) if p == path && l == line => items,
+            last => {
+                let mut items = self.context(path, text, cursor, settings.budget)?.items;
+                if let Some((_, _, before)) = last.filter(|(p, _, _)| p == path) {
+                    keep_order_of(&mut items, &before);
+                }
+                *lock(&self.last_items) = Some((path.to_string(), line, items.clone()));
+                items
+            }
+        };
+        if ticket.is_cancelled() {
+            return Ok(cancelled_before_the_model(t0));
+        }
+        let t_retrieval = t0.elapsed().as_secs_f64() * 1e3;
+        let comment = patois_syntax::language_for_path(Path::new(path))
+            .map(|l| l.line_comment)
+            .unwrap_or("#");
+        let input = Input { path, comment, prefix, suffix, items: &items };
+        let fitted = self.fit_prompt(&g, &input, settings, t0, run);
+        let prompt = fitted.prompt;
+        let t_prompt = t0.elapsed().as_secs_f64() * 1e3 - t_retrieval;
+        let mode = decide_mode(path, text, cursor);
+        let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
+        let max_tokens = if run == Run::Warm { 0 } else { settings.max_tokens };
+        let opts = GenOptions {
+            max_tokens,
+            mode,
+            indent,
+            deadline: fitted.deadline,
+            ..Default::default()
+        };
+        let c =
+            self.run_model(&g, &prompt.text, suffix, &opts, ticket, settings.fallback_to_local)?;
+        if c.stop != StopReason::Cancelled {
+            let new_tokens = c.prompt_tokens.saturating_sub(c.cache_hit_tokens);
+            self.speed.record(new_tokens, c.prefill_ms, c.tokens, c.decode_ms);
+        }
+        if run == Run::Foreground {
+            *lock(&self.last_window) = Some(fitted.window);
+        }
+        let typed_indent_only = indent > 0 && prefix[line_start..].trim().is_empty();
+        let text = if typed_indent_only { drop_extra_indent(&c.text) } else { c.text };
+        let text = before_fence(&text).to_string();
+        Ok(CompletionResult {
+            text,
+            stop: c.stop,
+            mode,
+            tokens: c.tokens,
+            prompt_tokens: c.prompt_tokens,
+            cache_hit_tokens: c.cache_hit_tokens,
+            cached: false,
+            ms: Timings {
+                retrieval: t_retrieval,
+                prompt: t_prompt,
+                prefill: c.prefill_ms,
+                decode: c.decode_ms,
+                total: t0.elapsed().as_secs_f64() * 1e3,
+            },
+            citations: prompt.citations,
+            prompt_window: fitted.window,
+            shrunk: fitted.window < fitted.full,
+        })
+    }
+
+    /// The prompt for `input`: the settings' window when the latency budget affords
+    /// what of it is not in the model's cache at the measured speed, else the window
+    /// the budget affords from scratch; with the decode deadline.
+    fn fit_prompt(
+        &self,
+        g: &Arc<dyn Backend>,
+        input: &Input,
+        settings: &Settings,
+        t0: Instant,
+        run: Run,
+    ) -> Fitted {
+        let full = settings.prompt_window(g.info().context);
+        let build_at = |window| build(g.info().fim, input, Limits::for_window(window), g.as_ref());
+        let prompt = build_at(full);
+        let budget_ms = settings.latency_budget_ms;
+        let (Some(speed), true) = (self.speed.get(), run == Run::Foreground && budget_ms > 0)
+        else {
+            return Fitted { prompt, window: full, full, deadline: None };
+        };
+        let deadline = Some(t0 + Duration::from_millis(budget_ms));
+        let left_ms = budget_ms as f64 - t0.elapsed().as_secs_f64() * 1e3;
+        let line = FIRST_LINE_TOKENS.min(settings.max_tokens);
+        let allowed = speed.allowance(left_ms, line).new_tokens;
+        let new = g.count(&prompt.text).saturating_sub(g.cached_prefix(&prompt.text));
+        if new <= allowed || allowed >= full {
+            return Fitted { prompt, window: full, full, deadline };
+        }
+        Fitted { prompt: build_at(allowed), window: allowed, full, deadline }
+    }
+
+    /// The line that follows the cursor's two previous lines elsewhere in the repository,
+    /// when they are found together (see [`patois_retrieve::continuation`]): no model runs.
+    fn continue_existing(
+        &self,
+        path: &str,
+        text: &str,
+        cursor: usize,
+        t0: Instant,
+    ) -> Option<CompletionResult> {
+        let found = patois_retrieve::continuation(&self.index, path, text, cursor).ok()??;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        Some(CompletionResult {
+            text: found.line,
+            stop: StopReason::EndOfLine,
+            mode: Mode::SingleLine,
+            tokens: 0,
+            prompt_tokens: 0,
+            cache_hit_tokens: 0,
+            cached: false,
+            ms: Timings { retrieval: ms, total: ms, ..Default::default() },
+            citations: vec![found.citation],
+            prompt_window: 0,
+            shrunk: false,
+        })
+    }
+
+    /// The rest of the last completion shown in `path` when the user has since typed its
+    /// beginning: the ghost text stays, shortened, without running the model.
+    fn typed_into_last(&self, path: &str, prefix: &str, suffix: &str) -> Option<CompletionResult> {
+        let last = lock(&self.last_shown);
+        let last = last.as_ref().filter(|l| l.path == path)?;
+        let rest =
+            rest_after_typing(&last.prefix, &last.suffix, &last.result.text, prefix, suffix)?;
+        Some(CompletionResult { text: rest.to_string(), tokens: 0, ..last.result.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{before_fence, drop_extra_indent, keep_order_of, rest_after_typing};
+
+    #[test]
+    fn a_markdown_fence_ends_the_completion() {
+        assert_eq!(before_fence("```"), "");
+        assert_eq!(before_fence("x();\n```\nprose"), "x();");
+        assert_eq!(before_fence("/// ```\n/// x();"), "/// ```\n/// x();", "a doc example stays");
+        assert_eq!(before_fence("a\nb"), "a\nb");
+    }
+
+    #[test]
+    fn a_completion_after_typed_indentation_is_not_indented_again() {
+        assert_eq!(drop_extra_indent("    x = 1;"), "x = 1;");
+        assert_eq!(drop_extra_indent("x = 1;"), "x = 1;");
+        // The block keeps its shape, shifted left by the first line's extra indentation.
+        assert_eq!(drop_extra_indent("  if a {\n      b();\n  }"), "if a {\n    b();\n}");
+        assert_eq!(drop_extra_indent("    a\nb"), "a\nb");
+    }
+    use patois_retrieve::{Citation, Item, Score, Source};
+
+    fn item(path: &str) -> Item {
+        Item {
+            source: Source::Definition,
+            citation: Citation {
+                path: path.into(),
+                start_line: 1,
+                end_line: 2,
+                commit: None,
+                pr: None,
+            },
+            title: String::new(),
+            text: String::new(),
+            score: Score { source_rank: 0, source_score: 1.0, fused: 0.1, reason: String::new() },
+        }
+    }
+
+    #[test]
+    fn items_of_the_previous_prompt_keep_their_place_new_ones_follow_in_rank_order() {
+        let before = [item("a"), item("b"), item("c")];
+        let mut now = [item("x"), item("c"), item("y"), item("a")];
+        keep_order_of(&mut now, &before);
+        let order: Vec<&str> = now.iter().map(|i| i.citation.path.as_str()).collect();
+        assert_eq!(order, ["a", "c", "x", "y"]);
+    }
+
+    #[test]
+    fn typing_the_ghost_text_leaves_its_rest() {
+        let (p, s, c) = ("let x = ", "\n}", "store.get(key);");
+        assert_eq!(rest_after_typing(p, s, c, "let x = st", s), Some("ore.get(key);"));
+        assert_eq!(rest_after_typing(p, s, c, "let x = sx", s), None, "typed something else");
+        assert_eq!(rest_after_typing(p, s, c, p, s), None, "typed nothing");
+        assert_eq!(rest_after_typing(p, s, c, "let x = store.get(key);", s), None, "typed it all");
+        assert_eq!(rest_after_typing(p, s, c, "let x = st", "\n}\n"), None, "the suffix changed");
+        assert_eq!(rest_after_typing(p, s, c, "let y = st", s), None, "edited before the cursor");
+    }
+}

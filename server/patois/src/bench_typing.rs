@@ -1,0 +1,366 @@
+//! `patois bench typing`: a person types the lines the last N commits added, through the
+//! real `patois serve` with the real model, at a human pace. After every key: didChange,
+//! `$/cancelRequest` of the pending request and a new inline completion request, as VS
+//! Code does. A ghost text is visible when the answer for the current text arrived, or an
+//! earlier one still matches what was typed since; the person presses Tab as soon as the
+//! visible ghost text's first line is the rest of the line.
+
+use crate::bench_complete::{Task, TimeSplit};
+use crate::bench_generate::pct;
+use anyhow::Result;
+use patois_lsp::client::Client;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct TypingArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The lines these last first-parent commits added are typed (the server sees the
+    /// repository as of before them).
+    #[arg(long, default_value_t = 10)]
+    pub commits: usize,
+    /// At most this many lines, spread evenly over the commits.
+    #[arg(long, default_value_t = 30)]
+    pub max_lines: usize,
+    /// Milliseconds between keys.
+    #[arg(long, default_value_t = 150)]
+    pub interval_ms: u64,
+    /// The pause at the start of each line before its first key.
+    #[arg(long, default_value_t = 600)]
+    pub think_ms: u64,
+    /// The model [default: the model in effect].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The server's latency budget [default: its setting].
+    #[arg(long)]
+    pub budget_ms: Option<u64>,
+    /// Run one busy process beside the server (as a compiler or rust-analyzer would).
+    #[arg(long)]
+    pub busy: bool,
+    /// The patois binary to type through [default: this one] (to compare builds).
+    #[arg(long)]
+    pub server: Option<PathBuf>,
+}
+
+/// What the session measured.
+#[derive(Default)]
+struct Tally {
+    chars: usize,
+    saved: usize,
+    lines: usize,
+    accepted: usize,
+    wrong_shown: usize,
+    keys: usize,
+    keys_unanswered: usize,
+    /// Answers to the text as it was when asked (ms).
+    latency: Vec<f64>,
+    /// The first answer in each freshly opened document (ms).
+    first: Vec<f64>,
+    /// From `$/cancelRequest` to the request's answer (ms).
+    cancel_answered: Vec<f64>,
+    /// The longest write of a message to the server's input (ms).
+    longest_write: f64,
+}
+
+/// A request in flight: the characters typed when it was sent, when, and when cancelled.
+struct Pending {
+    typed: usize,
+    sent: Instant,
+    cancelled: Option<Instant>,
+    first: bool,
+}
+
+/// The ghost text on screen: the answer for `typed` characters.
+struct Ghost {
+    typed: usize,
+    text: String,
+}
+
+/// One line being typed through the client.
+struct Line<'a> {
+    uri: String,
+    row: u32,
+    col: u32,
+    target: Vec<char>,
+    typed: usize,
+    pending: HashMap<i64, Pending>,
+    ghost: Option<Ghost>,
+    answered_now: bool,
+    tally: &'a mut Tally,
+}
+
+impl Line<'_> {
+    fn send(&mut self, c: &mut Client, msg: Value) {
+        let t = Instant::now();
+        c.send(msg);
+        self.tally.longest_write = self.tally.longest_write.max(ms(t.elapsed()));
+    }
+
+    fn ask(&mut self, c: &mut Client, first: bool) {
+        let col = self.col + utf16_len(&self.target[..self.typed]);
+        let params = json!({ "textDocument": { "uri": self.uri }, "position": { "line": self.row, "character": col }, "context": { "triggerKind": 2 } });
+        let sent = Instant::now();
+        let id = c.request_async("textDocument/inlineCompletion", params);
+        self.tally.longest_write = self.tally.longest_write.max(ms(sent.elapsed()));
+        self.pending.insert(id, Pending { typed: self.typed, sent, cancelled: None, first });
+        self.answered_now = false;
+    }
+
+    /// The rest of the line the person still has to type.
+    fn rest(&self) -> String {
+        self.target[self.typed..].iter().collect()
+    }
+
+    /// What the ghost text shows now, when it still matches what was typed since.
+    fn visible(&self) -> Option<String> {
+        let g = self.ghost.as_ref()?;
+        let since: String = self.target[g.typed..self.typed].iter().collect();
+        g.text.strip_prefix(since.as_str()).map(str::to_string)
+    }
+
+    /// Takes in an answer; true when the person accepts the ghost text it shows.
+    fn answer(&mut self, v: &Value, at: Instant) -> bool {
+        let Some(id) = v["id"].as_i64() else { return false };
+        let Some(p) = self.pending.remove(&id) else { return false };
+        if let Some(cancelled) = p.cancelled {
+            self.tally.cancel_answered.push(ms(at.saturating_duration_since(cancelled)));
+        }
+        if v.get("error").is_some() {
+            return false;
+        }
+        let latency = ms(at.saturating_duration_since(p.sent));
+        self.tally.latency.push(latency);
+        if p.first {
+            self.tally.first.push(latency);
+        }
+        self.answered_now |= p.typed == self.typed;
+        let text = v["result"]["items"][0]["insertText"].as_str().unwrap_or("").to_string();
+        if text.trim().is_empty() || p.typed > self.typed {
+            return false;
+        }
+        self.ghost = Some(Ghost { typed: p.typed, text });
+        let Some(shown) = self.visible() else {
+            self.ghost = None;
+            return false;
+        };
+        let first = shown.lines().next().unwrap_or("");
+        let rest = self.rest();
+        if first.trim_end() == rest.trim_end() {
+            return true;
+        }
+        self.tally.wrong_shown += usize::from(!rest.starts_with(first));
+        false
+    }
+
+    /// Takes in messages until `until`; true when the person pressed Tab meanwhile.
+    fn wait(&mut self, c: &mut Client, until: Instant) -> bool {
+        while let Some((v, at)) = c.next_before(until) {
+            if self.answer(&v, at) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Types one key: the edit, the cancellation of what is pending, a new request.
+    fn key(&mut self, c: &mut Client, version: &mut i64) {
+        self.tally.keys += 1;
+        self.tally.keys_unanswered += usize::from(!self.answered_now);
+        let ch = self.target[self.typed];
+        let col = self.col + utf16_len(&self.target[..self.typed]);
+        *version += 1;
+        let edit = json!({ "range": { "start": { "line": self.row, "character": col }, "end": { "line": self.row, "character": col } }, "text": ch.to_string() });
+        self.send(c, json!({ "jsonrpc": "2.0", "method": "textDocument/didChange", "params": { "textDocument": { "uri": self.uri, "version": *version }, "contentChanges": [edit] } }));
+        let now = Instant::now();
+        let ids: Vec<i64> =
+            self.pending.iter().filter(|(_, p)| p.cancelled.is_none()).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.send(
+                c,
+                json!({ "jsonrpc": "2.0", "method": "$/cancelRequest", "params": { "id": id } }),
+            );
+            if let Some(p) = self.pending.get_mut(&id) {
+                p.cancelled = Some(now);
+            }
+        }
+        self.typed += 1;
+        self.ask(c, false);
+    }
+}
+
+fn utf16_len(chars: &[char]) -> u32 {
+    chars.iter().map(|c| c.len_utf16() as u32).sum()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Types `t`'s line in a freshly opened document; what it saved goes to `tally`.
+fn type_line(
+    c: &mut Client,
+    root: &Path,
+    t: &Task,
+    args: &TypingArgs,
+    version: &mut i64,
+    tally: &mut Tally,
+) {
+    let uri = format!("file://{}", root.join(&t.path).display());
+    let lang = patois_syntax::language_for_path(Path::new(&t.path)).map_or("plaintext", |l| l.name);
+    *version += 1;
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": uri, "languageId": lang, "version": *version, "text": t.text } }));
+    let before = &t.text[..t.cursor];
+    let row = before.matches('\n').count() as u32;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = t.text[line_start..t.cursor].encode_utf16().count() as u32;
+    let target: Vec<char> = t.target.chars().collect();
+    tally.chars += target.len();
+    tally.lines += 1;
+    let mut line = Line {
+        uri: uri.clone(),
+        row,
+        col,
+        target,
+        typed: 0,
+        pending: HashMap::new(),
+        ghost: None,
+        answered_now: false,
+        tally,
+    };
+    line.ask(c, true);
+    let mut next_key = Instant::now() + Duration::from_millis(args.think_ms);
+    let accepted = loop {
+        if line.wait(c, next_key) {
+            break true;
+        }
+        if line.typed == line.target.len() {
+            break false;
+        }
+        line.key(c, version);
+        next_key += Duration::from_millis(args.interval_ms);
+        if line.typed == line.target.len() {
+            next_key = Instant::now();
+        }
+    };
+    if accepted {
+        line.tally.accepted += 1;
+        line.tally.saved += line.target.len() - line.typed;
+    }
+    // The answers still owed (cancelled ones included: their time is measured).
+    let drain = Instant::now() + Duration::from_secs(10);
+    while !line.pending.is_empty() && Instant::now() < drain {
+        line.wait(c, (Instant::now() + Duration::from_millis(50)).min(drain));
+    }
+    c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
+}
+
+/// The CPU as `lscpu` names it, its vector extensions, and the load when measured.
+pub fn cpu_line() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let flags = field("flags");
+    let vector: Vec<&str> = flags
+        .split_whitespace()
+        .filter(|f| matches!(*f, "avx2" | "avx512f" | "avx512_vnni" | "avx512_bf16" | "fma"))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?");
+    format!(
+        "{} ({}), {cores} cores usable, load average {load}",
+        field("model name"),
+        vector.join(" ")
+    )
+}
+
+pub fn run(args: TypingArgs) -> Result<()> {
+    let split = TimeSplit::new(&args.dir, args.commits, args.max_lines, "typing")?;
+    println!("  cpu: {}", cpu_line());
+    let busy = args
+        .busy
+        .then(|| std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn())
+        .transpose()?;
+    let exe = match &args.server {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?,
+    };
+    let mut c = Client::start(&exe, &split.base_dir);
+    let mut options = json!({ "model": args.model.as_ref().map(|m| m.display().to_string()).unwrap_or_default() });
+    if let Some(b) = args.budget_ms {
+        options["latencyBudgetMs"] = json!(b);
+    }
+    c.request("initialize", json!({ "processId": null, "rootUri": format!("file://{}", split.base_dir.display()), "capabilities": { "window": { "workDoneProgress": true } }, "initializationOptions": options }));
+    c.notify("initialized", json!({}));
+    c.wait("indexing to finish", patois_lsp::client::is_progress_end);
+    c.wait("the model to load", |v| {
+        v["method"] == "patois/status"
+            && (v["params"]["model"].is_object() || v["params"]["modelError"].is_string())
+    });
+    let mut tally = Tally::default();
+    let mut version = 0;
+    for t in &split.tasks {
+        type_line(&mut c, &split.base_dir, t, &args, &mut version, &mut tally);
+    }
+    let status = c.request("patois/status", json!({}));
+    if let Some(mut b) = busy {
+        let _ = b.kill();
+        let _ = b.wait();
+    }
+    report(&mut tally, &status, &args);
+    Ok(())
+}
+
+fn report(t: &mut Tally, status: &Value, args: &TypingArgs) {
+    let p = |v: &mut Vec<f64>, q: f64| if v.is_empty() { f64::NAN } else { pct(v, q) };
+    println!(
+        "  typed {} lines ({} characters) at {} ms per key, {} ms at each line's start{}",
+        t.lines,
+        t.chars,
+        args.interval_ms,
+        args.think_ms,
+        if args.busy { ", one busy process beside the server" } else { "" }
+    );
+    println!(
+        "  keystroke savings {:.1}% ({} of {} characters); {} lines accepted with Tab; {} wrong ghost texts shown",
+        100.0 * t.saved as f64 / t.chars.max(1) as f64,
+        t.saved,
+        t.chars,
+        t.accepted,
+        t.wrong_shown
+    );
+    println!(
+        "  answer latency p50 {:.0} ms, p95 {:.0} ms ({} answers); first ghost text in an opened file p50 {:.0} ms; {} of {} keys found no answer for the text before the next key",
+        p(&mut t.latency, 0.5),
+        p(&mut t.latency, 0.95),
+        t.latency.len(),
+        p(&mut t.first, 0.5),
+        t.keys_unanswered,
+        t.keys
+    );
+    println!(
+        "  cancelled requests answered p50 {:.1} ms, max {:.1} ms ({}); longest write to the server's input {:.1} ms",
+        p(&mut t.cancel_answered, 0.5),
+        p(&mut t.cancel_answered, 1.0),
+        t.cancel_answered.len(),
+        t.longest_write
+    );
+    let speed = &status["speed"];
+    println!(
+        "  server: model {}, measured {:.0} prompt tokens/s and {:.0} tokens/s written, budget {} ms, last prompt {}/{} tokens",
+        status["model"]["path"].as_str().unwrap_or("none"),
+        speed["prefill"].as_f64().unwrap_or(f64::NAN),
+        speed["decode"].as_f64().unwrap_or(f64::NAN),
+        status["latencyBudgetMs"],
+        status["promptWindow"],
+        status["fullPromptWindow"]
+    );
+}
