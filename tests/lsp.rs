@@ -342,14 +342,14 @@ fn a_slow_generation_never_keeps_the_server_from_its_input() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     // Messages keep being read and answered while it runs: an edit elsewhere, its text,
     // the status, and an accepted ghost text.
-    let edit = json!({ "range": { "start": { "line": 0, "character": 9 }, "end": { "line": 0, "character": 9 } }, "text": "1" });
+    let edit = json!({ "range": { "start": { "line": 0, "character": 8 }, "end": { "line": 0, "character": 8 } }, "text": "1" });
     c.notify(
         "textDocument/didChange",
         json!({ "textDocument": { "uri": other, "version": 2 }, "contentChanges": [edit] }),
     );
     assert_eq!(c.request("patois/documentText", json!({ "uri": other })), json!("fn f() {1}\n"));
     assert!(c.request("patois/status", json!({}))["files"].is_u64());
-    let accepted = json!({ "command": "patois.accepted", "arguments": [other, { "line": 0, "character": 10 }, "2"] });
+    let accepted = json!({ "command": "patois.accepted", "arguments": [other, { "line": 0, "character": 9 }, "2"] });
     assert_eq!(c.request("workspace/executeCommand", accepted), Value::Null);
     // A newer request for the same document: the first is answered at once, cancelled.
     let second = ask(&mut c);

@@ -69,6 +69,28 @@ impl SpeedMeter {
     }
 }
 
+/// Prompt tokens a keystroke makes the model read again in a warm prompt: the suffix
+/// (at most 64 tokens, after the cursor in prefix-suffix-middle order) and the key.
+const KEYSTROKE_TOKENS: usize = 66;
+
+impl Speed {
+    /// Milliseconds from a keystroke to a first line of ghost text, the prompt otherwise
+    /// in the model's cache: what decides whether a model is fast enough here.
+    pub fn keystroke_ms(&self) -> f64 {
+        let prefill = KEYSTROKE_TOKENS as f64 / self.prefill_tokens_per_s.max(1e-3);
+        let decode = FIRST_LINE_TOKENS as f64 / self.decode_tokens_per_s.max(1e-3);
+        (prefill + decode) * 1e3
+    }
+}
+
+/// Loads the model at `path` as the engine would and measures it (see [`calibrate`]).
+pub fn measure_model(path: &std::path::Path) -> crate::Result<Speed> {
+    let model_error = |message: String| crate::Error::Model { path: path.to_path_buf(), message };
+    let g = patois_generate::load_backend(path, patois_generate::BackendKind::Auto)
+        .map_err(|e| model_error(e.to_string()))?;
+    calibrate(g.as_ref()).ok_or_else(|| model_error("too short a completion to measure".into()))
+}
+
 /// What the budget allows one completion, given what is left of it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Allowance {

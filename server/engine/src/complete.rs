@@ -2,6 +2,7 @@
 //! found elsewhere, and the model's, with a prompt sized to the latency budget.
 
 use crate::budget::FIRST_LINE_TOKENS;
+use crate::jobs::Job;
 use crate::{lock, CompletionResult, Engine, Result, Settings, Ticket, Timings};
 use patois_generate::{decide_mode, Backend, GenOptions, Mode, StopReason};
 use patois_prompt::{build, Input, Limits, Prompt};
@@ -30,6 +31,26 @@ struct Fitted {
     window: usize,
     full: usize,
     deadline: Option<Instant>,
+}
+
+/// Registers a job for its document while it lives (see `jobs`).
+struct RunningJob<'a> {
+    engine: &'a Engine,
+    path: &'a str,
+    job: &'a Arc<Job>,
+}
+
+impl<'a> RunningJob<'a> {
+    fn start(engine: &'a Engine, path: &'a str, job: &'a Arc<Job>) -> RunningJob<'a> {
+        engine.start_job(path, job);
+        RunningJob { engine, path, job }
+    }
+}
+
+impl Drop for RunningJob<'_> {
+    fn drop(&mut self) {
+        self.engine.end_job(self.path, self.job);
+    }
 }
 
 /// The result of a request that became stale before the model ran.
@@ -160,32 +181,65 @@ impl Engine {
         let cursor = cursor.min(text.len());
         let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
         let (prefix, suffix) = text.split_at(cursor);
-        let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
         let settings = self.settings();
-        let hit = if settings.cache {
-            lock(&self.completions).entries.iter().find(|(k, _)| *k == key).map(|(_, r)| r.clone())
-        } else {
-            None
-        };
-        let hit =
-            hit.or_else(|| settings.cache.then(|| self.typed_into_last(path, prefix, suffix))?);
-        if let Some(hit) = hit {
-            let mut hit = hit;
-            hit.cached = true;
-            hit.ms = Timings { total: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() };
+        if let Some(hit) = self.cached(path, prefix, suffix, &settings, t0) {
             return Ok(hit);
         }
+        // Typing on while the model writes: wait for the generation this text can still use.
+        let stale = || ticket.is_cancelled();
+        let foreground = run == Run::Foreground && settings.cache;
+        if foreground && self.wait_for_job(path, prefix, suffix, &stale) {
+            if stale() {
+                return Ok(cancelled_before_the_model(t0));
+            }
+            if let Some(hit) = self.cached(path, prefix, suffix, &settings, t0) {
+                return Ok(hit);
+            }
+        }
+        // Under a budget, the generation may outlive this request (see `jobs`).
+        let job = (foreground && settings.latency_budget_ms > 0).then(|| Job::new(prefix, suffix));
+        let _running = job.as_ref().map(|job| RunningJob::start(self, path, job));
         // A zero budget asks for no retrieved context: no continuation either.
         let continued =
             (settings.budget > 0).then(|| self.continue_existing(path, text, cursor, t0)).flatten();
         let result = match continued {
             Some(r) => r,
-            None => self.generate(path, text, cursor, &settings, ticket, t0, run)?,
+            None => self.generate(path, text, cursor, &settings, ticket, t0, run, job.as_ref())?,
         };
-        if run == Run::Warm {
-            return Ok(result);
+        if run != Run::Warm {
+            self.remember(path, prefix, suffix, &result);
         }
-        if result.stop != StopReason::Cancelled && !result.text.trim().is_empty() {
+        Ok(result)
+    }
+
+    /// A completion already made for this text: the same text, or the last completion
+    /// with its beginning typed since.
+    fn cached(
+        &self,
+        path: &str,
+        prefix: &str,
+        suffix: &str,
+        settings: &Settings,
+        t0: Instant,
+    ) -> Option<CompletionResult> {
+        if !settings.cache {
+            return None;
+        }
+        let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
+        let hit =
+            lock(&self.completions).entries.iter().find(|(k, _)| *k == key).map(|(_, r)| r.clone());
+        let mut hit = hit.or_else(|| self.typed_into_last(path, prefix, suffix))?;
+        hit.cached = true;
+        hit.ms = Timings { total: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() };
+        Some(hit)
+    }
+
+    /// Keeps a completion for the same text later, and for typing into it.
+    fn remember(&self, path: &str, prefix: &str, suffix: &str, result: &CompletionResult) {
+        if result.stop == StopReason::Cancelled {
+            return;
+        }
+        if !result.text.trim().is_empty() {
             *lock(&self.last_shown) = Some(Shown {
                 path: path.to_string(),
                 prefix: prefix.to_string(),
@@ -193,14 +247,12 @@ impl Engine {
                 result: result.clone(),
             });
         }
-        if result.stop != StopReason::Cancelled {
-            let mut cache = lock(&self.completions);
-            if cache.entries.len() >= CACHE_ENTRIES {
-                cache.entries.remove(0);
-            }
-            cache.entries.push((key, result.clone()));
+        let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
+        let mut cache = lock(&self.completions);
+        if cache.entries.len() >= CACHE_ENTRIES {
+            cache.entries.remove(0);
         }
-        Ok(result)
+        cache.entries.push((key, result.clone()));
     }
 
     /// The model's completion at `cursor`, with the retrieved context in its prompt.
@@ -214,6 +266,7 @@ impl Engine {
         ticket: &Ticket,
         t0: Instant,
         run: Run,
+        job: Option<&Arc<Job>>,
     ) -> Result<CompletionResult> {
         let (prefix, suffix) = text.split_at(cursor);
         let g = self.load_model()?;
@@ -233,7 +286,12 @@ impl Engine {
                 items
             }
         };
-        if ticket.is_cancelled() {
+        // A job runs while the document can use it; anything else while its ticket holds.
+        let cancelled = || match job {
+            Some(job) => !self.job_wanted(path, job),
+            None => ticket.is_cancelled(),
+        };
+        if cancelled() {
             return Ok(cancelled_before_the_model(t0));
         }
         let t_retrieval = t0.elapsed().as_secs_f64() * 1e3;
@@ -248,15 +306,11 @@ impl Engine {
         let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
         let max_tokens = if run == Run::Warm { 0 } else { settings.max_tokens };
-        let opts = GenOptions {
-            max_tokens,
-            mode,
-            indent,
-            deadline: fitted.deadline,
-            ..Default::default()
-        };
-        let c =
-            self.run_model(&g, &prompt.text, suffix, &opts, ticket, settings.fallback_to_local)?;
+        let written = job.map(|j| j.written.clone());
+        let deadline = fitted.deadline;
+        let opts = GenOptions { max_tokens, mode, indent, deadline, written, ..Default::default() };
+        let fallback = settings.fallback_to_local;
+        let c = self.run_model(&g, &prompt.text, suffix, &opts, &cancelled, fallback)?;
         if c.stop != StopReason::Cancelled {
             let new_tokens = c.prompt_tokens.saturating_sub(c.cache_hit_tokens);
             self.speed.record(new_tokens, c.prefill_ms, c.tokens, c.decode_ms);

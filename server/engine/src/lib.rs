@@ -7,9 +7,10 @@ mod complete;
 mod edits;
 mod error;
 mod explain;
+mod jobs;
 mod settings;
 mod ticket;
-pub use budget::Speed;
+pub use budget::{measure_model, Speed};
 pub use complete::Run;
 pub use error::{Error, Result};
 pub use explain::{explain, Entry, Explanation, Section};
@@ -171,6 +172,8 @@ pub struct Engine {
     completions: Mutex<CompletionCache>,
     /// The last completion the model made, for typing into it.
     last_shown: Mutex<Option<Shown>>,
+    /// The generation running per document, which requests typed on from it wait for.
+    jobs: Mutex<HashMap<String, Arc<jobs::Job>>>,
 }
 
 impl Engine {
@@ -195,6 +198,7 @@ impl Engine {
             last_items: Mutex::new(None),
             completions: Mutex::new(CompletionCache::default()),
             last_shown: Mutex::new(None),
+            jobs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -274,6 +278,9 @@ impl Engine {
                 None => ModelChoice { path: p, source: settings.into() },
             };
         }
+        if let Some(choice) = self.fastest_fitting(&catalogue) {
+            return choice;
+        }
         let default = catalogue.default_entry();
         if let Some(p) = default.installed_in(&self.models_home) {
             return ModelChoice {
@@ -286,6 +293,31 @@ impl Engine {
             path: builtin,
             source: "the built-in model trained on this repository".into(),
         }
+    }
+
+    /// The best installed catalogue model measured fast enough for the latency budget on
+    /// this machine (`patois model install` measures), when there is one.
+    fn fastest_fitting(&self, catalogue: &patois_models::Catalogue) -> Option<ModelChoice> {
+        let budget = self.settings().latency_budget_ms as f64;
+        catalogue.best_first.iter().find_map(|name| {
+            let entry = catalogue.get(name).ok()?;
+            let path = entry.installed_in(&self.models_home)?;
+            let m = patois_models::Measured::load(entry, &self.models_home)?;
+            let speed = Speed {
+                prefill_tokens_per_s: m.prefill_tokens_per_s,
+                decode_tokens_per_s: m.decode_tokens_per_s,
+            };
+            let ms = speed.keystroke_ms();
+            (budget == 0.0 || ms <= budget).then(|| ModelChoice {
+                path,
+                source: format!(
+                    "{name}, the best installed model that fits the latency budget here \
+                     (a first line after a keystroke: {ms:.0} ms of {budget:.0}, measured at \
+                     install on {})",
+                    m.cpu
+                ),
+            })
+        })
     }
 
     /// The model path in effect (see [`Engine::model_choice`]).
@@ -481,13 +513,12 @@ impl Engine {
         prompt: &str,
         suffix: &str,
         opts: &GenOptions,
-        ticket: &Ticket,
+        cancelled: &dyn Fn() -> bool,
         fallback: bool,
     ) -> Result<patois_generate::Completion> {
         let down = lock(&self.remote_down).is_some_and(|until| Instant::now() < until);
-        let cancelled = || ticket.is_cancelled();
         if !(down && fallback) {
-            match g.complete(prompt, suffix, opts, &cancelled) {
+            match g.complete(prompt, suffix, opts, cancelled) {
                 Ok(c) => {
                     if lock(&self.remote_down).take().is_some() {
                         *write(&self.remote_note) = None;
@@ -514,7 +545,7 @@ impl Engine {
             }
         }
         let local = self.local_fallback()?;
-        local.complete(prompt, suffix, opts, &cancelled).map_err(Error::generation)
+        local.complete(prompt, suffix, opts, cancelled).map_err(Error::generation)
     }
 
     /// Uses an already loaded generator (tests, benchmarks).

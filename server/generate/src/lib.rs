@@ -65,6 +65,9 @@ pub struct GenOptions {
     /// Decoding stops here with what it has ([`StopReason::TimeLimit`]): the hard cap on
     /// decode time that keeps a completion within the latency budget.
     pub deadline: Option<Instant>,
+    /// Kept up to date with the text written so far (for deciding whether a generation is
+    /// still of use while the user types).
+    pub written: Option<std::sync::Arc<Mutex<String>>>,
 }
 
 impl Default for GenOptions {
@@ -78,6 +81,7 @@ impl Default for GenOptions {
             seed: 0,
             max_lines: 16,
             deadline: None,
+            written: None,
         }
     }
 }
@@ -163,6 +167,9 @@ fn decode_loop(
         }
         out.push(next);
         text = detokenize(&out)?;
+        if let Some(written) = &opts.written {
+            written.lock().unwrap_or_else(|p| p.into_inner()).clone_from(&text);
+        }
         if let Some((keep, why)) = stop::check(opts.mode, &text, opts.indent, opts.max_lines) {
             text.truncate(keep);
             stop = why;

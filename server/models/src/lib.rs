@@ -45,6 +45,9 @@ pub struct Entry {
 #[serde(deny_unknown_fields)]
 pub struct Catalogue {
     pub default: String,
+    /// Catalogue models from the best to the least good (see [`Measured`]).
+    #[serde(default)]
+    pub best_first: Vec<String>,
     #[serde(rename = "model")]
     pub models: Vec<Entry>,
 }
@@ -115,6 +118,46 @@ impl Catalogue {
     pub fn default_entry(&self) -> &Entry {
         self.get(&self.default).expect("the default model is in the catalogue (tested)")
     }
+}
+
+/// A model's speed as measured on this machine after its install, kept beside it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct Measured {
+    /// The CPU it was measured on (`/proc/cpuinfo`'s model name and core count).
+    pub cpu: String,
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+}
+
+/// The file beside an installed model that holds its [`Measured`] speed.
+const MEASURED: &str = "measured.json";
+
+impl Measured {
+    /// The speed measured for `entry` under `home` on this CPU, if any.
+    pub fn load(entry: &Entry, home: &Path) -> Option<Measured> {
+        let text = std::fs::read_to_string(home.join(&entry.name).join(MEASURED)).ok()?;
+        let m: Measured = serde_json::from_str(&text).ok()?;
+        (m.cpu == this_cpu()).then_some(m)
+    }
+
+    /// Keeps the measurement beside the installed model.
+    pub fn save(&self, entry: &Entry, home: &Path) -> Result<(), Error> {
+        let path = home.join(&entry.name).join(MEASURED);
+        let text = serde_json::to_string_pretty(self).expect("plain data serializes");
+        std::fs::write(&path, text).map_err(io(&path))
+    }
+}
+
+/// This machine's CPU, as measurements are keyed: model name and usable cores.
+pub fn this_cpu() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let name = info
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, v)| v.trim());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{name}, {cores} cores")
 }
 
 /// Where installed models live: `$PATOIS_HOME/models`, else `$XDG_CACHE_HOME/patois/models`,
@@ -355,6 +398,7 @@ mod tests {
             assert!(m.file.ends_with(".gguf"), "{}", m.name);
         }
         assert_eq!(c.get("qwen2.5-coder-1.5b").unwrap().packages.len(), 22);
+        assert!(c.best_first.iter().all(|n| c.get(n).is_ok()), "{:?}", c.best_first);
         assert!(matches!(c.get("gpt-5"), Err(Error::UnknownModel(_))));
     }
 }

@@ -57,7 +57,7 @@ struct Tally {
     keys_unanswered: usize,
     /// Answers to the text as it was when asked (ms).
     latency: Vec<f64>,
-    /// The first answer in each freshly opened document (ms).
+    /// From a line's first request to its first ghost text, where one was shown (ms).
     first: Vec<f64>,
     /// From `$/cancelRequest` to the request's answer (ms).
     cancel_answered: Vec<f64>,
@@ -70,7 +70,6 @@ struct Pending {
     typed: usize,
     sent: Instant,
     cancelled: Option<Instant>,
-    first: bool,
 }
 
 /// The ghost text on screen: the answer for `typed` characters.
@@ -89,6 +88,8 @@ struct Line<'a> {
     pending: HashMap<i64, Pending>,
     ghost: Option<Ghost>,
     answered_now: bool,
+    /// When the line's first request was sent, until its first ghost text is shown.
+    waiting_since: Option<Instant>,
     tally: &'a mut Tally,
 }
 
@@ -99,13 +100,13 @@ impl Line<'_> {
         self.tally.longest_write = self.tally.longest_write.max(ms(t.elapsed()));
     }
 
-    fn ask(&mut self, c: &mut Client, first: bool) {
+    fn ask(&mut self, c: &mut Client) {
         let col = self.col + utf16_len(&self.target[..self.typed]);
         let params = json!({ "textDocument": { "uri": self.uri }, "position": { "line": self.row, "character": col }, "context": { "triggerKind": 2 } });
         let sent = Instant::now();
         let id = c.request_async("textDocument/inlineCompletion", params);
         self.tally.longest_write = self.tally.longest_write.max(ms(sent.elapsed()));
-        self.pending.insert(id, Pending { typed: self.typed, sent, cancelled: None, first });
+        self.pending.insert(id, Pending { typed: self.typed, sent, cancelled: None });
         self.answered_now = false;
     }
 
@@ -131,11 +132,7 @@ impl Line<'_> {
         if v.get("error").is_some() {
             return false;
         }
-        let latency = ms(at.saturating_duration_since(p.sent));
-        self.tally.latency.push(latency);
-        if p.first {
-            self.tally.first.push(latency);
-        }
+        self.tally.latency.push(ms(at.saturating_duration_since(p.sent)));
         self.answered_now |= p.typed == self.typed;
         let text = v["result"]["items"][0]["insertText"].as_str().unwrap_or("").to_string();
         if text.trim().is_empty() || p.typed > self.typed {
@@ -146,6 +143,9 @@ impl Line<'_> {
             self.ghost = None;
             return false;
         };
+        if let Some(since) = self.waiting_since.take() {
+            self.tally.first.push(ms(at.saturating_duration_since(since)));
+        }
         let first = shown.lines().next().unwrap_or("");
         let rest = self.rest();
         if first.trim_end() == rest.trim_end() {
@@ -187,7 +187,7 @@ impl Line<'_> {
             }
         }
         self.typed += 1;
-        self.ask(c, false);
+        self.ask(c);
     }
 }
 
@@ -228,9 +228,10 @@ fn type_line(
         pending: HashMap::new(),
         ghost: None,
         answered_now: false,
+        waiting_since: Some(Instant::now()),
         tally,
     };
-    line.ask(c, true);
+    line.ask(c);
     let mut next_key = Instant::now() + Duration::from_millis(args.think_ms);
     let accepted = loop {
         if line.wait(c, next_key) {
@@ -338,11 +339,12 @@ fn report(t: &mut Tally, status: &Value, args: &TypingArgs) {
         t.wrong_shown
     );
     println!(
-        "  answer latency p50 {:.0} ms, p95 {:.0} ms ({} answers); first ghost text in an opened file p50 {:.0} ms; {} of {} keys found no answer for the text before the next key",
+        "  answer latency p50 {:.0} ms, p95 {:.0} ms ({} answers); first ghost text on a line p50 {:.0} ms ({} lines had one); {} of {} keys found no answer for the text before the next key",
         p(&mut t.latency, 0.5),
         p(&mut t.latency, 0.95),
         t.latency.len(),
         p(&mut t.first, 0.5),
+        t.first.len(),
         t.keys_unanswered,
         t.keys
     );

@@ -168,6 +168,18 @@ pub fn status(args: StatusArgs) -> Result<()> {
         println!("            {n}");
     }
     println!("prompts     {}", s.prompts_go_to);
+    if let Some(v) = &s.speed {
+        let full = s.full_prompt_window.map_or("?".into(), |w| w.to_string());
+        println!(
+            "speed       {:.0} prompt tokens/s, {:.0} tokens/s written (measured here); budget \
+             {} ms: a first line after a keystroke about {:.0} ms; prompts up to {full} tokens, \
+             smaller when a cold prompt would not answer in time",
+            v.prefill_tokens_per_s,
+            v.decode_tokens_per_s,
+            s.latency_budget_ms,
+            v.keystroke_ms()
+        );
+    }
     if let Some(d) = &s.drift {
         println!("drift       {}", d.advice);
     }
@@ -448,7 +460,12 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             default.size as f64 / 1e6,
             default.license
         );
-        if let Err(e) = crate::model_install::install_with_progress(default) {
+        let installed = crate::model_install::install_with_progress(default);
+        if installed.is_ok() {
+            // Whether it is fast enough here, said once and kept for the model choice.
+            crate::model_install::fit(&catalogue, &home, Some(default))?;
+        }
+        if let Err(e) = installed {
             eprintln!("patois: {e:#}");
             if !builtin_exists {
                 println!(

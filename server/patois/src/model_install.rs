@@ -16,6 +16,9 @@ pub enum ModelCmd {
     },
     /// Print where a model is installed (fails when it is not).
     Path { name: Option<String> },
+    /// Measure the installed models on this machine and say which fits the latency
+    /// budget (`install` does this for the model it installs).
+    Fit,
 }
 
 pub fn run(cmd: ModelCmd) -> Result<()> {
@@ -46,8 +49,9 @@ pub fn run(cmd: ModelCmd) -> Result<()> {
             let entry = catalogue.get(name.as_deref().unwrap_or(&catalogue.default))?;
             let path = install_with_progress(entry)?;
             println!("installed {} at {}", entry.name, path.display());
-            Ok(())
+            fit(&catalogue, &home, Some(entry))
         }
+        ModelCmd::Fit => fit(&catalogue, &home, None),
         ModelCmd::Path { name } => {
             let entry = catalogue.get(name.as_deref().unwrap_or(&catalogue.default))?;
             match entry.installed_in(&home) {
@@ -63,6 +67,43 @@ pub fn run(cmd: ModelCmd) -> Result<()> {
             }
         }
     }
+}
+
+/// Measures `only` (else every installed catalogue model) here, keeps the measurement
+/// beside the model, and says which model the server will choose and why.
+pub(crate) fn fit(
+    catalogue: &Catalogue,
+    home: &std::path::Path,
+    only: Option<&Entry>,
+) -> Result<()> {
+    let budget = patois_engine::Settings::from_repo(std::path::Path::new("."))
+        .unwrap_or_default()
+        .latency_budget_ms;
+    let cpu = patois_models::this_cpu();
+    for entry in catalogue.models.iter().filter(|m| only.is_none_or(|o| o.name == m.name)) {
+        let Some(path) = entry.installed_in(home) else { continue };
+        let speed = patois_engine::measure_model(&path)?;
+        let measured = patois_models::Measured {
+            cpu: cpu.clone(),
+            prefill_tokens_per_s: speed.prefill_tokens_per_s,
+            decode_tokens_per_s: speed.decode_tokens_per_s,
+        };
+        measured.save(entry, home)?;
+        let ms = speed.keystroke_ms();
+        let verdict = if budget == 0 || ms <= budget as f64 { "fits" } else { "is over" };
+        println!(
+            "{} on {cpu}: {:.0} prompt tokens/s, {:.0} tokens/s written; a first line after a \
+             keystroke about {ms:.0} ms, which {verdict} the latency budget of {budget} ms",
+            entry.name, speed.prefill_tokens_per_s, speed.decode_tokens_per_s
+        );
+    }
+    let order = catalogue.best_first.join(", ");
+    println!(
+        "without a model in the settings, patois runs the first of {order} that is installed \
+         and fits here, else the default {}; `patois status` says which and why",
+        catalogue.default
+    );
+    Ok(())
 }
 
 /// A progress bar over the packages, then over the bytes assembled and hashed.
