@@ -6,7 +6,7 @@ use crate::jobs::Job;
 use crate::{lock, CompletionResult, Engine, Result, Settings, Ticket, Timings};
 use patois_generate::{decide_mode, Backend, GenOptions, Mode, StopReason};
 use patois_prompt::{build, Input, Limits, Prompt};
-use patois_retrieve::Item;
+use patois_retrieve::{Citation, Item};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,22 +53,33 @@ impl Drop for RunningJob<'_> {
     }
 }
 
-/// The result of a request that became stale before the model ran.
-fn cancelled_before_the_model(t0: Instant) -> CompletionResult {
+/// A completion made without the model: `text` found elsewhere (or nothing, when the
+/// request became stale before the model ran), `ms` after the request began.
+fn without_model(
+    text: String,
+    stop: StopReason,
+    citations: Vec<Citation>,
+    t0: Instant,
+) -> CompletionResult {
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     CompletionResult {
-        text: String::new(),
-        stop: StopReason::Cancelled,
+        text,
+        stop,
         mode: Mode::SingleLine,
         tokens: 0,
         prompt_tokens: 0,
         cache_hit_tokens: 0,
         cached: false,
         ms: Timings { retrieval: ms, total: ms, ..Default::default() },
-        citations: Vec::new(),
+        citations,
         prompt_window: 0,
         shrunk: false,
     }
+}
+
+/// The result of a request that became stale before the model ran.
+fn cancelled_before_the_model(t0: Instant) -> CompletionResult {
+    without_model(String::new(), StopReason::Cancelled, Vec::new(), t0)
 }
 
 /// The completion up to a line opening a markdown code fence: a chat-tuned model sometimes
@@ -382,20 +393,7 @@ impl Engine {
         t0: Instant,
     ) -> Option<CompletionResult> {
         let found = patois_retrieve::continuation(&self.index, path, text, cursor).ok()??;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        Some(CompletionResult {
-            text: found.line,
-            stop: StopReason::EndOfLine,
-            mode: Mode::SingleLine,
-            tokens: 0,
-            prompt_tokens: 0,
-            cache_hit_tokens: 0,
-            cached: false,
-            ms: Timings { retrieval: ms, total: ms, ..Default::default() },
-            citations: vec![found.citation],
-            prompt_window: 0,
-            shrunk: false,
-        })
+        Some(without_model(found.line, StopReason::EndOfLine, vec![found.citation], t0))
     }
 
     /// The rest of the last completion shown in `path` when the user has since typed its
