@@ -208,7 +208,8 @@ impl Engine {
             }
         }
         // Under a budget, the generation may outlive this request (see `jobs`).
-        let job = (foreground && settings.latency_budget_ms > 0).then(|| Job::new(prefix, suffix));
+        let job = (foreground && settings.latency_budget_ms > 0)
+            .then(|| Job::new(prefix, suffix, self.tickets.version_of(path)));
         let _running = job.as_ref().map(|job| RunningJob::start(self, path, job));
         // A zero budget asks for no retrieved context: no continuation either.
         let continued =

@@ -7,6 +7,7 @@
 //! types stops it at the model's next check.
 
 use crate::{lock, Engine};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -16,7 +17,9 @@ pub(crate) struct Job {
     suffix: String,
     /// What the model has written so far (the decode loop keeps it up to date).
     pub(crate) written: Arc<Mutex<String>>,
-    /// The document version last checked, and whether the job was still wanted then.
+    /// The document's request-or-edit number, which changes whenever it may have changed.
+    version: Arc<AtomicU64>,
+    /// The number last checked, and whether the job was still wanted then.
     checked: Mutex<(u64, bool)>,
     done: Mutex<bool>,
     finished: Condvar,
@@ -36,12 +39,14 @@ pub(crate) fn still_useful(text: &str, prefix: &str, suffix: &str, written: &str
 }
 
 impl Job {
-    pub(crate) fn new(prefix: &str, suffix: &str) -> Arc<Job> {
+    pub(crate) fn new(prefix: &str, suffix: &str, version: Arc<AtomicU64>) -> Arc<Job> {
+        let now = version.load(Ordering::SeqCst);
         Arc::new(Job {
             prefix: prefix.to_string(),
             suffix: suffix.to_string(),
             written: Arc::new(Mutex::new(String::new())),
-            checked: Mutex::new((0, true)),
+            version,
+            checked: Mutex::new((now, true)),
             done: Mutex::new(false),
             finished: Condvar::new(),
         })
@@ -69,15 +74,18 @@ impl Engine {
         job.finish();
     }
 
-    /// Whether the document `path` can still use `job` (the model's cancellation check:
-    /// the document is compared only when it changed since the last look).
+    /// Whether the document `path` can still use `job`. This is the model's cancellation
+    /// check, asked between the operations of every batch: the document is compared only
+    /// after a request or an edit of it, otherwise the last answer holds.
     pub(crate) fn job_wanted(&self, path: &str, job: &Job) -> bool {
-        let docs = lock(&self.docs);
-        let Some(doc) = docs.get(path) else { return true }; // Not an editor's document.
+        let version = job.version.load(Ordering::SeqCst);
         let mut checked = lock(&job.checked);
-        if checked.0 != doc.seq {
+        if checked.0 != version {
+            let text = lock(&self.docs).get(path).map(|d| d.text.clone());
             let written = lock(&job.written).clone();
-            *checked = (doc.seq, still_useful(&doc.text, &job.prefix, &job.suffix, &written));
+            // A document the editor does not hold (closed) keeps its job to its deadline.
+            let useful = text.is_none_or(|t| still_useful(&t, &job.prefix, &job.suffix, &written));
+            *checked = (version, useful);
         }
         checked.1
     }

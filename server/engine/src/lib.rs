@@ -563,12 +563,16 @@ impl Engine {
     /// Records an open or changed document (its unsaved text is what completions read).
     /// Requests in flight for `path`, and background work, become stale.
     pub fn document_changed(&self, path: &str, text: Arc<String>, edit_line: u32) {
-        let (seq, _) = self.tickets.bump(path);
-        let mut docs = lock(&self.docs);
-        if let Some(before) = docs.get(path).map(|d| d.text.clone()) {
+        let before = lock(&self.docs).get(path).map(|d| d.text.clone());
+        // The diff is taken outside the documents' lock: the model's cancellation check
+        // reads them while it runs.
+        if let Some(before) = before {
             lock(&self.edits).record(path, &before, &text, edit_line);
         }
-        docs.insert(path.to_string(), DocState { text, edit_line, seq });
+        let seq = self.tickets.next_seq();
+        lock(&self.docs).insert(path.to_string(), DocState { text, edit_line, seq });
+        // After the text is in place: a generation that sees the new number reads it.
+        self.tickets.bump(path);
     }
 
     /// Forgets the recorded edits (benchmarks compare with and without them).

@@ -67,13 +67,16 @@ impl Tickets {
         Ticket { seq, latest, cancelled: Arc::new(AtomicBool::new(false)), background: None }
     }
 
+    /// The request-or-edit number of `path`, which changes with every request or edit.
+    pub(crate) fn version_of(&self, path: &str) -> Arc<AtomicU64> {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest.entry(path.to_string()).or_insert_with(|| Arc::new(AtomicU64::new(0))).clone()
+    }
+
     /// Background work for `path`, stopped by the next request or edit of `path`, and by
     /// any request or edit anywhere; it stops nothing itself.
     pub(crate) fn begin_background(&self, path: &str) -> Ticket {
-        let latest = {
-            let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-            latest.entry(path.to_string()).or_insert_with(|| Arc::new(AtomicU64::new(0))).clone()
-        };
+        let latest = self.version_of(path);
         let seq = latest.load(Ordering::SeqCst);
         let saw = self.activity.load(Ordering::SeqCst);
         let background = Some((self.activity.clone(), saw));
