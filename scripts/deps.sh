@@ -2,7 +2,8 @@
 # The build tools llama.cpp's build needs besides Rust: cmake, a C/C++ compiler and
 # libclang (for the generated bindings); with --tests also Neovim (the editor plugin's
 # end-to-end test), llama-cpp-python[server] (the remote-generation test, with pip), and
-# chromium, ripgrep and code-server (the VS Code end-to-end test; code-server from npm).
+# chromium, ripgrep, the GSSAPI headers and code-server (the VS Code end-to-end test;
+# code-server from npm).
 # Installs the missing ones with apt, saying so; elsewhere it names them and stops.
 set -euo pipefail
 need=()
@@ -16,6 +17,8 @@ if [ "${1:-}" = --tests ]; then
   command -v nvim >/dev/null || need+=(neovim)
   command -v chromium >/dev/null || need+=(chromium)
   command -v rg >/dev/null || need+=(ripgrep)
+  # code-server's native kerberos module builds against the GSSAPI headers.
+  [ -f /usr/include/gssapi/gssapi.h ] || need+=(libkrb5-dev)
 fi
 # The remote-generation test runs a real llama-cpp-python server (pip builds it from source
 # once and keeps the wheel in its cache).

@@ -134,6 +134,13 @@ struct Decoded {
     first_token_ms: f64,
 }
 
+impl Decoded {
+    /// Nothing decoded: cancelled before the first token.
+    fn cancelled() -> Decoded {
+        Decoded { text: String::new(), stop: StopReason::Cancelled, tokens: 0, first_token_ms: 0.0 }
+    }
+}
+
 /// The decode loop both backends share: sample from `logits`, stop at a stop token,
 /// a stop rule or cancellation, else feed the token back with `forward`.
 fn decode_loop(

@@ -91,6 +91,15 @@ struct State {
 }
 
 impl State {
+    /// Runs with the threads `share` chooses now (unchanged without one).
+    fn fit_threads(&mut self, share: Option<&CpuShare>) {
+        let Some(threads) = share.map(CpuShare::threads) else { return };
+        if threads != self.threads {
+            self.session.with_dependent_mut(|_, ctx| AbortHook::set_threads(ctx, threads));
+            self.threads = threads;
+        }
+    }
+
     /// Empties the cache (after an error, or to measure cold).
     fn forget(&mut self) {
         self.session.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
@@ -332,12 +341,7 @@ impl Backend for LlamaGenerator {
         let t0 = Instant::now();
         // Keep the longest common prefix; at least one token runs to give logits.
         let common = crate::common_prefix(&state.tokens, &ids).min(ids.len() - 1);
-        if let Some(threads) = self.share.as_ref().map(CpuShare::threads) {
-            if threads != state.threads {
-                state.session.with_dependent_mut(|_, ctx| AbortHook::set_threads(ctx, threads));
-                state.threads = threads;
-            }
-        }
+        state.fit_threads(self.share.as_ref());
         let batch = self.batch;
         let tokens = &mut state.tokens;
         let abort = &state.abort;
@@ -354,12 +358,7 @@ impl Backend for LlamaGenerator {
                 tokens.extend_from_slice(&ids[common..common + done]);
                 let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
                 if !finished? {
-                    let d = crate::Decoded {
-                        text: String::new(),
-                        stop: crate::StopReason::Cancelled,
-                        tokens: 0,
-                        first_token_ms: 0.0,
-                    };
+                    let d = crate::Decoded::cancelled();
                     return Ok(finish(d, suffix, ids.len(), common, prefill_ms, 0.0));
                 }
                 let logits = |ctx: &LlamaContext| -> Result<Tensor> {
