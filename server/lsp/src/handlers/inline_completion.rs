@@ -49,7 +49,7 @@ pub(crate) async fn complete_at(
     match r {
         Ok(c) if c.stop == StopReason::Cancelled => Err(Error::request_cancelled()),
         Ok(c) => {
-            if c.shrunk {
+            if c.shrunk && !c.cached {
                 // The budget cut the prompt: have the full one ready while the user reads.
                 background::run(&engine, &doc.rel, doc.text.clone(), cursor, Run::Warm);
             }
