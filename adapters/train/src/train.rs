@@ -4,11 +4,11 @@
 
 use crate::data;
 use anyhow::{Context, Result};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use patois_adapter::{save_peft, AdapterConfig, Provenance};
+use patois_adapter::Provenance;
 use patois_generate::write::{random_weights, train_tokenizer, Normal};
-use patois_generate::{Arch, Config, Generator, KvCache, Lora, Model};
+use patois_generate::{Arch, Config, KvCache, Model};
 use patois_index::Index;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tokenizers::Tokenizer;
+
+mod lora;
+pub use lora::train_lora;
 
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -422,282 +425,8 @@ fn train_builtin_steps(
     )
 }
 
-/// Trains a LoRA adapter on top of the model at `base` into `out`
-/// (`.patois/adapters/<name>/`) in the PEFT layout.
-pub fn train_lora(
-    index: &Index,
-    base: &Path,
-    out: &Path,
-    opts: &TrainOptions,
-    stop: &AtomicBool,
-    progress: &dyn TrainProgress,
-) -> std::result::Result<TrainReport, crate::Error> {
-    train_lora_steps(index, base, out, opts, stop, progress).map_err(crate::Error::from_chain)
-}
-
-fn train_lora_steps(
-    index: &Index,
-    base: &Path,
-    out: &Path,
-    opts: &TrainOptions,
-    stop: &AtomicBool,
-    progress: &dyn TrainProgress,
-) -> Result<TrainReport> {
-    crate::allocator::keep_freed_memory();
-    crate::allocator::keep_freed_memory();
-    let dev = Device::Cpu;
-    let g = Generator::load(base, &dev)?;
-    let mut model = g.model;
-    model.dequantize()?; // gradients do not flow through quantized matmuls
-    let tokenizer = g.tokenizer;
-    let split = data::split(index, opts.held_out_share, opts.volatile_share)?;
-    let fim = Some(g.info.fim).filter(|f| *f != patois_prompt::FimStyle::PrefixOnly);
-    let separator = tokenizer.token_to_id("<|endoftext|>");
-    let tokens = patois_generate::HfTokens(&tokenizer);
-    let context = model.config.max_position_embeddings;
-    let serving = match fim {
-        Some(style) if opts.prompts_per_file > 0 => Some(data::Serving {
-            style,
-            tokens: &tokens,
-            budget: opts.prompt_budget,
-            // As the engine does: the model's context bounds the prompt (room for the line).
-            window: opts.prompt_window.min(context.saturating_sub(64)),
-            per_file: opts.prompts_per_file,
-        }),
-        _ => None,
-    };
-    // Plain code, packed; each serving prompt a window of its own (its line is at its end
-    // and needs the whole prompt in view).
-    let train_w = match &serving {
-        None => packed_windows(
-            &tokenizer,
-            &training_texts(index, &split, fim, opts)?,
-            opts.seq_len,
-            separator,
-        )?,
-        Some(serving) => {
-            let code = training_texts(index, &split, None, opts)?;
-            let mut w = packed_windows(&tokenizer, &code, opts.seq_len, separator)?;
-            for p in data::serving_examples(index, &split.train, serving)? {
-                let ids =
-                    tokenizer.encode(p.as_str(), false).map_err(|e| anyhow::anyhow!("{e}"))?;
-                if ids.len() <= context {
-                    w.push(ids.get_ids().to_vec());
-                }
-            }
-            w
-        }
-    };
-    // Held out: the held-out files' own code only. Their serving prompts would carry
-    // context retrieved from training files, which the adapter has seen.
-    let held_texts = data::examples(index, &split.held_out, None, false)?;
-    let held_w = packed_windows(&tokenizer, &held_texts, opts.seq_len, separator)?;
-    let layers = model.num_layers();
-    let top = if opts.top_layers == 0 { layers } else { opts.top_layers.min(layers) };
-    let until = layers - top;
-    let held_picked = spread(&held_w, opts.eval_windows);
-    let held: Vec<(Tensor, &[u32])> = held_picked
-        .iter()
-        .map(|w| Ok((frozen_output(&model, until, w)?, &w[1..])))
-        .collect::<Result<_>>()?;
-    let base_loss = held_out_loss(&model, &held, until)?;
-    let rival_loss = match opts.rival.as_ref().filter(|r| r.join("adapter_config.json").exists()) {
-        Some(rival) => {
-            let (_, loras) = patois_adapter::load_peft(rival, &dev)?;
-            model.set_lora(&loras)?;
-            // The rival may adapt any layer: run the whole model.
-            let whole: Vec<(Tensor, &[u32])> = held_picked
-                .iter()
-                .map(|w| Ok((frozen_output(&model, 0, w)?, &w[1..])))
-                .collect::<Result<_>>()?;
-            let loss = held_out_loss(&model, &whole, 0)?;
-            model.clear_lora();
-            Some(loss)
-        }
-        None => None,
-    };
-    let ckpt = out.join("checkpoint");
-    let resumed = if ckpt.join("adapter_model.safetensors").exists() {
-        Some(patois_adapter::load_peft(&ckpt, &dev)?.1)
-    } else {
-        None
-    };
-    let start =
-        if resumed.is_some() { Provenance::load(&ckpt).map(|p| p.steps).unwrap_or(0) } else { 0 };
-    let mut rng = Normal::new(opts.seed);
-    let mut pairs: BTreeMap<String, (Var, Var)> = BTreeMap::new();
-    for layer in until..layers {
-        for (name, (inp, outp)) in model.projection_shapes() {
-            if !opts.lora_targets.iter().any(|t| name.ends_with(t.as_str())) {
-                continue;
-            }
-            let key = format!("model.layers.{layer}.{name}");
-            let (a, b) = match resumed.as_ref().and_then(|r| r.get(&key)) {
-                Some(l) => (l.a.clone(), l.b.clone()),
-                None => (
-                    rng.tensor(&[opts.lora_rank, inp], (1.0 / inp as f32).sqrt())?,
-                    Tensor::zeros((outp, opts.lora_rank), DType::F32, &dev)?,
-                ),
-            };
-            pairs.insert(key, (Var::from_tensor(&a)?, Var::from_tensor(&b)?));
-        }
-    }
-    let scale = opts.lora_alpha / opts.lora_rank as f64;
-    let loras: HashMap<String, Lora> = pairs
-        .iter()
-        .map(|(k, (a, b))| {
-            (k.clone(), Lora { a: a.as_tensor().clone(), b: b.as_tensor().clone(), scale })
-        })
-        .collect();
-    model.set_lora(&loras)?;
-    model.differentiable = true;
-    model.frozen_base = true;
-    let vocabulary = opts.data_vocabulary.then(|| DataVocabulary::of(&train_w));
-    let rows = match &vocabulary {
-        Some(v) => Some(model.head_rows(&v.ids)?),
-        None => None,
-    };
-    // The frozen layers' output per training window, computed when first needed and
-    // kept up to 2 GiB.
-    let mut cache_room = 1usize << 31;
-    let mut lower_out: Vec<Option<Tensor>> = vec![None; train_w.len()];
-    let vars: Vec<Var> = pairs.values().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
-    let mut loss = |i: usize| -> Result<(Tensor, usize)> {
-        let w = &train_w[i];
-        let x = match &lower_out[i] {
-            Some(x) => x.clone(),
-            None => {
-                let x = frozen_output(&model, until, w)?;
-                let bytes = x.elem_count() * x.dtype().size_in_bytes();
-                if bytes <= cache_room {
-                    cache_room -= bytes;
-                    lower_out[i] = Some(x.clone());
-                }
-                x
-            }
-        };
-        let x = model.layers_forward(x, until..layers, &mut KvCache::default())?;
-        let logits = model.logits(&x, rows.as_ref())?;
-        let targets = match &vocabulary {
-            Some(v) => v.positions(&w[1..]),
-            None => w[1..].to_vec(),
-        };
-        let targets = Tensor::new(targets.as_slice(), &dev)?;
-        Ok((candle_nn::loss::cross_entropy(&logits, &targets)?, w.len() - 1))
-    };
-    let mut config = AdapterConfig::new(
-        opts.lora_rank,
-        opts.lora_alpha,
-        &opts.lora_targets,
-        Some(base.display().to_string()),
-    );
-    config.layers_to_transform = (top < layers).then(|| (until..layers).collect());
-    let save = |dir: &Path| -> Result<()> {
-        let tensors: BTreeMap<String, (Tensor, Tensor)> = pairs
-            .iter()
-            .map(|(k, (a, b))| (k.clone(), (a.as_tensor().clone(), b.as_tensor().clone())))
-            .collect();
-        Ok(save_peft(dir, &config, &tensors)?)
-    };
-    let mut checkpoint = |steps: usize| -> Result<()> {
-        save(&ckpt)?;
-        let p = Provenance { kind: "lora".into(), steps, complete: false, ..Default::default() };
-        Ok(p.save(&ckpt)?)
-    };
-    let l = Loop { opts, stop, progress };
-    let (steps, tokens, seconds, interrupted) =
-        l.run(vars, train_w.len(), &mut loss, &mut checkpoint, start)?;
-    let adapted_loss = held_out_loss(&model, &held, until)?;
-    model.scale_lora(opts.serving_strength as f64);
-    let serving_loss = held_out_loss(&model, &held, until)?;
-    let dir = if interrupted { ckpt.clone() } else { out.to_path_buf() };
-    save(&dir)?;
-    let weights_file = g.info.path.clone();
-    let base_hash = if weights_file.is_file() {
-        std::fs::read(&weights_file).ok().map(|b| patois_vcs::blob_id(&b))
-    } else {
-        None
-    };
-    let run =
-        Run { steps, tokens, seconds, interrupted, resumed_from: start, base_loss, adapted_loss };
-    let p = Provenance {
-        kind: "lora".into(),
-        base_model: Some(base.display().to_string()),
-        base_hash,
-        strength: Some(opts.serving_strength),
-        ..Default::default()
-    };
-    let mut report = finish(index, split, run, p, dir, &ckpt)?;
-    report.rival_loss = rival_loss;
-    report.serving_loss = Some(serving_loss);
-    Ok(report)
-}
-
-/// The residual stream entering the adapted layers for window `w` (its inputs): the
-/// embeddings through the frozen layers `0..until`.
-fn frozen_output(model: &Model, until: usize, w: &[u32]) -> Result<Tensor> {
-    let x = model.embed(&w[..w.len() - 1], 0)?;
-    if until == 0 {
-        return Ok(x);
-    }
-    model.inference_forward(x, 0..until)
-}
-
-/// Mean held-out loss over the whole vocabulary, from the frozen layers' outputs.
-fn held_out_loss(model: &Model, held: &[(Tensor, &[u32])], from: usize) -> Result<f32> {
-    if held.is_empty() {
-        return Ok(f32::NAN);
-    }
-    let mut sum = 0.0;
-    for (x, targets) in held {
-        let x = model.inference_forward(x.clone(), from..model.num_layers())?;
-        let logits = model.logits(&x, None)?;
-        let t = Tensor::new(*targets, &model.device)?;
-        sum += candle_nn::loss::cross_entropy(&logits, &t)?.to_scalar::<f32>()?;
-    }
-    Ok(sum / held.len() as f32)
-}
-
 /// Up to `n` evenly spread items of `all`.
 fn spread<T>(all: &[T], n: usize) -> Vec<&T> {
     let step = (all.len() / n.max(1)).max(1);
     all.iter().step_by(step).take(n).collect()
-}
-
-/// The token ids that training windows predict: the training loss's softmax runs over
-/// these, a tenth or less of a code model's vocabulary, which makes the output layer
-/// (the largest matrix of a small model) that much cheaper.
-struct DataVocabulary {
-    ids: Vec<u32>,
-    position: HashMap<u32, u32>,
-}
-
-impl DataVocabulary {
-    fn of(windows: &[Vec<u32>]) -> DataVocabulary {
-        let mut ids: Vec<u32> = windows.iter().flat_map(|w| w[1..].iter().copied()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let position = ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
-        DataVocabulary { ids, position }
-    }
-
-    fn positions(&self, targets: &[u32]) -> Vec<u32> {
-        targets.iter().map(|t| self.position[t]).collect()
-    }
-}
-
-/// The examples' tokens, each followed by `separator`, cut into windows of `len + 1`.
-fn packed_windows(
-    tok: &Tokenizer,
-    texts: &[String],
-    len: usize,
-    separator: Option<u32>,
-) -> Result<Vec<Vec<u32>>> {
-    let mut stream = Vec::new();
-    for t in texts {
-        let ids = tok.encode(t.as_str(), false).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
-        stream.extend_from_slice(ids.get_ids());
-        stream.extend(separator);
-    }
-    Ok(stream.chunks(len + 1).filter(|w| w.len() > 8).map(<[u32]>::to_vec).collect())
 }

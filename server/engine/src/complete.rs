@@ -1,8 +1,9 @@
 //! Completions: the cache of earlier ones, typing into the last one, the continuation
 //! found elsewhere, and the model's, with a prompt sized to the latency budget.
 
-use crate::budget::FIRST_LINE_TOKENS;
+use crate::budget::{FIRST_LINE_TOKENS, MIN_WINDOW};
 use crate::jobs::Job;
+use crate::tally::RunRecord;
 use crate::{lock, CompletionResult, Engine, Result, Settings, Ticket, Timings};
 use patois_generate::{decide_mode, Backend, GenOptions, Mode, StopReason};
 use patois_prompt::{build, Input, Limits, Prompt};
@@ -23,6 +24,9 @@ pub enum Run {
     /// or asked for on the command line and in the quality benchmarks.
     Full,
 }
+
+/// Budget-cut windows are multiples of this many tokens.
+const WINDOW_STEP: usize = 64;
 
 /// A prompt sized for the latency budget.
 struct Fitted {
@@ -113,6 +117,13 @@ fn drop_extra_indent(text: &str) -> String {
     out
 }
 
+/// The model's text as the ghost text shows it: without a second indentation when the
+/// user typed only indentation, and without prose after a markdown fence.
+fn tidy(text: String, typed_indent_only: bool) -> String {
+    let text = if typed_indent_only { drop_extra_indent(&text) } else { text };
+    before_fence(&text).to_string()
+}
+
 /// Puts the items that were also in the previous prompt first, in their previous order:
 /// the prompt then starts as before and the model's cache of that start is reused.
 fn keep_order_of(items: &mut [Item], before: &[Item]) {
@@ -145,19 +156,28 @@ pub(crate) struct Shown {
     result: CompletionResult,
 }
 
-/// Completions already computed, keyed by document and the text before the cursor.
+/// Completions already computed, keyed by document and the text around the cursor.
 #[derive(Default)]
 pub(crate) struct CompletionCache {
-    pub(crate) entries: Vec<((String, u64), CompletionResult)>,
+    pub(crate) entries: Vec<(CacheKey, CompletionResult)>,
 }
 
 const CACHE_ENTRIES: usize = 64;
 
-fn hash(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
+/// A document and a hash of its text before and after the cursor.
+#[derive(PartialEq, Eq)]
+pub(crate) struct CacheKey {
+    path: String,
+    text: u64,
+}
+
+impl CacheKey {
+    fn new(path: &str, prefix: &str, suffix: &str) -> CacheKey {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (prefix, suffix).hash(&mut h);
+        CacheKey { path: path.to_string(), text: h.finish() }
+    }
 }
 
 impl Engine {
@@ -193,7 +213,8 @@ impl Engine {
         let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
         let (prefix, suffix) = text.split_at(cursor);
         let settings = self.settings();
-        if let Some(hit) = self.cached(path, prefix, suffix, &settings, t0) {
+        let key = CacheKey::new(path, prefix, suffix);
+        if let Some(hit) = self.cached(&key, prefix, suffix, &settings, t0) {
             return Ok(hit);
         }
         // Typing on while the model writes: wait for the generation this text can still use.
@@ -203,7 +224,7 @@ impl Engine {
             if stale() {
                 return Ok(cancelled_before_the_model(t0));
             }
-            if let Some(hit) = self.cached(path, prefix, suffix, &settings, t0) {
+            if let Some(hit) = self.cached(&key, prefix, suffix, &settings, t0) {
                 return Ok(hit);
             }
         }
@@ -219,7 +240,7 @@ impl Engine {
             None => self.generate(path, text, cursor, &settings, ticket, t0, run, job.as_ref())?,
         };
         if run != Run::Warm {
-            self.remember(path, prefix, suffix, &result);
+            self.remember(key, prefix, suffix, &result);
         }
         Ok(result)
     }
@@ -228,7 +249,7 @@ impl Engine {
     /// with its beginning typed since.
     fn cached(
         &self,
-        path: &str,
+        key: &CacheKey,
         prefix: &str,
         suffix: &str,
         settings: &Settings,
@@ -237,29 +258,27 @@ impl Engine {
         if !settings.cache {
             return None;
         }
-        let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
         let hit =
-            lock(&self.completions).entries.iter().find(|(k, _)| *k == key).map(|(_, r)| r.clone());
-        let mut hit = hit.or_else(|| self.typed_into_last(path, prefix, suffix))?;
+            lock(&self.completions).entries.iter().find(|(k, _)| k == key).map(|(_, r)| r.clone());
+        let mut hit = hit.or_else(|| self.typed_into_last(&key.path, prefix, suffix))?;
         hit.cached = true;
         hit.ms = Timings { total: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() };
         Some(hit)
     }
 
     /// Keeps a completion for the same text later, and for typing into it.
-    fn remember(&self, path: &str, prefix: &str, suffix: &str, result: &CompletionResult) {
+    fn remember(&self, key: CacheKey, prefix: &str, suffix: &str, result: &CompletionResult) {
         if result.stop == StopReason::Cancelled {
             return;
         }
         if !result.text.trim().is_empty() {
             *lock(&self.last_shown) = Some(Shown {
-                path: path.to_string(),
+                path: key.path.clone(),
                 prefix: prefix.to_string(),
                 suffix: suffix.to_string(),
                 result: result.clone(),
             });
         }
-        let key = (path.to_string(), hash(prefix) ^ hash(suffix).rotate_left(1));
         let mut cache = lock(&self.completions);
         if cache.entries.len() >= CACHE_ENTRIES {
             cache.entries.remove(0);
@@ -285,19 +304,7 @@ impl Engine {
         if !settings.cache {
             g.clear_cache();
         }
-        let line = patois_syntax::Lines::new(text).line(cursor);
-        let last = lock(&self.last_items).clone();
-        let items = match last {
-            Some((p, l, items)) if p == path && l == line => items,
-            last => {
-                let mut items = self.context(path, text, cursor, settings.budget)?.items;
-                if let Some((_, _, before)) = last.filter(|(p, _, _)| p == path) {
-                    keep_order_of(&mut items, &before);
-                }
-                *lock(&self.last_items) = Some((path.to_string(), line, items.clone()));
-                items
-            }
-        };
+        let items = self.items_for(path, text, cursor, settings.budget)?;
         // A job runs while the document can use it; anything else while its ticket holds.
         let cancelled = || match job {
             Some(job) => !self.job_wanted(path, job),
@@ -320,21 +327,15 @@ impl Engine {
         let max_tokens = if run == Run::Warm { 0 } else { settings.max_tokens };
         let written = job.map(|j| j.written.clone());
         let deadline = fitted.deadline;
-        let opts = GenOptions { max_tokens, mode, indent, deadline, written, ..Default::default() };
+        let cut = fitted.window < fitted.full;
+        let opts =
+            GenOptions { max_tokens, mode, indent, deadline, written, cut, ..Default::default() };
         let fallback = settings.fallback_to_local;
         let c = self.run_model(&g, &prompt.text, suffix, &opts, &cancelled, fallback)?;
-        if c.stop != StopReason::Cancelled {
-            let new_tokens = c.prompt_tokens.saturating_sub(c.cache_hit_tokens);
-            self.speed.record(new_tokens, c.prefill_ms, c.tokens, c.decode_ms);
-        }
-        if run == Run::Foreground {
-            *lock(&self.last_window) = Some(fitted.window);
-        }
+        self.learn_from(run, &c, t_retrieval + t_prompt, fitted.window, cut);
         let typed_indent_only = indent > 0 && prefix[line_start..].trim().is_empty();
-        let text = if typed_indent_only { drop_extra_indent(&c.text) } else { c.text };
-        let text = before_fence(&text).to_string();
         Ok(CompletionResult {
-            text,
+            text: tidy(c.text, typed_indent_only),
             stop: c.stop,
             mode,
             tokens: c.tokens,
@@ -350,8 +351,54 @@ impl Engine {
             },
             citations: prompt.citations,
             prompt_window: fitted.window,
-            shrunk: fitted.window < fitted.full,
+            shrunk: cut,
         })
+    }
+
+    /// Keeps what a model run tells: its counts for the status, the measured speed, and
+    /// the window an answer had.
+    fn learn_from(
+        &self,
+        run: Run,
+        c: &patois_generate::Completion,
+        prepare_ms: f64,
+        window: usize,
+        cut: bool,
+    ) {
+        let record = RunRecord {
+            prompt_tokens: c.prompt_tokens,
+            cached_tokens: c.cache_hit_tokens,
+            stop: c.stop,
+            shrunk: cut,
+            prepare_ms,
+            prefill_ms: c.prefill_ms,
+            decode_ms: c.decode_ms,
+        };
+        self.runs.record(run, &record);
+        if c.stop != StopReason::Cancelled {
+            let new_tokens = c.prompt_tokens.saturating_sub(c.cache_hit_tokens);
+            self.speed.record(new_tokens, c.prefill_ms, c.tokens, c.decode_ms);
+        }
+        if run == Run::Foreground {
+            *lock(&self.last_window) = Some(window);
+        }
+    }
+
+    /// The retrieved context for a completion at `cursor`: the last request's while the
+    /// cursor stays on its line, so that the prompt's beginning (and the model's cache of
+    /// it) stays the same while typing; items also in the last prompt keep their place.
+    fn items_for(&self, path: &str, text: &str, cursor: usize, budget: usize) -> Result<Vec<Item>> {
+        let line = patois_syntax::Lines::new(text).line(cursor);
+        let last = lock(&self.last_items).clone();
+        if let Some((_, _, items)) = last.as_ref().filter(|(p, l, _)| p == path && *l == line) {
+            return Ok(items.clone());
+        }
+        let mut items = self.context(path, text, cursor, budget)?.items;
+        if let Some((_, _, before)) = last.filter(|(p, _, _)| p == path) {
+            keep_order_of(&mut items, &before);
+        }
+        *lock(&self.last_items) = Some((path.to_string(), line, items.clone()));
+        Ok(items)
     }
 
     /// The prompt for `input`: the settings' window when the latency budget affords
@@ -377,11 +424,22 @@ impl Engine {
         let left_ms = budget_ms as f64 - t0.elapsed().as_secs_f64() * 1e3;
         let line = FIRST_LINE_TOKENS.min(settings.max_tokens);
         let allowed = speed.allowance(left_ms, line).new_tokens;
-        let new = g.count(&prompt.text).saturating_sub(g.cached_prefix(&prompt.text));
+        let new = g.uncached_tokens(&prompt.text);
         if new <= allowed || allowed >= full {
             return Fitted { prompt, window: full, full, deadline };
         }
-        Fitted { prompt: build_at(allowed), window: allowed, full, deadline }
+        // The last answer's window while its prompt is still mostly cached (typing on in
+        // the same place): a larger prompt than a cold one could afford.
+        let last = *lock(&self.last_window);
+        if let Some(window) = last.filter(|w| (allowed + 1..full).contains(w)) {
+            let prompt = build_at(window);
+            if g.uncached_tokens(&prompt.text) <= allowed {
+                return Fitted { prompt, window, full, deadline };
+            }
+        }
+        // Windows in steps, so that the next request's prompt is likely the same.
+        let window = (allowed / WINDOW_STEP * WINDOW_STEP).max(MIN_WINDOW);
+        Fitted { prompt: build_at(window), window, full, deadline }
     }
 
     /// The line that follows the cursor's two previous lines elsewhere in the repository,

@@ -55,8 +55,7 @@ impl Tickets {
     pub(crate) fn bump(&self, path: &str) -> (u64, Arc<AtomicU64>) {
         let seq = self.next_seq();
         self.activity.store(seq, Ordering::SeqCst);
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = latest.entry(path.to_string()).or_insert_with(|| Arc::new(AtomicU64::new(0)));
+        let slot = self.version_of(path);
         slot.store(seq, Ordering::SeqCst);
         (seq, slot.clone())
     }

@@ -68,6 +68,10 @@ pub struct GenOptions {
     /// Kept up to date with the text written so far (for deciding whether a generation is
     /// still of use while the user types).
     pub written: Option<std::sync::Arc<Mutex<String>>>,
+    /// The prompt was cut to fit the latency budget: a backend with a prompt cache keeps
+    /// it apart from full prompts, so that the next cut prompt and the full prompt being
+    /// prefilled in the background both continue where they stopped.
+    pub cut: bool,
 }
 
 impl Default for GenOptions {
@@ -82,6 +86,7 @@ impl Default for GenOptions {
             max_lines: 16,
             deadline: None,
             written: None,
+            cut: false,
         }
     }
 }
@@ -118,9 +123,10 @@ pub trait Backend: Tokens + Send + Sync {
     ) -> Result<Completion, Error>;
     /// Forgets the cached prompt (for cold measurements).
     fn clear_cache(&self);
-    /// How many of `prompt`'s tokens the cache already holds (their prefill is free).
-    fn cached_prefix(&self, _prompt: &str) -> usize {
-        0
+    /// How many of `prompt`'s tokens the cache does not hold yet (what a prefill of it
+    /// would compute).
+    fn uncached_tokens(&self, prompt: &str) -> usize {
+        self.count(prompt)
     }
     /// Token ids of `text` (special tokens in the text are parsed).
     fn encode(&self, text: &str) -> Result<Vec<u32>, Error>;
@@ -488,10 +494,10 @@ impl Backend for Generator {
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = KvCache::default();
     }
 
-    fn cached_prefix(&self, prompt: &str) -> usize {
-        let Ok(ids) = hf_encode(&self.tokenizer, prompt) else { return 0 };
+    fn uncached_tokens(&self, prompt: &str) -> usize {
+        let Ok(ids) = hf_encode(&self.tokenizer, prompt) else { return self.count(prompt) };
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        common_prefix(&cache.tokens, &ids)
+        ids.len() - common_prefix(&cache.tokens, &ids)
     }
 
     fn complete(

@@ -78,11 +78,21 @@ self_cell::self_cell!(
     }
 );
 
-/// What the context's sequence 0 holds.
+/// Prompts the cache keeps side by side, each in its own llama.cpp sequence: full prompts
+/// in the first, prompts cut to the latency budget in the second (see [`GenOptions::cut`]),
+/// so that neither evicts the other and each goes on where it stopped.
+const SLOTS: usize = 2;
+
+/// Tokens of `ids` the best slot holds.
+fn cached_in(slots: &[Vec<LlamaToken>], ids: &[LlamaToken]) -> usize {
+    slots.iter().map(|s| crate::common_prefix(s, ids)).max().unwrap_or(0)
+}
+
+/// What the context's sequences hold.
 struct State {
     session: Session,
-    /// Tokens whose keys and values are in the cache, in order.
-    tokens: Vec<LlamaToken>,
+    /// Per sequence: the tokens whose keys and values are in the cache, in order.
+    slots: Vec<Vec<LlamaToken>>,
     /// The cancellation check llama.cpp calls during a decode: declared after the
     /// context, so it outlives it.
     abort: Box<AbortHook>,
@@ -103,8 +113,30 @@ impl State {
     /// Empties the cache (after an error, or to measure cold).
     fn forget(&mut self) {
         self.session.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
-        self.tokens.clear();
+        self.slots.iter_mut().for_each(Vec::clear);
     }
+}
+
+/// A context for `model`: `n_ctx` tokens per sequence, batches of `batch` tokens,
+/// `threads` threads.
+fn new_session(
+    backend: &LlamaBackend,
+    model: &Arc<LlamaModel>,
+    n_ctx: u32,
+    batch: usize,
+    threads: i32,
+) -> std::result::Result<Session, llama_cpp_2::LlamaContextLoadError> {
+    Session::try_new(model.clone(), |m| {
+        // Each sequence has the context's length (llama.cpp splits n_ctx between them).
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx * SLOTS as u32))
+            .with_n_seq_max(SLOTS as u32)
+            .with_n_batch(batch as u32)
+            .with_n_ubatch(batch as u32)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        m.new_context(backend, params)
+    })
 }
 
 /// A GGUF model run by llama.cpp.
@@ -166,17 +198,9 @@ impl LlamaGenerator {
         let n_ctx = opts.context.min(train_ctx);
         let batch = opts.batch.clamp(1, n_ctx as usize);
         let t = opts.thread_count() as i32;
-        let session = Session::try_new(model.clone(), |m| {
-            let params = LlamaContextParams::default()
-                .with_n_ctx(NonZeroU32::new(n_ctx))
-                .with_n_batch(batch as u32)
-                .with_n_ubatch(batch as u32)
-                .with_n_threads(t)
-                .with_n_threads_batch(t);
-            m.new_context(backend, params)
-        })
-        .map_err(|e| anyhow::anyhow!("{}: creating a llama.cpp context: {e}", path.display()))?;
-        let mut session = session;
+        let mut session = new_session(backend, &model, n_ctx, batch, t).map_err(|e| {
+            anyhow::anyhow!("{}: creating a llama.cpp context: {e}", path.display())
+        })?;
         if let Some(adapter) = adapter.as_mut() {
             session
                 .with_dependent_mut(|_, ctx| ctx.lora_adapter_set(adapter, opts.lora_strength))
@@ -211,10 +235,29 @@ impl LlamaGenerator {
             _adapter: adapter,
             info,
             stop_ids,
-            state: Mutex::new(State { session, tokens: Vec::new(), abort, threads: t as usize }),
+            state: Mutex::new(State {
+                session,
+                slots: vec![Vec::new(); SLOTS],
+                abort,
+                threads: t as usize,
+            }),
             batch,
             share: (opts.threads == 0).then(|| CpuShare::new(t as usize)),
         })
+    }
+
+    /// The tokens of a prompt that fits the context.
+    fn prompt_ids(&self, prompt: &str) -> Result<Vec<LlamaToken>, crate::Error> {
+        let ids = self.tokenize(prompt);
+        if ids.is_empty() {
+            return Err(crate::Error::Generation("empty prompt".into()));
+        }
+        let n_ctx = self.info.context;
+        if ids.len() >= n_ctx {
+            let why = format!("the prompt has {} tokens but the context holds {n_ctx}", ids.len());
+            return Err(crate::Error::Generation(why));
+        }
+        Ok(ids)
     }
 
     fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
@@ -232,11 +275,12 @@ impl LlamaGenerator {
     }
 }
 
-/// Evaluates `tokens` at positions from `start`; logits for the last one only.
+/// Evaluates `tokens` in sequence `seq` at positions from `start`; logits for the last one only.
 /// Returns false when `cancelled` stopped it (before a batch, or inside one through the
 /// abort hook); `done` then says how many tokens were evaluated.
 fn evaluate(
     ctx: &mut LlamaContext,
+    seq: i32,
     tokens: &[LlamaToken],
     start: usize,
     batch_size: usize,
@@ -253,7 +297,7 @@ fn evaluate(
         let last_chunk = first + chunk.len() == tokens.len();
         for (i, t) in chunk.iter().enumerate() {
             let is_last = last_chunk && i + 1 == chunk.len();
-            batch.add(*t, (start + first + i) as i32, &[0], is_last)?;
+            batch.add(*t, (start + first + i) as i32, &[seq], is_last)?;
         }
         if let Err(e) = ctx.decode(&mut batch) {
             // Aborted by the hook: llama.cpp removed the batch's positions from its cache.
@@ -308,10 +352,10 @@ impl Backend for LlamaGenerator {
         state.forget();
     }
 
-    fn cached_prefix(&self, prompt: &str) -> usize {
+    fn uncached_tokens(&self, prompt: &str) -> usize {
         let ids = self.tokenize(prompt);
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        crate::common_prefix(&state.tokens, &ids)
+        ids.len() - cached_in(&state.slots, &ids)
     }
 
     fn complete(
@@ -321,15 +365,8 @@ impl Backend for LlamaGenerator {
         opts: &GenOptions,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Completion, crate::Error> {
-        let ids = self.tokenize(prompt);
-        if ids.is_empty() {
-            return Err(crate::Error::Generation("empty prompt".into()));
-        }
+        let ids = self.prompt_ids(prompt)?;
         let n_ctx = self.info.context;
-        if ids.len() >= n_ctx {
-            let why = format!("the prompt has {} tokens but the context holds {n_ctx}", ids.len());
-            return Err(crate::Error::Generation(why));
-        }
         let max_tokens = opts.max_tokens.min(n_ctx - ids.len());
         let mut guard = self.state.lock().unwrap_or_else(|p| {
             // A panic during an earlier request: its cache may be half written.
@@ -340,21 +377,24 @@ impl Backend for LlamaGenerator {
         let state = &mut *guard;
         let t0 = Instant::now();
         // Keep the longest common prefix; at least one token runs to give logits.
-        let common = crate::common_prefix(&state.tokens, &ids).min(ids.len() - 1);
+        let slot = usize::from(opts.cut);
+        let common = crate::common_prefix(&state.slots[slot], &ids).min(ids.len() - 1);
         state.fit_threads(self.share.as_ref());
+        let seq = slot as i32;
         let batch = self.batch;
-        let tokens = &mut state.tokens;
+        let tokens = &mut state.slots[slot];
         let abort = &state.abort;
         let session = &mut state.session;
         // Any error leaves a cache we cannot trust: it is forgotten below.
         let result = abort.run(cancelled, || {
             session.with_dependent_mut(|_, ctx| -> Result<Completion> {
-                if ctx.kv_cache_seq_rm(0, Some(common as u32), None).is_err() {
+                if ctx.kv_cache_seq_rm(seq, Some(common as u32), None).is_err() {
                     bail!("llama.cpp could not trim its cache");
                 }
                 tokens.truncate(common);
                 let mut done = 0;
-                let finished = evaluate(ctx, &ids[common..], common, batch, cancelled, &mut done);
+                let finished =
+                    evaluate(ctx, seq, &ids[common..], common, batch, cancelled, &mut done);
                 tokens.extend_from_slice(&ids[common..common + done]);
                 let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
                 if !finished? {
@@ -372,7 +412,7 @@ impl Backend for LlamaGenerator {
                 let mut forward = |next: u32| -> Result<Tensor> {
                     step.clear();
                     let t = LlamaToken(next as i32);
-                    step.add(t, pos as i32, &[0], true)?;
+                    step.add(t, pos as i32, &[seq], true)?;
                     ctx.decode(&mut step).context("llama.cpp decode")?;
                     tokens.push(t);
                     pos += 1;
@@ -395,5 +435,19 @@ impl Backend for LlamaGenerator {
             state.forget();
         }
         Ok(result?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slot_holding_most_of_a_prompt_says_what_is_cached() {
+        let ids: Vec<LlamaToken> = (0..100).map(LlamaToken).collect();
+        let slots = vec![ids[..60].to_vec(), ids[..30].to_vec()];
+        assert_eq!(cached_in(&slots, &ids), 60);
+        assert_eq!(cached_in(&slots, &ids[..20]), 20);
+        assert_eq!(cached_in(&[Vec::new(), Vec::new()], &ids), 0);
     }
 }

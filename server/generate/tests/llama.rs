@@ -173,11 +173,11 @@ fn cancellation_stops_llama_cpp_inside_a_prefill_batch() {
     let opts = GenOptions { max_tokens: 4, ..Default::default() };
     let c = g.complete(&prompt, "", &opts, &cancelled).unwrap();
     assert_eq!(c.stop, StopReason::Cancelled);
-    assert_eq!(g.cached_prefix(&prompt), 0, "the batch stopped before its end");
+    assert_eq!(g.uncached_tokens(&prompt), n, "the batch stopped before its end");
     // The next request computes the same as a fresh model does.
     let never = || false;
     let again = g.complete(&prompt, "", &opts, &never).unwrap();
-    assert_eq!(g.cached_prefix(&prompt), n, "now it is cached");
+    assert_eq!(g.uncached_tokens(&prompt), 0, "now it is cached");
     let fresh = LlamaGenerator::load(&path, &LlamaOptions::default()).unwrap();
     assert_eq!(again.text, fresh.complete(&prompt, "", &opts, &never).unwrap().text);
 }

@@ -100,6 +100,7 @@ pub(crate) fn status(s: patois_engine::Status, indexing: bool) -> StatusReport {
         latency_budget_ms: s.latency_budget_ms,
         prompt_window: s.prompt_window,
         full_prompt_window: s.full_prompt_window,
+        model_runs: Some(s.runs),
         training: None,
     }
 }

@@ -179,6 +179,10 @@ pub struct StatusReport {
     /// The prompt size the settings allow (what a fast enough machine uses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_prompt_window: Option<usize>,
+    /// The model's runs since the server started: answers, warm-ups and completions
+    /// computed ahead, with how much of their prompts the model's cache held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_runs: Option<patois_engine::ModelRuns>,
     /// Idle training (`train_when_idle`): the last or current run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingReport>,

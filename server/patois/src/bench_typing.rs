@@ -365,4 +365,21 @@ fn report(t: &mut Tally, status: &Value, args: &TypingArgs) {
         status["promptWindow"],
         status["fullPromptWindow"]
     );
+    let runs = &status["modelRuns"];
+    for (kind, what) in [("answers", "for requests"), ("warm", "warming"), ("ahead", "ahead")] {
+        let r = &runs[kind];
+        let n = |k: &str| r[k].as_u64().unwrap_or(0);
+        println!(
+            "  model runs {what}: {}, prompts {:.0} tokens on average, {:.0}% of them computed (not in the cache); {} cancelled, {} stopped at the deadline, {} with a prompt cut by the budget; per run {:.0} ms retrieval and prompt, {:.0} ms prefill, {:.0} ms decoding",
+            n("runs"),
+            n("promptTokens") as f64 / n("runs").max(1) as f64,
+            100.0 * n("computedTokens") as f64 / n("promptTokens").max(1) as f64,
+            n("cancelled"),
+            n("timedOut"),
+            n("shrunk"),
+            r["prepareMs"].as_f64().unwrap_or(0.0) / n("runs").max(1) as f64,
+            r["prefillMs"].as_f64().unwrap_or(0.0) / n("runs").max(1) as f64,
+            r["decodeMs"].as_f64().unwrap_or(0.0) / n("runs").max(1) as f64,
+        );
+    }
 }

@@ -102,6 +102,40 @@ fn stable_cut(prefix: &str, min_cut: usize) -> usize {
         .map_or(first, |(_, start)| start)
 }
 
+/// Bytes per token assumed when only one end of a long text is tokenized: code averages 3
+/// to 4, so that end holds the tokens wanted unless the text is unusual, and then the
+/// whole text is tokenized. A document of thousands of lines is not tokenized whole for
+/// every keystroke.
+const BYTES_PER_TOKEN: usize = 8;
+
+/// Token offsets (in `text`) of at least its last `want` tokens, or of all of it.
+fn tail_offsets(tok: &dyn Tokens, text: &str, want: usize) -> Vec<(usize, usize)> {
+    let mut from = text.len().saturating_sub(want.saturating_mul(BYTES_PER_TOKEN));
+    // From a line start: the text is tokenized as it is in the whole.
+    match text[from..].find('\n') {
+        Some(i) if from > 0 => from += i + 1,
+        _ => from = 0,
+    }
+    let offsets = tok.offsets(&text[from..]);
+    if from > 0 && offsets.len() < want {
+        return tok.offsets(text);
+    }
+    offsets.into_iter().map(|(a, b)| (a + from, b + from)).collect()
+}
+
+/// Token offsets of at least the first `want` tokens of `text`, or of all of it.
+fn head_offsets(tok: &dyn Tokens, text: &str, want: usize) -> Vec<(usize, usize)> {
+    let to = want.saturating_mul(BYTES_PER_TOKEN);
+    let Some(end) = text.get(to..).and_then(|rest| rest.find('\n')).map(|i| to + i + 1) else {
+        return tok.offsets(text);
+    };
+    let offsets = tok.offsets(&text[..end]);
+    if offsets.len() < want {
+        return tok.offsets(text);
+    }
+    offsets
+}
+
 /// Builds the prompt: the suffix head and prefix tail are cut on token boundaries
 /// (the prefix at a line start where possible), context items are added whole, best
 /// first, while they fit.
@@ -111,19 +145,19 @@ pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -
     let room = limits.total.saturating_sub(overhead);
     // Suffix: its first tokens.
     let suffix = if style == FimStyle::PrefixOnly { "" } else { input.suffix };
-    let s_off = tok.offsets(suffix);
-    let s_keep = s_off.len().min(limits.suffix).min(room / 4);
+    let s_want = limits.suffix.min(room / 4);
+    let s_off = head_offsets(tok, suffix, s_want + 1);
+    let s_keep = s_off.len().min(s_want);
     let suffix = if s_keep == s_off.len() {
         suffix
     } else {
         &suffix[..s_off.get(s_keep.wrapping_sub(1)).map(|o| o.1).unwrap_or(0)]
     };
     // Prefix: its last tokens, starting at a line boundary when one is near.
-    let p_off = tok.offsets(input.prefix);
-    let p_keep = p_off
-        .len()
-        .min(limits.prefix.max(room.saturating_sub(s_keep) / 2))
-        .min(room.saturating_sub(s_keep));
+    let p_want =
+        limits.prefix.max(room.saturating_sub(s_keep) / 2).min(room.saturating_sub(s_keep));
+    let p_off = tail_offsets(tok, input.prefix, p_want + 1);
+    let p_keep = p_off.len().min(p_want);
     let min_cut = if p_keep == p_off.len() { 0 } else { p_off[p_off.len() - p_keep].0 };
     let cut = stable_cut(input.prefix, min_cut);
     let prefix = &input.prefix[cut..];
@@ -224,6 +258,32 @@ mod tests {
             "the big item does not fit, the small one does"
         );
         assert!(p.prefix_clipped > 0);
+    }
+
+    /// Characters as tokens, counting the bytes it was given.
+    struct Counting(std::cell::Cell<usize>);
+    impl Tokens for Counting {
+        fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
+            self.0.set(self.0.get() + text.len());
+            Chars.offsets(text)
+        }
+    }
+
+    #[test]
+    fn a_long_document_is_tokenized_only_near_the_cursor_for_the_same_prompt() {
+        let prefix: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        let suffix: String = (0..20_000).map(|i| format!("after {i}\n")).collect();
+        let input =
+            |prefix| Input { path: "m.rs", comment: "//", prefix, suffix: &suffix, items: &[] };
+        let counting = Counting(std::cell::Cell::new(0));
+        let p = build(FimStyle::Qwen, &input(&prefix), Limits::for_window(512), &counting);
+        let seen = counting.0.get();
+        assert!(seen < 20_000, "tokenized {seen} bytes of {}", prefix.len() + suffix.len());
+        // The same prompt as from the document's last 4,000 lines (a multiple of the cut step).
+        let tail = &prefix[prefix.find("line 16000\n").unwrap()..];
+        let q = build(FimStyle::Qwen, &input(tail), Limits::for_window(512), &Chars);
+        assert_eq!(p.text, q.text);
+        assert!(p.text.contains("line 19999\n<|fim_suffix|>after 0\n"));
     }
 
     #[test]
