@@ -214,8 +214,11 @@ impl Engine {
         let (prefix, suffix) = text.split_at(cursor);
         let settings = self.settings();
         let key = CacheKey::new(path, prefix, suffix);
-        if let Some(hit) = self.cached(&key, prefix, suffix, &settings, t0) {
-            return Ok(hit);
+        // A warm-up is for the model's cache, which a cached answer does not fill.
+        if run != Run::Warm {
+            if let Some(hit) = self.cached(&key, prefix, suffix, &settings, t0) {
+                return Ok(hit);
+            }
         }
         // Typing on while the model writes: wait for the generation this text can still use.
         let stale = || ticket.is_cancelled();

@@ -322,6 +322,14 @@ fn the_budget_shrinks_the_prompt_when_the_measured_speed_is_low() {
     assert_eq!(status.prompt_window, Some(slow.prompt_window));
     assert_eq!(status.full_prompt_window, Some(full));
     assert!(status.speed.is_some(), "the speed shows in the status");
+    // The full prompt prefilled in the background (the answer to this text is cached):
+    // the next request there has the whole window, from the model's cache.
+    e.warm("src/more.rs", doc, cursor, &e.begin_background("src/more.rs")).unwrap();
+    assert_eq!(e.status().runs.warm.runs, 1, "the warm-up ran the model");
+    e.clear_completion_cache();
+    let warmed = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
+    assert_eq!(warmed.prompt_window, full, "{warmed:?}");
+    assert!(warmed.prompt_tokens - warmed.cache_hit_tokens <= 1, "{warmed:?}");
 }
 
 /// A completion computed in the background (after an accepted ghost text) waits in the
