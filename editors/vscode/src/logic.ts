@@ -24,7 +24,10 @@ export interface Settings {
   latencyBudgetMs?: number;
 }
 
-/** The settings keys the server reads (the same names under `patois.` in VS Code). */
+/**
+ * The settings the manifest offers, sent to the server under the same names (a test in
+ * server/lsp/src/settings.rs checks them against the settings the server declares).
+ */
 export const SETTING_KEYS: (keyof Settings)[] = [
   "model", "adapter", "adapterStrength", "budget", "maxTokens", "disabledLanguages", "endpoint",
   "modelName", "adapterName", "apiKeyEnv", "fallbackToLocal", "trainWhenIdle", "idleSeconds",

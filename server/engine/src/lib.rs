@@ -22,7 +22,7 @@ pub use model::ModelChoice;
 pub use patois_adapter::{CommitsSince, Drift};
 pub use patois_generate::{BackendKind, Mode, StopReason};
 pub use patois_retrieve::{Citation, Item, Source};
-pub use settings::Settings;
+pub use settings::{Declared, Settings};
 pub use status::Status;
 pub use tally::{ModelRuns, RunCounts};
 pub use ticket::Ticket;
@@ -178,15 +178,7 @@ impl Engine {
 
     /// Replaces the settings; a changed model path or adapter reloads the model.
     pub fn set_settings(&self, s: Settings) -> Result<()> {
-        let old = self.settings();
-        let reload = s.model != old.model
-            || s.adapter != old.adapter
-            || s.adapter_strength != old.adapter_strength
-            || s.backend != old.backend
-            || s.endpoint != old.endpoint
-            || s.model_name != old.model_name
-            || s.adapter_name != old.adapter_name
-            || s.api_key_env != old.api_key_env;
+        let reload = s.reloads_model_from(&self.settings());
         *write(&self.settings) = s;
         self.clear_completion_cache();
         *lock(&self.last_items) = None;

@@ -2,79 +2,67 @@
 
 use patois_engine::Settings;
 use serde_json::Value;
-use std::path::PathBuf;
 
-/// Merges editor settings over `base`. Accepts `{ "patois": {...} }` or the object itself;
-/// keys with the wrong type or an unknown value change nothing.
+/// Merges editor settings over `base`. Accepts `{ "patois": {...} }` or the object itself.
+/// Every declared setting is read under its camelCase key ([`patois_engine::Declared`]);
+/// an empty string clears an optional one; a value of the wrong type, an unknown value,
+/// or one the setting does not allow changes nothing.
 pub fn merge_settings(base: &Settings, v: &Value) -> Settings {
     let v = v.get("patois").unwrap_or(v);
-    let mut s = base.clone();
-    let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
-    if let Some(m) = v.get("model").and_then(Value::as_str) {
-        s.model = path(m);
-    }
-    if let Some(a) = v.get("adapter").and_then(Value::as_str) {
-        s.adapter = path(a);
-    }
-    match v.get("adapterStrength") {
-        Some(Value::Null) => s.adapter_strength = None,
-        Some(x) if x.is_number() => s.adapter_strength = x.as_f64().map(|x| x as f32),
-        _ => {}
-    }
-    for (k, slot) in [
-        ("budget", &mut s.budget),
-        ("maxTokens", &mut s.max_tokens),
-        ("promptTokens", &mut s.prompt_tokens),
-        ("maxDocumentBytes", &mut s.max_document_bytes),
-    ] {
-        if let Some(n) = v.get(k).and_then(Value::as_u64) {
-            *slot = usize::try_from(n).unwrap_or(usize::MAX);
+    let mut merged = base.clone();
+    for d in Settings::declared() {
+        if let Some(value) = v.get(d.editor_key()) {
+            if let Some(s) = with_value(&merged, d.name, value) {
+                merged = s;
+            }
         }
     }
-    if let Some(b) = v.get("backend").and_then(Value::as_str) {
-        if let Ok(kind) = serde_json::from_value(Value::String(b.to_string())) {
-            s.backend = kind;
-        }
+    merged
+}
+
+/// The settings reference (`docs/settings.md`): every declared setting with its key in
+/// `patois.toml` and in the editor, its default and what it does.
+pub fn settings_reference() -> String {
+    let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();
+    let mut out = String::from(
+        "# Settings\n\n<!-- Generated from server/engine/src/settings.rs by the test \
+         `settings_reference_is_current` (PATOIS_BLESS=1 rewrites it). -->\n\n\
+         In `patois.toml` at the repository root, or from the editor (VS Code: `patois.KEY` in \
+         the settings; other clients: `initializationOptions` and \
+         `workspace/didChangeConfiguration` with `{ \"patois\": { KEY: value } }`).\n\n\
+         | `patois.toml` | editor | default | what it does |\n| --- | --- | --- | --- |\n",
+    );
+    for d in Settings::declared() {
+        let default = match &defaults[d.name] {
+            Value::Null => "none".to_string(),
+            v => format!("`{v}`"),
+        };
+        let reload = if d.reloads_model { " A change reloads the model." } else { "" };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {default} | {}{reload} |\n",
+            d.name,
+            d.editor_key(),
+            d.doc
+        ));
     }
-    if let Some(c) = v.get("cache").and_then(Value::as_bool) {
-        s.cache = c;
-    }
-    if let Some(f) = v.get("fallbackToLocal").and_then(Value::as_bool) {
-        s.fallback_to_local = f;
-    }
-    if let Some(t) = v.get("trainWhenIdle").and_then(Value::as_bool) {
-        s.train_when_idle = t;
-    }
-    if let Some(n) = v.get("idleSeconds").and_then(Value::as_u64) {
-        s.idle_seconds = n;
-    }
-    if let Some(n) = v.get("latencyBudgetMs").and_then(Value::as_u64) {
-        s.latency_budget_ms = n;
-    }
-    if let Some(m) = v.get("idleTrainingMinutes").and_then(Value::as_f64).filter(|m| *m > 0.0) {
-        s.idle_training_minutes = m;
-    }
-    let text =
-        |k: &str| v.get(k).and_then(Value::as_str).map(|t| (!t.is_empty()).then(|| t.to_string()));
-    for (k, slot) in [
-        ("endpoint", &mut s.endpoint),
-        ("modelName", &mut s.model_name),
-        ("adapterName", &mut s.adapter_name),
-        ("apiKeyEnv", &mut s.api_key_env),
-    ] {
-        if let Some(t) = text(k) {
-            *slot = t;
-        }
-    }
-    if let Some(l) = v.get("disabledLanguages").and_then(Value::as_array) {
-        s.disabled_languages = l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
-    }
-    s
+    out
+}
+
+/// `s` with the setting `name` set to `value`, if it takes it.
+fn with_value(s: &Settings, name: &str, value: &Value) -> Option<Settings> {
+    let Ok(Value::Object(mut all)) = serde_json::to_value(s) else { return None };
+    let cleared = (value == "").then_some(Value::Null);
+    cleared.into_iter().chain([value.clone()]).find_map(|candidate| {
+        all.insert(name.to_string(), candidate);
+        serde_json::from_value::<Settings>(Value::Object(all.clone()))
+            .ok()
+            .filter(|s| s.problem().is_none())
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::merge_settings;
+    use super::{merge_settings, settings_reference};
     use patois_engine::{BackendKind, Settings};
     use serde_json::json;
 
@@ -104,5 +92,80 @@ mod tests {
         assert_eq!(kept.adapter_strength, Some(0.5), "a string changes nothing");
         let cleared = merge_settings(&s, &json!({ "adapterStrength": null }));
         assert_eq!(cleared.adapter_strength, None, "null: the adapter's own strength");
+    }
+
+    #[test]
+    fn every_setting_is_read_under_its_camel_case_key() {
+        let s = merge_settings(
+            &Settings::default(),
+            &json!({ "promptTokens": 512, "maxDocumentBytes": 9, "cache": false,
+                     "apiKeyEnv": "KEY", "idleTrainingMinutes": 2.5, "disabledLanguages": ["go"] }),
+        );
+        assert_eq!((s.prompt_tokens, s.max_document_bytes, s.cache), (512, 9, false));
+        assert_eq!(s.api_key_env.as_deref(), Some("KEY"));
+        assert_eq!(s.idle_training_minutes, 2.5);
+        assert_eq!(s.disabled_languages, ["go"]);
+        let s = merge_settings(&s, &json!({ "apiKeyEnv": "", "idleTrainingMinutes": 0 }));
+        assert_eq!(s.api_key_env, None, "an empty string clears it");
+        assert_eq!(s.idle_training_minutes, 2.5, "a value the setting does not allow is ignored");
+    }
+
+    fn repo_file(path: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+    }
+
+    #[test]
+    fn settings_reference_is_current() {
+        let path = repo_file("docs/settings.md");
+        let want = settings_reference();
+        if std::env::var_os("PATOIS_BLESS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is not what server/engine/src/settings.rs declares: run \
+             `PATOIS_BLESS=1 cargo test -p patois-lsp settings_reference` and commit it",
+            path.display()
+        );
+    }
+
+    /// VS Code's manifest offers the settings declared for the editor, with the same
+    /// defaults, and the extension sends each of them.
+    #[test]
+    fn the_vscode_manifest_and_extension_follow_the_declared_settings() {
+        let manifest = std::fs::read_to_string(repo_file("editors/vscode/package.json")).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        let props = manifest["contributes"]["configuration"]["properties"].as_object().unwrap();
+        // `patois.path` is the extension's own: where the server binary is.
+        let offered: Vec<&str> = props
+            .keys()
+            .filter_map(|k| k.strip_prefix("patois."))
+            .filter(|k| *k != "path")
+            .collect();
+        let declared = Settings::declared();
+        let editor: Vec<String> =
+            declared.iter().filter(|d| d.in_editor).map(|d| d.editor_key()).collect();
+        let mut sorted = offered.clone();
+        sorted.sort_unstable();
+        let mut want: Vec<&str> = editor.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        assert_eq!(sorted, want, "package.json's settings against the declared ones");
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        for d in declared.iter().filter(|d| d.in_editor) {
+            let shown = &props[&format!("patois.{}", d.editor_key())]["default"];
+            let ours = &defaults[d.name];
+            let same = match (ours, shown) {
+                (serde_json::Value::Null, v) => v.is_null() || v == "",
+                (a, b) if a.is_number() => a.as_f64() == b.as_f64(),
+                (a, b) => a == b,
+            };
+            assert!(same, "{}: package.json's default {shown} is not {ours}", d.editor_key());
+        }
+        let logic = std::fs::read_to_string(repo_file("editors/vscode/src/logic.ts")).unwrap();
+        let list = logic.split("SETTING_KEYS").nth(1).and_then(|r| r.split(']').nth(1)).unwrap();
+        let mut sent: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+        sent.sort_unstable();
+        assert_eq!(sent, want, "logic.ts's SETTING_KEYS against the declared ones");
     }
 }
