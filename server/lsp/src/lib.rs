@@ -19,7 +19,7 @@ mod text;
 
 pub use server::Server;
 pub use session::Session;
-pub use settings::merge_settings;
+pub use settings::{merge_settings, settings_reference};
 pub use text::{apply, offset, position, Encoding};
 
 use std::sync::Arc;
