@@ -174,14 +174,13 @@ impl LlamaGenerator {
         }
         let backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(opts.gpu_layers);
-        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
+        let mut model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
             anyhow::anyhow!(
                 "{}: llama.cpp could not load it ({e}); is it a complete GGUF file? \
                  `patois model install` fetches a checked copy",
                 path.display()
             )
         })?;
-        let mut model = model;
         let mut adapter = match &opts.lora {
             Some(lora) => Some(model.lora_adapter_init(lora).map_err(|e| {
                 anyhow::anyhow!(

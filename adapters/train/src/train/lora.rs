@@ -73,14 +73,7 @@ fn train_lora_steps(
     let start =
         if resumed.is_some() { Provenance::load(&ckpt).map(|p| p.steps).unwrap_or(0) } else { 0 };
     let pairs = lora_pairs(&model, until..layers, resumed.as_ref(), opts, &dev)?;
-    let scale = opts.lora_alpha / opts.lora_rank as f64;
-    let loras: HashMap<String, Lora> = pairs
-        .iter()
-        .map(|(k, (a, b))| {
-            (k.clone(), Lora { a: a.as_tensor().clone(), b: b.as_tensor().clone(), scale })
-        })
-        .collect();
-    model.set_lora(&loras)?;
+    model.set_lora(&as_loras(&pairs, opts.lora_alpha / opts.lora_rank as f64))?;
     model.differentiable = true;
     model.frozen_base = true;
     let mut config = AdapterConfig::new(
@@ -107,25 +100,29 @@ fn train_lora_steps(
     let serving_loss = held_out_loss(&model, &held, until)?;
     let dir = if interrupted { ckpt.clone() } else { out.to_path_buf() };
     save(&dir)?;
-    let weights_file = g.info.path.clone();
-    let base_hash = if weights_file.is_file() {
-        std::fs::read(&weights_file).ok().map(|b| patois_vcs::blob_id(&b))
-    } else {
-        None
-    };
     let run =
         Run { steps, tokens, seconds, interrupted, resumed_from: start, base_loss, adapted_loss };
-    let p = Provenance {
-        kind: "lora".into(),
-        base_model: Some(base.display().to_string()),
-        base_hash,
-        strength: Some(opts.serving_strength),
-        ..Default::default()
-    };
+    let p = provenance(base, &g.info.path, opts.serving_strength);
     let mut report = finish(index, split, run, p, dir, &ckpt)?;
     report.rival_loss = rival_loss;
     report.serving_loss = Some(serving_loss);
     Ok(report)
+}
+
+/// Where an adapter trained on `base` (its weights in `weights_file`) comes from.
+fn provenance(base: &Path, weights_file: &Path, strength: f32) -> Provenance {
+    let base_hash = if weights_file.is_file() {
+        std::fs::read(weights_file).ok().map(|b| patois_vcs::blob_id(&b))
+    } else {
+        None
+    };
+    Provenance {
+        kind: "lora".into(),
+        base_model: Some(base.display().to_string()),
+        base_hash,
+        strength: Some(strength),
+        ..Default::default()
+    }
 }
 
 /// The training windows: plain code, packed; with a FIM model also the prompts the
@@ -218,6 +215,17 @@ fn lora_pairs(
         }
     }
     Ok(pairs)
+}
+
+/// The adapter's matrices as the model applies them (sharing their storage: training
+/// updates what the model computes with).
+fn as_loras(pairs: &Pairs, scale: f64) -> HashMap<String, Lora> {
+    pairs
+        .iter()
+        .map(|(k, (a, b))| {
+            (k.clone(), Lora { a: a.as_tensor().clone(), b: b.as_tensor().clone(), scale })
+        })
+        .collect()
 }
 
 /// Saves the adapter's matrices in the PEFT layout.
