@@ -209,8 +209,7 @@ impl Engine {
     ) -> Result<CompletionResult> {
         self.check_document(path, text)?;
         let t0 = Instant::now();
-        let cursor = cursor.min(text.len());
-        let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
+        let cursor = text.floor_char_boundary(cursor);
         let (prefix, suffix) = text.split_at(cursor);
         let settings = self.settings();
         let key = CacheKey::new(path, prefix, suffix);

@@ -322,12 +322,7 @@ impl Tokens for LlamaGenerator {
             let len = vocab.token_to_piece(id, true, None).len();
             let start = at;
             at = (at + len).min(text.len());
-            let mut end = at;
-            while !text.is_char_boundary(end) {
-                end += 1;
-            }
-            let start = (0..=start).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-            out.push((start, end));
+            out.push((text.floor_char_boundary(start), text.ceil_char_boundary(at)));
         }
         out
     }

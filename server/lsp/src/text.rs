@@ -24,10 +24,7 @@ pub fn offset(text: &str, pos: Position, enc: Encoding) -> usize {
     let line = &text[start..line_end];
     let want = pos.character as usize;
     match enc {
-        Encoding::Utf8 => {
-            let col = (0..=want.min(line.len())).rev().find(|&c| line.is_char_boundary(c));
-            start + col.unwrap_or(0)
-        }
+        Encoding::Utf8 => start + line.floor_char_boundary(want),
         Encoding::Utf16 => {
             let mut units = 0;
             for (i, c) in line.char_indices() {
@@ -52,7 +49,7 @@ fn line_break(text: &str, from: usize) -> Option<(usize, usize)> {
 /// The position of byte offset `off` in `text` (an offset inside a character counts as
 /// its start).
 pub fn position(text: &str, off: usize, enc: Encoding) -> Position {
-    let off = (0..=off.min(text.len())).rev().find(|&o| text.is_char_boundary(o)).unwrap_or(0);
+    let off = text.floor_char_boundary(off);
     let (mut line, mut line_start) = (0u32, 0);
     while let Some((i, len)) = line_break(text, line_start).filter(|(i, len)| i + len <= off) {
         line += 1;

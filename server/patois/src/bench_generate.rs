@@ -88,7 +88,7 @@ fn retrieval_ms(engine: &Engine, g: Arc<dyn Backend>, files: &[String]) -> (f64,
     let mut ms = Vec::new();
     for f in files.iter().take(60) {
         let Ok(text) = std::fs::read_to_string(engine.root().join(f)) else { continue };
-        let cursor = (0..=text.len() / 2).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
+        let cursor = text.floor_char_boundary(text.len() / 2);
         let t = Instant::now();
         if engine.context(f, &text, cursor, budget).is_ok() {
             ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -278,6 +278,6 @@ fn reference(model: &Path, prompt: &str, ours: &Speed) {
 
 /// The cursor 95% into the text: a long prefix and a short suffix.
 fn split_near_end(text: &str) -> (&str, &str) {
-    let cut = (0..=text.len() * 19 / 20).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    let cut = text.floor_char_boundary(text.len() * 19 / 20);
     text.split_at(cut)
 }

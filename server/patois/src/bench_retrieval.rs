@@ -280,7 +280,7 @@ fn latency(ix: &Index, base: &Path, samples: usize) -> Result<()> {
         let line = 1 + (i * 104_729) % lines;
         let cursor = patois_retrieve::line_start(&text, line as u32)
             + nth_line(&text, line as u32).len() / 2;
-        let cursor = (0..=cursor).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
+        let cursor = text.floor_char_boundary(cursor);
         let req = Request {
             path,
             text: &text,

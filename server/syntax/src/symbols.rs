@@ -130,14 +130,8 @@ fn node_text<'a>(node: Node, text: &'a str) -> &'a str {
 
 fn signature(node: Node, text: &str) -> String {
     let end = node.child_by_field_name("body").map(|b| b.start_byte()).unwrap_or(node.end_byte());
-    let mut sig = text[node.start_byte()..end].trim_end();
-    if sig.len() > MAX_SIGNATURE {
-        let mut cut = MAX_SIGNATURE;
-        while !sig.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        sig = &sig[..cut];
-    }
+    let sig = text[node.start_byte()..end].trim_end();
+    let sig = &sig[..sig.floor_char_boundary(MAX_SIGNATURE)];
     sig.trim_end_matches(':').trim_end().to_string()
 }
 
