@@ -18,7 +18,7 @@ pub(crate) fn citation(c: &patois_engine::Citation) -> Citation {
 
 pub(crate) fn context_item(it: &patois_engine::Item) -> ContextItem {
     ContextItem {
-        source: it.source.as_str().to_string(),
+        source: it.source,
         citation: citation(&it.citation),
         title: it.title.clone(),
         text: it.text.clone(),

@@ -108,8 +108,7 @@ pub struct ContextResult {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContextItem {
-    /// `definition`, `edit`, `similar`, `test`, `recent` or `history`.
-    pub source: String,
+    pub source: patois_engine::Source,
     pub citation: Citation,
     /// A symbol name, commit summary or file name.
     pub title: String,
@@ -198,12 +197,34 @@ pub struct SpeedReport {
     pub decode: f64,
 }
 
+/// Where an idle training run is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainingState {
+    #[default]
+    Running,
+    /// At a keystroke or request, until the editor is idle again.
+    Paused,
+    Finished,
+    Failed,
+}
+
+impl TrainingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrainingState::Running => "running",
+            TrainingState::Paused => "paused",
+            TrainingState::Finished => "finished",
+            TrainingState::Failed => "failed",
+        }
+    }
+}
+
 /// An idle training run as `patois/status` shows it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrainingReport {
-    /// `running`, `paused` (at a keystroke or request), `finished` or `failed`.
-    pub state: String,
+    pub state: TrainingState,
     /// The training process while it exists.
     pub pid: Option<u32>,
     pub steps: usize,
@@ -223,11 +244,11 @@ pub struct TrainingReport {
 
 impl TrainingReport {
     pub(crate) fn started(pid: u32) -> TrainingReport {
-        TrainingReport { state: "running".into(), pid: Some(pid), ..Default::default() }
+        TrainingReport { state: TrainingState::Running, pid: Some(pid), ..Default::default() }
     }
 
     pub(crate) fn failed(why: String) -> TrainingReport {
-        TrainingReport { state: "failed".into(), message: Some(why), ..Default::default() }
+        TrainingReport { state: TrainingState::Failed, message: Some(why), ..Default::default() }
     }
 
     /// Reads one progress line of `patois train --idle`.
@@ -239,7 +260,7 @@ impl TrainingReport {
             self.tokens_per_s = v.get("tokensPerS").and_then(|t| t.as_f64()).unwrap_or(0.0);
         }
         if let Some(r) = v.get("report") {
-            self.state = "finished".into();
+            self.state = TrainingState::Finished;
             self.steps = r.get("steps").and_then(|s| s.as_u64()).unwrap_or(0) as usize;
             self.tokens = r.get("tokens").and_then(|s| s.as_u64()).unwrap_or(0) as usize;
             self.base_loss = r.get("base_loss").and_then(f32_of);
@@ -251,7 +272,7 @@ impl TrainingReport {
 
     /// One line for `$/progress` and logs.
     pub(crate) fn message(&self) -> String {
-        let mut m = format!("idle training {}: step {}", self.state, self.steps);
+        let mut m = format!("idle training {}: step {}", self.state.as_str(), self.steps);
         if let Some(l) = self.loss {
             m += &format!(", loss {l:.3}, {:.0} tokens/s", self.tokens_per_s);
         }
@@ -321,4 +342,34 @@ pub(crate) struct MalformedParams {
     /// JSON-RPC error code: parse error or invalid request.
     pub code: i64,
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every field of the wire types, by its name on the wire, is in the extensions'
+    /// documentation.
+    #[test]
+    fn docs_lsp_extensions_names_every_field() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let doc = std::fs::read_to_string(root.join("docs/lsp-extensions.md")).unwrap();
+        let words: std::collections::HashSet<&str> =
+            doc.split(|c: char| !c.is_alphanumeric()).collect();
+        let missing: Vec<String> = include_str!("ext.rs")
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("pub ")?.split_once(": ").map(|f| f.0))
+            .filter(|f| f.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .map(|f| {
+                let mut parts = f.split('_');
+                let first = parts.next().unwrap_or("").to_string();
+                parts.fold(first, |mut out, p| {
+                    let mut cs = p.chars();
+                    out.extend(cs.next().map(|c| c.to_ascii_uppercase()));
+                    out.push_str(cs.as_str());
+                    out
+                })
+            })
+            .filter(|f| !words.contains(f.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "docs/lsp-extensions.md does not name {missing:?}");
+    }
 }

@@ -7,7 +7,7 @@
 //! adapter in place; the server then reloads the model with it. One run per HEAD: a new
 //! one starts when the repository moved on. Unix only (it pauses the child with signals).
 
-use crate::ext::TrainingReport;
+use crate::ext::{TrainingReport, TrainingState};
 use patois_engine::Engine;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -62,8 +62,10 @@ impl IdleTrainer {
         let pid = self.running_pid.swap(0, Ordering::SeqCst);
         if pid != 0 {
             pause(pid);
-            if let Some(r) = lock(&self.report).as_mut().filter(|r| r.state == "running") {
-                r.state = "paused".into();
+            if let Some(r) =
+                lock(&self.report).as_mut().filter(|r| r.state == TrainingState::Running)
+            {
+                r.state = TrainingState::Paused;
             }
         }
     }
@@ -127,7 +129,7 @@ impl IdleTrainer {
                     }
                     Ok(None) if idle && self.running_pid.load(Ordering::SeqCst) == 0 => {
                         resume(c.id());
-                        self.set_state("running");
+                        self.set_state(TrainingState::Running);
                         self.mark_running(c.id(), settings.idle_seconds);
                         let _ = events.send(ProgressEvent::Begin(self.message()));
                     }
@@ -159,9 +161,9 @@ impl IdleTrainer {
         }
     }
 
-    fn set_state(&self, state: &str) {
+    fn set_state(&self, state: TrainingState) {
         if let Some(r) = lock(&self.report).as_mut() {
-            r.state = state.into();
+            r.state = state;
         }
     }
 
@@ -229,7 +231,7 @@ impl IdleTrainer {
         let r = guard.get_or_insert_with(|| TrainingReport::started(run.child.id()));
         r.pid = None;
         if !ok || r.replaced.is_none() {
-            r.state = "failed".into();
+            r.state = TrainingState::Failed;
             let tail: Vec<&str> = err.lines().rev().take(3).collect();
             r.message = Some(tail.into_iter().rev().collect::<Vec<_>>().join(" | "));
         } else if r.replaced == Some(true) {
