@@ -3,7 +3,7 @@
 //! it — each with a citation, plus a model summary when a model is loaded.
 
 use crate::{Engine, Error, Result};
-use patois_retrieve::{contains_word, is_test_path, Citation};
+use patois_retrieve::{contains_word, is_test_code, Citation};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -108,9 +108,7 @@ pub fn explain(
             {
                 continue;
             }
-            let is_test = is_test_path(&hit.path)
-                || hit.text.contains("#[test]")
-                || hit.name.as_deref().is_some_and(|n| n.starts_with("test"));
+            let is_test = is_test_code(&hit.path, hit.name.as_deref(), &hit.text);
             let entry = Entry {
                 citation: Citation {
                     path: hit.path.clone(),

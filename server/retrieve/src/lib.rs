@@ -21,6 +21,7 @@ pub use edits::EditHunk;
 /// Retrieval fails only when reading the index fails.
 pub use patois_index::{Error, Result};
 pub use patois_types::{Citation, Item, Score, Source};
+pub use tests_of::is_test_code;
 pub use words::{contains_word, is_keyword, is_std_name, is_test_path, word_positions};
 
 use patois_index::Index;

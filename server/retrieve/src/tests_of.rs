@@ -31,13 +31,18 @@ const TOO_COMMON: &[&str] = &[
     "len",
 ];
 
-/// Whether the chunk is test code: in a test file, or a test function or test module.
+/// Whether a chunk (`path`, its symbol `name`, its `text`) is test code: in a test file,
+/// or a test function or test module.
+pub fn is_test_code(path: &str, name: Option<&str>, text: &str) -> bool {
+    is_test_path(path)
+        || name.is_some_and(|n| n.starts_with("test") || n.starts_with("Test"))
+        || text.contains("#[test]")
+        || text.contains("#[tokio::test")
+        || text.contains("#[cfg(test)]")
+}
+
 fn is_test_chunk(h: &ChunkHit) -> bool {
-    is_test_path(&h.path)
-        || h.name.as_deref().is_some_and(|n| n.starts_with("test") || n.starts_with("Test"))
-        || h.text.contains("#[test]")
-        || h.text.contains("#[tokio::test")
-        || h.text.contains("#[cfg(test)]")
+    is_test_code(&h.path, h.name.as_deref(), &h.text)
 }
 
 pub(crate) fn tests_of(
