@@ -330,8 +330,17 @@ impl Engine {
         let written = job.map(|j| j.written.clone());
         let deadline = fitted.deadline;
         let cut = fitted.window < fitted.full;
-        let opts =
-            GenOptions { max_tokens, mode, indent, deadline, written, cut, ..Default::default() };
+        let background = run != Run::Foreground;
+        let opts = GenOptions {
+            max_tokens,
+            mode,
+            indent,
+            deadline,
+            written,
+            cut,
+            background,
+            ..Default::default()
+        };
         let fallback = settings.fallback_to_local;
         let c = self.run_model(&g, &prompt.text, suffix, &opts, &cancelled, fallback)?;
         self.learn_from(run, &c, t_retrieval + t_prompt, fitted.window, cut);

@@ -72,6 +72,10 @@ pub struct GenOptions {
     /// it apart from full prompts, so that the next cut prompt and the full prompt being
     /// prefilled in the background both continue where they stopped.
     pub cut: bool,
+    /// Nobody waits for this run (a warm-up, a completion computed ahead): the prompt is
+    /// prefilled in small batches, so that the keystroke that stops it loses little of
+    /// what it computed.
+    pub background: bool,
 }
 
 impl Default for GenOptions {
@@ -87,6 +91,7 @@ impl Default for GenOptions {
             deadline: None,
             written: None,
             cut: false,
+            background: false,
         }
     }
 }

@@ -83,6 +83,10 @@ self_cell::self_cell!(
 /// so that neither evicts the other and each goes on where it stopped.
 const SLOTS: usize = 2;
 
+/// Prompt tokens per batch of a background prefill: about 0.3 s on two laptop cores, what a
+/// keystroke that stops it can lose.
+const BACKGROUND_BATCH: usize = 64;
+
 /// Tokens of `ids` the best slot holds.
 fn cached_in(slots: &[Vec<LlamaToken>], ids: &[LlamaToken]) -> usize {
     slots.iter().map(|s| crate::common_prefix(s, ids)).max().unwrap_or(0)
@@ -375,7 +379,7 @@ impl Backend for LlamaGenerator {
         let common = crate::common_prefix(&state.slots[slot], &ids).min(ids.len() - 1);
         state.fit_threads(self.share.as_ref());
         let seq = slot as i32;
-        let batch = self.batch;
+        let batch = if opts.background { self.batch.min(BACKGROUND_BATCH) } else { self.batch };
         let tokens = &mut state.slots[slot];
         let abort = &state.abort;
         let session = &mut state.session;

@@ -181,3 +181,33 @@ fn cancellation_stops_llama_cpp_inside_a_prefill_batch() {
     let fresh = LlamaGenerator::load(&path, &LlamaOptions::default()).unwrap();
     assert_eq!(again.text, fresh.complete(&prompt, "", &opts, &never).unwrap().text);
 }
+
+/// A background prefill runs in small batches: stopped part way, it keeps the batches it
+/// finished, where a request's prefill (one batch here) keeps nothing.
+#[test]
+fn a_stopped_background_prefill_keeps_its_finished_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf(dir.path(), GgmlDType::F32);
+    let g = LlamaGenerator::load(&path, &LlamaOptions::default()).unwrap();
+    let prompt = CORPUS.repeat(3);
+    let n = g.count(&prompt);
+    assert!(n > 128 && n < 256, "one request batch, several background ones: {n} tokens");
+    // Stopped at the `looks`-th look of the cancellation check.
+    let stop_at = |looks: usize, background: bool| {
+        g.clear_cache();
+        let checks = std::cell::Cell::new(0);
+        let cancelled = || {
+            checks.set(checks.get() + 1);
+            checks.get() > looks
+        };
+        let opts = GenOptions { max_tokens: 0, background, ..Default::default() };
+        let stopped = g.complete(&prompt, "", &opts, &cancelled).unwrap().stop;
+        (stopped == StopReason::Cancelled).then(|| n - g.uncached_tokens(&prompt))
+    };
+    let stops = || (1..14).map(|k| 1usize << k);
+    let kept: Vec<usize> = stops().filter_map(|looks| stop_at(looks, true)).collect();
+    assert!(kept.iter().any(|k| *k > 0), "stopped part way, some is kept: {kept:?}");
+    assert!(kept.iter().all(|k| k % 64 == 0 && *k < n), "whole batches of 64: {kept:?} of {n}");
+    let request: Vec<usize> = stops().filter_map(|looks| stop_at(looks, false)).collect();
+    assert!(!request.is_empty() && request.iter().all(|k| *k == 0), "{request:?}");
+}
