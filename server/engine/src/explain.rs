@@ -92,40 +92,8 @@ pub fn explain(
             excerpt: excerpt(&def_text, 30),
         }],
     }];
-    let index = engine.index();
     if let Some(s) = sym {
-        let mut callers = Vec::new();
-        let mut tests = Vec::new();
-        for hit in index
-            .search_chunks(&s.name, 40, &|h| {
-                !(h.path == path && h.start_line <= def_end && h.end_line >= def_start)
-            })
-            .map_err(Error::index)?
-        {
-            if !contains_word(&hit.text, &s.name)
-                || hit.name.as_deref() == Some(s.name.as_str())
-                || only_imports(&hit.text, &s.name)
-            {
-                continue;
-            }
-            let is_test = is_test_code(&hit.path, hit.name.as_deref(), &hit.text);
-            let entry = Entry {
-                citation: Citation {
-                    path: hit.path.clone(),
-                    start_line: hit.start_line,
-                    end_line: hit.end_line,
-                    commit: None,
-                    pr: None,
-                },
-                label: hit.name.clone().unwrap_or_else(|| hit.kind.clone()),
-                excerpt: excerpt(&hit.text, 8),
-            };
-            if is_test && tests.len() < 5 {
-                tests.push(entry);
-            } else if !is_test && callers.len() < 5 {
-                callers.push(entry);
-            }
-        }
+        let (callers, tests) = uses_of(engine, &s.name, path, (def_start, def_end))?;
         sections.push(Section { title: "Callers".into(), entries: callers });
         sections.push(Section { title: "Tests".into(), entries: tests });
     }
@@ -153,6 +121,47 @@ pub fn explain(
         summary,
         markdown,
     })
+}
+
+/// Up to five chunks that use `name` outside its definition (`path`, lines `def`), and up
+/// to five tests that do.
+fn uses_of(
+    engine: &Engine,
+    name: &str,
+    path: &str,
+    (def_start, def_end): (u32, u32),
+) -> Result<(Vec<Entry>, Vec<Entry>)> {
+    let mut callers = Vec::new();
+    let mut tests = Vec::new();
+    let outside = |h: &patois_index::ChunkHit| {
+        !(h.path == path && h.start_line <= def_end && h.end_line >= def_start)
+    };
+    for hit in engine.index().search_chunks(name, 40, &outside).map_err(Error::index)? {
+        if !contains_word(&hit.text, name)
+            || hit.name.as_deref() == Some(name)
+            || only_imports(&hit.text, name)
+        {
+            continue;
+        }
+        let is_test = is_test_code(&hit.path, hit.name.as_deref(), &hit.text);
+        let entry = Entry {
+            citation: Citation {
+                path: hit.path.clone(),
+                start_line: hit.start_line,
+                end_line: hit.end_line,
+                commit: None,
+                pr: None,
+            },
+            label: hit.name.clone().unwrap_or_else(|| hit.kind.clone()),
+            excerpt: excerpt(&hit.text, 8),
+        };
+        if is_test && tests.len() < 5 {
+            tests.push(entry);
+        } else if !is_test && callers.len() < 5 {
+            callers.push(entry);
+        }
+    }
+    Ok((callers, tests))
 }
 
 /// The commit that last changed the lines, and the oldest indexed commit whose
