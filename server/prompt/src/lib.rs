@@ -110,7 +110,8 @@ const BYTES_PER_TOKEN: usize = 8;
 
 /// Token offsets (in `text`) of at least its last `want` tokens, or of all of it.
 fn tail_offsets(tok: &dyn Tokens, text: &str, want: usize) -> Vec<(usize, usize)> {
-    let mut from = text.len().saturating_sub(want.saturating_mul(BYTES_PER_TOKEN));
+    let mut from =
+        text.floor_char_boundary(text.len().saturating_sub(want.saturating_mul(BYTES_PER_TOKEN)));
     // From a line start: the text is tokenized as it is in the whole.
     match text[from..].find('\n') {
         Some(i) if from > 0 => from += i + 1,
@@ -125,7 +126,7 @@ fn tail_offsets(tok: &dyn Tokens, text: &str, want: usize) -> Vec<(usize, usize)
 
 /// Token offsets of at least the first `want` tokens of `text`, or of all of it.
 fn head_offsets(tok: &dyn Tokens, text: &str, want: usize) -> Vec<(usize, usize)> {
-    let to = want.saturating_mul(BYTES_PER_TOKEN);
+    let to = text.floor_char_boundary(want.saturating_mul(BYTES_PER_TOKEN));
     let Some(end) = text.get(to..).and_then(|rest| rest.find('\n')).map(|i| to + i + 1) else {
         return tok.offsets(text);
     };
@@ -284,6 +285,20 @@ mod tests {
         let q = build(FimStyle::Qwen, &input(tail), Limits::for_window(512), &Chars);
         assert_eq!(p.text, q.text);
         assert!(p.text.contains("line 19999\n<|fim_suffix|>after 0\n"));
+    }
+
+    #[test]
+    fn a_long_document_of_wide_characters_is_cut_between_characters() {
+        for pad in 0..3 {
+            let text = format!("{}{}\n", "a".repeat(pad), "é".repeat(30_000));
+            let doc = format!("{text}{text}");
+            let input =
+                Input { path: "m.rs", comment: "//", prefix: &doc, suffix: &doc, items: &[] };
+            let p = build(FimStyle::Qwen, &input, Limits::for_window(512), &Chars);
+            assert!(p.text.len() < doc.len(), "cut at {pad}");
+            let n = tail_offsets(&Chars, &doc, 100).len();
+            assert!(n >= 100, "at least the tokens wanted: {n}");
+        }
     }
 
     #[test]
