@@ -435,7 +435,7 @@ impl Engine {
         let left_ms = budget_ms as f64 - t0.elapsed().as_secs_f64() * 1e3;
         let line = FIRST_LINE_TOKENS.min(settings.max_tokens);
         let allowed = speed.allowance(left_ms, line).new_tokens;
-        let new = g.uncached_tokens(&prompt.text);
+        let new = g.uncached_tokens(&prompt.text, false);
         if new <= allowed || allowed >= full {
             return Fitted { prompt, window: full, full, deadline };
         }
@@ -444,7 +444,7 @@ impl Engine {
         let last = *lock(&self.last_window);
         if let Some(window) = last.filter(|w| (allowed + 1..full).contains(w)) {
             let prompt = build_at(window);
-            if g.uncached_tokens(&prompt.text) <= allowed {
+            if g.uncached_tokens(&prompt.text, true) <= allowed {
                 return Fitted { prompt, window, full, deadline };
             }
         }

@@ -129,8 +129,8 @@ pub trait Backend: Tokens + Send + Sync {
     /// Forgets the cached prompt (for cold measurements).
     fn clear_cache(&self);
     /// How many of `prompt`'s tokens the cache does not hold yet (what a prefill of it
-    /// would compute).
-    fn uncached_tokens(&self, prompt: &str) -> usize {
+    /// would compute), for a run with [`GenOptions::cut`] as `cut`.
+    fn uncached_tokens(&self, prompt: &str, _cut: bool) -> usize {
         self.count(prompt)
     }
     /// Token ids of `text` (special tokens in the text are parsed).
@@ -499,7 +499,7 @@ impl Backend for Generator {
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = KvCache::default();
     }
 
-    fn uncached_tokens(&self, prompt: &str) -> usize {
+    fn uncached_tokens(&self, prompt: &str, _cut: bool) -> usize {
         let Ok(ids) = hf_encode(&self.tokenizer, prompt) else { return self.count(prompt) };
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         ids.len() - common_prefix(&cache.tokens, &ids)

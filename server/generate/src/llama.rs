@@ -87,9 +87,9 @@ const SLOTS: usize = 2;
 /// keystroke that stops it can lose.
 const BACKGROUND_BATCH: usize = 64;
 
-/// Tokens of `ids` the best slot holds.
-fn cached_in(slots: &[Vec<LlamaToken>], ids: &[LlamaToken]) -> usize {
-    slots.iter().map(|s| crate::common_prefix(s, ids)).max().unwrap_or(0)
+/// The slot (llama.cpp sequence) of a run: see [`SLOTS`].
+fn slot_of(cut: bool) -> usize {
+    usize::from(cut)
 }
 
 /// What the context's sequences hold.
@@ -350,10 +350,10 @@ impl Backend for LlamaGenerator {
         state.forget();
     }
 
-    fn uncached_tokens(&self, prompt: &str) -> usize {
+    fn uncached_tokens(&self, prompt: &str, cut: bool) -> usize {
         let ids = self.tokenize(prompt);
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        ids.len() - cached_in(&state.slots, &ids)
+        ids.len() - crate::common_prefix(&state.slots[slot_of(cut)], &ids)
     }
 
     fn complete(
@@ -375,7 +375,7 @@ impl Backend for LlamaGenerator {
         let state = &mut *guard;
         let t0 = Instant::now();
         // Keep the longest common prefix; at least one token runs to give logits.
-        let slot = usize::from(opts.cut);
+        let slot = slot_of(opts.cut);
         let common = crate::common_prefix(&state.slots[slot], &ids).min(ids.len() - 1);
         state.fit_threads(self.share.as_ref());
         let seq = slot as i32;
@@ -433,19 +433,5 @@ impl Backend for LlamaGenerator {
             state.forget();
         }
         Ok(result?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_slot_holding_most_of_a_prompt_says_what_is_cached() {
-        let ids: Vec<LlamaToken> = (0..100).map(LlamaToken).collect();
-        let slots = vec![ids[..60].to_vec(), ids[..30].to_vec()];
-        assert_eq!(cached_in(&slots, &ids), 60);
-        assert_eq!(cached_in(&slots, &ids[..20]), 20);
-        assert_eq!(cached_in(&[Vec::new(), Vec::new()], &ids), 0);
     }
 }

@@ -173,11 +173,12 @@ fn cancellation_stops_llama_cpp_inside_a_prefill_batch() {
     let opts = GenOptions { max_tokens: 4, ..Default::default() };
     let c = g.complete(&prompt, "", &opts, &cancelled).unwrap();
     assert_eq!(c.stop, StopReason::Cancelled);
-    assert_eq!(g.uncached_tokens(&prompt), n, "the batch stopped before its end");
+    assert_eq!(g.uncached_tokens(&prompt, false), n, "the batch stopped before its end");
     // The next request computes the same as a fresh model does.
     let never = || false;
     let again = g.complete(&prompt, "", &opts, &never).unwrap();
-    assert_eq!(g.uncached_tokens(&prompt), 0, "now it is cached");
+    assert_eq!(g.uncached_tokens(&prompt, false), 0, "now it is cached");
+    assert_eq!(g.uncached_tokens(&prompt, true), n, "in the full prompts' slot only");
     let fresh = LlamaGenerator::load(&path, &LlamaOptions::default()).unwrap();
     assert_eq!(again.text, fresh.complete(&prompt, "", &opts, &never).unwrap().text);
 }
@@ -202,7 +203,7 @@ fn a_stopped_background_prefill_keeps_its_finished_batches() {
         };
         let opts = GenOptions { max_tokens: 0, background, ..Default::default() };
         let stopped = g.complete(&prompt, "", &opts, &cancelled).unwrap().stop;
-        (stopped == StopReason::Cancelled).then(|| n - g.uncached_tokens(&prompt))
+        (stopped == StopReason::Cancelled).then(|| n - g.uncached_tokens(&prompt, false))
     };
     let stops = || (1..14).map(|k| 1usize << k);
     let kept: Vec<usize> = stops().filter_map(|looks| stop_at(looks, true)).collect();
