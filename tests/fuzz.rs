@@ -6,7 +6,7 @@
 //! server's text equals the text this client holds.
 
 use patois_generate::write::{make_model_dir, tiny_config};
-use patois_lsp::client::{frame, Client};
+use patois_testkit::lsp::{frame, Client};
 use patois_testkit::Fixture;
 use serde_json::{json, Value};
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! a client speaking JSON-RPC with LSP framing.
 
 use patois_generate::write::{make_constant_model_dir, tiny_config};
-use patois_lsp::client::Client;
+use patois_testkit::lsp::Client;
 use patois_testkit::Fixture;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -282,7 +282,7 @@ fn idle_training_pauses_at_a_keystroke_and_installs_its_adapter() {
     assert_eq!(status["training"]["state"], "paused", "{status}");
     let mut state = None;
     for _ in 0..50 {
-        state = patois_lsp::client::process_state(pid as u32);
+        state = patois_testkit::lsp::process_state(pid as u32);
         if state == Some('T') {
             break;
         }
@@ -326,7 +326,7 @@ fn a_slow_generation_never_keeps_the_server_from_its_input() {
     let env = [("PATOIS_HOME", home.as_path()), ("PATOIS_TEST_TOKEN_DELAY_MS", delay)];
     let mut c = Client::start_with_env(exe, &root, &env);
     initialize(&mut c, &root);
-    c.wait("index progress end", patois_lsp::client::is_progress_end);
+    c.wait("index progress end", patois_testkit::lsp::is_progress_end);
     c.wait("the model", |v| v["method"] == "patois/status" && v["params"]["model"].is_object());
     let slow = uri(&root, "src/slow.rs");
     let text = "fn main() {\n    let n = \n}\n";

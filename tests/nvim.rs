@@ -8,6 +8,10 @@ use std::process::Command;
 
 #[test]
 fn neovim_shows_and_accepts_ghost_text_and_explains() {
+    let present = patois_testkit::runs("nvim", &["--version"]);
+    if !patois_testkit::tool_ready("the Neovim test", present, "nvim (apt install neovim)") {
+        return;
+    }
     let (_fx, word, root) = editor_fixture::store_app_and_main();
     let repo =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();

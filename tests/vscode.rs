@@ -14,17 +14,23 @@ use std::time::{Duration, Instant};
 fn vscode_shows_and_accepts_ghost_text_and_explains() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
     let vsix = repo.join("editors/vscode/patois.vsix");
-    assert!(
-        vsix.exists(),
-        "{} is missing: run `npm ci && npm run package` in editors/vscode (scripts/test.sh does)",
-        vsix.display()
-    );
     let install = code_server_install();
-    assert!(
-        install.join("node_modules/.bin/code-server").exists(),
-        "code-server is not installed in {}: run scripts/code-server.sh (scripts/test.sh does)",
-        install.display()
-    );
+    let needs = [
+        (patois_testkit::runs("node", &["--version"]), "Node 20".to_string()),
+        (
+            vsix.exists(),
+            format!("{} (`npm ci && npm run package` in editors/vscode)", vsix.display()),
+        ),
+        (
+            install.join("node_modules/.bin/code-server").exists(),
+            format!("code-server in {} (scripts/code-server.sh)", install.display()),
+        ),
+    ];
+    for (present, what) in needs {
+        if !patois_testkit::tool_ready("the VS Code test", present, &what) {
+            return;
+        }
+    }
 
     let (_fx, word, root) = editor_fixture::store_app_and_main();
     let scratch = tempfile::tempdir().unwrap();

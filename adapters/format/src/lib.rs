@@ -1,13 +1,16 @@
 //! The house-style adapter as the server uses it: the PEFT LoRA layout with its
-//! provenance (`patois.json`), applying an adapter to a model, and drift against the live
-//! index. Training lives in `patois-train`, which the server does not depend on.
+//! provenance (`patois.json`), applying an adapter to a model, drift against the live
+//! index, and the lines an idle training run reports to the server ([`idle`]). Training
+//! lives in `patois-train`, which the server does not depend on.
 
 mod error;
 pub mod format;
+pub mod idle;
 
 use error::invalid;
 pub use error::{Error, Result};
 pub use format::{load_peft, save_peft, AdapterConfig, Provenance};
+pub use idle::{IdleEvent, IdleOutcome};
 
 use patois_generate::Model;
 use patois_index::Index;

@@ -2,32 +2,33 @@
 //! model, the open documents, and per-document cancellation; it runs
 //! retrieval → prompt → generation and says how long each part took.
 
-mod budget;
-mod complete;
+mod completion;
 mod documents;
 mod edits;
 mod error;
 mod explain;
-mod jobs;
 mod model;
 mod settings;
 mod status;
 mod tally;
 mod ticket;
-pub use budget::{measure_model, Speed};
-pub use complete::Run;
+pub use completion::budget::{measure_model, Speed};
+pub use completion::Run;
 pub use error::{Error, Result};
-pub use explain::{explain, Entry, Explanation, Section};
+pub use explain::{explain, Entry, Explanation, Section, SectionTitle};
 pub use model::ModelChoice;
 pub use patois_adapter::{CommitsSince, Drift};
-pub use patois_generate::{BackendKind, Mode, StopReason};
+pub use patois_generate::{BackendKind, Mode, ModelFormat, RunBy, StopReason};
 pub use patois_retrieve::{Citation, Item, Source};
+pub use patois_syntax::SymbolKind;
 pub use settings::{Declared, Settings};
 pub use status::Status;
 pub use tally::{ModelRuns, RunCounts};
 pub use ticket::Ticket;
 
-use complete::{CompletionCache, Shown};
+use completion::budget;
+use completion::cache::{CompletionCache, Shown};
+use completion::jobs;
 use documents::DocState;
 use model::ModelStamp;
 use patois_generate::Backend;

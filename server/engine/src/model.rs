@@ -7,7 +7,9 @@ use crate::{
 };
 use patois_generate::openai::{RemoteBackend, RemoteOptions};
 use patois_generate::Error as GenError;
-use patois_generate::{load_backend, load_backend_with_lora, Backend, GenOptions, Generator};
+use patois_generate::{
+    load_backend, load_backend_with_lora, Backend, GenOptions, Generator, Runner,
+};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -166,33 +168,23 @@ impl Engine {
             BackendKind::Auto if settings.adapter.is_some() && !gguf_export => BackendKind::Candle,
             kind => kind,
         };
-        let loaded: anyhow::Result<Arc<dyn Backend>> =
-            if !patois_generate::runs_on_llama(&path, kind) {
-                Generator::load(&path, &patois_generate::device()).and_then(|mut g| {
-                    if let Some(dir) = &adapter {
-                        if let Err(e) = patois_adapter::apply(&mut g.model, dir, strength, true) {
-                            if settings.adapter.is_some() {
-                                return Err(e.into());
-                            }
-                            let note = format!("{} is not applied: {e:#}", dir.display());
-                            *write(&self.adapter_note) = Some(note);
-                        }
-                    }
-                    Ok(Arc::new(g) as Arc<dyn Backend>)
-                })
-            } else {
+        let loaded = match patois_generate::runner(&path, kind) {
+            Ok(Runner::Candle) => self.load_candle(&path, adapter.as_deref(), strength),
+            Ok(Runner::Llama(_)) => {
                 // llama.cpp applies the adapter's GGUF export (`patois adapter export --gguf`).
                 let lora = adapter.as_ref().map(|d| d.join(GGUF_ADAPTER)).filter(|f| f.exists());
                 if let (Some(dir), None) = (&adapter, &lora) {
                     *write(&self.adapter_note) = Some(format!(
-                    "{} is not applied: llama.cpp runs this model and needs the adapter as GGUF; \
-                     run `patois adapter export --gguf`, or set backend = \"candle\"",
-                    dir.display()
-                ));
+                        "{} is not applied: llama.cpp runs this model and needs the adapter as \
+                         GGUF; run `patois adapter export --gguf`, or set backend = \"candle\"",
+                        dir.display()
+                    ));
                 }
                 let lora = lora.as_deref().map(|file| (file, strength));
                 load_backend_with_lora(&path, kind, lora).map_err(anyhow::Error::from)
-            };
+            }
+            Err(e) => Err(e.into()),
+        };
         let loaded = loaded.map_err(|e| {
             if self.settings().model.is_none() && !path.exists() {
                 Error::NoModel {
@@ -206,6 +198,27 @@ impl Engine {
         self.keep_loaded(loaded, stamp)
     }
 
+    /// Our candle decoder with the adapter merged into its weights (a configured adapter
+    /// that cannot be applied is an error; the default one is left out with a note).
+    fn load_candle(
+        &self,
+        path: &Path,
+        adapter: Option<&Path>,
+        strength: f32,
+    ) -> anyhow::Result<Arc<dyn Backend>> {
+        let mut g = Generator::load(path, &patois_generate::device())?;
+        if let Some(dir) = adapter {
+            if let Err(e) = patois_adapter::apply(&mut g.model, dir, strength, true) {
+                if self.settings().adapter.is_some() {
+                    return Err(e.into());
+                }
+                *write(&self.adapter_note) =
+                    Some(format!("{} is not applied: {e:#}", dir.display()));
+            }
+        }
+        Ok(Arc::new(g))
+    }
+
     /// Keeps a loaded model for the next requests, or the failure (not tried again until
     /// the file or the settings change) for the status.
     fn keep_loaded(
@@ -215,7 +228,7 @@ impl Engine {
     ) -> Result<Arc<dyn Backend>> {
         match loaded {
             Ok(g) => {
-                let local = matches!(g.info().backend.as_str(), "llama.cpp" | "candle");
+                let local = g.info().backend.is_local();
                 self.speed.set(if local { budget::calibrate(g.as_ref()) } else { None });
                 *write(&self.generator) = Some(g.clone());
                 *write(&self.model_error) = None;

@@ -1,6 +1,6 @@
 //! The engine end to end: real index, real git, a tiny model written by our code.
 
-use patois_engine::{builtin_model_dir, explain, Engine, Error, Settings, Ticket};
+use patois_engine::{builtin_model_dir, explain, Engine, Error, SectionTitle, Settings, Ticket};
 use patois_generate::write::{make_model_dir, tiny_config};
 use patois_index::{Index, Quiet, UpdateOptions};
 use patois_testkit::Fixture;
@@ -154,11 +154,11 @@ fn explain_cites_definition_callers_tests_and_history_at_real_lines() {
     let text = fx.read("src/store.rs");
     let x = explain(&e, "src/store.rs", &text, 7, 7, false).unwrap();
     assert_eq!(x.symbol.as_deref(), Some("put"));
-    let sec = |t: &str| x.sections.iter().find(|s| s.title == t).unwrap();
-    let def = &sec("Definition").entries[0];
+    let sec = |t: SectionTitle| x.sections.iter().find(|s| s.title == t).unwrap();
+    let def = &sec(SectionTitle::Definition).entries[0];
     assert_eq!((def.citation.start_line, def.citation.end_line), (7, 9));
     assert!(def.excerpt.starts_with("    pub fn put"));
-    let callers = &sec("Callers").entries;
+    let callers = &sec(SectionTitle::Callers).entries;
     assert!(
         callers.iter().any(|c| c.citation.path == "src/app.rs" && c.citation.start_line == 3),
         "{callers:?}"
@@ -171,8 +171,11 @@ fn explain_cites_definition_callers_tests_and_history_at_real_lines() {
             lines[c.citation.start_line as usize - 1..c.citation.end_line as usize].join("\n");
         assert!(cited.contains("put"), "{cited}");
     }
-    assert!(sec("Tests").entries.iter().any(|t| t.citation.path == "tests/store_test.rs"));
-    let hist = &sec("History").entries;
+    assert!(sec(SectionTitle::Tests)
+        .entries
+        .iter()
+        .any(|t| t.citation.path == "tests/store_test.rs"));
+    let hist = &sec(SectionTitle::History).entries;
     assert!(
         hist.iter().any(|h| h.citation.pr == Some(4) && h.label.starts_with("introduced `put`")),
         "{hist:?}"

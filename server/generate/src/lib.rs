@@ -1,31 +1,30 @@
 //! Generation behind one [`Backend`] trait: llama.cpp in-process ([`LlamaGenerator`],
-//! the default for GGUF files) and our own candle decoder ([`Generator`]: GGUF or
-//! safetensors + config.json; also what training uses). Both reuse the KV cache of the
-//! previous prompt's common prefix, decode with the same stop rules and stop when
-//! cancelled. A GGUF file carries its own tokenizer ([`tokenizer_from_gguf_file`]).
+//! the default for GGUF files), our own candle decoder ([`Generator`] in [`candle`]: GGUF
+//! or safetensors + config.json; also what training uses) and an OpenAI-compatible
+//! server ([`openai`]). Which one runs a model is decided once, by [`runner`]. All reuse the
+//! KV cache of the previous prompt's common prefix, decode with the same stop rules and
+//! stop when cancelled. A GGUF file carries its own tokenizer ([`tokenizer_from_gguf_file`]).
 
-mod causal_softmax;
+pub mod candle;
 mod cpu_share;
-mod frozen;
+mod error;
 pub mod gguf_tokenizer;
+mod hf_tokens;
 pub mod llama;
 mod llama_abort;
-pub mod model;
 pub mod openai;
 pub mod stop;
 pub mod write;
 
+pub use candle::model::{self, Arch, Config, KvCache, Lin, Lora, Model};
+pub use candle::{device, load_tokenizer, Generator};
+pub use error::Error;
 pub use gguf_tokenizer::{tokenizer_from_gguf_file, GgufTokenizerError};
-pub use llama::LlamaGenerator;
-
-pub use model::{Arch, Config, KvCache, Lin, Lora, Model};
+pub use hf_tokens::HfTokens;
+pub use llama::{LlamaGenerator, LlamaOptions};
 pub use stop::{decide_mode, Mode, StopReason};
 
-mod error;
-pub use error::Error;
-
-use anyhow::{bail, Context, Result};
-use candle_core::Device;
+use anyhow::{Context, Result};
 use candle_transformers::generation::LogitsProcessor;
 use patois_types::{FimStyle, Tokens};
 use serde::{Deserialize, Serialize};
@@ -33,21 +32,67 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
-use tokenizers::Tokenizer;
 
 /// What was loaded, for status and JSON output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub path: PathBuf,
-    pub format: String,
+    pub format: ModelFormat,
     pub arch: String,
     pub parameters: usize,
     /// Tokens one request may hold (prompt and completion).
     pub context: usize,
     pub fim: FimStyle,
-    /// What runs it: `llama.cpp` or `candle`.
-    #[serde(default)]
-    pub backend: String,
+    pub backend: RunBy,
+}
+
+/// The form a model was loaded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFormat {
+    Gguf,
+    Safetensors,
+    /// Behind an inference server.
+    Remote,
+}
+
+/// What runs a loaded model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunBy {
+    #[serde(rename = "llama.cpp")]
+    LlamaCpp,
+    #[serde(rename = "candle")]
+    Candle,
+    /// An OpenAI-compatible server (the status's `promptsGoTo` names it).
+    #[serde(rename = "openai")]
+    Openai,
+}
+
+impl RunBy {
+    /// Whether it runs in this process (its speed is measured here).
+    pub fn is_local(self) -> bool {
+        self != RunBy::Openai
+    }
+}
+
+impl std::fmt::Display for ModelFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelFormat::Gguf => "gguf",
+            ModelFormat::Safetensors => "safetensors",
+            ModelFormat::Remote => "remote",
+        })
+    }
+}
+
+impl std::fmt::Display for RunBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunBy::LlamaCpp => "llama.cpp",
+            RunBy::Candle => "candle",
+            RunBy::Openai => "an OpenAI-compatible server",
+        })
+    }
 }
 
 /// How to generate.
@@ -154,7 +199,7 @@ impl Decoded {
 
 /// The decode loop both backends share: sample from `logits`, stop at a stop token,
 /// a stop rule or cancellation, else feed the token back with `forward`.
-fn decode_loop(
+pub(crate) fn decode_loop(
     mut logits: candle_core::Tensor,
     max_tokens: usize,
     opts: &GenOptions,
@@ -239,7 +284,7 @@ fn sleep_unless(total: std::time::Duration, cancelled: &dyn Fn() -> bool) {
 }
 
 /// Applies the suffix rule and assembles the result of a finished decode.
-fn finish(
+pub(crate) fn finish(
     d: Decoded,
     suffix: &str,
     prompt_tokens: usize,
@@ -283,19 +328,37 @@ pub enum BackendKind {
     Openai,
 }
 
-/// The `.gguf` file at `path`: the file itself, or the one a folder holds.
-fn gguf_at(path: &Path) -> Option<PathBuf> {
-    if path.is_dir() {
+/// What runs a model, as [`runner`] decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runner {
+    /// llama.cpp, on this `.gguf` file.
+    Llama(PathBuf),
+    /// Our candle decoder (also the local model behind [`BackendKind::Openai`], which
+    /// supplies the tokenizer).
+    Candle,
+}
+
+/// Which backend runs the model at `path` when `kind` is asked for; the one place this is
+/// decided. llama.cpp runs GGUF files (a file, or the one a folder holds) unless candle
+/// is asked for; asking for llama.cpp on anything else is an error that says what to do.
+pub fn runner(path: &Path, kind: BackendKind) -> Result<Runner, Error> {
+    let gguf = if path.is_dir() {
         find_gguf(path).ok().flatten()
     } else {
         Some(path.to_path_buf()).filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+    };
+    match (kind, gguf) {
+        (BackendKind::Auto | BackendKind::Llama, Some(file)) => Ok(Runner::Llama(file)),
+        (BackendKind::Llama, None) if path.exists() => Err(Error::Load {
+            path: path.to_path_buf(),
+            message: format!(
+                "{}: the llama.cpp backend runs .gguf files only; point the model at one, or \
+                 set backend = \"candle\"",
+                path.display()
+            ),
+        }),
+        _ => Ok(Runner::Candle),
     }
-}
-
-/// Whether the model at `path` runs in llama.cpp under `kind` (a GGUF model, unless
-/// candle is asked for); else candle runs it.
-pub fn runs_on_llama(path: &Path, kind: BackendKind) -> bool {
-    matches!(kind, BackendKind::Auto | BackendKind::Llama) && gguf_at(path).is_some()
 }
 
 /// Loads the model at `path` with the backend `kind` asks for.
@@ -310,7 +373,18 @@ pub fn load_backend_with_lora(
     kind: BackendKind,
     lora: Option<(&Path, f32)>,
 ) -> Result<std::sync::Arc<dyn Backend>, Error> {
-    load_backend_or_explain(path, kind, lora).map_err(|e| {
+    let loaded: Result<std::sync::Arc<dyn Backend>> = match runner(path, kind)? {
+        Runner::Llama(file) => {
+            let opts = LlamaOptions {
+                lora: lora.map(|(file, _)| file.to_path_buf()),
+                lora_strength: lora.map_or(1.0, |(_, strength)| strength),
+                ..Default::default()
+            };
+            LlamaGenerator::load(&file, &opts).map(|g| std::sync::Arc::new(g) as _)
+        }
+        Runner::Candle => Generator::load(path, &device()).map(|g| std::sync::Arc::new(g) as _),
+    };
+    loaded.map_err(|e| {
         let message = format!("{e:#}");
         let path = path.to_path_buf();
         if path.exists() {
@@ -321,249 +395,9 @@ pub fn load_backend_with_lora(
     })
 }
 
-fn load_backend_or_explain(
-    path: &Path,
-    kind: BackendKind,
-    lora: Option<(&Path, f32)>,
-) -> Result<std::sync::Arc<dyn Backend>> {
-    match gguf_at(path).filter(|_| kind != BackendKind::Candle && kind != BackendKind::Openai) {
-        Some(file) => {
-            let opts = LlamaOptions {
-                lora: lora.map(|(file, _)| file.to_path_buf()),
-                lora_strength: lora.map_or(1.0, |(_, strength)| strength),
-                ..Default::default()
-            };
-            Ok(std::sync::Arc::new(LlamaGenerator::load(&file, &opts)?))
-        }
-        None if kind == BackendKind::Llama && path.exists() => bail!(
-            "{}: the llama.cpp backend runs .gguf files only; point the model at one, or set \
-             backend = \"candle\"",
-            path.display()
-        ),
-        None => Ok(std::sync::Arc::new(Generator::load(path, &device())?)),
-    }
-}
-
-pub use llama::LlamaOptions;
-
 fn find_gguf(dir: &Path) -> Result<Option<PathBuf>> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     Ok(entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "gguf")))
-}
-
-/// A model with its tokenizer run by our candle decoder.
-pub struct Generator {
-    pub model: Model,
-    pub tokenizer: Tokenizer,
-    pub info: ModelInfo,
-    stop_ids: HashSet<u32>,
-    cache: Mutex<KvCache>,
-}
-
-impl Tokens for Generator {
-    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
-        hf_offsets(&self.tokenizer, text)
-    }
-}
-
-/// A Hugging Face tokenizer as the prompt builder counts and cuts tokens.
-pub struct HfTokens<'a>(pub &'a Tokenizer);
-
-impl Tokens for HfTokens<'_> {
-    fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
-        hf_offsets(self.0, text)
-    }
-}
-
-/// Byte ranges of `text`'s tokens under a Hugging Face tokenizer (characters if it fails).
-fn hf_offsets(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
-    match tok.encode(text, false) {
-        Ok(e) => e.get_offsets().to_vec(),
-        Err(_) => patois_types::Chars.offsets(text),
-    }
-}
-
-/// Token ids of `text` under a Hugging Face tokenizer.
-fn hf_encode(tok: &Tokenizer, text: &str) -> Result<Vec<u32>, Error> {
-    let enc = tok.encode(text, false);
-    Ok(enc.map_err(|e| Error::Generation(format!("tokenizing: {e}")))?.get_ids().to_vec())
-}
-
-/// Finds the model files at `path`: a `.gguf` file (its tokenizer from its metadata,
-/// or `tokenizer.json` beside it), or a folder holding one, or a folder with
-/// `config.json` + `*.safetensors` + `tokenizer.json`.
-fn locate(path: &Path) -> Result<(PathBuf, Option<PathBuf>, bool)> {
-    if !path.exists() {
-        bail!(
-            "no model at {}; install one with `patois model install`, or pass --model with a \
-             .gguf file or a folder holding config.json + *.safetensors + tokenizer.json",
-            path.display()
-        );
-    }
-    let (dir, gguf) = if path.is_file() {
-        if path.extension().is_none_or(|e| e != "gguf") {
-            bail!(
-                "{} is not a .gguf file; point --model at a GGUF file or at a model folder",
-                path.display()
-            );
-        }
-        (path.parent().unwrap_or(Path::new(".")).to_path_buf(), Some(path.to_path_buf()))
-    } else {
-        (path.to_path_buf(), find_gguf(path)?)
-    };
-    let tok = dir.join("tokenizer.json");
-    match gguf {
-        Some(g) => Ok((g, Some(tok).filter(|t| t.exists()), true)),
-        None if !tok.exists() => bail!(
-            "{} is missing; a safetensors model needs its Hugging Face tokenizer.json",
-            tok.display()
-        ),
-        None if dir.join("config.json").exists() => Ok((dir, Some(tok), false)),
-        None => bail!("{} has neither a .gguf file nor config.json + *.safetensors", dir.display()),
-    }
-}
-
-impl Generator {
-    /// Loads the model at `path` on `device`.
-    pub fn load(path: &Path, device: &Device) -> Result<Generator> {
-        let (weights, tok_path, is_gguf) = locate(path)?;
-        let tokenizer = match &tok_path {
-            Some(t) => Tokenizer::from_file(t)
-                .map_err(|e| anyhow::anyhow!("{}: not a tokenizer.json: {e}", t.display()))?,
-            None => tokenizer_from_gguf_file(&weights).map_err(|e| {
-                anyhow::anyhow!("{e}; and there is no tokenizer.json beside {}", weights.display())
-            })?,
-        };
-        let model = if is_gguf {
-            Model::from_gguf(&weights, device)?
-        } else {
-            Model::from_safetensors(&weights, device)?
-        };
-        Self::new(model, tokenizer, weights, if is_gguf { "gguf" } else { "safetensors" })
-    }
-
-    /// Wraps an already loaded model; checks that the tokenizer fits it.
-    pub fn new(
-        model: Model,
-        tokenizer: Tokenizer,
-        path: PathBuf,
-        format: &str,
-    ) -> Result<Generator> {
-        let vocab = tokenizer.get_vocab_size(true);
-        if vocab > model.config.vocab_size {
-            bail!(
-                "the tokenizer at {} has {vocab} tokens but the model only {}: they do not belong together",
-                path.display(),
-                model.config.vocab_size
-            );
-        }
-        let fim = FimStyle::detect(|t| tokenizer.token_to_id(t).is_some());
-        let stop_ids = fim.stop_tokens().iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
-        let c = &model.config;
-        let parameters = c.vocab_size * c.hidden_size * if c.tie_word_embeddings { 1 } else { 2 }
-            + c.num_hidden_layers
-                * (2 * c.hidden_size * c.hidden_size
-                    + 2 * c.hidden_size * c.num_key_value_heads * c.head_dim()
-                    + if c.arch == Arch::Starcoder2 { 2 } else { 3 }
-                        * c.hidden_size
-                        * c.intermediate_size);
-        let info = ModelInfo {
-            path,
-            format: format.into(),
-            arch: c.arch.name().into(),
-            parameters,
-            context: c.max_position_embeddings,
-            fim,
-            backend: "candle".into(),
-        };
-        Ok(Generator { model, tokenizer, info, stop_ids, cache: Mutex::new(KvCache::default()) })
-    }
-
-    pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.tokenizer.decode(ids, true).map_err(|e| anyhow::anyhow!("detokenizing: {e}"))
-    }
-}
-
-impl Backend for Generator {
-    fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-
-    fn encode(&self, text: &str) -> Result<Vec<u32>, Error> {
-        hf_encode(&self.tokenizer, text)
-    }
-
-    fn clear_cache(&self) {
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = KvCache::default();
-    }
-
-    fn uncached_tokens(&self, prompt: &str, _cut: bool) -> usize {
-        let Ok(ids) = hf_encode(&self.tokenizer, prompt) else { return self.count(prompt) };
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        ids.len() - common_prefix(&cache.tokens, &ids)
-    }
-
-    fn complete(
-        &self,
-        prompt: &str,
-        suffix: &str,
-        opts: &GenOptions,
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<Completion, Error> {
-        let ids = self.encode(prompt)?;
-        if ids.is_empty() {
-            return Err(Error::Generation("empty prompt".into()));
-        }
-        let room = self.model.config.max_position_embeddings.saturating_sub(ids.len());
-        let max_tokens = opts.max_tokens.min(room);
-        // A panic in an earlier request leaves a cache we cannot trust: start afresh.
-        let mut cache = self.cache.lock().unwrap_or_else(|p| {
-            let mut c = p.into_inner();
-            *c = KvCache::default();
-            c
-        });
-        let t0 = Instant::now();
-        // Keep the longest common prefix with the last request; at least one token must run.
-        let common = common_prefix(&cache.tokens, &ids).min(ids.len() - 1);
-        cache.truncate(common)?;
-        let logits = match self.model.forward(&ids[common..], &mut cache) {
-            Ok(l) => l,
-            Err(e) => {
-                *cache = KvCache::default();
-                return Err(e.into());
-            }
-        };
-        let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let t1 = Instant::now();
-        let decoded = decode_loop(
-            logits,
-            max_tokens,
-            opts,
-            &self.stop_ids,
-            &|ids| self.decode(ids),
-            &mut |next| self.model.forward(&[next], &mut cache),
-            cancelled,
-        )?;
-        let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
-        Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))
-    }
-}
-
-/// The device: CUDA when built with the `cuda` feature and a GPU is present, else CPU.
-pub fn device() -> Device {
-    #[cfg(feature = "cuda")]
-    if let Ok(d) = Device::new_cuda(0) {
-        return d;
-    }
-    Device::Cpu
-}
-
-/// Loads the tokenizer of a model folder (for budgets counted in tokens).
-pub fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
-    let p = dir.join("tokenizer.json");
-    Tokenizer::from_file(&p)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
-        .context("loading the tokenizer")
 }

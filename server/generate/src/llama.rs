@@ -226,12 +226,12 @@ impl LlamaGenerator {
         let arch = model.meta_val_str("general.architecture").unwrap_or_else(|_| "unknown".into());
         let info = ModelInfo {
             path: path.to_path_buf(),
-            format: "gguf".into(),
+            format: crate::ModelFormat::Gguf,
             arch,
             parameters: model.n_params() as usize,
             context: n_ctx as usize,
             fim,
-            backend: "llama.cpp".into(),
+            backend: crate::RunBy::LlamaCpp,
         };
         Ok(LlamaGenerator {
             model,

@@ -60,12 +60,12 @@ impl RemoteBackend {
             .build();
         let info = ModelInfo {
             path: PathBuf::from(&opts.endpoint),
-            format: "remote".into(),
+            format: crate::ModelFormat::Remote,
             arch: opts.model_name.clone(),
             parameters: 0,
             context: 4096,
             fim,
-            backend: format!("the OpenAI-compatible server at {}", opts.endpoint),
+            backend: crate::RunBy::Openai,
         };
         Ok(RemoteBackend { agent: config.into(), opts, tokenizer, info })
     }
@@ -131,7 +131,7 @@ fn local_tokenizer(path: &Path) -> Result<Tokenizer, Error> {
 
 impl Tokens for RemoteBackend {
     fn offsets(&self, text: &str) -> Vec<(usize, usize)> {
-        crate::hf_offsets(&self.tokenizer, text)
+        crate::hf_tokens::hf_offsets(&self.tokenizer, text)
     }
 }
 
@@ -141,7 +141,7 @@ impl Backend for RemoteBackend {
     }
 
     fn encode(&self, text: &str) -> Result<Vec<u32>, Error> {
-        crate::hf_encode(&self.tokenizer, text)
+        crate::hf_tokens::hf_encode(&self.tokenizer, text)
     }
 
     /// Nothing is cached here; the server keeps its own prompt cache.
@@ -179,56 +179,65 @@ impl Backend for RemoteBackend {
             });
         }
         // One line per event; the stream closes when the reader is dropped.
-        let mut events = std::io::BufReader::new(resp.into_body().into_reader());
-        let mut decoded = Decoded {
-            text: String::new(),
-            stop: StopReason::MaxTokens,
-            tokens: 0,
-            first_token_ms: 0.0,
-        };
-        let mut line = String::new();
-        loop {
-            if cancelled() {
-                decoded.stop = StopReason::Cancelled;
-                break;
-            }
-            line.clear();
-            match events.read_line(&mut line) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => return Err(Error::Generation(format!("reading the stream: {e}"))),
-            }
-            let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else { continue };
-            if data == "[DONE]" {
-                break;
-            }
-            let Ok(event) = serde_json::from_str::<Value>(data) else { continue };
-            let choice = &event["choices"][0];
-            let piece = choice["text"].as_str().unwrap_or("");
-            if decoded.tokens == 0 {
-                decoded.first_token_ms = t0.elapsed().as_secs_f64() * 1e3;
-            }
-            decoded.tokens += 1;
-            decoded.text.push_str(piece);
-            if let Some((keep, why)) =
-                stop::check(opts.mode, &decoded.text, opts.indent, opts.max_lines)
-            {
-                decoded.text.truncate(keep);
-                decoded.stop = why;
-                break;
-            }
-            match choice["finish_reason"].as_str() {
-                Some("stop") => {
-                    decoded.stop = StopReason::EndOfText;
-                    break;
-                }
-                Some(_) => break,
-                None => {}
-            }
-        }
-        drop(events);
+        let events = std::io::BufReader::new(resp.into_body().into_reader());
+        let decoded = read_stream(events, opts, t0, cancelled)?;
         let total = t0.elapsed().as_secs_f64() * 1e3;
         let first = decoded.first_token_ms;
         Ok(finish(decoded, suffix, prompt_tokens, 0, first, total - first))
+    }
+}
+
+/// Reads the server's stream of completion events (`data: {…}` lines) until it ends, a
+/// stop rule cuts the text, or the request is cancelled.
+fn read_stream(
+    mut events: impl BufRead,
+    opts: &GenOptions,
+    t0: Instant,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Decoded, Error> {
+    let mut decoded = Decoded {
+        text: String::new(),
+        stop: StopReason::MaxTokens,
+        tokens: 0,
+        first_token_ms: 0.0,
+    };
+    let mut line = String::new();
+    loop {
+        if cancelled() {
+            decoded.stop = StopReason::Cancelled;
+            return Ok(decoded);
+        }
+        line.clear();
+        match events.read_line(&mut line) {
+            Ok(0) => return Ok(decoded),
+            Ok(_) => {}
+            Err(e) => return Err(Error::Generation(format!("reading the stream: {e}"))),
+        }
+        let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else { continue };
+        if data == "[DONE]" {
+            return Ok(decoded);
+        }
+        let Ok(event) = serde_json::from_str::<Value>(data) else { continue };
+        let choice = &event["choices"][0];
+        if decoded.tokens == 0 {
+            decoded.first_token_ms = t0.elapsed().as_secs_f64() * 1e3;
+        }
+        decoded.tokens += 1;
+        decoded.text.push_str(choice["text"].as_str().unwrap_or(""));
+        if let Some((keep, why)) =
+            stop::check(opts.mode, &decoded.text, opts.indent, opts.max_lines)
+        {
+            decoded.text.truncate(keep);
+            decoded.stop = why;
+            return Ok(decoded);
+        }
+        match choice["finish_reason"].as_str() {
+            Some("stop") => {
+                decoded.stop = StopReason::EndOfText;
+                return Ok(decoded);
+            }
+            Some(_) => return Ok(decoded),
+            None => {}
+        }
     }
 }

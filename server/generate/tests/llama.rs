@@ -88,8 +88,8 @@ fn llama_cpp_and_candle_complete_the_same_on_the_same_file() {
     let path = tiny_gguf(dir.path(), GgmlDType::F32);
     let llama = load_backend(&path, BackendKind::Llama).unwrap();
     let candle = load_backend(&path, BackendKind::Candle).unwrap();
-    assert_eq!(llama.info().backend, "llama.cpp");
-    assert_eq!(candle.info().backend, "candle");
+    assert_eq!(llama.info().backend, patois_generate::RunBy::LlamaCpp);
+    assert_eq!(candle.info().backend, patois_generate::RunBy::Candle);
     assert_eq!(llama.info().fim, FimStyle::Qwen);
     let opts =
         GenOptions { max_tokens: 12, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };

@@ -252,9 +252,44 @@ impl Index {
         };
         let mut manifest = self.manifest();
         let mut writer = self.writer(opts.threads)?;
-        let f = self.fields;
+        self.update_files(&mut writer, &mut manifest, &mut report, opts, progress)?;
+        report.files_seconds = t0.elapsed().as_secs_f64();
 
-        // Files.
+        // History.
+        let th = Instant::now();
+        if opts.history {
+            self.update_history(&mut writer, &mut manifest, &mut report, progress)?;
+        }
+        if let Some(prs) = &opts.prs {
+            self.import_prs(&mut writer, &mut manifest, prs)?;
+        }
+        report.history_seconds = th.elapsed().as_secs_f64();
+
+        writer.commit()?;
+        writer.wait_merging_threads()?;
+        manifest.save(&self.dir)?;
+        self.reader.reload()?;
+        report.files = manifest.files.len();
+        report.chunks = manifest.files.values().map(|e| e.chunks as u64).sum();
+        report.symbols = manifest.files.values().map(|e| e.symbols as u64).sum();
+        report.commits = manifest.commits;
+        report.prs = manifest.prs.len();
+        *self.manifest.write().unwrap_or_else(PoisonError::into_inner) = manifest;
+        report.seconds = t0.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// Indexes the files that changed since the manifest, removes those that are gone,
+    /// and records why files were skipped.
+    fn update_files(
+        &self,
+        writer: &mut IndexWriter,
+        manifest: &mut Manifest,
+        report: &mut Report,
+        opts: &UpdateOptions,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let f = self.fields;
         let candidates = walk(&self.root, &self.dir);
         progress.phase("files", candidates.len() as u64);
         let outcomes: Vec<(Candidate, Outcome)> = candidates
@@ -281,8 +316,7 @@ impl Index {
                 }
                 Outcome::Parsed { entry, analysis } => {
                     seen.insert(c.rel.clone());
-                    let existed = manifest.files.contains_key(&c.rel);
-                    if existed {
+                    if manifest.files.contains_key(&c.rel) {
                         writer.delete_term(Term::from_field_text(f.file, &c.rel));
                         report.updated.push(c.rel.clone());
                     } else {
@@ -309,30 +343,7 @@ impl Index {
         }
         manifest.skipped = skipped.clone();
         report.skipped = skipped;
-        report.files_seconds = t0.elapsed().as_secs_f64();
-
-        // History.
-        let th = Instant::now();
-        if opts.history {
-            self.update_history(&mut writer, &mut manifest, &mut report, progress)?;
-        }
-        if let Some(prs) = &opts.prs {
-            self.import_prs(&mut writer, &mut manifest, prs)?;
-        }
-        report.history_seconds = th.elapsed().as_secs_f64();
-
-        writer.commit()?;
-        writer.wait_merging_threads()?;
-        manifest.save(&self.dir)?;
-        self.reader.reload()?;
-        report.files = manifest.files.len();
-        report.chunks = manifest.files.values().map(|e| e.chunks as u64).sum();
-        report.symbols = manifest.files.values().map(|e| e.symbols as u64).sum();
-        report.commits = manifest.commits;
-        report.prs = manifest.prs.len();
-        *self.manifest.write().unwrap_or_else(PoisonError::into_inner) = manifest;
-        report.seconds = t0.elapsed().as_secs_f64();
-        Ok(report)
+        Ok(())
     }
 
     fn update_history(

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::{for_each_token, Index};
+use patois_syntax::SymbolKind;
 use patois_vcs::FileChange;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -14,7 +15,7 @@ use tantivy::{DocAddress, Order, Searcher, TantivyDocument};
 pub struct SymbolHit {
     pub path: String,
     pub name: String,
-    pub kind: String,
+    pub kind: SymbolKind,
     pub scope: Option<String>,
     pub start_line: u32,
     pub end_line: u32,
@@ -81,18 +82,20 @@ impl Index {
         top.into_iter().map(|(score, a)| Ok((score, s.doc(a)?))).collect()
     }
 
-    fn symbol_hit(&self, d: &TantivyDocument) -> SymbolHit {
+    /// A symbol document as written by this version (a kind it does not know means an
+    /// index of another version, which the manifest's version check rebuilds).
+    fn symbol_hit(&self, d: &TantivyDocument) -> Option<SymbolHit> {
         let f = self.fields();
-        SymbolHit {
+        Some(SymbolHit {
+            kind: SymbolKind::named(&text_of(d, f.sym_kind))?,
             path: text_of(d, f.file),
             name: text_of(d, f.name),
-            kind: text_of(d, f.sym_kind),
             scope: opt_text(d, f.scope),
             start_line: num(d, f.start_line),
             end_line: num(d, f.end_line),
             signature: text_of(d, f.signature),
             doc: opt_text(d, f.doc),
-        }
+        })
     }
 
     fn chunk_hit(&self, d: &TantivyDocument, score: f32) -> ChunkHit {
@@ -112,14 +115,14 @@ impl Index {
     pub fn symbols_named(&self, name: &str, limit: usize) -> Result<Vec<SymbolHit>> {
         let f = self.fields();
         let q = all(vec![term(f.kind, "symbol"), term(f.name_exact, name)]);
-        Ok(self.docs(&q, limit)?.iter().map(|(_, d)| self.symbol_hit(d)).collect())
+        Ok(self.docs(&q, limit)?.iter().filter_map(|(_, d)| self.symbol_hit(d)).collect())
     }
 
     /// Definitions whose scope is `scope` (the methods of a type, say).
     pub fn symbols_in_scope(&self, scope: &str, limit: usize) -> Result<Vec<SymbolHit>> {
         let f = self.fields();
         let q = all(vec![term(f.kind, "symbol"), term(f.scope, scope)]);
-        Ok(self.docs(&q, limit)?.iter().map(|(_, d)| self.symbol_hit(d)).collect())
+        Ok(self.docs(&q, limit)?.iter().filter_map(|(_, d)| self.symbol_hit(d)).collect())
     }
 
     /// All definitions in a file, in line order.
@@ -127,7 +130,7 @@ impl Index {
         let f = self.fields();
         let q = all(vec![term(f.kind, "symbol"), term(f.file, path)]);
         let mut v: Vec<_> =
-            self.docs(&q, 10_000)?.iter().map(|(_, d)| self.symbol_hit(d)).collect();
+            self.docs(&q, 10_000)?.iter().filter_map(|(_, d)| self.symbol_hit(d)).collect();
         v.sort_by_key(|s| (s.start_line, std::cmp::Reverse(s.end_line)));
         Ok(v)
     }

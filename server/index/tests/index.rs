@@ -43,8 +43,12 @@ fn symbols_and_chunks_for_every_language() {
         ("Server", "svc/main.go", "struct"),
         ("Serve", "svc/main.go", "method"),
     ] {
-        let hits: Vec<_> =
-            ix.symbols_named(name, 5).unwrap().into_iter().filter(|h| h.kind != "impl").collect();
+        let hits: Vec<_> = ix
+            .symbols_named(name, 5)
+            .unwrap()
+            .into_iter()
+            .filter(|h| h.kind != patois_syntax::SymbolKind::Impl)
+            .collect();
         assert_eq!(hits.len(), 1, "{name}: {hits:?}");
         assert_eq!((hits[0].path.as_str(), hits[0].kind.as_str()), (path, kind), "{name}");
     }
@@ -53,7 +57,7 @@ fn symbols_and_chunks_for_every_language() {
         .symbols_named("Ledger", 5)
         .unwrap()
         .iter()
-        .any(|h| h.kind == "impl" && h.start_line == 2));
+        .any(|h| h.kind == patois_syntax::SymbolKind::Impl && h.start_line == 2));
     let chunks = ix.chunks_in_file("src/lib.rs").unwrap();
     assert!(
         chunks.iter().any(|c| c.kind == "impl_item" && c.start_line == 2 && c.end_line == 4),

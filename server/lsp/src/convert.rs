@@ -32,7 +32,7 @@ pub(crate) fn explanation(x: patois_engine::Explanation) -> ExplainResult {
         .sections
         .iter()
         .map(|s| ExplainSection {
-            title: s.title.clone(),
+            title: s.title,
             entries: s
                 .entries
                 .iter()

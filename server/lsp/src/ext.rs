@@ -3,6 +3,7 @@
 //! structs can change without breaking them. Documented for editor authors in
 //! `docs/lsp-extensions.md`.
 
+pub use patois_engine::{ModelFormat, RunBy, SectionTitle, SymbolKind};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tower_lsp_server::ls_types::notification::Notification;
@@ -51,7 +52,7 @@ pub struct ExplainResult {
     /// The symbol explained, when the range is in or on a definition.
     pub symbol: Option<String>,
     /// Its kind (`function`, `struct`, ...).
-    pub kind: Option<String>,
+    pub kind: Option<SymbolKind>,
     pub sections: Vec<ExplainSection>,
     /// Written by the model from the cited sources; absent without a model.
     pub summary: Option<String>,
@@ -62,8 +63,7 @@ pub struct ExplainResult {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExplainSection {
-    /// `Definition`, `Callers`, `Tests` or `History`.
-    pub title: String,
+    pub title: SectionTitle,
     pub entries: Vec<ExplainEntry>,
 }
 
@@ -251,22 +251,23 @@ impl TrainingReport {
         TrainingReport { state: TrainingState::Failed, message: Some(why), ..Default::default() }
     }
 
-    /// Reads one progress line of `patois train --idle`.
-    pub(crate) fn update(&mut self, v: &serde_json::Value) {
-        let f32_of = |v: &serde_json::Value| v.as_f64().map(|x| x as f32);
-        if let Some(step) = v.get("step").and_then(serde_json::Value::as_u64) {
-            self.steps = step as usize;
-            self.loss = v.get("loss").and_then(f32_of);
-            self.tokens_per_s = v.get("tokensPerS").and_then(|t| t.as_f64()).unwrap_or(0.0);
-        }
-        if let Some(r) = v.get("report") {
-            self.state = TrainingState::Finished;
-            self.steps = r.get("steps").and_then(|s| s.as_u64()).unwrap_or(0) as usize;
-            self.tokens = r.get("tokens").and_then(|s| s.as_u64()).unwrap_or(0) as usize;
-            self.base_loss = r.get("base_loss").and_then(f32_of);
-            self.held_out_loss = r.get("adapted_loss").and_then(f32_of);
-            self.previous_loss = r.get("rival_loss").and_then(f32_of);
-            self.replaced = v.get("replaced").and_then(serde_json::Value::as_bool);
+    /// Takes in one line of `patois train --idle`.
+    pub(crate) fn update(&mut self, event: patois_adapter::IdleEvent) {
+        match event {
+            patois_adapter::IdleEvent::Step { step, loss, tokens_per_s } => {
+                self.steps = step;
+                self.loss = Some(loss);
+                self.tokens_per_s = tokens_per_s;
+            }
+            patois_adapter::IdleEvent::Finished(done) => {
+                self.state = TrainingState::Finished;
+                self.steps = done.steps;
+                self.tokens = done.tokens;
+                self.base_loss = Some(done.base_loss);
+                self.held_out_loss = Some(done.held_out_loss);
+                self.previous_loss = done.previous_loss;
+                self.replaced = Some(done.replaced);
+            }
         }
     }
 
@@ -298,14 +299,13 @@ impl TrainingReport {
 #[serde(rename_all = "camelCase")]
 pub struct ModelReport {
     pub path: PathBuf,
-    /// `gguf`, `safetensors`, ...
-    pub format: String,
+    pub format: ModelFormat,
     pub arch: String,
     pub parameters: usize,
     /// Tokens one request may hold.
     pub context: usize,
-    /// What runs it: `llama.cpp` or `candle`.
-    pub backend: String,
+    /// What runs it: `llama.cpp`, `candle` or `openai` (an inference server).
+    pub backend: RunBy,
 }
 
 /// How far the repository moved since the adapter (or built-in model) was trained.

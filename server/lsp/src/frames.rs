@@ -70,12 +70,29 @@ async fn read_frames<R: AsyncRead + Unpin>(
             }
         };
         let Some(message) = message else { continue };
-        let mut frame = format!("Content-Length: {}\r\n\r\n", message.len()).into_bytes();
-        frame.extend(message);
-        if queue.send(frame).is_err() {
+        if queue.send(frame(&message)).is_err() {
             return;
         }
     }
+}
+
+/// `body` as one LSP frame: its `Content-Length` header, then the body.
+pub fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// The length a header line gives: `None` when it is another header, an error when its
+/// value is not a number of bytes.
+pub fn content_length(line: &str) -> Option<Result<usize, String>> {
+    let (name, value) = line.split_once(':')?;
+    name.trim().eq_ignore_ascii_case("content-length").then(|| {
+        value
+            .trim()
+            .parse()
+            .map_err(|_| format!("Content-Length {:?} is not a number of bytes", value.trim()))
+    })
 }
 
 /// Reads one header block. `None`: the input ended. `Some(Err)`: the block had no usable
@@ -100,12 +117,8 @@ async fn read_headers<R: AsyncRead + Unpin>(
             continue; // blank lines between frames
         }
         any = true;
-        if let Some((name, value)) = t.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-length") {
-                len = Some(value.trim().parse().map_err(|_| {
-                    format!("Content-Length {:?} is not a number of bytes", value.trim())
-                }));
-            }
+        if let Some(l) = content_length(t) {
+            len = Some(l);
         }
     }
     Some(len.unwrap_or_else(|| Err("a message without a Content-Length header".into())))
@@ -172,7 +185,7 @@ mod tests {
     }
 
     fn frame(body: &str) -> Vec<u8> {
-        format!("Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+        super::frame(body.as_bytes())
     }
 
     #[tokio::test]

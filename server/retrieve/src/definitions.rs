@@ -9,6 +9,7 @@ use crate::similar::CoUsed;
 use crate::Result;
 use crate::{is_std_name, is_test_path, Citation, Item, Request, Source};
 use patois_index::{Index, SymbolHit};
+use patois_syntax::SymbolKind;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 const MAX_DEF_LINES: u32 = 40;
@@ -39,10 +40,6 @@ fn indexed_lines(
         .map(|n| lines.get(&n).map(String::as_str).unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n"))
-}
-
-fn is_type_kind(kind: &str) -> bool {
-    matches!(kind, "struct" | "class" | "enum" | "interface" | "trait" | "type" | "union")
 }
 
 /// Definitions by name, each name asked of the index once per retrieval.
@@ -80,15 +77,14 @@ fn best_definition<'h>(
     let doc_is_test = is_test_path(doc_path);
     hits.iter()
         .filter(|h| {
-            h.kind != "impl"
-                && h.kind != "field"
-                && h.kind != "variant"
+            h.kind != SymbolKind::Impl
+                && !h.kind.is_member()
                 && (doc_is_test || !is_test_path(&h.path))
         })
         .max_by_key(|h| {
             let module_match = module.map(|m| module_match(&h.path, m)).unwrap_or(0);
             let same_dir = h.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir;
-            (module_match, same_dir, is_type_kind(&h.kind), std::cmp::Reverse(h.path.len()))
+            (module_match, same_dir, h.kind.is_type(), std::cmp::Reverse(h.path.len()))
         })
 }
 
@@ -148,7 +144,9 @@ pub(crate) fn definitions(
         let hits: Vec<SymbolHit> = named(index, &mut lookups, lookup)?
             .into_iter()
             .filter(|h| {
-                h.path != req.path && h.kind != "module" && (!macro_use || h.kind == "macro")
+                h.path != req.path
+                    && h.kind != SymbolKind::Module
+                    && (!macro_use || h.kind == SymbolKind::Macro)
             })
             .collect();
         let own = hits.iter().find(|h| h.scope.as_deref().is_some_and(|s| known_types.contains(s)));
@@ -307,17 +305,17 @@ fn definition_item(
     def: &SymbolHit,
     why: String,
 ) -> Result<Item> {
-    let max_lines = if is_type_kind(&def.kind) { MAX_DEF_LINES } else { MAX_DEF_LINES / 2 };
+    let max_lines = if def.kind.is_type() { MAX_DEF_LINES } else { MAX_DEF_LINES / 2 };
     let end_line = def.end_line.min(def.start_line + max_lines - 1);
     let mut text = indexed_lines(index, lines, &def.path, def.start_line, end_line)?;
     if let Some(doc) = &def.doc {
         text = format!("{doc}\n{text}");
     }
-    if is_type_kind(&def.kind) {
+    if def.kind.is_type() {
         let mut methods: Vec<SymbolHit> = index
             .symbols_in_scope(&def.name, 200)?
             .into_iter()
-            .filter(|m| matches!(m.kind.as_str(), "method" | "function"))
+            .filter(|m| m.kind.is_callable())
             .collect();
         methods.sort_by(|a, b| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)));
         if !methods.is_empty() {
@@ -329,7 +327,7 @@ fn definition_item(
         }
     }
     let title = match &def.scope {
-        Some(s) if !is_type_kind(&def.kind) => format!("{s}::{}", def.name),
+        Some(s) if !def.kind.is_type() => format!("{s}::{}", def.name),
         _ => def.name.clone(),
     };
     let citation = Citation {
@@ -360,7 +358,7 @@ fn return_type(
     let hits = named(index, lookups, method)?;
     let returned = |h: &SymbolHit| -> Option<String> {
         // A field's type follows its `:`.
-        let ret = if h.kind == "field" {
+        let ret = if h.kind == SymbolKind::Field {
             h.signature.split_once(':')?.1
         } else {
             returns_part(&h.signature, method)?
@@ -374,10 +372,8 @@ fn return_type(
         }
         Some(name.to_string())
     };
-    let methods: Vec<&SymbolHit> = hits
-        .iter()
-        .filter(|h| matches!(h.kind.as_str(), "function" | "method" | "field"))
-        .collect();
+    let methods: Vec<&SymbolHit> =
+        hits.iter().filter(|h| h.kind.is_callable() || h.kind == SymbolKind::Field).collect();
     if let Some(own) = receiver.and_then(|r| methods.iter().find(|h| h.scope.as_deref() == Some(r)))
     {
         return Ok(returned(own));

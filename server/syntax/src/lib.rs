@@ -9,8 +9,10 @@ mod registry;
 mod symbols;
 
 pub use chunk::{line_windows, Chunk, ChunkLimits};
-pub use registry::{language_for_path, language_named, languages, Language, TestPaths};
-pub use symbols::{Import, Symbol};
+pub use registry::{
+    language_for_path, language_named, languages, rules_of, Language, Rules, TestPaths,
+};
+pub use symbols::{Import, Symbol, SymbolKind};
 pub use tree_sitter::Tree;
 
 use std::cell::RefCell;

@@ -22,6 +22,25 @@ pub struct Language {
     pub std_names: HashSet<String>,
     /// From `language.toml`: what makes a path a test file.
     pub tests: TestPaths,
+    /// From `language.toml`: where patois treats the language differently.
+    pub rules: Rules,
+}
+
+/// How a language reads, where patois treats languages differently (`[rules]` in its
+/// `language.toml`, where each is explained). All false for text in no known language.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    pub semicolons: bool,
+    pub macros: bool,
+    pub scoped_functions_are_methods: bool,
+    pub use_trees: bool,
+    pub docstrings: bool,
+}
+
+/// The rules of the language named `name` (a registry name); all false for none.
+pub fn rules_of(name: Option<&str>) -> Rules {
+    name.and_then(language_named).map(|l| l.rules).unwrap_or_default()
 }
 
 /// What makes a path a test file in a language.
@@ -51,6 +70,7 @@ struct LanguageData {
     keywords: HashSet<String>,
     std_names: HashSet<String>,
     tests: TestPaths,
+    rules: Rules,
 }
 
 impl std::fmt::Debug for Language {
@@ -148,6 +168,7 @@ pub fn languages() -> &'static [Language] {
                     keywords: data.keywords,
                     std_names: data.std_names,
                     tests: data.tests,
+                    rules: data.rules,
                     query,
                     name: leak(e.name),
                     extensions: e.extensions,

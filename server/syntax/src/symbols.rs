@@ -9,8 +9,7 @@ use tree_sitter::{Node, StreamingIterator, Tree};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Symbol {
     pub name: String,
-    /// `function`, `method`, `struct`, `class`, `impl`, ... (the suffix of `@definition.<kind>`).
-    pub kind: String,
+    pub kind: SymbolKind,
     /// Name of the enclosing definition (type of an impl block, class, Go receiver).
     pub scope: Option<String>,
     /// 1-based, inclusive.
@@ -22,6 +21,100 @@ pub struct Symbol {
     pub signature: String,
     /// The doc comment (or Python docstring), markers kept.
     pub doc: Option<String>,
+}
+
+/// What a definition defines: the suffix of its `@definition.<kind>` capture in the
+/// grammars' `tags.scm` (a capture naming another kind is a defect the tests catch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SymbolKind {
+    Function,
+    Method,
+    Macro,
+    Struct,
+    Class,
+    Enum,
+    Union,
+    Interface,
+    Trait,
+    Type,
+    Impl,
+    Module,
+    Field,
+    Variant,
+    Constant,
+    Variable,
+}
+
+impl SymbolKind {
+    pub const ALL: [SymbolKind; 16] = [
+        SymbolKind::Function,
+        SymbolKind::Method,
+        SymbolKind::Macro,
+        SymbolKind::Struct,
+        SymbolKind::Class,
+        SymbolKind::Enum,
+        SymbolKind::Union,
+        SymbolKind::Interface,
+        SymbolKind::Trait,
+        SymbolKind::Type,
+        SymbolKind::Impl,
+        SymbolKind::Module,
+        SymbolKind::Field,
+        SymbolKind::Variant,
+        SymbolKind::Constant,
+        SymbolKind::Variable,
+    ];
+
+    /// The name in `tags.scm` and in the index.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SymbolKind::Function => "function",
+            SymbolKind::Method => "method",
+            SymbolKind::Macro => "macro",
+            SymbolKind::Struct => "struct",
+            SymbolKind::Class => "class",
+            SymbolKind::Enum => "enum",
+            SymbolKind::Union => "union",
+            SymbolKind::Interface => "interface",
+            SymbolKind::Trait => "trait",
+            SymbolKind::Type => "type",
+            SymbolKind::Impl => "impl",
+            SymbolKind::Module => "module",
+            SymbolKind::Field => "field",
+            SymbolKind::Variant => "variant",
+            SymbolKind::Constant => "constant",
+            SymbolKind::Variable => "variable",
+        }
+    }
+
+    /// The kind named `name` (`as_str`'s inverse).
+    pub fn named(name: &str) -> Option<SymbolKind> {
+        SymbolKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// A function or a method: something called.
+    pub fn is_callable(self) -> bool {
+        matches!(self, SymbolKind::Function | SymbolKind::Method)
+    }
+
+    /// A type: what a value, a receiver or a return value can be.
+    pub fn is_type(self) -> bool {
+        use SymbolKind::*;
+        matches!(self, Struct | Class | Enum | Union | Interface | Trait | Type)
+    }
+
+    /// A part of another definition (a field, an enum variant), not a definition to show
+    /// on its own.
+    pub fn is_member(self) -> bool {
+        matches!(self, SymbolKind::Field | SymbolKind::Variant)
+    }
+}
+
+impl std::fmt::Display for SymbolKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An import: a module path or an imported name, as written.
@@ -49,13 +142,13 @@ pub(crate) fn extract<'t>(
     let mut imports = Vec::new();
     let mut chunk_nodes = Vec::new();
     while let Some(m) = matches.next() {
-        let mut def: Option<(Node, &str)> = None;
+        let mut def: Option<(Node, SymbolKind)> = None;
         let mut name = None;
         let mut scope = None;
         for c in m.captures() {
             let cap = names[c.index as usize];
             if let Some(kind) = cap.strip_prefix("definition.") {
-                def = Some((c.node, kind));
+                def = SymbolKind::named(kind).map(|k| (c.node, k));
             } else if cap == "name" {
                 name = Some(c.node);
             } else if cap == "scope" {
@@ -72,13 +165,13 @@ pub(crate) fn extract<'t>(
         }
         if let (Some((node, kind)), Some(name)) = (def, name) {
             // Rust methods match both `function` and `method` patterns; keep one per node.
-            if !seen.insert((node.start_byte(), node.end_byte(), kind == "impl")) {
+            if !seen.insert((node.start_byte(), node.end_byte(), kind == SymbolKind::Impl)) {
                 continue;
             }
             defs.push((
                 Symbol {
                     name: node_text(name, text).to_string(),
-                    kind: kind.to_string(),
+                    kind,
                     scope: None,
                     start_line: lines.line(node.start_byte()),
                     end_line: lines.last_line(node.start_byte(), node.end_byte()),
@@ -91,8 +184,16 @@ pub(crate) fn extract<'t>(
             ));
         }
     }
+    let defs = with_scopes(lang, defs);
+    imports.sort_by_key(|(b, _)| *b);
+    imports.dedup_by(|a, b| a.0 == b.0);
+    (defs, imports.into_iter().map(|(_, i)| i).collect(), chunk_nodes)
+}
+
+/// The definitions in source order, each with its scope: the one the query captured, else
+/// the innermost earlier definition whose range contains it.
+fn with_scopes(lang: &Language, mut defs: Vec<(Symbol, Option<String>)>) -> Vec<Symbol> {
     defs.sort_by_key(|(d, _)| (d.start_byte, std::cmp::Reverse(d.end_byte)));
-    // Enclosing scope: the innermost earlier definition whose range contains this one.
     let mut stack: Vec<usize> = Vec::new();
     for i in 0..defs.len() {
         while let Some(&top) = stack.last() {
@@ -108,20 +209,15 @@ pub(crate) fn extract<'t>(
         defs[i].0.scope = explicit.or(enclosing);
         stack.push(i);
     }
-    if lang.name == "rust" {
-        for (d, _) in defs.iter_mut() {
-            if d.kind == "function" && d.scope.is_some() {
-                d.kind = "method".into();
+    let mut defs: Vec<Symbol> = defs.into_iter().map(|(d, _)| d).collect();
+    if lang.rules.scoped_functions_are_methods {
+        for d in defs.iter_mut() {
+            if d.kind == SymbolKind::Function && d.scope.is_some() {
+                d.kind = SymbolKind::Method;
             }
         }
     }
-    imports.sort_by_key(|(b, _)| *b);
-    imports.dedup_by(|a, b| a.0 == b.0);
-    (
-        defs.into_iter().map(|(d, _)| d).collect(),
-        imports.into_iter().map(|(_, i)| i).collect(),
-        chunk_nodes,
-    )
+    defs
 }
 
 fn node_text<'a>(node: Node, text: &'a str) -> &'a str {
@@ -142,7 +238,7 @@ fn is_comment(node: Node) -> bool {
 /// Comments directly above a definition (skipping attributes and decorators),
 /// or the docstring of a Python function or class.
 fn doc_comment(lang: &Language, node: Node, text: &str) -> Option<String> {
-    if lang.name == "python" {
+    if lang.rules.docstrings {
         let body = node.child_by_field_name("body")?;
         let first = body.named_child(0)?;
         if first.kind() == "expression_statement"

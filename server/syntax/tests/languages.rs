@@ -1,4 +1,4 @@
-use patois_syntax::{analyze, languages, ChunkLimits, Symbol};
+use patois_syntax::{analyze, languages, ChunkLimits, Symbol, SymbolKind};
 use std::path::Path;
 
 fn find<'a>(syms: &'a [Symbol], name: &str) -> &'a Symbol {
@@ -9,6 +9,21 @@ fn find<'a>(syms: &'a [Symbol], name: &str) -> &'a Symbol {
 fn every_registered_language_compiles_its_queries() {
     let names: Vec<_> = languages().iter().map(|l| l.name).collect();
     assert_eq!(names, ["rust", "python", "typescript", "tsx", "javascript", "go"]);
+}
+
+#[test]
+fn every_definition_capture_names_a_symbol_kind() {
+    for lang in languages() {
+        for cap in lang.query.capture_names() {
+            if let Some(kind) = cap.strip_prefix("definition.") {
+                assert!(
+                    SymbolKind::named(kind).is_some(),
+                    "@{cap} in {}'s tags.scm is not a SymbolKind",
+                    lang.name
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -32,16 +47,16 @@ fn free() {}
     let a = analyze(Path::new("src/a.rs"), src, &ChunkLimits::default());
     assert_eq!(a.language, Some("rust"));
     let p = find(&a.symbols, "Point");
-    assert_eq!(p.kind, "struct");
+    assert_eq!(p.kind, SymbolKind::Struct);
     assert_eq!(p.doc.as_deref(), Some("/// A point.\n/// Two lines of docs."));
     assert_eq!((p.start_line, p.end_line), (6, 6));
     let new = find(&a.symbols, "new");
-    assert_eq!(new.kind, "method");
+    assert_eq!(new.kind, SymbolKind::Method);
     assert_eq!(new.scope.as_deref(), Some("Point"));
     assert_eq!(new.signature, "pub fn new(x: i32) -> Self");
     assert_eq!(new.doc.as_deref(), Some("/// Makes one."));
-    assert_eq!(find(&a.symbols, "free").kind, "function");
-    assert!(a.symbols.iter().any(|s| s.kind == "impl" && s.name == "Point"));
+    assert_eq!(find(&a.symbols, "free").kind, SymbolKind::Function);
+    assert!(a.symbols.iter().any(|s| s.kind == SymbolKind::Impl && s.name == "Point"));
     assert_eq!(a.imports[0].text, "crate::store::{Store, Key as K}");
     let kinds: Vec<_> = a.chunks.iter().map(|c| (c.kind.as_str(), c.start_line)).collect();
     assert!(kinds.contains(&("impl_item", 8)), "{kinds:?}");
@@ -70,12 +85,12 @@ fn python_classes_methods_docstrings_imports() {
     let src = "import os.path\nfrom pkg.store import Store as S\n\nLIMIT = 3\n\nclass Cache:\n    \"\"\"Keeps things.\"\"\"\n\n    def get(self, key):\n        return key\n\ndef helper():\n    pass\n";
     let a = analyze(Path::new("m.py"), src, &ChunkLimits::default());
     let c = find(&a.symbols, "Cache");
-    assert_eq!(c.kind, "class");
+    assert_eq!(c.kind, SymbolKind::Class);
     assert_eq!(c.doc.as_deref(), Some("\"\"\"Keeps things.\"\"\""));
     let g = find(&a.symbols, "get");
     assert_eq!(g.scope.as_deref(), Some("Cache"));
     assert_eq!(g.signature, "def get(self, key)");
-    assert_eq!(find(&a.symbols, "LIMIT").kind, "constant");
+    assert_eq!(find(&a.symbols, "LIMIT").kind, SymbolKind::Constant);
     let imports: Vec<_> = a.imports.iter().map(|i| i.text.as_str()).collect();
     assert!(
         imports.contains(&"os.path")
@@ -91,12 +106,12 @@ fn typescript_and_tsx() {
     let src = "import { Store } from './store';\n\n// Shapes.\nexport interface Shape { area(): number }\n\nexport class Circle implements Shape {\n  area(): number { return 3; }\n}\n\nexport const make = (r: number) => new Circle();\ntype Id = string;\n";
     for path in ["a.ts", "a.tsx"] {
         let a = analyze(Path::new(path), src, &ChunkLimits::default());
-        assert_eq!(find(&a.symbols, "Shape").kind, "interface");
+        assert_eq!(find(&a.symbols, "Shape").kind, SymbolKind::Interface);
         assert_eq!(find(&a.symbols, "Shape").doc.as_deref(), Some("// Shapes."));
         assert_eq!(find(&a.symbols, "area").scope.as_deref(), Some("Shape"));
-        assert_eq!(find(&a.symbols, "Circle").kind, "class");
-        assert_eq!(find(&a.symbols, "make").kind, "function");
-        assert_eq!(find(&a.symbols, "Id").kind, "type");
+        assert_eq!(find(&a.symbols, "Circle").kind, SymbolKind::Class);
+        assert_eq!(find(&a.symbols, "make").kind, SymbolKind::Function);
+        assert_eq!(find(&a.symbols, "Id").kind, SymbolKind::Type);
         let imports: Vec<_> = a.imports.iter().map(|i| i.text.as_str()).collect();
         assert_eq!(imports, ["Store", "./store"]);
     }
@@ -107,8 +122,8 @@ fn javascript() {
     let src = "import { load } from \"./io.js\";\nclass Repo {\n  open(p) { return p; }\n}\nfunction main() {}\nconst run = async () => {};\n";
     let a = analyze(Path::new("a.mjs"), src, &ChunkLimits::default());
     assert_eq!(find(&a.symbols, "open").scope.as_deref(), Some("Repo"));
-    assert_eq!(find(&a.symbols, "main").kind, "function");
-    assert_eq!(find(&a.symbols, "run").kind, "function");
+    assert_eq!(find(&a.symbols, "main").kind, SymbolKind::Function);
+    assert_eq!(find(&a.symbols, "run").kind, SymbolKind::Function);
     let imports: Vec<_> = a.imports.iter().map(|i| i.text.as_str()).collect();
     assert_eq!(imports, ["load", "./io.js"]);
 }
@@ -118,11 +133,11 @@ fn go_methods_get_their_receiver_as_scope() {
     let src = "package store\n\nimport \"fmt\"\n\n// Store keeps values.\ntype Store struct {\n\tm map[string]int\n}\n\nfunc (s *Store) Get(k string) int {\n\treturn s.m[k]\n}\n\nfunc New() *Store { return nil }\n";
     let a = analyze(Path::new("s.go"), src, &ChunkLimits::default());
     let s = find(&a.symbols, "Store");
-    assert_eq!(s.kind, "struct");
+    assert_eq!(s.kind, SymbolKind::Struct);
     assert_eq!(s.doc.as_deref(), Some("// Store keeps values."));
     let g = find(&a.symbols, "Get");
-    assert_eq!((g.kind.as_str(), g.scope.as_deref()), ("method", Some("Store")));
-    assert_eq!(find(&a.symbols, "New").kind, "function");
+    assert_eq!((g.kind, g.scope.as_deref()), (SymbolKind::Method, Some("Store")));
+    assert_eq!(find(&a.symbols, "New").kind, SymbolKind::Function);
     assert_eq!(a.imports[0].text, "fmt");
 }
 

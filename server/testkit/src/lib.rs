@@ -1,4 +1,7 @@
-//! Test fixtures: real git repositories (or plain folders) in temporary directories.
+//! Test fixtures: real git repositories (or plain folders) in temporary directories, and
+//! a blocking LSP client for a real server process ([`lsp`]).
+
+pub mod lsp;
 
 use git2::{Repository, Signature, Time};
 use std::path::Path;
@@ -65,4 +68,32 @@ impl Fixture {
         let refs: Vec<_> = parents.iter().collect();
         repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &refs).unwrap().to_string()
     }
+}
+
+/// Whether an end-to-end test that needs a tool outside Rust (Neovim, Node and code-server,
+/// llama-cpp-python) can run. When `present` is false it writes which test is skipped and
+/// what to install to stderr, past the test harness's capture, and returns false; with
+/// `PATOIS_REQUIRE_TOOLS` set (scripts/test.sh, CI) a missing tool fails the test instead.
+#[track_caller]
+pub fn tool_ready(test: &str, present: bool, install: &str) -> bool {
+    if present {
+        return true;
+    }
+    let why = format!("{test} needs {install}");
+    if std::env::var_os("PATOIS_REQUIRE_TOOLS").is_some() {
+        panic!("{why} (PATOIS_REQUIRE_TOOLS is set, so it may not be skipped)");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {why}; scripts/test.sh installs everything");
+    false
+}
+
+/// Whether `program args…` runs and exits successfully.
+pub fn runs(program: &str, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

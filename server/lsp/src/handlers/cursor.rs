@@ -1,7 +1,7 @@
 //! `patois/cursor`: the cursor rests; the prompt a completion there would have is
 //! prefilled in the background, stopped by the next keystroke or request.
 
-use crate::background;
+use crate::background::completion as background;
 use crate::session::Session;
 use crate::text::offset;
 use patois_engine::Run;

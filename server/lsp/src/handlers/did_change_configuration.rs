@@ -1,6 +1,7 @@
 //! `workspace/didChangeConfiguration`: new editor settings; a new model is loaded now.
 
 use crate::errors::blocking;
+use crate::handlers::status::send_status;
 use crate::session::Session;
 use crate::settings::merge_settings;
 use tower_lsp_server::ls_types::{DidChangeConfigurationParams, MessageType};
@@ -16,5 +17,5 @@ pub(crate) async fn handle(s: &Session, p: DidChangeConfigurationParams) {
     if let Some(problem) = problem {
         s.client.show_message(MessageType::WARNING, format!("patois: {problem}")).await;
     }
-    s.send_status().await;
+    send_status(s).await;
 }

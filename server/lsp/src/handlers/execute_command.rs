@@ -2,6 +2,7 @@
 //! the explanation is written under the index folder and shown), `patois.reindex` and
 //! `patois.accepted` (an inline completion was accepted).
 
+use crate::background::indexer;
 use crate::errors::invalid;
 use crate::ext::{ExplainParams, ACCEPTED_COMMAND, EXPLAIN_COMMAND, REINDEX_COMMAND};
 use crate::session::Session;
@@ -15,7 +16,7 @@ pub(crate) async fn handle(s: &Arc<Session>, p: ExecuteCommandParams) -> Result<
         EXPLAIN_COMMAND => explain(s, &p.arguments).await,
         REINDEX_COMMAND => {
             let s = s.clone();
-            tokio::spawn(async move { s.reindex("patois: re-indexing").await });
+            tokio::spawn(async move { indexer::reindex(&s, "patois: re-indexing").await });
             Ok(None)
         }
         ACCEPTED_COMMAND => accepted(s, &p.arguments).map(|()| None),

@@ -10,7 +10,6 @@ use patois_engine::{Engine, Settings};
 use patois_index::Index;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
@@ -40,7 +39,7 @@ pub(crate) async fn handle(s: &Arc<Session>, params: InitializeParams) -> Result
         .as_ref()
         .and_then(|g| g.position_encodings.as_ref())
         .is_some_and(|encs| encs.contains(&PositionEncodingKind::UTF8));
-    s.set_encoding(if utf8 { Encoding::Utf8 } else { Encoding::Utf16 });
+    let _ = s.encoding.set(if utf8 { Encoding::Utf8 } else { Encoding::Utf16 });
     let watches = params
         .capabilities
         .workspace
@@ -48,7 +47,7 @@ pub(crate) async fn handle(s: &Arc<Session>, params: InitializeParams) -> Result
         .and_then(|w| w.did_change_watched_files.as_ref())
         .and_then(|d| d.dynamic_registration)
         .unwrap_or(false);
-    s.client_watches.store(watches, Ordering::Relaxed);
+    s.indexer.set_client_watches(watches);
     #[allow(deprecated)]
     let root = params
         .workspace_folders

@@ -1,8 +1,9 @@
 //! `textDocument/inlineCompletion` (LSP 3.18): the ghost text at the cursor.
 
-use crate::background;
+use crate::background::completion as background;
 use crate::errors::{blocking, from_engine};
 use crate::ext::ACCEPTED_COMMAND;
+use crate::handlers::status::send_status;
 use crate::session::Session;
 use crate::text::offset;
 use patois_engine::{CompletionResult, Run, StopReason, Ticket};
@@ -42,8 +43,8 @@ pub(crate) async fn complete_at(
     drop(guard);
     // The inference server went away or came back: say so once, and in the status.
     if let Some(note) = engine.remote_note() {
-        if s.note_once(note).await {
-            s.send_status().await;
+        if note_once(s, note).await {
+            send_status(s).await;
         }
     }
     match r {
@@ -56,8 +57,8 @@ pub(crate) async fn complete_at(
             Ok((!c.text.is_empty()).then_some(c))
         }
         Err(e) if e.is_quiet() => {
-            if s.note_once(e.to_string()).await {
-                s.send_status().await;
+            if note_once(s, e.to_string()).await {
+                send_status(s).await;
             }
             Ok(None)
         }
@@ -107,4 +108,18 @@ pub(crate) fn accepted(s: &Session, uri: &Uri, pos: Position, inserted: &str) ->
     };
     background::run(&engine, &doc.rel, text, at + inserted.len(), Run::Full);
     Ok(())
+}
+
+/// Logs a note (why there is nothing to offer, where completions come from) once per
+/// distinct note; true when it was new.
+async fn note_once(s: &Session, note: String) -> bool {
+    {
+        let mut last = s.last_note.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() == Some(note.as_str()) {
+            return false;
+        }
+        *last = Some(note.clone());
+    }
+    s.client.log_message(MessageType::INFO, format!("patois: {note}")).await;
+    true
 }

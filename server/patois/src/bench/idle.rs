@@ -2,7 +2,7 @@
 //! and what typing costs while a trainer is stopped, through the real server.
 
 use anyhow::{bail, Result};
-use patois_lsp::client::{process_state, Client};
+use patois_testkit::lsp::{process_state, Client};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -101,7 +101,7 @@ pub fn run(dir: &Path, keystrokes: usize) -> Result<()> {
             "initializationOptions": options }),
     );
     c.notify("initialized", json!({}));
-    c.wait("indexing to finish", patois_lsp::client::is_progress_end);
+    c.wait("indexing to finish", patois_testkit::lsp::is_progress_end);
     c.wait("the model to load", |v| {
         v["method"] == "patois/status"
             && (v["params"]["model"].is_object() || v["params"]["modelError"].is_string())
@@ -160,7 +160,7 @@ pub fn run(dir: &Path, keystrokes: usize) -> Result<()> {
     c.request("shutdown", Value::Null);
     c.notify("exit", Value::Null);
     let _ = c.child.wait();
-    let p = |t: &mut Vec<f64>, q: f64| crate::bench_generate::pct(t, q);
+    let p = |t: &mut Vec<f64>, q: f64| crate::bench::generate::pct(t, q);
     println!(
         "  typing with no trainer:          completion p50 {:.0} ms, max {:.0} ms",
         p(&mut before, 0.5),

@@ -1,7 +1,7 @@
 //! `patois adapter export --gguf`: the house adapter as a GGUF LoRA, for llama.cpp (which
 //! runs the default model here), llama-server and Ollama.
 
-use crate::model_cmds::{open_engine, ModelArgs};
+use crate::cmd::model::{open_engine, ModelArgs};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 

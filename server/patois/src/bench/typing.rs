@@ -5,10 +5,10 @@
 //! earlier one still matches what was typed since; the person presses Tab as soon as the
 //! visible ghost text's first line is the rest of the line.
 
-use crate::bench_complete::{Task, TimeSplit};
-use crate::bench_generate::pct;
+use crate::bench::complete::{Task, TimeSplit};
+use crate::bench::generate::pct;
 use anyhow::Result;
-use patois_lsp::client::Client;
+use patois_testkit::lsp::Client;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -301,7 +301,7 @@ pub fn run(args: TypingArgs) -> Result<()> {
     }
     c.request("initialize", json!({ "processId": null, "rootUri": format!("file://{}", split.base_dir.display()), "capabilities": { "window": { "workDoneProgress": true } }, "initializationOptions": options }));
     c.notify("initialized", json!({}));
-    c.wait("indexing to finish", patois_lsp::client::is_progress_end);
+    c.wait("indexing to finish", patois_testkit::lsp::is_progress_end);
     c.wait("the model to load", |v| {
         v["method"] == "patois/status"
             && (v["params"]["model"].is_object() || v["params"]["modelError"].is_string())

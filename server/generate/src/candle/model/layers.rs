@@ -36,9 +36,9 @@ impl Lin {
     /// backward pass's work on it.
     pub(crate) fn forward_with(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
         let mut y = match (&self.dense, &self.quant) {
-            (Some(w), _) if frozen => {
-                x.contiguous()?.apply_op1(crate::frozen::FrozenMatmul { weight: w.clone() })?
-            }
+            (Some(w), _) if frozen => x
+                .contiguous()?
+                .apply_op1(crate::candle::frozen::FrozenMatmul { weight: w.clone() })?,
             (Some(w), _) => x.broadcast_matmul(&w.t()?)?,
             (None, Some(q)) => q.forward(x)?,
             _ => unreachable!("a Lin always has weights"),

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use patois_index::{Index, Quiet, UpdateOptions};
 use patois_retrieve::{chars, contains_word, nth_line, retrieve, Budget, Item, Options, Request};
-use patois_syntax::ChunkLimits;
+use patois_syntax::{ChunkLimits, SymbolKind};
 use patois_vcs::Repo;
 use regex::Regex;
 use std::collections::HashSet;
@@ -134,10 +134,8 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
                         .into_iter()
                         .filter(|h| {
                             h.path != added.path
-                                && !matches!(
-                                    h.kind.as_str(),
-                                    "impl" | "field" | "variant" | "module"
-                                )
+                                && !h.kind.is_member()
+                                && !matches!(h.kind, SymbolKind::Impl | SymbolKind::Module)
                         })
                         .map(|h| h.path)
                         .collect();
@@ -149,7 +147,7 @@ fn mine_tasks(repo: &Repo, ix: &Index, range: &[String], max_tasks: usize) -> Re
                         dropped.not_code += 1;
                     } else if defined
                         .iter()
-                        .any(|s| s.name == w && s.start_line == *n && s.kind != "impl")
+                        .any(|s| s.name == w && s.start_line == *n && s.kind != SymbolKind::Impl)
                     {
                         dropped.defined_here += 1;
                     } else if patois_retrieve::is_std_name(Some(lang.name), w) {
@@ -301,7 +299,7 @@ fn latency(ix: &Index, base: &Path, samples: usize) -> Result<()> {
 }
 
 fn print_latency(label: &str, times: &mut [f64]) {
-    let mut p = |q: f64| crate::bench_generate::pct(times, q);
+    let mut p = |q: f64| crate::bench::generate::pct(times, q);
     println!(
         "{label:<19}p50 {:.1} ms   p95 {:.1} ms   max {:.1} ms over {} (goal p95 < 30 ms)",
         p(0.5),

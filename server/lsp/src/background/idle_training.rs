@@ -8,8 +8,8 @@
 //! one starts when the repository moved on. Unix only (it pauses the child with signals).
 
 use crate::ext::{TrainingReport, TrainingState};
+use crate::handlers::status::send_status;
 use patois_engine::Engine;
-use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -211,10 +211,10 @@ impl IdleTrainer {
         });
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if let Some(r) = lock(&report).as_mut() {
-                        r.update(&v);
-                    }
+                if let (Some(event), Some(r)) =
+                    (patois_adapter::IdleEvent::parse(&line), lock(&report).as_mut())
+                {
+                    r.update(event);
                 }
             }
         });
@@ -323,7 +323,7 @@ pub(crate) async fn show_progress(
                     let p = s.client.progress(token, "patois: training while idle");
                     shown = Some(p.with_message(msg).begin().await);
                 }
-                s.send_status().await;
+                send_status(&s).await;
             }
             ProgressEvent::Report(msg) => {
                 if let Some(p) = &shown {
@@ -334,7 +334,7 @@ pub(crate) async fn show_progress(
                 if let Some(p) = shown.take() {
                     p.finish_with_message(msg).await;
                 }
-                s.send_status().await;
+                send_status(&s).await;
             }
         }
     }

@@ -1,13 +1,22 @@
-//! Completions: the cache of earlier ones, typing into the last one, the continuation
-//! found elsewhere, and the model's, with a prompt sized to the latency budget.
+//! Completions: the cache of earlier ones ([`cache`]), typing into the last one, the
+//! continuation found elsewhere, and the model's, with a prompt sized to the latency budget
+//! ([`budget`]) and a generation that later keystrokes may join ([`jobs`]); the text tidied
+//! for the ghost text ([`postprocess`]).
 
-use crate::budget::{FIRST_LINE_TOKENS, MIN_WINDOW};
-use crate::jobs::Job;
+pub(crate) mod budget;
+pub(crate) mod cache;
+pub(crate) mod jobs;
+mod postprocess;
+
 use crate::tally::RunRecord;
 use crate::{lock, CompletionResult, Engine, Result, Settings, Ticket, Timings};
+use budget::{FIRST_LINE_TOKENS, MIN_WINDOW};
+use cache::{CacheKey, Shown, CACHE_ENTRIES};
+use jobs::Job;
 use patois_generate::{decide_mode, Backend, GenOptions, Mode, StopReason};
 use patois_prompt::{build, Input, Limits, Prompt};
 use patois_retrieve::{Citation, Item};
+use postprocess::{rest_after_typing, tidy};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,98 +95,11 @@ fn cancelled_before_the_model(t0: Instant) -> CompletionResult {
     without_model(String::new(), StopReason::Cancelled, Vec::new(), t0)
 }
 
-/// The completion up to a line opening a markdown code fence: a chat-tuned model sometimes
-/// starts writing prose about the code, and a fence is never code.
-fn before_fence(text: &str) -> &str {
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim_start().starts_with("```") {
-            return text[..at].trim_end_matches(['\n', '\r']);
-        }
-        at += line.len();
-    }
-    text
-}
-
-/// The completion with its first line's leading whitespace removed, and as much from the
-/// lines after it: the cursor follows the indentation the editor (or the user) already put
-/// on the line, and a model that indents again would insert it twice.
-fn drop_extra_indent(text: &str) -> String {
-    let extra = text.len() - text.trim_start_matches([' ', '\t']).len();
-    if extra == 0 {
-        return text.to_string();
-    }
-    let mut lines = text.split('\n');
-    let mut out = lines.next().unwrap_or("")[extra..].to_string();
-    for l in lines {
-        let ws = l.len() - l.trim_start_matches([' ', '\t']).len();
-        out.push('\n');
-        out.push_str(&l[ws.min(extra)..]);
-    }
-    out
-}
-
-/// The model's text as the ghost text shows it: without a second indentation when the
-/// user typed only indentation, and without prose after a markdown fence.
-fn tidy(text: String, typed_indent_only: bool) -> String {
-    let text = if typed_indent_only { drop_extra_indent(&text) } else { text };
-    before_fence(&text).to_string()
-}
-
 /// Puts the items that were also in the previous prompt first, in their previous order:
 /// the prompt then starts as before and the model's cache of that start is reused.
 fn keep_order_of(items: &mut [Item], before: &[Item]) {
     let rank = |it: &Item| before.iter().position(|b| b.citation == it.citation);
     items.sort_by_key(|it| rank(it).unwrap_or(usize::MAX));
-}
-
-/// What remains of `completion` (made at `was_prefix`|`was_suffix`) once the document reads
-/// `prefix`|`suffix`: the user typed its beginning. `None` when they typed something else,
-/// nothing, or all of it.
-fn rest_after_typing<'a>(
-    was_prefix: &str,
-    was_suffix: &str,
-    completion: &'a str,
-    prefix: &str,
-    suffix: &str,
-) -> Option<&'a str> {
-    if was_suffix != suffix {
-        return None;
-    }
-    let typed = prefix.strip_prefix(was_prefix).filter(|t| !t.is_empty())?;
-    completion.strip_prefix(typed).filter(|rest| !rest.trim().is_empty())
-}
-
-/// A completion as the model made it, and where.
-pub(crate) struct Shown {
-    path: String,
-    prefix: String,
-    suffix: String,
-    result: CompletionResult,
-}
-
-/// Completions already computed, keyed by document and the text around the cursor.
-#[derive(Default)]
-pub(crate) struct CompletionCache {
-    pub(crate) entries: Vec<(CacheKey, CompletionResult)>,
-}
-
-const CACHE_ENTRIES: usize = 64;
-
-/// A document and a hash of its text before and after the cursor.
-#[derive(PartialEq, Eq)]
-pub(crate) struct CacheKey {
-    path: String,
-    text: u64,
-}
-
-impl CacheKey {
-    fn new(path: &str, prefix: &str, suffix: &str) -> CacheKey {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (prefix, suffix).hash(&mut h);
-        CacheKey { path: path.to_string(), text: h.finish() }
-    }
 }
 
 impl Engine {
@@ -479,24 +401,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::{before_fence, drop_extra_indent, keep_order_of, rest_after_typing};
-
-    #[test]
-    fn a_markdown_fence_ends_the_completion() {
-        assert_eq!(before_fence("```"), "");
-        assert_eq!(before_fence("x();\n```\nprose"), "x();");
-        assert_eq!(before_fence("/// ```\n/// x();"), "/// ```\n/// x();", "a doc example stays");
-        assert_eq!(before_fence("a\nb"), "a\nb");
-    }
-
-    #[test]
-    fn a_completion_after_typed_indentation_is_not_indented_again() {
-        assert_eq!(drop_extra_indent("    x = 1;"), "x = 1;");
-        assert_eq!(drop_extra_indent("x = 1;"), "x = 1;");
-        // The block keeps its shape, shifted left by the first line's extra indentation.
-        assert_eq!(drop_extra_indent("  if a {\n      b();\n  }"), "if a {\n    b();\n}");
-        assert_eq!(drop_extra_indent("    a\nb"), "a\nb");
-    }
+    use super::keep_order_of;
     use patois_retrieve::{Citation, Item, Score, Source};
 
     fn item(path: &str) -> Item {
@@ -522,16 +427,5 @@ mod tests {
         keep_order_of(&mut now, &before);
         let order: Vec<&str> = now.iter().map(|i| i.citation.path.as_str()).collect();
         assert_eq!(order, ["a", "c", "x", "y"]);
-    }
-
-    #[test]
-    fn typing_the_ghost_text_leaves_its_rest() {
-        let (p, s, c) = ("let x = ", "\n}", "store.get(key);");
-        assert_eq!(rest_after_typing(p, s, c, "let x = st", s), Some("ore.get(key);"));
-        assert_eq!(rest_after_typing(p, s, c, "let x = sx", s), None, "typed something else");
-        assert_eq!(rest_after_typing(p, s, c, p, s), None, "typed nothing");
-        assert_eq!(rest_after_typing(p, s, c, "let x = store.get(key);", s), None, "typed it all");
-        assert_eq!(rest_after_typing(p, s, c, "let x = st", "\n}\n"), None, "the suffix changed");
-        assert_eq!(rest_after_typing(p, s, c, "let y = st", s), None, "edited before the cursor");
     }
 }

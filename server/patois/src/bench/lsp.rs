@@ -1,7 +1,7 @@
 //! `patois bench lsp`: a typing session replayed through the real server.
 
 use anyhow::Result;
-use patois_lsp::client::Client;
+use patois_testkit::lsp::Client;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -53,7 +53,7 @@ fn session(
         json!({ "processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": { "window": { "workDoneProgress": true } }, "initializationOptions": options }),
     );
     c.notify("initialized", json!({}));
-    c.wait("indexing to finish", patois_lsp::client::is_progress_end);
+    c.wait("indexing to finish", patois_testkit::lsp::is_progress_end);
     // The model loads after indexing; the status that follows says how that went.
     c.wait("the model to load", |v| {
         v["method"] == "patois/status"
@@ -152,7 +152,7 @@ pub fn run(
         for (label, via) in [("local", None), ("remote", Some(remote))] {
             let s = session(&root, &file, requests, true, model.as_deref(), &[], via)?;
             let mut t = s.times;
-            let p = |t: &mut Vec<f64>, q: f64| crate::bench_generate::pct(t, q);
+            let p = |t: &mut Vec<f64>, q: f64| crate::bench::generate::pct(t, q);
             println!(
                 "  {label:<7} keystroke p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} requests; \
                  first completion in the opened file {:.0} ms; {} got ghost text",
@@ -169,7 +169,7 @@ pub fn run(
     for (label, cache) in [("with caches", true), ("without caches", false)] {
         let s = session(&root, &file, requests, cache, model.as_deref(), &[], None)?;
         let (fresh, mut t, shown) = (s.fresh, s.times, s.shown);
-        let p = |t: &mut Vec<f64>, q: f64| crate::bench_generate::pct(t, q);
+        let p = |t: &mut Vec<f64>, q: f64| crate::bench::generate::pct(t, q);
         println!(
             "  {label:<15} keystroke p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} requests \
              (goals p50 < 250, p95 < 600); first completion in the opened file {fresh:.0} ms \

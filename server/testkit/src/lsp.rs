@@ -1,5 +1,7 @@
-//! A small blocking LSP client: JSON-RPC with LSP framing over a child process.
+//! A small blocking LSP client: JSON-RPC with LSP framing (the server's own,
+//! `patois_lsp::frames`) over a child process; for the end-to-end tests and the benchmarks.
 
+use patois_lsp::frames::content_length;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -51,8 +53,8 @@ impl Client {
                 if line.is_empty() {
                     break;
                 }
-                if let Some(v) = line.strip_prefix("Content-Length:") {
-                    len = v.trim().parse().unwrap();
+                if let Some(l) = content_length(line) {
+                    len = l.expect("the server writes valid Content-Length headers");
                 }
             }
             let mut body = vec![0; len];
@@ -160,10 +162,7 @@ impl Drop for Client {
 
 /// One message with its Content-Length header.
 pub fn frame(v: &Value) -> Vec<u8> {
-    let body = serde_json::to_vec(v).unwrap();
-    let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
-    out.extend(body);
-    out
+    patois_lsp::frames::frame(&serde_json::to_vec(v).expect("a JSON value serializes"))
 }
 
 /// The scheduler state letter of a Linux process (`R`, `S`, `T` for stopped…), from /proc.

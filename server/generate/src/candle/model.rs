@@ -17,7 +17,7 @@ use candle_nn::VarBuilder;
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::causal_softmax::CausalSoftmax;
+use super::causal_softmax::CausalSoftmax;
 
 /// A loaded model.
 pub struct Model {

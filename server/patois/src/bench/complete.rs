@@ -5,7 +5,7 @@
 //! similarity. In the same run: the model without retrieved context, and the copy
 //! baseline (the line that follows the most similar line elsewhere in the repository).
 
-use crate::bench_generate::pct;
+use crate::bench::generate::pct;
 use anyhow::{Context, Result};
 use patois_engine::{Engine, Run, Settings, Ticket};
 use patois_index::{Index, Quiet, UpdateOptions};

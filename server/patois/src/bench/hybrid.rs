@@ -5,7 +5,7 @@
 //! each strength asked for). Plus the held-out loss of the base and the adapted model,
 //! and the training speed.
 
-use crate::bench_complete::{LinePairs, Score, TimeSplit};
+use crate::bench::complete::{LinePairs, Score, TimeSplit};
 use anyhow::Result;
 use patois_adapter::Provenance;
 use patois_engine::{Engine, Run, Settings, Ticket, GGUF_ADAPTER};
@@ -168,7 +168,7 @@ fn train(engine: &Engine, base: &Path, adapter: &Path, args: &HybridArgs) -> Res
         minutes: args.minutes,
         lr: 1e-3,
         top_layers: args.top_layers,
-        ..crate::model_cmds::serving_train_options(&engine.settings())
+        ..crate::cmd::model::serving_train_options(&engine.settings())
     };
     let stop = AtomicBool::new(false);
     let r = train_lora(engine.index(), base, adapter, &opts, &stop, &Silent)?;

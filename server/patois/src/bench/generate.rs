@@ -3,7 +3,7 @@
 //! run by llama.cpp and by our candle decoder in the same run (and the built-in model
 //! when it exists).
 
-use crate::model_cmds::{open_engine, ModelArgs};
+use crate::cmd::model::{open_engine, ModelArgs};
 use crate::IndexLocation;
 use anyhow::Result;
 use patois_engine::{builtin_model_dir, Engine};
@@ -234,7 +234,7 @@ fn reference(model: &Path, prompt: &str, ours: &Speed) {
     let run = || -> Result<serde_json::Value> {
         let dir = tempfile::tempdir()?;
         let script = dir.path().join("llama_reference.py");
-        std::fs::write(&script, include_str!("scripts/llama_reference.py"))?;
+        std::fs::write(&script, include_str!("llama_reference.py"))?;
         let prompt_file = dir.path().join("prompt.txt");
         std::fs::write(&prompt_file, prompt)?;
         let opts = patois_generate::LlamaOptions::default();

@@ -1,6 +1,6 @@
 //! `patois context FILE:LINE:COL`: exactly what the model would read.
 
-use crate::index_cmd::open_index;
+use crate::cmd::index::open_index;
 use crate::IndexLocation;
 use anyhow::{Context, Result};
 use patois_engine::{Engine, Settings};
