@@ -37,6 +37,10 @@ pub enum Run {
 /// Budget-cut windows are multiples of this many tokens.
 const WINDOW_STEP: usize = 64;
 
+/// The most suffix, in tokens, of a prompt under the latency budget: about the rest of the
+/// line and the next one.
+const BUDGET_SUFFIX: usize = 16;
+
 /// A prompt sized for the latency budget.
 struct Fitted {
     prompt: Prompt,
@@ -346,9 +350,17 @@ impl Engine {
         run: Run,
     ) -> Fitted {
         let full = settings.prompt_window(g.info().context);
-        let build_at = |window| build(g.info().fim, input, Limits::for_window(window), g.as_ref());
-        let prompt = build_at(full);
         let budget_ms = settings.latency_budget_ms;
+        // Under a budget the suffix is short: in prefix-suffix-middle order it is computed
+        // again after every keystroke, while the context and the prefix stay cached.
+        let budgeted = budget_ms > 0 && matches!(run, Run::Foreground | Run::Warm);
+        let suffix_cap = if budgeted { BUDGET_SUFFIX } else { usize::MAX };
+        let build_at = |window| {
+            let limits = Limits::for_window(window);
+            let limits = Limits { suffix: limits.suffix.min(suffix_cap), ..limits };
+            build(g.info().fim, input, limits, g.as_ref())
+        };
+        let prompt = build_at(full);
         let (Some(speed), true) = (self.speed.get(), run == Run::Foreground && budget_ms > 0)
         else {
             return Fitted { prompt, window: full, full, deadline: None };

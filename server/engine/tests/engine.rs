@@ -335,6 +335,33 @@ fn the_budget_shrinks_the_prompt_when_the_measured_speed_is_low() {
     assert!(warmed.prompt_tokens - warmed.cache_hit_tokens <= 1, "{warmed:?}");
 }
 
+/// Under a latency budget the suffix is short: after a warm-up, a keystroke makes the model
+/// read again only the key and that suffix (it follows the prefix in the prompt), with the
+/// whole window kept; without a budget the suffix is whole.
+#[test]
+fn under_a_budget_a_keystroke_recomputes_only_a_short_suffix() {
+    use patois_engine::Speed;
+    let (_fx, e) = setup();
+    e.set_settings(Settings { latency_budget_ms: 1000, prompt_tokens: 1024, ..e.settings() })
+        .unwrap();
+    let after: String = (0..40).map(|i| format!("    s.put({i});\n")).collect();
+    let doc =
+        format!("use crate::store::Store;\n\npub fn more(s: &mut Store) {{\n    s.\n{after}}}\n");
+    let cursor = doc.find("s.\n").unwrap() + 2;
+    let full = e.settings().prompt_window(e.load_model().unwrap().info().context);
+    e.set_speed(Some(Speed { prefill_tokens_per_s: 1e6, decode_tokens_per_s: 1e5 }));
+    e.warm("src/more.rs", &doc, cursor, &e.begin_background("src/more.rs")).unwrap();
+    let typed = format!("{}p{}", &doc[..cursor], &doc[cursor..]);
+    let r = e.complete("src/more.rs", &typed, cursor + 1, &Ticket::detached()).unwrap();
+    assert_eq!(r.prompt_window, full, "{r:?}");
+    let new = r.prompt_tokens - r.cache_hit_tokens;
+    assert!(new <= 24, "{new} tokens read again: {r:?}");
+    e.set_settings(Settings { latency_budget_ms: 0, ..e.settings() }).unwrap();
+    e.clear_completion_cache();
+    let whole = e.complete("src/more.rs", &typed, cursor + 1, &Ticket::detached()).unwrap();
+    assert!(whole.prompt_tokens >= r.prompt_tokens + 32, "{whole:?} {r:?}");
+}
+
 /// A completion computed in the background (after an accepted ghost text) waits in the
 /// cache: the request for that text finds it there.
 #[test]

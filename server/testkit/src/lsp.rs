@@ -83,6 +83,7 @@ impl Client {
     }
 
     /// Waits for a message matching `pred` (possibly one already received).
+    #[track_caller]
     pub fn wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         if let Some(v) = self.seen.iter().find(|v| pred(v)).cloned() {
             return v;
@@ -96,6 +97,7 @@ impl Client {
     }
 
     /// Reads the next message, answering server requests on the way.
+    #[track_caller]
     pub fn next(&mut self, what: &str) -> Value {
         match self.rx.recv_timeout(Duration::from_secs(120)) {
             Ok((v, _)) => self.received(v),
@@ -129,10 +131,12 @@ impl Client {
         v
     }
 
+    #[track_caller]
     pub fn response(&mut self, id: i64) -> Value {
         self.wait(&format!("response {id}"), |v| v["id"] == json!(id) && v.get("method").is_none())
     }
 
+    #[track_caller]
     pub fn request(&mut self, method: &str, params: Value) -> Value {
         let id = self.request_async(method, params);
         let r = self.response(id);
@@ -145,6 +149,7 @@ impl Client {
     }
 
     /// Waits until more than `n` indexing runs have ended.
+    #[track_caller]
     pub fn wait_progress_ends_over(&mut self, n: usize) {
         while self.progress_ends() <= n {
             self.next("an index update to finish");

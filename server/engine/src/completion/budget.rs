@@ -71,8 +71,8 @@ impl SpeedMeter {
 }
 
 /// Prompt tokens a keystroke makes the model read again in a warm prompt: the suffix
-/// (at most 64 tokens, after the cursor in prefix-suffix-middle order) and the key.
-const KEYSTROKE_TOKENS: usize = 66;
+/// (after the cursor in prefix-suffix-middle order, short under a budget) and the key.
+const KEYSTROKE_TOKENS: usize = super::BUDGET_SUFFIX + 2;
 
 impl Speed {
     /// Milliseconds from a keystroke to a first line of ghost text, the prompt otherwise

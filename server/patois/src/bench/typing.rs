@@ -37,6 +37,10 @@ pub struct TypingArgs {
     /// The server's latency budget [default: its setting].
     #[arg(long)]
     pub budget_ms: Option<u64>,
+    /// The server's full prompt in tokens (`prompt_tokens` in a `patois.toml` written into
+    /// the typed checkout) [default: its setting].
+    #[arg(long)]
+    pub prompt_tokens: Option<usize>,
     /// Run one busy process beside the server (as a compiler or rust-analyzer would).
     #[arg(long)]
     pub busy: bool,
@@ -294,6 +298,9 @@ pub fn run(args: TypingArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => std::env::current_exe()?,
     };
+    if let Some(n) = args.prompt_tokens {
+        std::fs::write(split.base_dir.join("patois.toml"), format!("prompt_tokens = {n}\n"))?;
+    }
     let mut c = Client::start(&exe, &split.base_dir);
     let mut options = json!({ "model": args.model.as_ref().map(|m| m.display().to_string()).unwrap_or_default() });
     if let Some(b) = args.budget_ms {
