@@ -1,6 +1,7 @@
 //! `patois bench`: speed as ratios against a baseline measured in the same run.
 
 mod complete;
+mod corpus;
 mod generate;
 mod hybrid;
 mod idle;
@@ -93,7 +94,18 @@ pub enum What {
     /// file defining the symbol the author used next? Compared with BM25 over
     /// 20-line windows in the same run; plus latency at sampled cursors.
     Retrieval {
+        #[arg(default_value = ".")]
         dir: PathBuf,
+        /// Run every repository of a half of this corpus file (`benchmarks/corpus.toml`)
+        /// instead of DIR, and report per repository and overall with standard errors.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Where `scripts/corpus.sh` cloned the corpus.
+        #[arg(long, default_value = "target/corpus")]
+        repos: PathBuf,
+        /// Which half of the corpus.
+        #[arg(long, value_enum, default_value = "tuning")]
+        half: corpus::Half,
         /// How many recent first-parent commits to turn into tasks.
         #[arg(long, default_value_t = 40)]
         commits: usize,
@@ -108,8 +120,11 @@ pub enum What {
 pub fn run(what: What) -> Result<()> {
     match what {
         What::Index { dir, runs } => bench_index(dir, runs),
-        What::Retrieval { dir, commits, max_tasks, samples } => {
-            retrieval::run(dir, commits, max_tasks, samples)
+        What::Retrieval { corpus: Some(file), repos, half, commits, max_tasks, .. } => {
+            retrieval::run_corpus(&file, &repos, half, commits, max_tasks)
+        }
+        What::Retrieval { dir, commits, max_tasks, samples, .. } => {
+            retrieval::run(dir, commits, max_tasks, samples).map(|_| ())
         }
         What::Generate { dir, model, tokens, skip_candle } => {
             generate::run(&dir, model, tokens, skip_candle)

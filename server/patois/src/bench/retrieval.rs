@@ -1,5 +1,6 @@
 //! `patois bench retrieval`: recall of defining files on tasks mined from history.
 
+use super::corpus::{self, Half};
 use anyhow::{Context, Result};
 use patois_index::{Index, Quiet, UpdateOptions};
 use patois_retrieve::{chars, contains_word, nth_line, retrieve, Budget, Item, Options, Request};
@@ -23,7 +24,15 @@ struct Task {
 const TOP: usize = 5;
 const BUDGET: usize = 6000;
 
-pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, samples: usize) -> Result<()> {
+/// Hits of one repository's tasks: patois and the BM25-window baseline.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Score {
+    pub tasks: usize,
+    pub def_ours: usize,
+    pub def_base: usize,
+}
+
+pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, samples: usize) -> Result<Score> {
     let root = patois_index::repo_root(&dir)?;
     let tmp = tempfile::tempdir()?;
     let base_dir = tmp.path().join("base");
@@ -70,11 +79,54 @@ pub fn run(dir: PathBuf, commits: usize, max_tasks: usize, samples: usize) -> Re
     )?;
     println!("  index              {} files, {} chunks, {} symbols", r.files, r.chunks, r.symbols);
 
+    let mut score = Score::default();
     if let Some(repo) = &repo {
         let tasks = mine_tasks(repo, &ix, &range, max_tasks)?;
-        evaluate(&ix, &win, &tasks)?;
+        score = evaluate(&ix, &win, &tasks)?;
     }
-    latency(&ix, &base_dir, samples)
+    latency(&ix, &base_dir, samples)?;
+    Ok(score)
+}
+
+/// [`run`] on each repository of `half` of the corpus in `file` (cloned under `repos`),
+/// then def-recall@5 per repository and overall with standard errors.
+pub fn run_corpus(
+    file: &Path,
+    repos: &Path,
+    half: Half,
+    commits: usize,
+    max_tasks: usize,
+) -> Result<()> {
+    let entries = corpus::load(file, repos, half)?;
+    let mut rows = Vec::new();
+    for e in &entries {
+        let score = run(e.dir(repos), commits, max_tasks, 0)?;
+        rows.push((e, score));
+    }
+    println!(
+        "\ncorpus {} ({half:?} half): def-recall@5, patois and the BM25-window baseline",
+        file.display()
+    );
+    for (e, s) in &rows {
+        let (p, p_se) = corpus::share(s.def_ours, s.tasks);
+        let (b, b_se) = corpus::share(s.def_base, s.tasks);
+        println!(
+            "  {:28} {:10} {:4} tasks   patois {p:.3} ± {p_se:.3}   bm25-window {b:.3} ± {b_se:.3}",
+            e.name, e.language, s.tasks
+        );
+    }
+    let tasks: usize = rows.iter().map(|(_, s)| s.tasks).sum();
+    let (p, p_se) = corpus::share(rows.iter().map(|(_, s)| s.def_ours).sum(), tasks);
+    let (b, b_se) = corpus::share(rows.iter().map(|(_, s)| s.def_base).sum(), tasks);
+    println!("  all tasks pooled              {tasks:4} tasks   patois {p:.3} ± {p_se:.3}   bm25-window {b:.3} ± {b_se:.3}");
+    let per_repo: Vec<f64> = rows
+        .iter()
+        .filter(|(_, s)| s.tasks > 0)
+        .map(|(_, s)| s.def_ours as f64 / s.tasks as f64)
+        .collect();
+    let (m, m_se) = corpus::mean(&per_repo);
+    println!("  mean over {} repositories       patois {m:.3} ± {m_se:.3}", per_repo.len());
+    Ok(())
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
@@ -202,12 +254,12 @@ fn empty_task() -> Task {
     }
 }
 
-fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<()> {
+fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<Score> {
     if tasks.is_empty() {
         println!(
             "  tasks              none found (no added lines using symbols defined in other files)"
         );
-        return Ok(());
+        return Ok(Score::default());
     }
     let (mut def_ours, mut id_ours, mut def_base, mut id_base) = (0, 0, 0, 0);
     let mut times = Vec::new();
@@ -260,7 +312,7 @@ fn evaluate(ix: &Index, win: &Index, tasks: &[Task]) -> Result<()> {
         ratio(id_ours, id_base)
     );
     print_latency("  task latency", &mut times);
-    Ok(())
+    Ok(Score { tasks: tasks.len(), def_ours, def_base })
 }
 
 fn latency(ix: &Index, base: &Path, samples: usize) -> Result<()> {
