@@ -56,6 +56,16 @@ pub enum What {
         /// user's edits, and compare with asking without them.
         #[arg(long)]
         replay_edits: bool,
+        /// Run every repository of a half of this corpus file instead of DIR (see
+        /// `bench retrieval --corpus`).
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Where `scripts/corpus.sh` cloned the corpus.
+        #[arg(long, default_value = "target/corpus")]
+        repos: PathBuf,
+        /// Which half of the corpus.
+        #[arg(long, value_enum, default_value = "tuning")]
+        half: corpus::Half,
     },
     /// Replay typing (one character per request) through the real server, with and without caches.
     Lsp {
@@ -129,8 +139,11 @@ pub fn run(what: What) -> Result<()> {
         What::Generate { dir, model, tokens, skip_candle } => {
             generate::run(&dir, model, tokens, skip_candle)
         }
-        What::Complete { dir, commits, max_tasks, model, replay_edits } => {
-            complete::run(dir, commits, max_tasks, model, replay_edits)
+        What::Complete { corpus: Some(file), repos, half, commits, max_tasks, model, .. } => {
+            complete::run_corpus(&file, &repos, half, commits, max_tasks, model)
+        }
+        What::Complete { dir, commits, max_tasks, model, replay_edits, .. } => {
+            complete::run(dir, commits, max_tasks, model, replay_edits).map(|_| ())
         }
         What::Lsp { dir, requests, model, endpoint, model_name } => {
             let remote = endpoint.map(|e| (e, model_name));

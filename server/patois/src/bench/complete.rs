@@ -5,6 +5,7 @@
 //! similarity. In the same run: the model without retrieved context, and the copy
 //! baseline (the line that follows the most similar line elsewhere in the repository).
 
+use crate::bench::corpus::{self, Half};
 use crate::bench::generate::pct;
 use anyhow::{Context, Result};
 use patois_engine::{Engine, Run, Settings, Ticket};
@@ -157,6 +158,14 @@ fn identifiers<'t>(path: &str, line: &'t str) -> Vec<&'t str> {
 }
 
 impl Score {
+    /// Appends `other`'s tasks.
+    pub fn extend(&mut self, other: &Score) {
+        self.exact.extend(&other.exact);
+        self.sim.extend(&other.sim);
+        self.identifiers.extend(&other.identifiers);
+        self.ms.extend(&other.ms);
+    }
+
     pub fn add(&mut self, path: &str, got: &str, target: &str, ms: f64) {
         let first = got.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
         self.exact.push(first == target);
@@ -297,7 +306,7 @@ pub fn run(
     max_tasks: usize,
     model: Option<PathBuf>,
     replay_edits: bool,
-) -> Result<()> {
+) -> Result<(Score, Score)> {
     let mut split = TimeSplit::new(&dir, commits, max_tasks, "complete")?;
     let index = split.index()?;
     let (root, repo, tasks) = (&split.root, &split.repo, &split.tasks);
@@ -370,6 +379,57 @@ pub fn run(
         "  model + retrieval vs copy baseline: {gain:+.3} ± {se:.3} (standard error over the \
          tasks; goal: >= 0.45 and >= baseline + 0.1)"
     );
+    Ok((with, copy))
+}
+
+/// [`run`] on each repository of `half` of the corpus in `file` (cloned under `repos`),
+/// then the first line's edit similarity per repository and overall, with standard errors.
+pub fn run_corpus(
+    corpus_file: &Path,
+    repos: &Path,
+    half: Half,
+    commits: usize,
+    max_tasks: usize,
+    model: Option<PathBuf>,
+) -> Result<()> {
+    let entries = corpus::load(corpus_file, repos, half)?;
+    let mut rows = Vec::new();
+    for e in &entries {
+        let (with, copy) = run(e.dir(repos), commits, max_tasks, model.clone(), false)?;
+        rows.push((e, with, copy));
+    }
+    println!(
+        "\ncorpus {} ({half:?} half): first-line edit similarity, model + retrieval and the copy baseline",
+        corpus_file.display()
+    );
+    let (mut all_with, mut all_copy) = (Score::default(), Score::default());
+    for (e, with, copy) in &rows {
+        let (w, w_se) = corpus::mean(&with.sim);
+        let (c, c_se) = corpus::mean(&copy.sim);
+        let (gain, gain_se) = with.gain_over(copy);
+        println!(
+            "  {:28} {:10} {:4} tasks   patois {w:.3} ± {w_se:.3}   copy {c:.3} ± {c_se:.3}   gain {gain:+.3} ± {gain_se:.3}",
+            e.name,
+            e.language,
+            with.sim.len()
+        );
+        all_with.extend(with);
+        all_copy.extend(copy);
+    }
+    let (w, w_se) = corpus::mean(&all_with.sim);
+    let (c, c_se) = corpus::mean(&all_copy.sim);
+    let (gain, gain_se) = all_with.gain_over(&all_copy);
+    println!(
+        "  all tasks pooled              {:4} tasks   patois {w:.3} ± {w_se:.3}   copy {c:.3} ± {c_se:.3}   gain {gain:+.3} ± {gain_se:.3}",
+        all_with.sim.len()
+    );
+    let per_repo: Vec<f64> = rows
+        .iter()
+        .filter(|(_, w, _)| !w.sim.is_empty())
+        .map(|(_, w, _)| corpus::mean(&w.sim).0)
+        .collect();
+    let (m, m_se) = corpus::mean(&per_repo);
+    println!("  mean over {} repositories       patois {m:.3} ± {m_se:.3}", per_repo.len());
     Ok(())
 }
 
