@@ -56,16 +56,8 @@ pub enum What {
         /// user's edits, and compare with asking without them.
         #[arg(long)]
         replay_edits: bool,
-        /// Run every repository of a half of this corpus file instead of DIR (see
-        /// `bench retrieval --corpus`).
-        #[arg(long)]
-        corpus: Option<PathBuf>,
-        /// Where `scripts/corpus.sh` cloned the corpus.
-        #[arg(long, default_value = "target/corpus")]
-        repos: PathBuf,
-        /// Which half of the corpus.
-        #[arg(long, value_enum, default_value = "tuning")]
-        half: corpus::Half,
+        #[command(flatten)]
+        corpus: corpus::CorpusArgs,
     },
     /// Replay typing (one character per request) through the real server, with and without caches.
     Lsp {
@@ -106,16 +98,8 @@ pub enum What {
     Retrieval {
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// Run every repository of a half of this corpus file (`benchmarks/corpus.toml`)
-        /// instead of DIR, and report per repository and overall with standard errors.
-        #[arg(long)]
-        corpus: Option<PathBuf>,
-        /// Where `scripts/corpus.sh` cloned the corpus.
-        #[arg(long, default_value = "target/corpus")]
-        repos: PathBuf,
-        /// Which half of the corpus.
-        #[arg(long, value_enum, default_value = "tuning")]
-        half: corpus::Half,
+        #[command(flatten)]
+        corpus: corpus::CorpusArgs,
         /// How many recent first-parent commits to turn into tasks.
         #[arg(long, default_value_t = 40)]
         commits: usize,
@@ -130,18 +114,25 @@ pub enum What {
 pub fn run(what: What) -> Result<()> {
     match what {
         What::Index { dir, runs } => bench_index(dir, runs),
-        What::Retrieval { corpus: Some(file), repos, half, commits, max_tasks, .. } => {
-            retrieval::run_corpus(&file, &repos, half, commits, max_tasks)
-        }
+        What::Retrieval {
+            corpus: corpus::CorpusArgs { corpus: Some(file), repos, half },
+            commits,
+            max_tasks,
+            ..
+        } => retrieval::run_corpus(&file, &repos, half, commits, max_tasks),
         What::Retrieval { dir, commits, max_tasks, samples, .. } => {
             retrieval::run(dir, commits, max_tasks, samples).map(|_| ())
         }
         What::Generate { dir, model, tokens, skip_candle } => {
             generate::run(&dir, model, tokens, skip_candle)
         }
-        What::Complete { corpus: Some(file), repos, half, commits, max_tasks, model, .. } => {
-            complete::run_corpus(&file, &repos, half, commits, max_tasks, model)
-        }
+        What::Complete {
+            corpus: corpus::CorpusArgs { corpus: Some(file), repos, half },
+            commits,
+            max_tasks,
+            model,
+            ..
+        } => complete::run_corpus(&file, &repos, half, commits, max_tasks, model),
         What::Complete { dir, commits, max_tasks, model, replay_edits, .. } => {
             complete::run(dir, commits, max_tasks, model, replay_edits).map(|_| ())
         }

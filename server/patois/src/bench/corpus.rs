@@ -17,6 +17,21 @@ pub enum Half {
     All,
 }
 
+/// `--corpus FILE --repos DIR --half H` of the benchmarks that take the corpus.
+#[derive(clap::Args)]
+pub struct CorpusArgs {
+    /// Run every repository of a half of this corpus file (`benchmarks/corpus.toml`)
+    /// instead of DIR, and report per repository and overall with standard errors.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Where `scripts/corpus.sh` cloned the corpus.
+    #[arg(long, default_value = "target/corpus")]
+    pub repos: PathBuf,
+    /// Which half of the corpus.
+    #[arg(long, value_enum, default_value = "tuning")]
+    pub half: Half,
+}
+
 #[derive(Debug, Deserialize)]
 struct CorpusFile {
     repo: Vec<Entry>,
