@@ -11,7 +11,7 @@ mod postprocess;
 use crate::tally::RunRecord;
 use crate::{lock, CompletionResult, Engine, Result, Settings, Ticket, Timings};
 use budget::{FIRST_LINE_TOKENS, MIN_WINDOW};
-use cache::{CacheKey, Shown, CACHE_ENTRIES};
+use cache::{CacheKey, Shown};
 use jobs::Job;
 use patois_generate::{decide_mode, Backend, GenOptions, Mode, StopReason};
 use patois_prompt::{build, Input, Limits, Prompt};
@@ -186,8 +186,7 @@ impl Engine {
         if !settings.cache {
             return None;
         }
-        let hit =
-            lock(&self.completions).entries.iter().find(|(k, _)| k == key).map(|(_, r)| r.clone());
+        let hit = lock(&self.completions).get(key);
         let mut hit = hit.or_else(|| self.typed_into_last(&key.path, prefix, suffix))?;
         hit.cached = true;
         hit.ms = Timings { total: t0.elapsed().as_secs_f64() * 1e3, ..Default::default() };
@@ -207,11 +206,7 @@ impl Engine {
                 result: result.clone(),
             });
         }
-        let mut cache = lock(&self.completions);
-        if cache.entries.len() >= CACHE_ENTRIES {
-            cache.entries.remove(0);
-        }
-        cache.entries.push((key, result.clone()));
+        lock(&self.completions).insert(key, result.clone());
     }
 
     /// The model's completion at `cursor`, with the retrieved context in its prompt.

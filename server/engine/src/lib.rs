@@ -248,6 +248,6 @@ impl Engine {
     /// Forgets cached completions (so a benchmark can measure without them).
     pub fn clear_completion_cache(&self) {
         *lock(&self.last_shown) = None;
-        lock(&self.completions).entries.clear();
+        lock(&self.completions).clear();
     }
 }

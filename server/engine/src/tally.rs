@@ -54,7 +54,7 @@ pub(crate) struct RunTally(Mutex<ModelRuns>);
 
 impl RunTally {
     pub(crate) fn record(&self, run: Run, r: &RunRecord) {
-        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = crate::lock(&self.0);
         let counts = match run {
             Run::Foreground => &mut all.answers,
             Run::Warm => &mut all.warm,
@@ -72,7 +72,7 @@ impl RunTally {
     }
 
     pub(crate) fn get(&self) -> ModelRuns {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+        *crate::lock(&self.0)
     }
 }
 

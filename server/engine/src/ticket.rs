@@ -68,7 +68,7 @@ impl Tickets {
 
     /// The request-or-edit number of `path`, which changes with every request or edit.
     pub(crate) fn version_of(&self, path: &str) -> Arc<AtomicU64> {
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let mut latest = crate::lock(&self.latest);
         latest.entry(path.to_string()).or_insert_with(|| Arc::new(AtomicU64::new(0))).clone()
     }
 

@@ -19,7 +19,7 @@ pub use session::Session;
 pub use settings::{merge_settings, settings_reference};
 pub use text::{apply, offset, position, Encoding};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::request::Request;
 use tower_lsp_server::LspService;
@@ -46,4 +46,9 @@ pub async fn serve_stdio() {
         .concurrency_level(CONCURRENCY)
         .serve(service)
         .await;
+}
+
+/// A lock that a panic elsewhere does not poison for the rest of the session.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -301,6 +301,7 @@ impl<'t> Scan<'t> {
     fn idents(&self, region_end: u32) -> Vec<Ident> {
         let mut idents: Vec<Ident> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
+        let macros = patois_syntax::rules_of(self.language).macros;
         for n in self.region_start..=region_end {
             let mut l = self.line_text(n);
             if n == self.line {
@@ -318,9 +319,7 @@ impl<'t> Scan<'t> {
                 }
                 let after = &l[m.end()..];
                 // `name!(…)` is a macro: looked up among macros as `name!`.
-                let macro_use = patois_syntax::rules_of(self.language).macros
-                    && after.starts_with('!')
-                    && !after.starts_with("!=");
+                let macro_use = macros && after.starts_with('!') && !after.starts_with("!=");
                 let name = if macro_use { &l[m.start()..=m.end()] } else { name };
                 let called = macro_use
                     || after.trim_start().starts_with('(')

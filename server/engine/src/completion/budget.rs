@@ -32,12 +32,12 @@ pub(crate) struct SpeedMeter {
 
 impl SpeedMeter {
     pub(crate) fn get(&self) -> Option<Speed> {
-        *self.speed.lock().unwrap_or_else(|p| p.into_inner())
+        *crate::lock(&self.speed)
     }
 
     /// Replaces the estimate (a new model, or a speed given by a test).
     pub(crate) fn set(&self, speed: Option<Speed>) {
-        *self.speed.lock().unwrap_or_else(|p| p.into_inner()) = speed;
+        *crate::lock(&self.speed) = speed;
     }
 
     /// Folds in one completion: `new_tokens` prefilled in `prefill_ms`, `decoded` tokens
@@ -52,7 +52,7 @@ impl SpeedMeter {
         let prefill = (new_tokens >= MIN_PREFILL_SAMPLE && prefill_ms > 0.0)
             .then(|| new_tokens as f64 * 1e3 / prefill_ms);
         let decode = (decoded >= 2 && decode_ms > 0.0).then(|| decoded as f64 * 1e3 / decode_ms);
-        let mut speed = self.speed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut speed = crate::lock(&self.speed);
         let blend = |old: f64, new: Option<f64>| match new {
             Some(new) => old * (1.0 - WEIGHT) + new * WEIGHT,
             None => old,

@@ -10,13 +10,31 @@ pub(crate) struct Shown {
     pub(crate) result: CompletionResult,
 }
 
-/// Completions already computed, keyed by document and the text around the cursor.
+/// Completions already computed, keyed by document and the text around the cursor; the
+/// oldest goes when it holds [`CACHE_ENTRIES`].
 #[derive(Default)]
 pub(crate) struct CompletionCache {
-    pub(crate) entries: Vec<(CacheKey, CompletionResult)>,
+    entries: Vec<(CacheKey, CompletionResult)>,
 }
 
-pub(crate) const CACHE_ENTRIES: usize = 64;
+const CACHE_ENTRIES: usize = 64;
+
+impl CompletionCache {
+    pub(crate) fn get(&self, key: &CacheKey) -> Option<CompletionResult> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, r)| r.clone())
+    }
+
+    pub(crate) fn insert(&mut self, key: CacheKey, result: CompletionResult) {
+        if self.entries.len() >= CACHE_ENTRIES {
+            self.entries.remove(0);
+        }
+        self.entries.push((key, result));
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
 
 /// A document and a hash of its text before and after the cursor.
 #[derive(PartialEq, Eq)]

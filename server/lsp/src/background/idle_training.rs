@@ -9,11 +9,12 @@
 
 use crate::ext::{TrainingReport, TrainingState};
 use crate::handlers::status::send_status;
+use crate::lock;
 use patois_engine::Engine;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -37,10 +38,6 @@ pub(crate) struct IdleTrainer {
     /// The running child's pid (0: none), for stopping it from any thread at once.
     running_pid: AtomicU32,
     report: Arc<Mutex<Option<TrainingReport>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl IdleTrainer {

@@ -2,6 +2,7 @@
 //! (when the client does not watch), and the status notification after each change.
 
 use crate::handlers::status::send_status;
+use crate::lock;
 use crate::session::Session;
 use patois_index::Progress;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,7 @@ impl Indexer {
     }
 
     pub(crate) fn stop_watching(&self) {
-        self.watcher.lock().unwrap_or_else(|p| p.into_inner()).take();
+        lock(&self.watcher).take();
     }
 }
 
@@ -158,7 +159,7 @@ pub(crate) fn start_watcher(s: &Arc<Session>, root: &Path) {
     });
     if let Ok(mut w) = w {
         if w.watch(root, RecursiveMode::Recursive).is_ok() {
-            *s.indexer.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
+            *lock(&s.indexer.watcher) = Some(w);
         }
     }
 }

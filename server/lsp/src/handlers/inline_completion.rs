@@ -114,7 +114,7 @@ pub(crate) fn accepted(s: &Session, uri: &Uri, pos: Position, inserted: &str) ->
 /// distinct note; true when it was new.
 async fn note_once(s: &Session, note: String) -> bool {
     {
-        let mut last = s.last_note.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = crate::lock(&s.last_note);
         if last.as_deref() == Some(note.as_str()) {
             return false;
         }
