@@ -195,6 +195,33 @@ fn lsp_end_to_end() {
             .to_string();
         assert!(!line.trim().is_empty(), "{path}:{start} is a real line");
     }
+    // Ask: the sources of a question about a name are its definition and uses, every [n]
+    // the answer cites is one of them; a name nowhere in the index is "not found".
+    let a = c.request(
+        "patois/ask",
+        json!({ "question": "Who calls `load_value`?", "partialResultToken": "ask-1" }),
+    );
+    let sources = a["sources"].as_array().unwrap();
+    let label = |s: &Value| s["label"].as_str().unwrap().to_string();
+    assert!(
+        sources.iter().any(|s| s["citation"]["path"] == "src/store.rs"
+            && label(s).starts_with("definition of `load_value`")),
+        "{a}"
+    );
+    assert!(sources.iter().any(|s| label(s) == "uses `load_value`"), "{a}");
+    for n in a["cited"].as_array().unwrap() {
+        assert!((1..=sources.len() as u64).contains(&n.as_u64().unwrap()), "{a}");
+    }
+    assert!(a["answer"].is_string() != a["note"].is_string(), "an answer or why not: {a}");
+    let none =
+        c.request("patois/ask", json!({ "question": "Where is `frobnicate_widgets` defined?" }));
+    assert!(none["answer"].is_null(), "{none}");
+    assert!(
+        none["note"].as_str().unwrap().starts_with("Not found: `frobnicate_widgets`"),
+        "{none}"
+    );
+    let id = c.request_async("patois/ask", json!({ "question": "why?", "since": "last week" }));
+    assert_eq!(c.response(id)["error"]["code"], -32602, "a date that is not one is refused");
     let actions = c.request("textDocument/codeAction", json!({ "textDocument": { "uri": store }, "range": { "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 0 } }, "context": { "diagnostics": [] } }));
     assert_eq!(actions[0]["title"], "Explain with patois");
     let resolved = c.request("codeAction/resolve", actions[0].clone());

@@ -1,7 +1,7 @@
 //! The packaged VS Code extension in a real VS Code (code-server, driven in Debian's
 //! chromium by playwright-core) against the real `patois serve`: the status bar names the
-//! model, ghost text appears and Tab accepts it, and "Explain with patois" shows citations
-//! that open the cited place. Screenshots land in target/vscode-e2e/.
+//! model, ghost text appears and Tab accepts it, "Explain with patois" shows citations
+//! that open the cited place, and "Ask patois" shows an answer's sources that open too. Screenshots land in target/vscode-e2e/.
 
 #[path = "editor_fixture.rs"]
 mod editor_fixture;
@@ -55,6 +55,8 @@ fn vscode_shows_and_accepts_ghost_text_and_explains() {
         .env("PATOIS_EXPLAIN_FILE", "src/store.rs")
         .env("PATOIS_EXPLAIN_ROW", "2")
         .env("PATOIS_CITED", "src/store.rs:2,src/app.rs:3")
+        .env("PATOIS_ASK", "Who calls `fetch_value`?")
+        .env("PATOIS_ASK_SOURCE", "src/app.rs:3")
         .env("PATOIS_SHOTS", &shots)
         .env("PATOIS_SCRATCH", scratch.path())
         .env("PATOIS_RESULT", &result)

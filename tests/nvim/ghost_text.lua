@@ -1,5 +1,5 @@
 -- Run by tests/nvim.rs in a headless Neovim: attach the real `patois serve`,
--- type a prefix, wait for ghost text, accept it, then :PatoisExplain.
+-- type a prefix, wait for ghost text, accept it, then :PatoisExplain and :PatoisAsk.
 -- Writes "ok" or the failure to $PATOIS_RESULT and quits.
 local out = os.getenv("PATOIS_RESULT")
 local function finish(msg)
@@ -90,6 +90,22 @@ local ok, err = pcall(function()
   end
   check(patois.jump(), "no citation to jump to")
   check(vim.api.nvim_buf_get_name(0):find("src/app.rs", 1, true) ~= nil, "jump did not open src/app.rs")
+
+  -- :PatoisAsk: the answer's sources list the definition, and <CR> on one jumps there.
+  local answer = nil
+  patois.ask("Who calls `fetch_value`?", function(l) answer = l end)
+  check(vim.wait(60000, function() return answer ~= nil end, 20), "no answer")
+  local atext = table.concat(answer, "\n")
+  check(atext:find("definition of `fetch_value`", 1, true) ~= nil, "the answer lacks the definition:\n" .. atext)
+  local alines = vim.api.nvim_buf_get_lines(vim.api.nvim_get_current_buf(), 0, -1, false)
+  for i, l in ipairs(alines) do
+    if l:find("definition of", 1, true) and l:find("#L", 1, true) then
+      vim.api.nvim_win_set_cursor(0, { i, 0 })
+      break
+    end
+  end
+  check(patois.jump(), "no source to jump to")
+  check(vim.api.nvim_buf_get_name(0):find("src/store.rs", 1, true) ~= nil, "jump did not open src/store.rs")
 end)
 if ok then
   finish("ok")

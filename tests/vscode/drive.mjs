@@ -1,8 +1,9 @@
 // Run by tests/vscode.rs: the packaged extension in a real VS Code (code-server) driven in
 // Debian's chromium through playwright-core. Installs the .vsix, opens the fixture folder,
 // types on a line, waits for ghost text, accepts it with Tab, runs "Explain with patois",
-// follows a citation, reads the status bar, and explains again through the server's source
-// action (the language client's route to the same panel). Writes "ok" or the failure to
+// follows a citation, reads the status bar, explains again through the server's source
+// action (the language client's route to the same panel), and asks a question with "Ask
+// patois", following one of the answer's sources. Writes "ok" or the failure to
 // $PATOIS_RESULT; screenshots go to $PATOIS_SHOTS (failure.png, or ghost-text.png and
 // success.png).
 import { spawn, execFileSync } from "node:child_process";
@@ -28,6 +29,9 @@ const explainFile = env("PATOIS_EXPLAIN_FILE");
 const explainRow = Number(env("PATOIS_EXPLAIN_ROW"));
 // Citations the explanation must show, as `path:line`; the last one is followed.
 const cited = env("PATOIS_CITED").split(",");
+// "Ask patois": the question, and a source its answer must list, as `path:line` (followed).
+const question = env("PATOIS_ASK");
+const asked = env("PATOIS_ASK_SOURCE");
 const shots = env("PATOIS_SHOTS");
 const scratch = env("PATOIS_SCRATCH");
 const step = { name: "start" };
@@ -216,6 +220,32 @@ async function main() {
   const again = await waitFor("the explanation panel from the source action", explanationFrame);
   const cites = await again.locator("a[data-path]").count();
   if (cites < cited.length) throw new Error(`the source action's explanation has ${cites} citations`);
+
+  step.name = `Ask patois ${JSON.stringify(question)} and follow the source ${asked}`;
+  await runCommand("View: Close All Editors");
+  await waitFor("the editors to close", async () => (await explanationFrame()) === null, 10000);
+  await runCommand("Ask patois");
+  const box = page.locator(".quick-input-widget input");
+  await box.waitFor();
+  await box.fill(question);
+  await page.keyboard.press("Enter");
+  const answer = await waitFor("the answer panel with its sources", explanationFrame);
+  const sources = answer.locator("a[data-path]");
+  const [askedPath, askedLine] = asked.split(":");
+  let source = -1;
+  await waitFor(`a source at ${asked}`, async () => {
+    for (let i = 0; i < (await sources.count()) && source < 0; i++) {
+      const p = path.relative(folder, (await sources.nth(i).getAttribute("data-path")) ?? "");
+      if (p === askedPath && (await sources.nth(i).getAttribute("data-line")) === askedLine) source = i;
+    }
+    return source >= 0;
+  }, 30000);
+  await sources.nth(source).click();
+  await waitFor(`${asked} to open at its line`, async () => {
+    const tab = await page.locator(".tab.active").first().innerText().catch(() => "");
+    const pos = await page.locator(".statusbar-item", { hasText: /Ln \d+, Col \d+/ }).first().innerText().catch(() => "");
+    return tab.includes(path.basename(askedPath)) && pos.includes(`Ln ${askedLine},`);
+  }, 20000);
 }
 
 /** The frame of an open explanation panel (it has citation links), or null. */

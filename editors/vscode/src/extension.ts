@@ -1,5 +1,5 @@
 import * as vscode from "vscode";
-import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
+import { LanguageClient, LanguageClientOptions, ProgressType, ServerOptions } from "vscode-languageclient/node";
 import { explanationHtml, serverSettings, SETTING_KEYS, Settings, Status, statusText } from "./logic";
 
 let client: LanguageClient | undefined;
@@ -80,6 +80,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       term.sendText(`${exe} train`);
     }),
     vscode.commands.registerCommand("patois.explainSelection", async () => explain()),
+    vscode.commands.registerCommand("patois.ask", async () => ask()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration("patois")) {
         const now = settings();
@@ -105,8 +106,42 @@ async function explain(uri?: string, range?: { start: { line: number }; end: { l
   const docUri = uri ?? editor!.document.uri.toString();
   const r = range ?? { start: { line: editor!.selection.start.line, character: 0 }, end: { line: editor!.selection.end.line, character: 0 } };
   const result = (await client.sendRequest("patois/explain", { textDocument: { uri: docUri }, range: r })) as { markdown: string; symbol?: string };
-  const panel = vscode.window.createWebviewPanel("patoisExplain", `patois: ${result.symbol ?? "explanation"}`, vscode.ViewColumn.Beside, { enableScripts: true });
-  panel.webview.html = `<!DOCTYPE html><html><body>${explanationHtml(result.markdown)}
+  const panel = sourcesPanel(`patois: ${result.symbol ?? "explanation"}`);
+  panel.webview.html = panelHtml(result.markdown);
+}
+
+/** "Ask patois": the question's answer streamed into a panel, then with its sources. */
+async function ask(): Promise<void> {
+  if (!client) return;
+  const question = await vscode.window.showInputBox({ prompt: "Ask patois about this code and its history", placeHolder: "Why did `fuse` change?" });
+  if (!question) return;
+  const panel = sourcesPanel(`patois: ${question}`);
+  panel.webview.html = panelHtml(`### ${question}\n\n_Looking through the index…_`);
+  const token = `patois/ask/${Date.now()}`;
+  const partial = client.onProgress(new ProgressType<{ text: string }>(), token, (v) => {
+    panel.webview.html = panelHtml(`### ${question}\n\n${v.text} …`);
+  });
+  try {
+    const result = (await client.sendRequest("patois/ask", { question, partialResultToken: token })) as { markdown: string };
+    panel.webview.html = panelHtml(`### ${question}\n\n${result.markdown}`);
+  } finally {
+    partial.dispose();
+  }
+}
+
+/** A panel beside the editor whose `path#Lline` links open that line. */
+function sourcesPanel(title: string): vscode.WebviewPanel {
+  const panel = vscode.window.createWebviewPanel("patoisSources", title, vscode.ViewColumn.Beside, { enableScripts: true });
+  panel.webview.onDidReceiveMessage(async (m: { path: string; line: number }) => {
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(m.path));
+    const pos = new vscode.Position(Math.max(m.line - 1, 0), 0);
+    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.One, selection: new vscode.Range(pos, pos) });
+  });
+  return panel;
+}
+
+function panelHtml(markdown: string): string {
+  return `<!DOCTYPE html><html><body>${explanationHtml(markdown)}
 <script>
 const vscode = acquireVsCodeApi();
 document.querySelectorAll("a[data-path]").forEach(a => a.addEventListener("click", e => {
@@ -114,11 +149,6 @@ document.querySelectorAll("a[data-path]").forEach(a => a.addEventListener("click
   vscode.postMessage({ path: a.dataset.path, line: Number(a.dataset.line) });
 }));
 </script></body></html>`;
-  panel.webview.onDidReceiveMessage(async (m: { path: string; line: number }) => {
-    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(m.path));
-    const pos = new vscode.Position(Math.max(m.line - 1, 0), 0);
-    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.One, selection: new vscode.Range(pos, pos) });
-  });
 }
 
 export async function deactivate(): Promise<void> {

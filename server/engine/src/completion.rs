@@ -1,12 +1,14 @@
 //! Completions: the cache of earlier ones ([`cache`]), typing into the last one, the
 //! continuation found elsewhere, and the model's, with a prompt sized to the latency budget
-//! ([`budget`]) and a generation that later keystrokes may join ([`jobs`]); the text tidied
-//! for the ghost text ([`postprocess`]).
+//! ([`budget`]) and a generation that later keystrokes may join ([`jobs`]), warmed ahead
+//! by prefills that typing pauses ([`warm`]); the text tidied for the ghost text
+//! ([`postprocess`]).
 
 pub(crate) mod budget;
 pub(crate) mod cache;
 pub(crate) mod jobs;
 mod postprocess;
+pub(crate) mod warm;
 
 use crate::tally::RunRecord;
 use crate::{lock, CompletionResult, Engine, Result, Settings, Ticket, Timings};
@@ -223,15 +225,20 @@ impl Engine {
         job: Option<&Arc<Job>>,
     ) -> Result<CompletionResult> {
         let (prefix, suffix) = text.split_at(cursor);
+        // Warm-ups yield to this run from now on; a new warm-up ends the older ones.
+        let _waited_for = (run == Run::Foreground).then(|| self.foreground_run());
+        let warm = (run == Run::Warm).then(|| self.watch_warm(path, text, cursor));
         let g = self.load_model()?;
         if !settings.cache {
             g.clear_cache();
         }
         let items = self.items_for(path, text, cursor, settings.budget)?;
-        // A job runs while the document can use it; anything else while its ticket holds.
-        let cancelled = || match job {
-            Some(job) => !self.job_wanted(path, job),
-            None => ticket.is_cancelled(),
+        // A job runs while the document can use it, a warm-up while it is of use and
+        // nobody waits for the model; anything else while its ticket holds.
+        let cancelled = || match (job, &warm) {
+            (Some(job), _) => !self.job_wanted(path, job),
+            (None, Some(warm)) => !self.warm_wanted(warm),
+            (None, None) => ticket.is_cancelled(),
         };
         if cancelled() {
             return Ok(cancelled_before_the_model(t0));
@@ -243,6 +250,8 @@ impl Engine {
         let input = Input { path, comment, prefix, suffix, items: &items };
         let fitted = self.fit_prompt(&g, &input, settings, t0, run);
         let prompt = fitted.prompt;
+        // A warm-up prefills what typing on this line leaves as it is.
+        let prompt_text = if warm.is_some() { &prompt.text[..prompt.stable] } else { &prompt.text };
         let t_prompt = t0.elapsed().as_secs_f64() * 1e3 - t_retrieval;
         let mode = decide_mode(path, text, cursor);
         let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
@@ -251,7 +260,7 @@ impl Engine {
         let written = job.map(|j| j.written.clone());
         let deadline = fitted.deadline;
         let cut = fitted.window < fitted.full;
-        let background = run != Run::Foreground;
+        let batch = warm.as_ref().map(|_| self.background_batch());
         let opts = GenOptions {
             max_tokens,
             mode,
@@ -259,12 +268,12 @@ impl Engine {
             deadline,
             written,
             cut,
-            background,
+            batch,
             ..Default::default()
         };
         let fallback = settings.fallback_to_local;
-        let c = self.run_model(&g, &prompt.text, suffix, &opts, &cancelled, fallback)?;
-        self.learn_from(run, &c, t_retrieval + t_prompt, fitted.window, cut);
+        let c = self.run_model(&g, prompt_text, suffix, &opts, &cancelled, fallback)?;
+        self.learn_from(run, &c, t_retrieval + t_prompt, fitted.window, &opts);
         let typed_indent_only = indent > 0 && prefix[line_start..].trim().is_empty();
         Ok(CompletionResult {
             text: tidy(c.text, typed_indent_only),
@@ -295,19 +304,20 @@ impl Engine {
         c: &patois_generate::Completion,
         prepare_ms: f64,
         window: usize,
-        cut: bool,
+        opts: &GenOptions,
     ) {
         let record = RunRecord {
             prompt_tokens: c.prompt_tokens,
             cached_tokens: c.cache_hit_tokens,
             stop: c.stop,
-            shrunk: cut,
+            shrunk: opts.cut,
             prepare_ms,
             prefill_ms: c.prefill_ms,
             decode_ms: c.decode_ms,
         };
         self.runs.record(run, &record);
-        if c.stop != StopReason::Cancelled {
+        // Small background batches read slower than the user's runs do: not measured.
+        if c.stop != StopReason::Cancelled && opts.batch.is_none() {
             let new_tokens = c.prompt_tokens.saturating_sub(c.cache_hit_tokens);
             self.speed.record(new_tokens, c.prefill_ms, c.tokens, c.decode_ms);
         }

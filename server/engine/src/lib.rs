@@ -2,7 +2,10 @@
 //! model, the open documents, and per-document cancellation; it runs
 //! retrieval → prompt → generation and says how long each part took.
 
+pub mod answer;
+mod ask;
 mod completion;
+mod dates;
 mod documents;
 mod edits;
 mod error;
@@ -12,8 +15,11 @@ mod settings;
 mod status;
 mod tally;
 mod ticket;
+pub use answer::{Answer, AnswerSource};
+pub use ask::{Asked, Question};
 pub use completion::budget::{measure_model, Speed};
 pub use completion::Run;
+pub use dates::{format_date, parse_date};
 pub use error::{Error, Result};
 pub use explain::{explain, Entry, Explanation, Section, SectionTitle};
 pub use model::ModelChoice;
@@ -132,6 +138,8 @@ pub struct Engine {
     last_shown: Mutex<Option<Shown>>,
     /// The generation running per document, which requests typed on from it wait for.
     jobs: Mutex<HashMap<String, Arc<jobs::Job>>>,
+    /// Whether warm-ups go on (see `completion::warm`).
+    warmups: completion::warm::Warmups,
 }
 
 impl Engine {
@@ -158,6 +166,7 @@ impl Engine {
             completions: Mutex::new(CompletionCache::default()),
             last_shown: Mutex::new(None),
             jobs: Mutex::new(HashMap::new()),
+            warmups: completion::warm::Warmups::default(),
         }
     }
 

@@ -377,3 +377,40 @@ fn a_speculative_completion_is_found_by_the_next_request() {
     assert!(asked.cached, "{asked:?}");
     assert_eq!(asked.text, r.text);
 }
+
+/// A question reads the definitions and uses of the names it spells like code and the
+/// commits of the files it names in the month it names; a name nowhere in the index is
+/// "not found" (no model runs), and every `[n]` an answer keeps is a source it was given.
+#[test]
+fn a_question_reads_the_definitions_uses_and_commits_it_names() {
+    use patois_engine::Question;
+    let (_fx, e) = setup();
+    let ask = |text: &str| {
+        e.ask(&Question { text: text.into(), ..Default::default() }, None, &|| false).unwrap()
+    };
+    let a = ask("Who calls `put`?");
+    let found: Vec<(&str, &str)> =
+        a.sources.iter().map(|s| (s.label.as_str(), s.citation.path.as_str())).collect();
+    assert!(
+        found.iter().any(|(l, p)| l.starts_with("definition of `put`") && *p == "src/store.rs"),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|(l, p)| *l == "uses `put`" && *p == "src/app.rs"), "{found:?}");
+    assert!(a.answer.is_some() != a.note.is_some(), "{a:?}");
+    if let Some(answer) = &a.answer {
+        assert!(answer.cited.iter().all(|n| (1..=answer.in_prompt).contains(n)), "{answer:?}");
+    }
+    let why = ask("Why did `src/store.rs` change in January 1970?");
+    let commits: Vec<&str> = why
+        .sources
+        .iter()
+        .filter(|s| s.citation.commit.is_some())
+        .map(|s| s.label.as_str())
+        .collect();
+    assert!(commits.iter().any(|l| l.contains("1970-01-01")), "{why:?}");
+    let later = ask("Why did `src/store.rs` change in March 2020?");
+    assert!(later.sources.iter().all(|s| s.citation.commit.is_none()), "{later:?}");
+    let none = ask("Where is `frobnicate_widgets` defined?");
+    assert!(none.answer.is_none(), "{none:?}");
+    assert!(none.note.unwrap().starts_with("Not found: `frobnicate_widgets`"));
+}

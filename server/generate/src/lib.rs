@@ -6,6 +6,7 @@
 //! stop when cancelled. A GGUF file carries its own tokenizer ([`tokenizer_from_gguf_file`]).
 
 pub mod candle;
+pub mod chat;
 mod cpu_share;
 mod error;
 pub mod gguf_tokenizer;
@@ -18,6 +19,7 @@ pub mod write;
 
 pub use candle::model::{self, Arch, Config, KvCache, Lin, Lora, Model};
 pub use candle::{device, load_tokenizer, Generator};
+pub use chat::{ChatFormat, ChatMessage, Role};
 pub use error::Error;
 pub use gguf_tokenizer::{tokenizer_from_gguf_file, GgufTokenizerError};
 pub use hf_tokens::HfTokens;
@@ -117,10 +119,10 @@ pub struct GenOptions {
     /// it apart from full prompts, so that the next cut prompt and the full prompt being
     /// prefilled in the background both continue where they stopped.
     pub cut: bool,
-    /// Nobody waits for this run (a warm-up, a completion computed ahead): the prompt is
-    /// prefilled in small batches, so that the keystroke that stops it loses little of
-    /// what it computed.
-    pub background: bool,
+    /// Prompt tokens per batch when nobody waits for this run (a warm-up, a completion
+    /// computed ahead): few, so that the request which stops it loses little of what it
+    /// computed (a stopped batch is lost). `None`: the backend's own batch.
+    pub batch: Option<usize>,
 }
 
 impl Default for GenOptions {
@@ -136,7 +138,7 @@ impl Default for GenOptions {
             deadline: None,
             written: None,
             cut: false,
-            background: false,
+            batch: None,
         }
     }
 }
@@ -180,6 +182,11 @@ pub trait Backend: Tokens + Send + Sync {
     }
     /// Token ids of `text` (special tokens in the text are parsed).
     fn encode(&self, text: &str) -> Result<Vec<u32>, Error>;
+    /// `messages` as a prompt in this model's chat format: the template its file carries
+    /// where the backend reads one, else the format its vocabulary shows.
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> String {
+        ChatFormat::detect(|t| self.encode(t).is_ok_and(|ids| ids.len() == 1)).render(messages)
+    }
 }
 
 /// The generated tokens and why generation stopped.

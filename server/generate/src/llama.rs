@@ -5,7 +5,9 @@
 
 use crate::cpu_share::CpuShare;
 use crate::llama_abort::AbortHook;
-use crate::{decode_loop, finish, Backend, Completion, GenOptions, ModelInfo};
+use crate::{
+    decode_loop, finish, Backend, ChatFormat, ChatMessage, Completion, GenOptions, ModelInfo,
+};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -13,7 +15,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
+use llama_cpp_2::model::{LlamaChatMessage, LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 use patois_types::{FimStyle, Tokens};
 use std::collections::HashSet;
@@ -82,10 +84,6 @@ self_cell::self_cell!(
 /// in the first, prompts cut to the latency budget in the second (see [`GenOptions::cut`]),
 /// so that neither evicts the other and each goes on where it stopped.
 const SLOTS: usize = 2;
-
-/// Prompt tokens per batch of a background prefill: about 0.3 s on two laptop cores, what a
-/// keystroke that stops it can lose.
-const BACKGROUND_BATCH: usize = 64;
 
 /// The slot (llama.cpp sequence) of a run: see [`SLOTS`].
 fn slot_of(cut: bool) -> usize {
@@ -345,6 +343,22 @@ impl Backend for LlamaGenerator {
         Ok(self.tokenize(text).into_iter().map(|t| t.0 as u32).collect())
     }
 
+    /// The template in the GGUF's `tokenizer.chat_template`, as llama.cpp applies it (it
+    /// recognizes the common families' templates), else the vocabulary's format.
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> String {
+        let own = || -> Option<String> {
+            let template = self.model.chat_template(None).ok()?;
+            let chat = messages
+                .iter()
+                .map(|m| LlamaChatMessage::new(m.role.as_str().into(), m.content.clone()))
+                .collect::<Result<Vec<_>, _>>()
+                .ok()?;
+            self.model.apply_chat_template(&template, &chat, true).ok()
+        };
+        own()
+            .unwrap_or_else(|| ChatFormat::detect(|t| self.tokenize(t).len() == 1).render(messages))
+    }
+
     fn clear_cache(&self) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.forget();
@@ -379,7 +393,7 @@ impl Backend for LlamaGenerator {
         let common = crate::common_prefix(&state.slots[slot], &ids).min(ids.len() - 1);
         state.fit_threads(self.share.as_ref());
         let seq = slot as i32;
-        let batch = if opts.background { self.batch.min(BACKGROUND_BATCH) } else { self.batch };
+        let batch = opts.batch.map_or(self.batch, |b| b.clamp(1, self.batch));
         let tokens = &mut state.slots[slot];
         let abort = &state.abort;
         let session = &mut state.session;

@@ -10,6 +10,8 @@ pub enum Mode {
     SingleLine,
     /// Fill an empty block: stop where the block's indentation ends.
     MultiLine,
+    /// Prose (an explanation, an answer): only the end of the text or the token cap stops it.
+    Prose,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +136,7 @@ fn mode_end(
             }
             None
         }
+        Mode::Prose => None,
     }
 }
 

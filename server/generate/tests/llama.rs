@@ -1,13 +1,14 @@
 //! The GGUF tokenizer and the llama.cpp backend, on tiny models our own code writes
 //! (random weights, a tokenizer trained here, its metadata embedded in the GGUF file).
 
+use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;
 use patois_generate::write::{
     random_weights, tiny_config, tokenizer_metadata, train_tokenizer, write_gguf_with,
 };
 use patois_generate::{
-    load_backend, tokenizer_from_gguf_file, Backend, BackendKind, GenOptions, Generator,
-    LlamaGenerator, LlamaOptions, Mode, StopReason,
+    load_backend, tokenizer_from_gguf_file, Backend, BackendKind, ChatMessage, GenOptions,
+    Generator, LlamaGenerator, LlamaOptions, Mode, Role, StopReason,
 };
 use patois_types::{FimStyle, Tokens};
 use std::path::{Path, PathBuf};
@@ -25,10 +26,16 @@ const SAMPLES: &[&str] = &[
 
 /// A tiny Qwen2-layout model in a GGUF file that carries its tokenizer.
 fn tiny_gguf(dir: &Path, dtype: GgmlDType) -> PathBuf {
+    tiny_gguf_with(dir, dtype, Vec::new())
+}
+
+/// [`tiny_gguf`] with more metadata.
+fn tiny_gguf_with(dir: &Path, dtype: GgmlDType, more: Vec<(String, Value)>) -> PathBuf {
     let tok = train_tokenizer(std::iter::repeat_n(CORPUS, 20), 400).unwrap();
     let c = tiny_config(tok.get_vocab_size(true).div_ceil(64) * 64);
     let path = dir.join("tiny.gguf");
-    let meta = tokenizer_metadata(&tok, "gpt-2", c.vocab_size).unwrap();
+    let mut meta = tokenizer_metadata(&tok, "gpt-2", c.vocab_size).unwrap();
+    meta.extend(more);
     write_gguf_with(&path, &c, &random_weights(&c, 3).unwrap(), dtype, meta).unwrap();
     tok.save(dir.join("trained-tokenizer.json"), false).unwrap();
     path
@@ -183,8 +190,8 @@ fn cancellation_stops_llama_cpp_inside_a_prefill_batch() {
     assert_eq!(again.text, fresh.complete(&prompt, "", &opts, &never).unwrap().text);
 }
 
-/// A background prefill runs in small batches: stopped part way, it keeps the batches it
-/// finished, where a request's prefill (one batch here) keeps nothing.
+/// A background prefill runs in small batches (64 tokens here): stopped part way, it keeps
+/// the batches it finished, where a request's prefill (one batch here) keeps nothing.
 #[test]
 fn a_stopped_background_prefill_keeps_its_finished_batches() {
     let dir = tempfile::tempdir().unwrap();
@@ -201,7 +208,8 @@ fn a_stopped_background_prefill_keeps_its_finished_batches() {
             checks.set(checks.get() + 1);
             checks.get() > looks
         };
-        let opts = GenOptions { max_tokens: 0, background, ..Default::default() };
+        let batch = background.then_some(64);
+        let opts = GenOptions { max_tokens: 0, batch, ..Default::default() };
         let stopped = g.complete(&prompt, "", &opts, &cancelled).unwrap().stop;
         (stopped == StopReason::Cancelled).then(|| n - g.uncached_tokens(&prompt, false))
     };
@@ -211,4 +219,30 @@ fn a_stopped_background_prefill_keeps_its_finished_batches() {
     assert!(kept.iter().all(|k| k % 64 == 0 && *k < n), "whole batches of 64: {kept:?} of {n}");
     let request: Vec<usize> = stops().filter_map(|looks| stop_at(looks, false)).collect();
     assert!(!request.is_empty() && request.iter().all(|k| *k == 0), "{request:?}");
+}
+
+/// Prose prompts (explanations, answers) use the chat template the GGUF carries, as
+/// llama.cpp applies it; a file without one gets the format its vocabulary shows (plain
+/// text for this tokenizer, which has no chat markers).
+#[test]
+fn the_chat_template_in_the_gguf_is_applied() {
+    let messages = [
+        ChatMessage::new(Role::System, "Cite sources."),
+        ChatMessage::new(Role::User, "What is add?"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let plain =
+        LlamaGenerator::load(&tiny_gguf(dir.path(), GgmlDType::F32), &LlamaOptions::default());
+    let prompt = plain.unwrap().chat_prompt(&messages);
+    assert_eq!(prompt, "Cite sources.\n\nWhat is add?\n\nAnswer:");
+    let gemma = "{% for m in messages %}{{ '<start_of_turn>' + m['role'] + '\\n' + m['content'] + \
+                 '<end_of_turn>\\n' }}{% endfor %}<start_of_turn>model\\n";
+    let more = vec![("tokenizer.chat_template".to_string(), Value::String(gemma.into()))];
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf_with(dir.path(), GgmlDType::F32, more);
+    let g = LlamaGenerator::load(&path, &LlamaOptions::default()).unwrap();
+    let prompt = g.chat_prompt(&messages);
+    assert!(prompt.starts_with("<start_of_turn>user\n"), "{prompt:?}");
+    assert!(prompt.contains("Cite sources.") && prompt.contains("What is add?"), "{prompt:?}");
+    assert!(prompt.ends_with("<start_of_turn>model\n"), "{prompt:?}");
 }

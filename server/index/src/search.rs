@@ -153,27 +153,7 @@ impl Index {
         limit: usize,
         keep: &dyn Fn(&ChunkHit) -> bool,
     ) -> Result<Vec<ChunkHit>> {
-        let f = self.fields();
-        let mut seen = HashSet::new();
-        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for_each_token(text, |_, _, t| {
-            if should.len() < 96 && seen.insert(t.clone()) {
-                should.push((
-                    Occur::Should,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(f.text, &t),
-                        IndexRecordOption::WithFreqs,
-                    )),
-                ));
-            }
-        });
-        if should.is_empty() {
-            return Ok(Vec::new());
-        }
-        let q = BooleanQuery::new(vec![
-            (Occur::Must, term(f.kind, "chunk")),
-            (Occur::Must, Box::new(BooleanQuery::new(should))),
-        ]);
+        let Some(q) = self.words_of_kind(text, "chunk") else { return Ok(Vec::new()) };
         let mut out: Vec<ChunkHit> = self
             .docs(&q, limit * 4 + 8)?
             .iter()
@@ -186,6 +166,48 @@ impl Index {
                 .total_cmp(&a.score)
                 .then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)))
         });
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Documents of `kind` with any of the first 96 distinct tokens of `text` (code
+    /// tokenizer), ranked by BM25; `None` when `text` has no token.
+    fn words_of_kind(&self, text: &str, kind: &str) -> Option<BooleanQuery> {
+        let f = self.fields();
+        let mut seen = HashSet::new();
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for_each_token(text, |_, _, t| {
+            if should.len() < 96 && seen.insert(t.clone()) {
+                let t = Term::from_field_text(f.text, &t);
+                should.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)),
+                ));
+            }
+        });
+        (!should.is_empty()).then(|| {
+            BooleanQuery::new(vec![
+                (Occur::Must, term(f.kind, kind)),
+                (Occur::Must, Box::new(BooleanQuery::new(should))),
+            ])
+        })
+    }
+
+    /// Commits whose messages match the words of `text` (BM25, best first) among those
+    /// `keep` accepts; with their scores.
+    pub fn search_commits(
+        &self,
+        text: &str,
+        limit: usize,
+        keep: &dyn Fn(&CommitHit) -> bool,
+    ) -> Result<Vec<(f32, CommitHit)>> {
+        let Some(q) = self.words_of_kind(text, "commit") else { return Ok(Vec::new()) };
+        let mut out: Vec<(f32, CommitHit)> = self
+            .docs(&q, limit * 8 + 8)?
+            .iter()
+            .map(|(score, d)| (*score, self.commit_hit(d)))
+            .filter(|(_, c)| keep(c))
+            .collect();
         out.truncate(limit);
         Ok(out)
     }

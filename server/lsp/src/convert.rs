@@ -1,8 +1,8 @@
 //! The engine's structs → the wire types of [`crate::ext`].
 
 use crate::ext::{
-    Citation, ContextItem, DriftReport, ExplainEntry, ExplainResult, ExplainSection, ModelReport,
-    StatusReport,
+    AskResult, AskSource, Citation, ContextItem, DriftReport, ExplainEntry, ExplainResult,
+    ExplainSection, ModelReport, StatusReport,
 };
 use patois_engine::{CommitsSince, Drift};
 
@@ -49,6 +49,7 @@ pub(crate) fn explanation(x: patois_engine::Explanation) -> ExplainResult {
         kind: x.kind,
         sections,
         summary: x.summary,
+        summary_model: x.summary_model,
         markdown: x.markdown,
     }
 }
@@ -102,5 +103,22 @@ pub(crate) fn status(s: patois_engine::Status, indexing: bool) -> StatusReport {
         full_prompt_window: s.full_prompt_window,
         model_runs: Some(s.runs),
         training: None,
+    }
+}
+
+pub(crate) fn asked(x: patois_engine::Asked, root: &std::path::Path) -> AskResult {
+    let markdown = x.markdown(root);
+    let sources = x
+        .sources
+        .iter()
+        .map(|s| AskSource { citation: citation(&s.citation), label: s.label.clone() })
+        .collect();
+    AskResult {
+        answer: x.answer.as_ref().map(|a| a.text.clone()),
+        cited: x.answer.as_ref().map(|a| a.cited.clone()).unwrap_or_default(),
+        sources,
+        model: x.answer.map(|a| a.model),
+        note: x.note,
+        markdown,
     }
 }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::request::Request;
-use tower_lsp_server::ls_types::{Range, TextDocumentIdentifier, TextDocumentPositionParams};
+use tower_lsp_server::ls_types::{
+    ProgressToken, Range, TextDocumentIdentifier, TextDocumentPositionParams,
+};
 
 /// The command that runs "Explain with patois" (arguments: document URI, range).
 pub const EXPLAIN_COMMAND: &str = "patois.explain";
@@ -20,12 +22,80 @@ pub const REINDEX_COMMAND: &str = "patois.reindex";
 pub const ACCEPTED_COMMAND: &str = "patois.accepted";
 
 /// `patois/cursor`: the cursor rests at a position (sent by clients, debounced). patois
-/// prefills the prompt a completion there would have, in the background, stopped by
-/// anything the user does, so that the first ghost text there comes sooner.
+/// prefills the prompt a completion there would have up to the cursor's line, in the
+/// background, paused by every request that needs the model, so that the first ghost
+/// text there comes sooner.
 pub enum Cursor {}
 impl Notification for Cursor {
     type Params = TextDocumentPositionParams;
     const METHOD: &'static str = "patois/cursor";
+}
+
+/// `patois/ask`: a question about the code and its history, answered by the model from
+/// the sources the index holds, each claim cited; "not found" when it holds nothing on it.
+pub enum Ask {}
+impl Request for Ask {
+    type Params = AskParams;
+    type Result = AskResult;
+    const METHOD: &'static str = "patois/ask";
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AskParams {
+    pub question: String,
+    /// Only code and commits under this path (relative to the workspace root).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Only commits from this date on (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// When given, `$/progress` notifications with this token carry the answer so far
+    /// (`{ text }`) while the model writes it.
+    #[serde(default)]
+    pub partial_result_token: Option<ProgressToken>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AskResult {
+    /// The answer; `[n]` cites `sources[n - 1]`. Absent when `note` says why.
+    pub answer: Option<String>,
+    /// The numbers the answer cites, each once, in order.
+    pub cited: Vec<usize>,
+    /// What the model was given, numbered from 1 in this order.
+    pub sources: Vec<AskSource>,
+    /// The model that wrote the answer.
+    pub model: Option<String>,
+    /// Why there is no answer: "Not found: …", no model, no whole sentence.
+    pub note: Option<String>,
+    /// The answer and its sources as Markdown; `[n]` and the sources are links.
+    pub markdown: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AskSource {
+    pub citation: Citation,
+    pub label: String,
+}
+
+/// `$/progress` for a `partialResultToken` of `patois/ask`: the answer so far.
+pub enum AskProgress {}
+impl Notification for AskProgress {
+    type Params = AskPartial;
+    const METHOD: &'static str = "$/progress";
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AskPartial {
+    pub token: ProgressToken,
+    pub value: AskPartialText,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AskPartialText {
+    pub text: String,
 }
 
 /// `patois/explain`: what a colleague would show about a range, with citations.
@@ -54,8 +124,12 @@ pub struct ExplainResult {
     /// Its kind (`function`, `struct`, ...).
     pub kind: Option<SymbolKind>,
     pub sections: Vec<ExplainSection>,
-    /// Written by the model from the cited sources; absent without a model.
+    /// Written by the model from the sections' entries, numbered in order as its sources:
+    /// `[n]` cites the n-th entry over all sections. Absent without a model, or when the
+    /// model wrote no whole sentence.
     pub summary: Option<String>,
+    /// The model that wrote the summary.
+    pub summary_model: Option<String>,
     /// The whole explanation as Markdown; citations are links `path#Lline`.
     pub markdown: String,
 }

@@ -1,5 +1,6 @@
 //! `patois bench`: speed as ratios against a baseline measured in the same run.
 
+mod ask;
 mod complete;
 mod corpus;
 mod generate;
@@ -83,6 +84,10 @@ pub enum What {
     /// A person typing the lines DIR's last N commits added through the real server at a
     /// human pace: keystroke savings, answer latency, cancellations, input reading.
     Typing(typing::TypingArgs),
+    /// Questions from DIR's history answered as `patois ask` answers them: the gold
+    /// source (the commit, the definition) among those given and cited, markers dropped,
+    /// "not found" on names that do not exist, latency.
+    Ask(ask::AskArgs),
     /// Training while idle (`train_when_idle`) through the real server: how soon after a
     /// keystroke the trainer is stopped, and completion latency with no trainer and with
     /// a stopped one. Linux (reads process states from /proc).
@@ -143,6 +148,7 @@ pub fn run(what: What) -> Result<()> {
         What::Idle { dir, keystrokes } => idle::run(&dir, keystrokes),
         What::Hybrid(args) => hybrid::run(args),
         What::Typing(args) => typing::run(args),
+        What::Ask(args) => ask::run(args),
     }
 }
 

@@ -4,6 +4,7 @@ mod bench;
 /// The commands other than `serve` and `bench`.
 mod cmd {
     pub mod adapter;
+    pub mod ask;
     pub mod context;
     pub mod demo;
     pub mod index;
@@ -45,6 +46,8 @@ enum Command {
     Complete(cmd::model::CompleteArgs),
     /// Explain a symbol or line range: definition, callers, tests, history, each cited.
     Explain(cmd::model::ExplainArgs),
+    /// Ask about the code and its history: an answer from the index, each claim cited.
+    Ask(cmd::ask::AskArgs),
     /// Index, model, adapter and drift.
     Status(cmd::model::StatusArgs),
     /// Train the built-in model on the repository, or a LoRA adapter on --base.
@@ -77,6 +80,7 @@ fn main() {
         Command::Context(args) => cmd::context::run(args),
         Command::Complete(args) => cmd::model::complete(args),
         Command::Explain(args) => cmd::model::explain(args),
+        Command::Ask(args) => cmd::ask::ask(args),
         Command::Status(args) => cmd::model::status(args),
         Command::Train(args) => cmd::train::train(args).map(|_| ()),
         Command::Demo(args) => cmd::demo::demo(args),

@@ -49,6 +49,9 @@ pub struct Prompt {
     pub context_tokens: usize,
     /// Bytes of the document prefix dropped from the start to fit.
     pub prefix_clipped: usize,
+    /// How much of `text` typing on the cursor's line leaves as it is: everything before
+    /// that line (the context and the lines above), in bytes.
+    pub stable: usize,
 }
 
 fn comment_block(comment: &str, text: &str) -> String {
@@ -81,6 +84,11 @@ pub fn header(it: &Item) -> String {
 pub fn render_item(comment: &str, it: &Item) -> String {
     comment_block(comment, &format!("{}\n{}", header(it), it.text))
 }
+
+/// Tokens set aside for the cursor's line and the suffix when the context is sized (more
+/// when they take more): while the user types on the line the same items fit, so the
+/// prompt's start, and the model's cache of it, stay.
+const LINE_RESERVE: usize = 64;
 
 /// Lines per step of the prefix cut.
 const CUT_STEP_LINES: usize = 16;
@@ -164,7 +172,12 @@ pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -
     let prefix = &input.prefix[cut..];
     let prefix_tokens = tok.count(prefix);
     let suffix_tokens = tok.count(suffix);
-    let mut left = room.saturating_sub(prefix_tokens + suffix_tokens);
+    // The context gets what the lines above leave, less a reserve for the cursor's line
+    // and the suffix: typing on the line does not change which items fit.
+    let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+    let line_tokens = tok.count(&prefix[line_start..]);
+    let volatile = (line_tokens + suffix_tokens).max(LINE_RESERVE);
+    let mut left = room.saturating_sub(prefix_tokens.saturating_sub(line_tokens) + volatile);
     let mut context = String::new();
     let mut citations = Vec::new();
     let mut context_tokens = 0;
@@ -180,8 +193,17 @@ pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -
         citations.push(it.citation.clone());
     }
     let head = comment_block(input.comment, &format!("Path: {}", input.path));
+    let stable = style.lead().len() + context.len() + head.len() + line_start;
     let text = style.render(&format!("{context}{head}{prefix}"), suffix);
-    Prompt { text, citations, prefix_tokens, suffix_tokens, context_tokens, prefix_clipped: cut }
+    Prompt {
+        text,
+        citations,
+        prefix_tokens,
+        suffix_tokens,
+        context_tokens,
+        prefix_clipped: cut,
+        stable,
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +257,47 @@ mod tests {
             "<|fim_prefix|>// Path: src/store.rs:3-4\n// pub struct Store;\n// impl Store {}\n// Path: src/main.rs\nfn main() {\n    let s = <|fim_suffix|>\n}\n<|fim_middle|>"
         );
         assert_eq!(p.citations.len(), 1);
+    }
+
+    #[test]
+    fn the_stable_part_ends_where_the_cursor_line_begins_in_every_style() {
+        let items = [item("src/store.rs", "pub struct Store;")];
+        for style in [FimStyle::Qwen, FimStyle::StarCoder, FimStyle::CodeLlama] {
+            let at = |prefix| {
+                let input =
+                    Input { path: "m.rs", comment: "//", prefix, suffix: "\n}", items: &items };
+                build(style, &input, Limits::for_window(4096), &Chars)
+            };
+            let p = at("fn main() {\n    let s = ");
+            assert!(p.text[..p.stable].ends_with("fn main() {\n"), "{style:?}: {:?}", p.text);
+            let typed_on = at("fn main() {\n    let s = Store");
+            assert_eq!(typed_on.text[..typed_on.stable], p.text[..p.stable], "{style:?}");
+        }
+    }
+
+    #[test]
+    fn typing_on_the_cursor_line_keeps_the_same_context() {
+        // Many small items: without the reserve each typed character could push one out.
+        let texts: Vec<String> = (0..40).map(|i| format!("fn item_{i:02}() {{}}")).collect();
+        let items: Vec<Item> = texts.iter().map(|t| item("src/items.rs", t)).collect();
+        let above: String = (0..8).map(|i| format!("let v{i} = {i};\n")).collect();
+        let at = |typed: &str| {
+            let prefix = format!("{above}    let s = {typed}");
+            let input = Input {
+                path: "m.rs",
+                comment: "//",
+                prefix: &prefix,
+                suffix: "\n}",
+                items: &items,
+            };
+            build(FimStyle::Qwen, &input, Limits { total: 700, prefix: 350, suffix: 16 }, &Chars)
+        };
+        let first = at("");
+        assert!(!first.citations.is_empty() && first.citations.len() < items.len());
+        for n in 1..40 {
+            let p = at(&"x".repeat(n));
+            assert_eq!(p.text[..p.stable], first.text[..first.stable], "after {n} characters");
+        }
     }
 
     #[test]

@@ -108,6 +108,16 @@ impl FimStyle {
         }
     }
 
+    /// What [`FimStyle::render`] writes before the prefix.
+    pub fn lead(self) -> &'static str {
+        match self {
+            FimStyle::Qwen => "<|fim_prefix|>",
+            FimStyle::StarCoder => "<fim_prefix>",
+            FimStyle::CodeLlama => "<PRE> ",
+            FimStyle::PrefixOnly => "",
+        }
+    }
+
     /// Wraps `prefix` and `suffix` in the template.
     pub fn render(self, prefix: &str, suffix: &str) -> String {
         match self {

@@ -185,6 +185,27 @@ local function schedule()
   end, config.debounce_ms)
 end
 
+--- Shows `markdown` in a float; <CR> on a `path#Lline` link jumps there, q closes it.
+--- `done(lines)` is called when shown.
+local function show_markdown(markdown, done)
+  local lines = vim.split(markdown, "\n", { plain = true })
+  local fbuf = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_buf_set_lines(fbuf, 0, -1, false, lines)
+  vim.api.nvim_buf_set_option(fbuf, "filetype", "markdown")
+  local width = math.min(100, vim.o.columns - 4)
+  local height = math.min(#lines, vim.o.lines - 6)
+  local win = vim.api.nvim_open_win(fbuf, true, {
+    relative = "editor", width = width, height = math.max(height, 1),
+    row = 2, col = math.floor((vim.o.columns - width) / 2), border = "rounded", style = "minimal",
+  })
+  vim.api.nvim_buf_set_keymap(fbuf, "n", "q", "<cmd>close<CR>", { noremap = true, silent = true })
+  vim.api.nvim_buf_set_keymap(fbuf, "n", "<CR>", "<cmd>lua require('patois').jump()<CR>", { noremap = true, silent = true })
+  M._explain_win = win
+  if done then
+    done(lines)
+  end
+end
+
 --- The explanation of the selection (or the line under the cursor) in a float.
 --- <CR> on a citation jumps to it. `done(lines)` is called when shown.
 function M.explain(line1, line2, done)
@@ -205,22 +226,26 @@ function M.explain(line1, line2, done)
       vim.notify("patois: " .. (err and err.message or "no explanation"), vim.log.levels.ERROR)
       return
     end
-    local lines = vim.split(result.markdown, "\n", { plain = true })
-    local fbuf = vim.api.nvim_create_buf(false, true)
-    vim.api.nvim_buf_set_lines(fbuf, 0, -1, false, lines)
-    vim.api.nvim_buf_set_option(fbuf, "filetype", "markdown")
-    local width = math.min(100, vim.o.columns - 4)
-    local height = math.min(#lines, vim.o.lines - 6)
-    local win = vim.api.nvim_open_win(fbuf, true, {
-      relative = "editor", width = width, height = math.max(height, 1),
-      row = 2, col = math.floor((vim.o.columns - width) / 2), border = "rounded", style = "minimal",
-    })
-    vim.api.nvim_buf_set_keymap(fbuf, "n", "q", "<cmd>close<CR>", { noremap = true, silent = true })
-    vim.api.nvim_buf_set_keymap(fbuf, "n", "<CR>", "<cmd>lua require('patois').jump()<CR>", { noremap = true, silent = true })
-    M._explain_win = win
-    if done then
-      done(lines)
+    show_markdown(result.markdown, done)
+  end, buf)
+end
+
+--- The answer to `question` about the code and its history, with its sources, in a float
+--- (<CR> on a source jumps to it). `done(lines)` is called when shown.
+function M.ask(question, done)
+  local buf = vim.api.nvim_get_current_buf()
+  local client = client_for(buf)
+  if not client then
+    vim.notify("patois: no server attached to this buffer", vim.log.levels.WARN)
+    return
+  end
+  vim.notify("patois: looking through the index…")
+  client.request("patois/ask", { question = question }, function(err, result)
+    if err or not result then
+      vim.notify("patois: " .. (err and err.message or "no answer"), vim.log.levels.ERROR)
+      return
     end
+    show_markdown("### " .. question .. "\n\n" .. result.markdown, done)
   end, buf)
 end
 
@@ -309,6 +334,7 @@ function M.setup(opts)
   end
   vim.api.nvim_create_user_command("PatoisExplain", function(a) M.explain(a.line1, a.line2) end, { range = true })
   vim.api.nvim_create_user_command("PatoisStatus", function() M.status() end, {})
+  vim.api.nvim_create_user_command("PatoisAsk", function(a) M.ask(a.args) end, { nargs = "+" })
 end
 
 return M

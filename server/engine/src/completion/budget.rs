@@ -70,11 +70,25 @@ impl SpeedMeter {
     }
 }
 
+/// How long one batch of a prefill nobody waits for may take: the request that stops it
+/// loses at most this much of its work.
+const BACKGROUND_SLICE_MS: f64 = 40.0;
+
+/// The smallest background batch: fewer tokens per batch waste most of the CPU.
+pub(crate) const MIN_BACKGROUND_BATCH: usize = 8;
+
 /// Prompt tokens a keystroke makes the model read again in a warm prompt: the suffix
 /// (after the cursor in prefix-suffix-middle order, short under a budget) and the key.
 const KEYSTROKE_TOKENS: usize = super::BUDGET_SUFFIX + 2;
 
 impl Speed {
+    /// Prompt tokens per batch of a background prefill: what this machine reads in
+    /// [`BACKGROUND_SLICE_MS`] (at least [`MIN_BACKGROUND_BATCH`], at most 64).
+    pub(crate) fn background_batch(&self) -> usize {
+        ((self.prefill_tokens_per_s * BACKGROUND_SLICE_MS / 1e3) as usize)
+            .clamp(MIN_BACKGROUND_BATCH, 64)
+    }
+
     /// Milliseconds from a keystroke to a first line of ghost text, the prompt otherwise
     /// in the model's cache: what decides whether a model is fast enough here.
     pub fn keystroke_ms(&self) -> f64 {
@@ -176,5 +190,15 @@ mod tests {
         let (f, s) = (fast.allowance(1000.0, 10), slow.allowance(1000.0, 10));
         assert!(f.new_tokens > 2 * s.new_tokens, "{f:?} {s:?}");
         assert_eq!(slow.allowance(100.0, 10).new_tokens, MIN_WINDOW, "never below the minimum");
+    }
+
+    #[test]
+    fn background_batches_take_about_the_same_time_on_any_machine() {
+        let fast = Speed { prefill_tokens_per_s: 800.0, decode_tokens_per_s: 55.0 };
+        let slow = Speed { prefill_tokens_per_s: 90.0, decode_tokens_per_s: 27.0 };
+        assert_eq!(fast.background_batch(), 32);
+        assert_eq!(slow.background_batch(), 8, "never below the smallest useful batch");
+        let fastest = Speed { prefill_tokens_per_s: 1e5, ..fast };
+        assert_eq!(fastest.background_batch(), 64);
     }
 }

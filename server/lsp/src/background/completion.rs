@@ -7,6 +7,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Cancels its ticket when dropped: a request whose future the server drops (the client
+/// cancelled it) stops its blocking work too.
+pub(crate) struct CancelOnDrop(pub(crate) Ticket);
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
 /// How often a waiting request looks whether it became stale.
 const STALE_CHECK: Duration = Duration::from_millis(5);
 

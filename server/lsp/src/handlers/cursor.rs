@@ -1,5 +1,6 @@
 //! `patois/cursor`: the cursor rests; the prompt a completion there would have is
-//! prefilled in the background, stopped by the next keystroke or request.
+//! prefilled in the background up to the cursor's line, paused by every request that needs
+//! the model and ended by an edit above that line (see the engine's `completion/warm.rs`).
 
 use crate::background::completion as background;
 use crate::session::Session;

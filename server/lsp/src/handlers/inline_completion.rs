@@ -1,23 +1,15 @@
 //! `textDocument/inlineCompletion` (LSP 3.18): the ghost text at the cursor.
 
-use crate::background::completion as background;
+use crate::background::completion::{self as background, CancelOnDrop};
 use crate::errors::{blocking, from_engine};
 use crate::ext::ACCEPTED_COMMAND;
 use crate::handlers::status::send_status;
 use crate::session::Session;
 use crate::text::offset;
-use patois_engine::{CompletionResult, Run, StopReason, Ticket};
+use patois_engine::{CompletionResult, Run, StopReason};
 use std::sync::Arc;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
-
-/// Cancels the ticket when the request future is dropped (`$/cancelRequest`).
-struct CancelOnDrop(Ticket);
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
 
 /// The completion at a position, or `None` when there is nothing to offer (no model, a
 /// document patois skips, an empty completion). A request that a newer request or an
@@ -50,8 +42,10 @@ pub(crate) async fn complete_at(
     match r {
         Ok(c) if c.stop == StopReason::Cancelled => Err(Error::request_cancelled()),
         Ok(c) => {
-            if c.shrunk && !c.cached {
-                // The budget cut the prompt: have the full one ready while the user reads.
+            if c.shrunk {
+                // The budget cut the prompt: prefill the full one while the model is free
+                // (also after an answer from the cache, which left it free); typing on
+                // this line only pauses that warm-up.
                 background::run(&engine, &doc.rel, doc.text.clone(), cursor, Run::Warm);
             }
             Ok((!c.text.is_empty()).then_some(c))

@@ -1,5 +1,6 @@
 //! One file per LSP request or notification. Each exposes `handle(session, params)`.
 
+pub(crate) mod ask;
 pub(crate) mod code_action;
 pub(crate) mod code_action_resolve;
 pub(crate) mod completion;

@@ -1,0 +1,230 @@
+//! Answers in prose from numbered sources: the sources go to the model in its chat format,
+//! the answer cites them as `[n]`, markers that point at no source in the prompt are
+//! dropped, and the text ends on a whole sentence.
+
+use patois_generate::{Backend, ChatMessage, GenOptions, Mode, Role, StopReason};
+use patois_retrieve::Citation;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// One source an answer may cite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerSource {
+    pub citation: Citation,
+    /// What it is ("function fuse", "last changed these lines: …").
+    pub label: String,
+    /// The code or the commit message the model reads.
+    pub text: String,
+}
+
+/// A model's answer and what it cites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The text; `[n]` marks the n-th source (1-based) as the origin of a claim.
+    pub text: String,
+    /// The numbers of the sources the text cites, each once, in order of first citation.
+    pub cited: Vec<usize>,
+    /// How many sources the prompt held (the first ones given): only those can be cited.
+    pub in_prompt: usize,
+    /// Markers the model wrote that pointed at no source in the prompt (dropped).
+    pub dropped: usize,
+    /// The model that wrote it.
+    pub model: String,
+}
+
+/// How the model is asked to answer.
+const SYSTEM: &str = "You are a senior engineer on this codebase, answering a colleague. \
+Use only the numbered sources below. After each claim, cite the source it comes from as [n]. \
+Answer in two to four complete sentences. If the sources do not answer the question, say so.";
+
+/// The most tokens an answer may take: about four sentences.
+const ANSWER_TOKENS: usize = 200;
+/// Lines of one source the model reads.
+const SOURCE_LINES: usize = 20;
+/// The most prompt tokens an answer reads: about 5 s of prefill on two laptop cores
+/// (15 s on the slowest class measured), while the answer streams after it.
+const PROMPT_TOKENS: usize = 1536;
+
+/// The sources as the model reads them: numbered, each with its citation.
+fn sources_text(sources: &[AnswerSource]) -> String {
+    let mut out = String::new();
+    for (i, s) in sources.iter().enumerate() {
+        let text: Vec<&str> = s.text.lines().take(SOURCE_LINES).collect();
+        out.push_str(&format!("[{}] {} ({})\n{}\n\n", i + 1, s.label, s.citation, text.join("\n")));
+    }
+    out
+}
+
+/// How many of `sources`, the first ones, fit in `tokens` prompt tokens with the question.
+fn sources_that_fit(
+    g: &dyn Backend,
+    question: &str,
+    sources: &[AnswerSource],
+    tokens: usize,
+) -> usize {
+    let mut n = sources.len();
+    while n > 0 && g.count(&prompt_of(g, question, &sources[..n])) > tokens {
+        n -= 1;
+    }
+    n
+}
+
+fn prompt_of(g: &dyn Backend, question: &str, sources: &[AnswerSource]) -> String {
+    let user = format!("Sources:\n\n{}Question: {question}", sources_text(sources));
+    g.chat_prompt(&[ChatMessage::new(Role::System, SYSTEM), ChatMessage::new(Role::User, user)])
+}
+
+/// Asks `g` to answer `question` from `sources`; `written` follows the text as it is
+/// written, `cancelled` stops it. `None` when the model wrote no whole sentence.
+pub(crate) fn answer(
+    g: &dyn Backend,
+    question: &str,
+    sources: &[AnswerSource],
+    written: Option<Arc<Mutex<String>>>,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<Answer> {
+    let room = g.info().context.saturating_sub(ANSWER_TOKENS + 1).min(PROMPT_TOKENS);
+    let in_prompt = sources_that_fit(g, question, sources, room);
+    let prompt = prompt_of(g, question, &sources[..in_prompt]);
+    let opts =
+        GenOptions { max_tokens: ANSWER_TOKENS, mode: Mode::Prose, written, ..Default::default() };
+    let c = g.complete(&prompt, "", &opts, cancelled).ok()?;
+    if c.stop == StopReason::Cancelled {
+        return None;
+    }
+    let (text, cited, dropped) = keep_real_citations(&c.text, in_prompt);
+    let text = whole_sentences(&text)?.to_string();
+    let cited = cited.into_iter().filter(|n| text.contains(&format!("[{n}]"))).collect();
+    let model = g
+        .info()
+        .path
+        .file_name()
+        .map_or_else(|| g.info().path.display().to_string(), |f| f.to_string_lossy().into_owned());
+    Some(Answer { text, cited, in_prompt, dropped, model })
+}
+
+/// The numbers inside a citation marker: `[2]`, `[1, 3]`; `None` for any other brackets.
+fn marker_numbers(inside: &str) -> Option<Vec<usize>> {
+    inside.split(',').map(|n| n.trim().parse().ok()).collect()
+}
+
+/// `text` without the markers that point at no source (0, or past `sources`), lists
+/// written as single markers (`[1, 3]` → `[1][3]`); the numbers cited in order; how many
+/// markers were dropped.
+pub fn keep_real_citations(text: &str, sources: usize) -> (String, Vec<usize>, usize) {
+    let mut out = String::new();
+    let mut cited = Vec::new();
+    let mut dropped = 0;
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|i| open + i) else { break };
+        // After a name it is indexing (`x[0]`), not a marker.
+        let prev = rest[..open].chars().last().or_else(|| out.chars().last());
+        let indexing = prev.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let numbers = (!indexing).then(|| marker_numbers(&rest[open + 1..close])).flatten();
+        let Some(numbers) = numbers else {
+            out.push_str(&rest[..=open]);
+            rest = &rest[open + 1..];
+            continue;
+        };
+        let count = numbers.len();
+        let real: Vec<usize> = numbers.into_iter().filter(|n| (1..=sources).contains(n)).collect();
+        dropped += count - real.len();
+        let before = &rest[..open];
+        // A dropped marker takes the space before it along.
+        out.push_str(if real.is_empty() { before.trim_end_matches(' ') } else { before });
+        for n in real {
+            out.push_str(&format!("[{n}]"));
+            if !cited.contains(&n) {
+                cited.push(n);
+            }
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    (out, cited, dropped)
+}
+
+/// `text` up to the end of its last whole sentence (a `.`, `!` or `?` followed by a space,
+/// a line break or the end, a citation marker after it included); `None` without one.
+pub fn whole_sentences(text: &str) -> Option<&str> {
+    let text = text.trim();
+    let b = text.as_bytes();
+    let mut end = None;
+    for (i, c) in b.iter().enumerate() {
+        if !matches!(c, b'.' | b'!' | b'?') {
+            continue;
+        }
+        let mut j = i + 1;
+        // Markers after the full stop belong to the sentence: "… here.[2] Next".
+        while b.get(j) == Some(&b'[') {
+            match text[j..].find(']') {
+                Some(k) if marker_numbers(&text[j + 1..j + k]).is_some() => j += k + 1,
+                _ => break,
+            }
+        }
+        if b.get(j).is_none_or(|c| c.is_ascii_whitespace()) {
+            end = Some(j);
+        }
+    }
+    end.map(|e| &text[..e])
+}
+
+/// `answer`'s text with each `[n]` a Markdown link to the n-th source under `root`.
+pub fn linked(answer: &Answer, sources: &[Citation], root: &Path) -> String {
+    let mut text = answer.text.clone();
+    for n in &answer.cited {
+        let Some(c) = sources.get(n - 1) else { continue };
+        let link = format!("[[{n}]]({}#L{})", root.join(&c.path).display(), c.start_line);
+        text = text.replace(&format!("[{n}]"), &link);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invented_marker_is_dropped_and_lists_are_split() {
+        let (t, cited, dropped) =
+            keep_real_citations("It fuses ranks [2]. It is old [9]. See [1, 3].", 3);
+        assert_eq!(t, "It fuses ranks [2]. It is old. See [1][3].");
+        assert_eq!((cited, dropped), (vec![2, 1, 3], 1));
+        let (t, cited, dropped) = keep_real_citations("v[i] = x[0] [0]", 3);
+        assert_eq!(t, "v[i] = x[0]", "indexing is not a marker; [0] is no source");
+        assert!(cited.is_empty() && dropped == 1);
+    }
+
+    #[test]
+    fn an_answer_ends_on_a_whole_sentence() {
+        assert_eq!(
+            whole_sentences("It reads fuse.rs first. Then it"),
+            Some("It reads fuse.rs first.")
+        );
+        assert_eq!(whole_sentences("Ranks are fused [1].[2] It"), Some("Ranks are fused [1].[2]"));
+        assert_eq!(whole_sentences("Done! Really?\n"), Some("Done! Really?"));
+        assert_eq!(whole_sentences("It processes the data by analyzing"), None);
+    }
+
+    #[test]
+    fn markers_link_to_their_sources() {
+        let c = |path: &str| Citation {
+            path: path.into(),
+            start_line: 7,
+            end_line: 9,
+            commit: None,
+            pr: None,
+        };
+        let a = Answer {
+            text: "Fuses [2].".into(),
+            cited: vec![2],
+            in_prompt: 2,
+            dropped: 0,
+            model: "m".into(),
+        };
+        let md = linked(&a, &[c("a.rs"), c("b.rs")], Path::new("/r"));
+        assert_eq!(md, "Fuses [[2]](/r/b.rs#L7).");
+    }
+}
