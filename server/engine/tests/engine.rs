@@ -325,19 +325,21 @@ fn the_budget_shrinks_the_prompt_when_the_measured_speed_is_low() {
     assert_eq!(status.prompt_window, Some(slow.prompt_window));
     assert_eq!(status.full_prompt_window, Some(full));
     assert!(status.speed.is_some(), "the speed shows in the status");
-    // The full prompt prefilled in the background (the answer to this text is cached):
-    // the next request there has the whole window, from the model's cache.
+    // The full prompt prefilled in the background up to the cursor's line (the answer to
+    // this text is cached): the next request there has the whole window, and the model
+    // reads again only the cursor's line, the short suffix and the markers.
     e.warm("src/more.rs", doc, cursor, &e.begin_background("src/more.rs")).unwrap();
     assert_eq!(e.status().runs.warm.runs, 1, "the warm-up ran the model");
     e.clear_completion_cache();
     let warmed = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
     assert_eq!(warmed.prompt_window, full, "{warmed:?}");
-    assert!(warmed.prompt_tokens - warmed.cache_hit_tokens <= 1, "{warmed:?}");
+    let line_and_suffix = warmed.prompt_tokens - warmed.cache_hit_tokens;
+    assert!((2..=24).contains(&line_and_suffix), "{warmed:?}");
 }
 
 /// Under a latency budget the suffix is short: after a warm-up, a keystroke makes the model
-/// read again only the key and that suffix (it follows the prefix in the prompt), with the
-/// whole window kept; without a budget the suffix is whole.
+/// read again only the cursor's line and that suffix (it follows the prefix in the prompt),
+/// with the whole window kept; without a budget the suffix is whole.
 #[test]
 fn under_a_budget_a_keystroke_recomputes_only_a_short_suffix() {
     use patois_engine::Speed;
@@ -354,8 +356,10 @@ fn under_a_budget_a_keystroke_recomputes_only_a_short_suffix() {
     let typed = format!("{}p{}", &doc[..cursor], &doc[cursor..]);
     let r = e.complete("src/more.rs", &typed, cursor + 1, &Ticket::detached()).unwrap();
     assert_eq!(r.prompt_window, full, "{r:?}");
+    // The warm-up stopped at the cursor's line: its 7 characters (this test model's
+    // tokenizer knows few words), the 16-token suffix and the markers are read again.
     let new = r.prompt_tokens - r.cache_hit_tokens;
-    assert!(new <= 24, "{new} tokens read again: {r:?}");
+    assert!(new <= 28, "{new} tokens read again: {r:?}");
     e.set_settings(Settings { latency_budget_ms: 0, ..e.settings() }).unwrap();
     e.clear_completion_cache();
     let whole = e.complete("src/more.rs", &typed, cursor + 1, &Ticket::detached()).unwrap();

@@ -36,6 +36,21 @@ local function client_for(buf)
   return nil
 end
 
+--- The buffer's patois client, else any running one (a question is about the workspace,
+--- whatever buffer it is asked from).
+local function any_client(buf)
+  local c = client_for(buf)
+  if c then
+    return c
+  end
+  for _, other in pairs(vim.lsp.get_active_clients()) do
+    if other.name == "patois" then
+      return other
+    end
+  end
+  return nil
+end
+
 local function native_inline()
   return vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.enable ~= nil
 end
@@ -233,10 +248,9 @@ end
 --- The answer to `question` about the code and its history, with its sources, in a float
 --- (<CR> on a source jumps to it). `done(lines)` is called when shown.
 function M.ask(question, done)
-  local buf = vim.api.nvim_get_current_buf()
-  local client = client_for(buf)
+  local client = any_client(vim.api.nvim_get_current_buf())
   if not client then
-    vim.notify("patois: no server attached to this buffer", vim.log.levels.WARN)
+    vim.notify("patois: no server running; open a file of the repository first", vim.log.levels.WARN)
     return
   end
   vim.notify("patois: looking through the index…")
@@ -246,7 +260,7 @@ function M.ask(question, done)
       return
     end
     show_markdown("### " .. question .. "\n\n" .. result.markdown, done)
-  end, buf)
+  end)
 end
 
 --- Jumps to the citation on the current line of the explanation window.
