@@ -256,19 +256,15 @@ impl Engine {
         let mode = decide_mode(path, text, cursor);
         let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
-        let max_tokens = if run == Run::Warm { 0 } else { settings.max_tokens };
-        let written = job.map(|j| j.written.clone());
-        let deadline = fitted.deadline;
         let cut = fitted.window < fitted.full;
-        let batch = warm.as_ref().map(|_| self.background_batch());
         let opts = GenOptions {
-            max_tokens,
+            max_tokens: if run == Run::Warm { 0 } else { settings.max_tokens },
             mode,
             indent,
-            deadline,
-            written,
+            deadline: fitted.deadline,
+            written: job.map(|j| j.written.clone()),
             cut,
-            batch,
+            batch: warm.as_ref().map(|_| self.background_batch()),
             ..Default::default()
         };
         let fallback = settings.fallback_to_local;
