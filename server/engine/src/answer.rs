@@ -25,18 +25,25 @@ pub struct Answer {
     pub text: String,
     /// The numbers of the sources the text cites, each once, in order of first citation.
     pub cited: Vec<usize>,
+    /// The numbers the model cited itself (the rest of `cited` patois added, see
+    /// `attributed`).
+    pub by_model: Vec<usize>,
     /// How many sources the prompt held (the first ones given): only those can be cited.
     pub in_prompt: usize,
     /// Markers the model wrote that pointed at no source in the prompt (dropped).
     pub dropped: usize,
+    /// Sentences the model left without a marker that patois tied to the one source
+    /// sharing their names (those markers are patois's, not the model's).
+    pub attributed: usize,
     /// The model that wrote it.
     pub model: String,
 }
 
 /// How the model is asked to answer.
 const SYSTEM: &str = "You are a senior engineer on this codebase, answering a colleague. \
-Use only the numbered sources below. After each claim, cite the source it comes from as [n]. \
-Answer in two to four complete sentences. If the sources do not answer the question, say so.";
+Use only the numbered sources below. End each sentence with [n], the number of the source \
+it comes from. Answer in two to four complete sentences. If the sources do not answer the \
+question, say so.";
 
 /// The most tokens an answer may take: about four sentences.
 const ANSWER_TOKENS: usize = 200;
@@ -93,15 +100,17 @@ pub(crate) fn answer(
     if c.stop == StopReason::Cancelled {
         return None;
     }
-    let (text, cited, dropped) = keep_real_citations(&c.text, in_prompt);
-    let text = whole_sentences(&text)?.to_string();
-    let cited = cited.into_iter().filter(|n| text.contains(&format!("[{n}]"))).collect();
+    let (text, _, dropped) = keep_real_citations(&c.text, in_prompt);
+    let text = whole_sentences(&text)?;
+    let (_, by_model, _) = keep_real_citations(text, in_prompt);
+    let (text, attributed) = attribute(text, &sources[..in_prompt]);
+    let (text, cited, _) = keep_real_citations(&text, in_prompt);
     let model = g
         .info()
         .path
         .file_name()
         .map_or_else(|| g.info().path.display().to_string(), |f| f.to_string_lossy().into_owned());
-    Some(Answer { text, cited, in_prompt, dropped, model })
+    Some(Answer { text, cited, by_model, in_prompt, dropped, attributed, model })
 }
 
 /// The numbers inside a citation marker: `[2]`, `[1, 3]`; `None` for any other brackets.
@@ -150,8 +159,67 @@ pub fn keep_real_citations(text: &str, sources: usize) -> (String, Vec<usize>, u
 /// a line break or the end, a citation marker after it included); `None` without one.
 pub fn whole_sentences(text: &str) -> Option<&str> {
     let text = text.trim();
-    let b = text.as_bytes();
     let mut end = None;
+    while let Some(e) = sentence_end(&text[end.unwrap_or(0)..]) {
+        end = Some(end.unwrap_or(0) + e);
+    }
+    end.map(|e| &text[..e])
+}
+
+/// Words too common in answers about code to tie a sentence to a source.
+const COMMON: &[&str] = &[
+    "this", "that", "with", "from", "which", "have", "were", "when", "used", "uses", "used",
+    "function", "code", "file", "files", "change", "changes", "changed", "value", "values",
+    "return", "returns", "there", "their", "they", "into", "also", "more", "than", "then", "been",
+    "does", "each", "make", "makes", "only", "other", "some", "such", "will", "would", "should",
+    "could", "source", "sources", "version", "because", "about",
+];
+
+/// The words of `text` that can tie a sentence to a source: 4 or more characters (names,
+/// paths, identifiers), not common in answers about code.
+fn telling_words(text: &str) -> std::collections::HashSet<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.chars().count() >= 4)
+        .map(str::to_lowercase)
+        .filter(|w| !COMMON.contains(&w.as_str()))
+        .collect()
+}
+
+/// Sentences of `text` without a marker, each tied to the one source that shares at least
+/// two telling words with it, more than any other source does: the marker goes before the
+/// sentence's full stop. Returns the text and how many markers were added.
+fn attribute(text: &str, sources: &[AnswerSource]) -> (String, usize) {
+    let words: Vec<_> =
+        sources.iter().map(|s| telling_words(&format!("{} {}", s.label, s.text))).collect();
+    let mut out = String::new();
+    let mut added = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = sentence_end(rest).unwrap_or(rest.len());
+        let (sentence, after) = rest.split_at(end);
+        let said = telling_words(sentence);
+        let mut shared: Vec<(usize, usize)> =
+            words.iter().enumerate().map(|(i, w)| (w.intersection(&said).count(), i + 1)).collect();
+        shared.sort_by(|a, b| b.cmp(a));
+        let best = shared.first().copied().filter(|(n, _)| *n >= 2);
+        let unique = shared.get(1).is_none_or(|second| Some(second.0) < best.map(|b| b.0));
+        match best.filter(|_| unique && !sentence.contains('[')) {
+            Some((_, n)) if sentence.ends_with(['.', '!', '?']) => {
+                let (body, stop) = sentence.split_at(sentence.len() - 1);
+                out.push_str(&format!("{body} [{n}]{stop}"));
+                added += 1;
+            }
+            _ => out.push_str(sentence),
+        }
+        rest = after;
+    }
+    (out, added)
+}
+
+/// Where the first sentence of `text` ends: after its `.`, `!` or `?` and the markers
+/// that follow it, where a space, a line break or the end comes; `None` without one.
+fn sentence_end(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
     for (i, c) in b.iter().enumerate() {
         if !matches!(c, b'.' | b'!' | b'?') {
             continue;
@@ -165,10 +233,10 @@ pub fn whole_sentences(text: &str) -> Option<&str> {
             }
         }
         if b.get(j).is_none_or(|c| c.is_ascii_whitespace()) {
-            end = Some(j);
+            return Some(j);
         }
     }
-    end.map(|e| &text[..e])
+    None
 }
 
 /// `answer`'s text with each `[n]` a Markdown link to the n-th source under `root`.
@@ -209,6 +277,34 @@ mod tests {
     }
 
     #[test]
+    fn a_sentence_without_a_marker_is_tied_to_the_one_source_that_shares_its_names() {
+        let src = |label: &str, text: &str| AnswerSource {
+            citation: Citation {
+                path: "a.rs".into(),
+                start_line: 1,
+                end_line: 2,
+                commit: None,
+                pr: None,
+            },
+            label: label.into(),
+            text: text.into(),
+        };
+        let sources = [
+            src("definition of `fuse`", "pub fn fuse(ranks: &[Rank]) -> Vec<Item>"),
+            src("commit abc", "Weigh recent edits higher in fusion"),
+        ];
+        let (t, n) = attribute(
+            "It calls fuse on the ranks. Recent edits weigh higher in fusion [2]. It is fast.",
+            &sources,
+        );
+        assert_eq!(
+            t,
+            "It calls fuse on the ranks [1]. Recent edits weigh higher in fusion [2]. It is fast."
+        );
+        assert_eq!(n, 1, "a marked sentence keeps its marker; one sharing nothing gets none");
+    }
+
+    #[test]
     fn markers_link_to_their_sources() {
         let c = |path: &str| Citation {
             path: path.into(),
@@ -220,8 +316,10 @@ mod tests {
         let a = Answer {
             text: "Fuses [2].".into(),
             cited: vec![2],
+            by_model: vec![2],
             in_prompt: 2,
             dropped: 0,
+            attributed: 0,
             model: "m".into(),
         };
         let md = linked(&a, &[c("a.rs"), c("b.rs")], Path::new("/r"));

@@ -77,11 +77,22 @@ fn last_identifier(name: &str) -> &str {
     name.rsplit([':', '.']).find(|p| !p.is_empty()).unwrap_or(name).trim_end_matches("()")
 }
 
-/// The question's words that say something about the code.
+/// The question's words that say something about the code, besides the names it mentions
+/// (looked up by name) and the month it names (a window on the commits).
 fn keywords(question: &str) -> String {
-    question
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+    let names = names_in(question);
+    let unquoted: String = question.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+    let is_date = |w: &str| {
+        let w = w.to_ascii_lowercase();
+        (w.len() == 4 && w.chars().all(|c| c.is_ascii_digit()))
+            || crate::dates::month_window(&format!("{w} 2000")).is_some()
+    };
+    unquoted
+        .split(|c: char| c.is_whitespace() || ",;?!()\"'".contains(c))
+        .filter(|w| !names.iter().any(|n| n == w.trim_end_matches('.')))
+        .flat_map(|w| w.split(|c: char| !(c.is_alphanumeric() || c == '_')))
         .filter(|w| w.len() > 1 && !QUESTION_WORDS.contains(&w.to_ascii_lowercase().as_str()))
+        .filter(|w| !is_date(w))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -127,7 +138,14 @@ impl Asked {
                 let cites: Vec<Citation> =
                     self.sources.iter().map(|s| s.citation.clone()).collect();
                 md.push_str(&crate::answer::linked(a, &cites, root));
-                md.push_str(&format!("\n\n_Written by {} from the sources below._\n", a.model));
+                md.push_str(&format!("\n\n_Written by {} from the sources below", a.model));
+                if a.attributed > 0 {
+                    md.push_str(&format!(
+                        "; patois added {} of the [n] where a sentence shares names with one source",
+                        a.attributed
+                    ));
+                }
+                md.push_str("._\n");
             }
             (None, Some(note)) => md.push_str(&format!("{note}\n")),
             (None, None) => {}
@@ -261,5 +279,7 @@ mod tests {
     #[test]
     fn question_words_are_not_searched() {
         assert_eq!(keywords("Why did the retry timeout change?"), "retry timeout");
+        let q = "Why did `src/lib.rs` and fetch_value change in March 2025?";
+        assert_eq!(keywords(q), "", "names are looked up, the month is a window");
     }
 }

@@ -318,9 +318,13 @@ fn render(
         let sources: Vec<Citation> =
             sections.iter().flat_map(|s| s.entries.iter().map(|e| e.citation.clone())).collect();
         let text = linked(a, &sources, engine.root());
+        let added = match a.attributed {
+            0 => String::new(),
+            n => format!(" (patois added {n} where a sentence shares names with one source)"),
+        };
         md.push_str(&format!(
-            "\n### Summary\n_Written by {} from the {} sources above, in order; [n] marks \
-             the source of a claim._\n\n{text}\n",
+            "\n### Summary\n_Written by {} from the first {} sources above, in order; [n] \
+             marks the source of a claim{added}._\n\n{text}\n",
             a.model, a.in_prompt
         ));
     }

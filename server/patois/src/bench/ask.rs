@@ -36,8 +36,12 @@ struct Tally {
     answered: usize,
     gold_given: usize,
     gold_cited: usize,
+    /// Gold cited by the model's own markers.
+    gold_by_model: usize,
     /// Markers pointing at no source in the prompt, dropped from the answers.
     dropped: usize,
+    /// Markers patois added to sentences the model left without one.
+    attributed: usize,
     unanswerable: usize,
     refused: usize,
     latency_ms: Vec<f64>,
@@ -60,12 +64,16 @@ fn probes(index: &Index, root: &Path, per_kind: usize) -> Result<Vec<Probe>> {
     let repo = patois_vcs::Repo::discover(root)?
         .ok_or_else(|| anyhow::anyhow!("{}: not a git repository", root.display()))?;
     let chain = repo.first_parent_chain(200)?;
-    let step = (chain.len() / per_kind.max(1)).max(1);
     let mut why = Vec::new();
     let mut where_ = Vec::new();
     let mut nothing = Vec::new();
-    for id in chain.iter().step_by(step) {
-        let Some(c) = index.commit(id)? else { continue };
+    // Every third commit, newest first, until each kind has its questions.
+    for id in chain.iter().step_by(3) {
+        if why.len() >= per_kind && where_.len() >= per_kind {
+            break;
+        }
+        // A commit the index lacks (a shallow clone's edge) gives no question.
+        let Some(c) = index.commit(id).ok().flatten() else { continue };
         let code =
             c.files.iter().find(|f| patois_syntax::language_for_path(Path::new(&f.path)).is_some());
         let Some(file) = code else { continue };
@@ -125,7 +133,9 @@ fn score(t: &mut Tally, p: &Probe, asked: &Asked) {
     if let Some(a) = &asked.answer {
         t.answered += 1;
         t.dropped += a.dropped;
+        t.attributed += a.attributed;
         t.gold_cited += usize::from(a.cited.iter().any(|n| is_gold(*n)));
+        t.gold_by_model += usize::from(a.by_model.iter().any(|n| is_gold(*n)));
     }
 }
 
@@ -150,12 +160,14 @@ fn run_repo(dir: &Path, per_kind: usize, model: Option<PathBuf>) -> Result<Tally
 fn print_row(name: &str, t: &mut Tally) {
     let f = |(p, se): (f64, f64)| format!("{:.0}% ± {:.0}", p * 100.0, se * 100.0);
     println!(
-        "{name:<24} {:>3} asked  answered {:<10} gold given {:<10} gold cited {:<10} dropped markers {:>2}  not found {}/{}  p50 {:.1} s",
+        "{name:<24} {:>3} asked  answered {:<10} gold given {:<10} gold cited {:<10} (by the model {:<10}) markers dropped {:>2}, added {:>2}  not found {}/{}  p50 {:.1} s",
         t.asked,
         f(share(t.answered, t.asked)),
         f(share(t.gold_given, t.asked)),
         f(share(t.gold_cited, t.answered)),
+        f(share(t.gold_by_model, t.answered)),
         t.dropped,
+        t.attributed,
         t.refused,
         t.unanswerable,
         pct(&mut t.latency_ms, 0.5) / 1e3,
@@ -172,13 +184,21 @@ pub fn run(args: AskArgs) -> Result<()> {
     };
     let mut all = Tally::default();
     for (name, dir) in repos {
-        let mut t = run_repo(&dir, args.questions, args.model.clone())?;
+        let mut t = match run_repo(&dir, args.questions, args.model.clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("{name:<24} skipped: {e:#}");
+                continue;
+            }
+        };
         print_row(&name, &mut t);
         all.asked += t.asked;
         all.answered += t.answered;
         all.gold_given += t.gold_given;
         all.gold_cited += t.gold_cited;
+        all.gold_by_model += t.gold_by_model;
         all.dropped += t.dropped;
+        all.attributed += t.attributed;
         all.unanswerable += t.unanswerable;
         all.refused += t.refused;
         all.latency_ms.extend(t.latency_ms);
