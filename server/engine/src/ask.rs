@@ -41,7 +41,8 @@ const QUESTION_WORDS: &[&str] = &[
     "what", "why", "how", "where", "who", "which", "when", "did", "does", "do", "is", "are", "was",
     "were", "the", "an", "of", "in", "on", "to", "for", "and", "or", "it", "its", "this", "that",
     "with", "by", "from", "we", "our", "be", "as", "at", "calls", "call", "called", "defined",
-    "change", "changed", "about", "there", "would", "if", "any", "can",
+    "change", "changed", "about", "there", "would", "if", "any", "can", "last", "month", "quarter",
+    "year",
 ];
 
 /// The names a question mentions: in backticks, or spelled like code (`snake_case`,
@@ -169,7 +170,10 @@ impl Engine {
         let in_path = |p: &str| q.path.as_deref().is_none_or(|want| p.starts_with(want));
         let mut sources = Vec::new();
         let mut missing = Vec::new();
-        let window = crate::dates::month_window(&q.text);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let window = crate::dates::window_in(&q.text, now);
         let when = |c: &CommitHit| {
             q.since.is_none_or(|s| c.time >= s)
                 && window.is_none_or(|(a, b)| (a..b).contains(&c.time))

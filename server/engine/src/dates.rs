@@ -67,6 +67,41 @@ pub fn month_window(text: &str) -> Option<(i64, i64)> {
     })
 }
 
+/// The year and month (1–12) of `secs`.
+fn year_month(secs: i64) -> (i64, i64) {
+    let d = format_date(secs);
+    (d[..4].parse().unwrap_or(1970), d[5..7].parse().unwrap_or(1))
+}
+
+/// The first second of month `m` (1–12, or past 12 into the next years) of year `y`.
+fn month_start(y: i64, m: i64) -> i64 {
+    let (y, m) = (y + (m - 1).div_euclid(12), (m - 1).rem_euclid(12) + 1);
+    days_from_civil(y, m, 1) * 86_400
+}
+
+/// The window a question names relative to `now`: "this month", "last month", "this
+/// quarter", "last quarter", "this year", "last year".
+pub fn relative_window(text: &str, now: i64) -> Option<(i64, i64)> {
+    let t = text.to_ascii_lowercase();
+    let (y, m) = year_month(now);
+    let q = (m - 1) / 3 * 3 + 1;
+    let windows = [
+        ("this month", (month_start(y, m), month_start(y, m + 1))),
+        ("last month", (month_start(y, m - 1), month_start(y, m))),
+        ("this quarter", (month_start(y, q), month_start(y, q + 3))),
+        ("last quarter", (month_start(y, q - 3), month_start(y, q))),
+        ("this year", (month_start(y, 1), month_start(y + 1, 1))),
+        ("last year", (month_start(y - 1, 1), month_start(y, 1))),
+    ];
+    windows.iter().find(|(phrase, _)| t.contains(phrase)).map(|(_, w)| *w)
+}
+
+/// The commit-time window a question names: a month ("March 2025"), else a span relative
+/// to `now` ("this quarter").
+pub fn window_in(text: &str, now: i64) -> Option<(i64, i64)> {
+    month_window(text).or_else(|| relative_window(text, now))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +129,22 @@ mod tests {
             ("2024-12-01", "2025-01-01")
         );
         assert_eq!(month_window("may I ask why 42 changed"), None);
+    }
+
+    #[test]
+    fn this_quarter_and_last_month_are_counted_from_now() {
+        let now = parse_date("2026-12-02").unwrap();
+        let dates = |w: Option<(i64, i64)>| w.map(|(a, b)| (format_date(a), format_date(b)));
+        let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+        let q = "What did we change about payments this quarter, and why?";
+        assert_eq!(dates(window_in(q, now)), pair("2026-10-01", "2027-01-01"));
+        assert_eq!(dates(window_in("and last month?", now)), pair("2026-11-01", "2026-12-01"));
+        let jan = parse_date("2026-01-15").unwrap();
+        assert_eq!(dates(window_in("last quarter", jan)), pair("2025-10-01", "2026-01-01"));
+        assert_eq!(
+            dates(window_in("in March 2025, this year", now)),
+            pair("2025-03-01", "2025-04-01")
+        );
+        assert_eq!(window_in("why is it slow?", now), None);
     }
 }
