@@ -182,13 +182,11 @@ impl Repo {
         let mut files = Vec::with_capacity(diff.deltas().len());
         for (i, delta) in diff.deltas().enumerate() {
             let Some(path) = delta.new_file().path().or(delta.old_file().path()) else { continue };
-            let (added, removed) = match git2::Patch::from_diff(&diff, i)? {
-                Some(p) => {
-                    let (_, a, r) = p.line_stats()?;
-                    (a as u32, r as u32)
-                }
-                None => (0, 0),
-            };
+            // A blob the clone does not hold (a partial clone fetches them on demand, which
+            // libgit2 cannot): the file is still listed as changed, with no line counts.
+            let stats =
+                git2::Patch::from_diff(&diff, i).ok().flatten().and_then(|p| p.line_stats().ok());
+            let (added, removed) = stats.map_or((0, 0), |(_, a, r)| (a as u32, r as u32));
             files.push(FileChange {
                 path: path.to_string_lossy().replace('\\', "/"),
                 added,
@@ -377,6 +375,28 @@ mod tests {
         assert!(repo.blame_lines("a.rs", Some(unsaved), (1, 2)).unwrap().is_empty());
         let everything = repo.blame_lines("a.rs", None, (1, u32::MAX)).unwrap();
         assert_eq!(everything.len(), 2, "a range past the end is the rest of the file");
+    }
+
+    #[test]
+    fn a_commit_whose_blob_is_missing_is_listed_without_line_counts() {
+        let fx = patois_testkit::Fixture::git();
+        fx.write("a.rs", "fn one() {}\n");
+        fx.commit("one", "ann", 1_000);
+        fx.write("a.rs", "fn one() {}\nfn two() {}\n");
+        let second = fx.commit("two", "bob", 2_000);
+        // As in a partial clone: the second version's blob is not in the object store.
+        let id = blob_id(b"fn one() {}\nfn two() {}\n");
+        std::fs::remove_file(fx.root().join(".git/objects").join(&id[..2]).join(&id[2..])).unwrap();
+        let repo = Repo::discover(fx.root()).unwrap().unwrap();
+        let walk = repo.commits_since(None).unwrap();
+        assert_eq!(walk.commits.len(), 2);
+        let c = &walk.commits[0];
+        assert_eq!(c.id, second);
+        assert_eq!(
+            (c.files[0].path.as_str(), c.files[0].added, c.files[0].removed),
+            ("a.rs", 0, 0)
+        );
+        assert_eq!(walk.commits[1].files[0].added, 1, "the readable commit keeps its counts");
     }
 
     #[test]
