@@ -33,7 +33,8 @@ pub struct Answer {
     /// Markers the model wrote that pointed at no source in the prompt (dropped).
     pub dropped: usize,
     /// Sentences the model left without a marker that patois tied to the one source
-    /// sharing their names (those markers are patois's, not the model's).
+    /// sharing their names (those markers are patois's, not the model's, and are followed
+    /// by [`ADDED`] in the text).
     pub attributed: usize,
     /// The model that wrote it.
     pub model: String,
@@ -185,9 +186,13 @@ fn telling_words(text: &str) -> std::collections::HashSet<String> {
         .collect()
 }
 
+/// What follows a marker patois added (the model did not write it), in the text as shown.
+pub const ADDED: &str = "†";
+
 /// Sentences of `text` without a marker, each tied to the one source that shares at least
-/// two telling words with it, more than any other source does: the marker goes before the
-/// sentence's full stop. Returns the text and how many markers were added.
+/// two telling words with it, more than any other source does: the marker, followed by
+/// [`ADDED`], goes before the sentence's full stop. Returns the text and how many markers
+/// were added.
 fn attribute(text: &str, sources: &[AnswerSource]) -> (String, usize) {
     let words: Vec<_> =
         sources.iter().map(|s| telling_words(&format!("{} {}", s.label, s.text))).collect();
@@ -206,7 +211,7 @@ fn attribute(text: &str, sources: &[AnswerSource]) -> (String, usize) {
         match best.filter(|_| unique && !sentence.contains('[')) {
             Some((_, n)) if sentence.ends_with(['.', '!', '?']) => {
                 let (body, stop) = sentence.split_at(sentence.len() - 1);
-                out.push_str(&format!("{body} [{n}]{stop}"));
+                out.push_str(&format!("{body} [{n}]{ADDED}{stop}"));
                 added += 1;
             }
             _ => out.push_str(sentence),
@@ -299,7 +304,7 @@ mod tests {
         );
         assert_eq!(
             t,
-            "It calls fuse on the ranks [1]. Recent edits weigh higher in fusion [2]. It is fast."
+            "It calls fuse on the ranks [1]†. Recent edits weigh higher in fusion [2]. It is fast."
         );
         assert_eq!(n, 1, "a marked sentence keeps its marker; one sharing nothing gets none");
     }

@@ -142,7 +142,8 @@ impl Asked {
                 md.push_str(&format!("\n\n_Written by {} from the sources below", a.model));
                 if a.attributed > 0 {
                     md.push_str(&format!(
-                        "; patois added {} of the [n] where a sentence shares names with one source",
+                        "; the {} markers followed by † are patois's: those sentences share \
+                         names with that source, the model did not cite it",
                         a.attributed
                     ));
                 }

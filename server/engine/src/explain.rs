@@ -320,7 +320,10 @@ fn render(
         let text = linked(a, &sources, engine.root());
         let added = match a.attributed {
             0 => String::new(),
-            n => format!(" (patois added {n} where a sentence shares names with one source)"),
+            n => format!(
+                "; the {n} followed by † are patois's: those sentences share names with that \
+                 source, the model did not cite it"
+            ),
         };
         md.push_str(&format!(
             "\n### Summary\n_Written by {} from the first {} sources above, in order; [n] \
