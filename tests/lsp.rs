@@ -220,6 +220,27 @@ fn lsp_end_to_end() {
         none["note"].as_str().unwrap().starts_with("Not found: `frobnicate_widgets`"),
         "{none}"
     );
+    // Next edit: a rename at one use makes the old name's other uses the next edits.
+    let ren = uri(&root, "src/ren.rs");
+    let ren_text = "use crate::store::load_value;\nfn a() -> u32 { load_value(\"x\") }\nfn b() -> u32 { load_value(\"y\") }\n";
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": ren, "languageId": "rust", "version": 1, "text": ren_text } }));
+    let renamed = ren_text.replacen("{ load_value(\"x\")", "{ read_value(\"x\")", 1);
+    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": ren, "version": 2 }, "contentChanges": [{ "text": renamed }] }));
+    let next = c.request("patois/nextEdit", json!({ "textDocument": { "uri": ren } }));
+    let edits = next["edits"].as_array().unwrap();
+    let first = &edits[0];
+    assert_eq!(first["uri"], ren, "{next}");
+    assert_eq!(
+        first["range"],
+        json!({ "start": { "line": 0, "character": 18 }, "end": { "line": 0, "character": 28 } }),
+        "{next}"
+    );
+    assert_eq!(first["newText"], "read_value");
+    assert!(edits.iter().any(|e| e["range"]["start"]["line"] == 2), "the other call: {next}");
+    assert!(
+        edits.iter().any(|e| e["citation"]["path"] == "src/store.rs"),
+        "the definition: {next}"
+    );
     let id = c.request_async("patois/ask", json!({ "question": "why?", "since": "last week" }));
     assert_eq!(c.response(id)["error"]["code"], -32602, "a date that is not one is refused");
     let actions = c.request("textDocument/codeAction", json!({ "textDocument": { "uri": store }, "range": { "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 0 } }, "context": { "diagnostics": [] } }));

@@ -28,6 +28,12 @@ impl Engine {
         self.tickets.bump(path);
     }
 
+    /// The user's recent edits as hunks, newest first (those undone since left out).
+    pub(crate) fn recent_hunks(&self) -> Vec<patois_retrieve::EditHunk> {
+        let docs = lock(&self.docs);
+        lock(&self.edits).hunks(|p| docs.get(p).map(|d| d.text.clone()))
+    }
+
     /// Forgets the recorded edits (benchmarks compare with and without them).
     pub fn forget_edits(&self) {
         *lock(&self.edits) = edits::EditLog::default();

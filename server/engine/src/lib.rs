@@ -11,6 +11,7 @@ mod edits;
 mod error;
 mod explain;
 mod model;
+mod next_edit;
 mod settings;
 mod status;
 mod tally;
@@ -23,6 +24,7 @@ pub use dates::{format_date, parse_date};
 pub use error::{Error, Result};
 pub use explain::{explain, Entry, Explanation, Section, SectionTitle};
 pub use model::ModelChoice;
+pub use next_edit::{rename_in, NextEdit};
 pub use patois_adapter::{CommitsSince, Drift};
 pub use patois_generate::{BackendKind, Mode, ModelFormat, RunBy, StopReason};
 pub use patois_retrieve::{Citation, Item, Source};
@@ -229,10 +231,7 @@ impl Engine {
         let g = read(&self.generator).clone();
         let count_tokens = |s: &str| g.as_ref().map(|g| g.count(s)).unwrap_or_else(|| chars(s));
         let recent = self.recent(path);
-        let edits = {
-            let docs = lock(&self.docs);
-            lock(&self.edits).hunks(|p| docs.get(p).map(|d| d.text.clone()))
-        };
+        let edits = self.recent_hunks();
         let req = Request {
             path,
             text,

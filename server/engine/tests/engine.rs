@@ -418,3 +418,22 @@ fn a_question_reads_the_definitions_uses_and_commits_it_names() {
     assert!(none.answer.is_none(), "{none:?}");
     assert!(none.note.unwrap().starts_with("Not found: `frobnicate_widgets`"));
 }
+
+/// After a rename at one use, the old name's other uses are the next edits: in the
+/// document first, then in the indexed files, each with the new name and a citation.
+#[test]
+fn a_rename_is_propagated_to_the_other_uses_of_the_old_name() {
+    let (_fx, e) = setup();
+    let before = "use crate::store::Store;\n\npub fn fill(s: &mut Store) {\n    s.put(1);\n    s.put(2);\n}\n";
+    e.document_changed("src/app.rs", std::sync::Arc::new(before.to_string()), 1);
+    assert!(e.next_edits("src/app.rs").unwrap().is_empty(), "no edit yet");
+    let after = before.replacen("s.put(1)", "s.store(1)", 1);
+    e.document_changed("src/app.rs", std::sync::Arc::new(after), 4);
+    let edits = e.next_edits("src/app.rs").unwrap();
+    let at: Vec<(&str, u32, &str)> =
+        edits.iter().map(|x| (x.path.as_str(), x.line, &x.line_text[x.start..x.end])).collect();
+    assert_eq!(at[0], ("src/app.rs", 5, "put"), "{at:?}");
+    assert!(at.contains(&("src/store.rs", 7, "put")), "the definition: {at:?}");
+    assert!(at.contains(&("tests/store_test.rs", 4, "put")), "a test: {at:?}");
+    assert!(edits.iter().all(|x| x.new_text == "store" && x.reason.contains("`put` was renamed")));
+}

@@ -98,6 +98,39 @@ pub struct AskPartialText {
     pub text: String,
 }
 
+/// `patois/nextEdit`: the edits that follow the user's latest edit of a document, found
+/// without the model (now: after a rename, the old name's other uses), each with why.
+pub enum NextEdits {}
+impl Request for NextEdits {
+    type Params = NextEditParams;
+    type Result = NextEditResult;
+    const METHOD: &'static str = "patois/nextEdit";
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextEditParams {
+    pub text_document: TextDocumentIdentifier,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextEditResult {
+    /// The document's first, then other files'.
+    pub edits: Vec<NextEditItem>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextEditItem {
+    pub uri: String,
+    pub range: Range,
+    pub new_text: String,
+    /// The edit it follows ("`put` was renamed to `store` at src/app.rs:4").
+    pub reason: String,
+    pub citation: Citation,
+}
+
 /// `patois/explain`: what a colleague would show about a range, with citations.
 pub enum Explain {}
 impl Request for Explain {

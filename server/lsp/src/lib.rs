@@ -38,6 +38,7 @@ pub async fn serve_stdio() {
         .custom_method("textDocument/inlineCompletion", Server::inline_completion)
         .custom_method(ext::Explain::METHOD, Server::explain)
         .custom_method(ext::Ask::METHOD, Server::ask)
+        .custom_method(ext::NextEdits::METHOD, Server::next_edit)
         .custom_method(ext::Status::METHOD, Server::status)
         .custom_method(ext::Context::METHOD, Server::context)
         .custom_method(ext::DocumentText::METHOD, Server::document_text)

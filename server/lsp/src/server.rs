@@ -2,7 +2,7 @@
 //! through [`Server::dispatch`], the one place that decides what a message means for the
 //! work in the background before its handler runs.
 
-use crate::ext::{AskParams, AskResult, ContextResult};
+use crate::ext::{AskParams, AskResult, ContextResult, NextEditParams, NextEditResult};
 use crate::ext::{ExplainParams, ExplainResult, MalformedParams, StatusParams, StatusReport};
 use crate::handlers::*;
 use crate::session::Session;
@@ -100,6 +100,9 @@ impl Server {
     }
     pub(crate) async fn ask(&self, p: AskParams) -> Result<AskResult> {
         self.dispatch(User, |s| async move { ask::handle(&s, p).await }).await
+    }
+    pub(crate) async fn next_edit(&self, p: NextEditParams) -> Result<NextEditResult> {
+        self.dispatch(User, |s| async move { next_edit::handle(&s, p).await }).await
     }
     pub(crate) async fn context(&self, p: TextDocumentPositionParams) -> Result<ContextResult> {
         self.dispatch(User, |s| async move { context::handle(&s, p).await }).await

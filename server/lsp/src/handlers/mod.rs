@@ -19,5 +19,6 @@ pub(crate) mod initialize;
 pub(crate) mod initialized;
 pub(crate) mod inline_completion;
 pub(crate) mod malformed;
+pub(crate) mod next_edit;
 pub(crate) mod shutdown;
 pub(crate) mod status;
