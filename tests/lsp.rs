@@ -241,6 +241,16 @@ fn lsp_end_to_end() {
         edits.iter().any(|e| e["citation"]["path"] == "src/store.rs"),
         "the definition: {next}"
     );
+    // The same edits as one code action, for clients without next edits of their own.
+    let actions = c.request("textDocument/codeAction", json!({ "textDocument": { "uri": ren }, "range": { "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 0 } }, "context": { "diagnostics": [] } }));
+    let apply =
+        actions.as_array().unwrap().iter().find(|a| a["kind"] == "refactor.rewrite").unwrap();
+    assert!(
+        apply["title"].as_str().unwrap().contains("`load_value` was renamed to `read_value`"),
+        "{apply}"
+    );
+    let changed = apply["edit"]["changes"][ren.as_str()].as_array().unwrap();
+    assert_eq!(changed.len(), 2, "the import and the other call: {apply}");
     let id = c.request_async("patois/ask", json!({ "question": "why?", "since": "last week" }));
     assert_eq!(c.response(id)["error"]["code"], -32602, "a date that is not one is refused");
     let actions = c.request("textDocument/codeAction", json!({ "textDocument": { "uri": store }, "range": { "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 0 } }, "context": { "diagnostics": [] } }));
