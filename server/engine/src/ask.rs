@@ -101,13 +101,7 @@ fn keywords(question: &str) -> String {
 fn chunk_source(hit: &ChunkHit, label: String) -> AnswerSource {
     let lines: Vec<&str> = hit.text.lines().take(CHUNK_LINES).collect();
     AnswerSource {
-        citation: Citation {
-            path: hit.path.clone(),
-            start_line: hit.start_line,
-            end_line: hit.end_line,
-            commit: None,
-            pr: None,
-        },
+        citation: Citation::lines(&hit.path, hit.start_line, hit.end_line),
         label,
         text: lines.join("\n"),
     }

@@ -162,13 +162,7 @@ fn uses_of(
         }
         let is_test = is_test_code(&hit.path, hit.name.as_deref(), &hit.text);
         let entry = Entry {
-            citation: Citation {
-                path: hit.path.clone(),
-                start_line: hit.start_line,
-                end_line: hit.end_line,
-                commit: None,
-                pr: None,
-            },
+            citation: Citation::lines(&hit.path, hit.start_line, hit.end_line),
             label: hit.name.clone().unwrap_or_else(|| hit.kind.clone()),
             excerpt: excerpt(&hit.text, 8),
         };

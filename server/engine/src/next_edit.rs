@@ -111,13 +111,7 @@ impl Engine {
             end: start + old.len(),
             new_text: new.clone(),
             reason: reason.clone(),
-            citation: Citation {
-                path: file.into(),
-                start_line: line,
-                end_line: line,
-                commit: None,
-                pr: None,
-            },
+            citation: Citation::lines(file, line, line),
         };
         let mut out = uses_in(&text, 1, &old, &|l, t, s| edit(path, l, t, s));
         let elsewhere = self

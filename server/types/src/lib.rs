@@ -43,6 +43,13 @@ pub struct Citation {
     pub pr: Option<u64>,
 }
 
+impl Citation {
+    /// Lines `start_line..=end_line` of `path` as they are now (no commit).
+    pub fn lines(path: &str, start_line: u32, end_line: u32) -> Citation {
+        Citation { path: path.to_string(), start_line, end_line, commit: None, pr: None }
+    }
+}
+
 impl std::fmt::Display for Citation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}-{}", self.path, self.start_line, self.end_line)?;
