@@ -7,6 +7,7 @@ mod generate;
 mod hybrid;
 mod idle;
 mod lsp;
+mod next_edit;
 mod retrieval;
 mod typing;
 
@@ -88,6 +89,9 @@ pub enum What {
     /// source (the commit, the definition) among those given and cited, markers dropped,
     /// "not found" on names that do not exist, latency.
     Ask(ask::AskArgs),
+    /// Next edits on DIR's last N commits: the first hunk of each changed file replayed
+    /// as the user's edit, the suggestions compared with the commit's other hunks.
+    NextEdit(next_edit::NextEditArgs),
     /// Training while idle (`train_when_idle`) through the real server: how soon after a
     /// keystroke the trainer is stopped, and completion latency with no trainer and with
     /// a stopped one. Linux (reads process states from /proc).
@@ -149,6 +153,7 @@ pub fn run(what: What) -> Result<()> {
         What::Hybrid(args) => hybrid::run(args),
         What::Typing(args) => typing::run(args),
         What::Ask(args) => ask::run(args),
+        What::NextEdit(args) => next_edit::run(args),
     }
 }
 

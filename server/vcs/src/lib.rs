@@ -251,6 +251,16 @@ pub struct AddedLines {
     pub lines: Vec<(u32, String)>,
 }
 
+/// One hunk of a commit: lines `old_start..` (1-based; for a pure addition, the line after
+/// which it goes) of `path` removed, `added` put in their place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hunk {
+    pub path: String,
+    pub old_start: u32,
+    pub removed: Vec<String>,
+    pub added: Vec<String>,
+}
+
 impl Repo {
     /// Up to `n` commits on HEAD's first-parent chain, newest first.
     pub fn first_parent_chain(&self, n: usize) -> Result<Vec<String>> {
@@ -298,6 +308,43 @@ impl Repo {
                             _ => out.push(AddedLines { path, lines: vec![(n, text)] }),
                         }
                     }
+                }
+                true
+            }),
+        )?;
+        Ok(out)
+    }
+
+    /// A commit's hunks against its first parent, in diff order (files, then lines).
+    pub fn hunks(&self, id: &str) -> Result<Vec<Hunk>> {
+        let commit = self.repo.find_commit(Oid::from_str(id)?)?;
+        let tree = commit.tree()?;
+        let parent = commit.parent(0).ok().map(|p| p.tree()).transpose()?;
+        let mut opts = DiffOptions::new();
+        opts.context_lines(0);
+        let diff = self.repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts))?;
+        let mut out: Vec<Hunk> = Vec::new();
+        diff.foreach(
+            &mut |_, _| true,
+            None,
+            None,
+            Some(&mut |delta, hunk, line| {
+                let (Some(path), Some(h)) = (delta.new_file().path(), hunk) else { return true };
+                let path = path.to_string_lossy().replace('\\', "/");
+                let text = String::from_utf8_lossy(line.content())
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string();
+                let same =
+                    out.last().is_some_and(|l| l.path == path && l.old_start == h.old_start());
+                if !same {
+                    let old_start = h.old_start();
+                    out.push(Hunk { path, old_start, removed: Vec::new(), added: Vec::new() });
+                }
+                let last = out.last_mut().expect("pushed above");
+                match line.origin() {
+                    '-' => last.removed.push(text),
+                    '+' => last.added.push(text),
+                    _ => {}
                 }
                 true
             }),

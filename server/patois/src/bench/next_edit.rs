@@ -1,0 +1,174 @@
+//! `patois bench next-edit`: real commits with several hunks. The first hunk of each file a
+//! commit changed is replayed as the user's edit of the file as it was before; the next
+//! edits patois suggests then are compared with the commit's other hunks: at the right
+//! place (within 2 lines of one), exactly right (the line the suggestion makes is one the
+//! commit wrote there), wrong ones shown per 100 replayed edits, latency. Propagation only:
+//! the model tier does not exist yet. The index is the repository's as of the oldest
+//! commit's parent, so in files the range changed before, lines may be off a little.
+
+use super::complete::TimeSplit;
+use super::corpus::{self, share, CorpusArgs};
+use super::generate::pct;
+use anyhow::Result;
+use patois_engine::{Engine, NextEdit, Settings};
+use patois_vcs::Hunk;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct NextEditArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The last N first-parent commits are replayed.
+    #[arg(long, default_value_t = 60)]
+    pub commits: usize,
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+}
+
+#[derive(Default)]
+struct Tally {
+    edits: usize,
+    with_suggestions: usize,
+    shown: usize,
+    at_place: usize,
+    exact: usize,
+    latency_ms: Vec<f64>,
+}
+
+/// `text` with `h` applied (its removed lines replaced by its added ones).
+fn apply(text: &str, h: &Hunk) -> String {
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let at = if h.removed.is_empty() { h.old_start as usize } else { h.old_start as usize - 1 };
+    let end = (at + h.removed.len()).min(lines.len());
+    let at = at.min(end);
+    lines.splice(at..end, h.added.iter().map(String::as_str));
+    lines.join("\n")
+}
+
+/// Whether `s` lands within 2 lines of `h` (lines of the file after `first`, which moved
+/// the lines below it by `shift`), and whether it writes one of `h`'s lines.
+fn judge(s: &NextEdit, h: &Hunk, first: &Hunk, shift: i64) -> (bool, bool) {
+    if h.path != s.path {
+        return (false, false);
+    }
+    let moved = if h.path == first.path && h.old_start > first.old_start { shift } else { 0 };
+    let start = h.old_start as i64 + moved;
+    let end = start + h.removed.len().max(1) as i64 - 1;
+    let near = (start - 2..=end + 2).contains(&(s.line as i64));
+    let made = format!("{}{}{}", &s.line_text[..s.start], s.new_text, &s.line_text[s.end..]);
+    (near, near && h.added.iter().any(|a| a.trim() == made.trim()))
+}
+
+fn replay(engine: &Engine, repo: &patois_vcs::Repo, id: &str, t: &mut Tally) -> Result<()> {
+    let hunks = repo.hunks(id)?;
+    let Some(parent) = repo.parent(id)? else { return Ok(()) };
+    if hunks.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = Vec::new();
+    for first in &hunks {
+        if seen.contains(&first.path)
+            || patois_syntax::language_for_path(Path::new(&first.path)).is_none()
+        {
+            continue;
+        }
+        seen.push(first.path.clone());
+        let Some(bytes) = repo.file_at(&parent, &first.path)? else { continue };
+        let Ok(before) = String::from_utf8(bytes) else { continue };
+        let after = apply(&before, first);
+        engine.document_changed(&first.path, Arc::new(before), first.old_start);
+        engine.document_changed(&first.path, Arc::new(after), first.old_start);
+        let t0 = Instant::now();
+        let suggested = engine.next_edits(&first.path)?;
+        t.latency_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        engine.document_closed(&first.path);
+        engine.forget_edits();
+        t.edits += 1;
+        t.with_suggestions += usize::from(!suggested.is_empty());
+        let shift = first.added.len() as i64 - first.removed.len() as i64;
+        for s in &suggested {
+            t.shown += 1;
+            let verdicts = hunks.iter().filter(|h| *h != first).map(|h| judge(s, h, first, shift));
+            let (near, exact) = verdicts.fold((false, false), |a, b| (a.0 || b.0, a.1 || b.1));
+            t.at_place += usize::from(near);
+            t.exact += usize::from(exact);
+        }
+    }
+    Ok(())
+}
+
+fn run_repo(dir: &Path, commits: usize) -> Result<Tally> {
+    let mut split = TimeSplit::new(dir, commits, 0, "next-edit")?;
+    let engine = Engine::new(split.index()?, Settings::default());
+    let mut chain = split.repo.first_parent_chain(commits)?;
+    chain.reverse();
+    let mut t = Tally::default();
+    for id in &chain {
+        replay(&engine, &split.repo, id, &mut t)?;
+    }
+    Ok(t)
+}
+
+fn print_row(name: &str, t: &mut Tally) {
+    let f = |(p, se): (f64, f64)| format!("{:.0}% ± {:.0}", p * 100.0, se * 100.0);
+    let wrong = t.shown - t.at_place;
+    println!(
+        "{name:<24} {:>4} edits replayed, {:>3} with suggestions, {:>3} shown: at the place {:<10} exact {:<10} wrong shown per 100 edits {:.1}; p50 {:.1} ms",
+        t.edits,
+        t.with_suggestions,
+        t.shown,
+        f(share(t.at_place, t.shown)),
+        f(share(t.exact, t.shown)),
+        100.0 * wrong as f64 / t.edits.max(1) as f64,
+        pct(&mut t.latency_ms, 0.5),
+    );
+}
+
+pub fn run(args: NextEditArgs) -> Result<()> {
+    let repos: Vec<(String, PathBuf)> = match &args.corpus.corpus {
+        Some(file) => corpus::load(file, &args.corpus.repos, args.corpus.half)?
+            .into_iter()
+            .map(|e| (e.name.clone(), e.dir(&args.corpus.repos)))
+            .collect(),
+        None => vec![(args.dir.display().to_string(), args.dir.clone())],
+    };
+    let mut all = Tally::default();
+    for (name, dir) in repos {
+        let mut t = match run_repo(&dir, args.commits) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("{name:<24} skipped: {e:#}");
+                continue;
+            }
+        };
+        print_row(&name, &mut t);
+        all.edits += t.edits;
+        all.with_suggestions += t.with_suggestions;
+        all.shown += t.shown;
+        all.at_place += t.at_place;
+        all.exact += t.exact;
+        all.latency_ms.extend(t.latency_ms);
+    }
+    print_row("all", &mut all);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hunk_replaces_its_lines_or_adds_after_its_line() {
+        let h = |old_start, removed: &[&str], added: &[&str]| Hunk {
+            path: "a.rs".into(),
+            old_start,
+            removed: removed.iter().map(|s| s.to_string()).collect(),
+            added: added.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(apply("a\nb\nc", &h(2, &["b"], &["B", "B2"])), "a\nB\nB2\nc");
+        assert_eq!(apply("a\nb\nc", &h(1, &[], &["new"])), "a\nnew\nb\nc");
+        assert_eq!(apply("a\nb\nc", &h(3, &["c"], &[])), "a\nb");
+    }
+}
