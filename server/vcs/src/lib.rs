@@ -283,14 +283,19 @@ impl Repo {
         Ok(c.parent_id(0).ok().map(|p| p.to_string()))
     }
 
-    /// The lines a commit added, per file, compared with its first parent.
-    pub fn added_lines(&self, id: &str) -> Result<Vec<AddedLines>> {
+    /// Commit `id` against its first parent (the empty tree for a root), no context lines.
+    fn first_parent_diff(&self, id: &str) -> Result<git2::Diff<'_>> {
         let commit = self.repo.find_commit(Oid::from_str(id)?)?;
         let tree = commit.tree()?;
         let parent = commit.parent(0).ok().map(|p| p.tree()).transpose()?;
         let mut opts = DiffOptions::new();
         opts.context_lines(0);
-        let diff = self.repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts))?;
+        Ok(self.repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts))?)
+    }
+
+    /// The lines a commit added, per file, compared with its first parent.
+    pub fn added_lines(&self, id: &str) -> Result<Vec<AddedLines>> {
+        let diff = self.first_parent_diff(id)?;
         let mut out: Vec<AddedLines> = Vec::new();
         diff.foreach(
             &mut |_, _| true,
@@ -317,12 +322,7 @@ impl Repo {
 
     /// A commit's hunks against its first parent, in diff order (files, then lines).
     pub fn hunks(&self, id: &str) -> Result<Vec<Hunk>> {
-        let commit = self.repo.find_commit(Oid::from_str(id)?)?;
-        let tree = commit.tree()?;
-        let parent = commit.parent(0).ok().map(|p| p.tree()).transpose()?;
-        let mut opts = DiffOptions::new();
-        opts.context_lines(0);
-        let diff = self.repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts))?;
+        let diff = self.first_parent_diff(id)?;
         let mut out: Vec<Hunk> = Vec::new();
         diff.foreach(
             &mut |_, _| true,

@@ -80,6 +80,18 @@ pub fn load(file: &Path, repos: &Path, half: Half) -> Result<Vec<Entry>> {
     Ok(chosen)
 }
 
+/// The repositories a benchmark runs on, with their names: the corpus half `args` names,
+/// else `dir` alone.
+pub fn repos(args: &CorpusArgs, dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    Ok(match &args.corpus {
+        Some(file) => load(file, &args.repos, args.half)?
+            .into_iter()
+            .map(|e| (e.name.clone(), e.dir(&args.repos)))
+            .collect(),
+        None => vec![(dir.display().to_string(), dir.to_path_buf())],
+    })
+}
+
 /// A share with its standard error: `hits` of `n`.
 pub fn share(hits: usize, n: usize) -> (f64, f64) {
     if n == 0 {

@@ -127,13 +127,7 @@ fn print_row(name: &str, t: &mut Tally) {
 }
 
 pub fn run(args: NextEditArgs) -> Result<()> {
-    let repos: Vec<(String, PathBuf)> = match &args.corpus.corpus {
-        Some(file) => corpus::load(file, &args.corpus.repos, args.corpus.half)?
-            .into_iter()
-            .map(|e| (e.name.clone(), e.dir(&args.corpus.repos)))
-            .collect(),
-        None => vec![(args.dir.display().to_string(), args.dir.clone())],
-    };
+    let repos = corpus::repos(&args.corpus, &args.dir)?;
     let mut all = Tally::default();
     for (name, dir) in repos {
         let mut t = match run_repo(&dir, args.commits) {
