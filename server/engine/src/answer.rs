@@ -64,18 +64,22 @@ fn sources_text(sources: &[AnswerSource]) -> String {
     out
 }
 
-/// How many of `sources`, the first ones, fit in `tokens` prompt tokens with the question.
+/// How many of `sources`, the first ones, fit in `tokens` prompt tokens with the
+/// question, and the prompt with those.
 fn sources_that_fit(
     g: &dyn Backend,
     question: &str,
     sources: &[AnswerSource],
     tokens: usize,
-) -> usize {
+) -> (usize, String) {
     let mut n = sources.len();
-    while n > 0 && g.count(&prompt_of(g, question, &sources[..n])) > tokens {
+    loop {
+        let prompt = prompt_of(g, question, &sources[..n]);
+        if n == 0 || g.count(&prompt) <= tokens {
+            return (n, prompt);
+        }
         n -= 1;
     }
-    n
 }
 
 fn prompt_of(g: &dyn Backend, question: &str, sources: &[AnswerSource]) -> String {
@@ -93,8 +97,7 @@ pub(crate) fn answer(
     cancelled: &dyn Fn() -> bool,
 ) -> Option<Answer> {
     let room = g.info().context.saturating_sub(ANSWER_TOKENS + 1).min(PROMPT_TOKENS);
-    let in_prompt = sources_that_fit(g, question, sources, room);
-    let prompt = prompt_of(g, question, &sources[..in_prompt]);
+    let (in_prompt, prompt) = sources_that_fit(g, question, sources, room);
     let opts =
         GenOptions { max_tokens: ANSWER_TOKENS, mode: Mode::Prose, written, ..Default::default() };
     let c = g.complete(&prompt, "", &opts, cancelled).ok()?;
@@ -169,11 +172,11 @@ pub fn whole_sentences(text: &str) -> Option<&str> {
 
 /// Words too common in answers about code to tie a sentence to a source.
 const COMMON: &[&str] = &[
-    "this", "that", "with", "from", "which", "have", "were", "when", "used", "uses", "used",
-    "function", "code", "file", "files", "change", "changes", "changed", "value", "values",
-    "return", "returns", "there", "their", "they", "into", "also", "more", "than", "then", "been",
-    "does", "each", "make", "makes", "only", "other", "some", "such", "will", "would", "should",
-    "could", "source", "sources", "version", "because", "about",
+    "this", "that", "with", "from", "which", "have", "were", "when", "used", "uses", "function",
+    "code", "file", "files", "change", "changes", "changed", "value", "values", "return",
+    "returns", "there", "their", "they", "into", "also", "more", "than", "then", "been", "does",
+    "each", "make", "makes", "only", "other", "some", "such", "will", "would", "should", "could",
+    "source", "sources", "version", "because", "about",
 ];
 
 /// The words of `text` that can tie a sentence to a source: 4 or more characters (names,

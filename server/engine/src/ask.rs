@@ -7,7 +7,7 @@
 
 use crate::answer::{answer, Answer, AnswerSource};
 use crate::{Engine, Error, Result};
-use patois_index::{ChunkHit, CommitHit};
+use patois_index::{ChunkHit, CommitHit, SymbolHit};
 use patois_retrieve::{contains_word, Citation};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
@@ -187,21 +187,18 @@ impl Engine {
             }
             let ident = last_identifier(&name);
             let defs = index.symbols_named(ident, 3).map_err(Error::index)?;
+            // The chunk that holds a definition's first line.
+            let holds = |c: &ChunkHit, d: &SymbolHit| {
+                c.path == d.path && c.start_line <= d.start_line && c.end_line >= d.start_line
+            };
             for d in &defs {
                 let chunks = index.chunks_in_file(&d.path).map_err(Error::index)?;
-                if let Some(c) = chunks
-                    .iter()
-                    .find(|c| c.start_line <= d.start_line && c.end_line >= d.start_line)
-                {
+                if let Some(c) = chunks.iter().find(|c| holds(c, d)) {
                     sources
                         .push(chunk_source(c, format!("definition of `{}` ({})", d.name, d.kind)));
                 }
             }
-            let is_def = |h: &ChunkHit| {
-                defs.iter().any(|d| {
-                    d.path == h.path && h.start_line <= d.start_line && h.end_line >= d.start_line
-                })
-            };
+            let is_def = |h: &ChunkHit| defs.iter().any(|d| holds(h, d));
             let uses = index
                 .search_chunks(ident, 3, &|h| contains_word(&h.text, ident) && !is_def(h))
                 .map_err(Error::index)?;
