@@ -36,6 +36,36 @@ pub enum Run {
     Full,
 }
 
+/// How far below the line it was made for, in lines, a retrieval serves the requests under
+/// the latency budget (within the same top-level item).
+const REGION_LINES: u32 = 30;
+
+/// Retrieval made for a cursor on `line`, in the top-level item starting at `item_start`.
+#[derive(Clone)]
+pub(crate) struct KeptItems {
+    path: String,
+    line: u32,
+    item_start: u32,
+    items: Vec<Item>,
+}
+
+impl KeptItems {
+    /// Whether a request on `line` of `path` uses these items: on the same line; under the
+    /// latency budget also on the lines below in the same top-level item (a person writing
+    /// on), where retrieving again would change the prompt's beginning and cost the
+    /// prefill of all of it at the next key.
+    fn serves(&self, path: &str, line: u32, item_start: u32, run: Run) -> bool {
+        let below = (self.line..self.line + REGION_LINES).contains(&line)
+            && item_start == self.item_start
+            && run != Run::Full;
+        self.path == path && (line == self.line || below)
+    }
+}
+
+/// Under a budget, the lines above the cursor count in steps of this many tokens when the
+/// context is sized (see [`Limits::above_step`]): about ten lines of code.
+const ABOVE_STEP: usize = 128;
+
 /// Budget-cut windows are multiples of this many tokens.
 const WINDOW_STEP: usize = 64;
 
@@ -232,7 +262,7 @@ impl Engine {
         if !settings.cache {
             g.clear_cache();
         }
-        let items = self.items_for(path, text, cursor, settings.budget)?;
+        let items = self.items_for(path, text, cursor, settings.budget, run)?;
         // A job runs while the document can use it, a warm-up while it is of use and
         // nobody waits for the model; anything else while its ticket holds.
         let cancelled = || match (job, &warm) {
@@ -323,19 +353,29 @@ impl Engine {
     }
 
     /// The retrieved context for a completion at `cursor`: the last request's while the
-    /// cursor stays on its line, so that the prompt's beginning (and the model's cache of
-    /// it) stays the same while typing; items also in the last prompt keep their place.
-    fn items_for(&self, path: &str, text: &str, cursor: usize, budget: usize) -> Result<Vec<Item>> {
+    /// cursor stays in its place (see [`KeptItems`]), so that the prompt's beginning (and
+    /// the model's cache of it) stays the same while typing; items also in the last prompt
+    /// keep their place.
+    fn items_for(
+        &self,
+        path: &str,
+        text: &str,
+        cursor: usize,
+        budget: usize,
+        run: Run,
+    ) -> Result<Vec<Item>> {
         let line = patois_syntax::Lines::new(text).line(cursor);
+        let item_start = patois_syntax::top_level_item(text, line).0;
         let last = lock(&self.last_items).clone();
-        if let Some((_, _, items)) = last.as_ref().filter(|(p, l, _)| p == path && *l == line) {
-            return Ok(items.clone());
+        if let Some(kept) = last.as_ref().filter(|k| k.serves(path, line, item_start, run)) {
+            return Ok(kept.items.clone());
         }
         let mut items = self.context(path, text, cursor, budget)?.items;
-        if let Some((_, _, before)) = last.filter(|(p, _, _)| p == path) {
-            keep_order_of(&mut items, &before);
+        if let Some(before) = last.filter(|k| k.path == path) {
+            keep_order_of(&mut items, &before.items);
         }
-        *lock(&self.last_items) = Some((path.to_string(), line, items.clone()));
+        let kept = KeptItems { path: path.to_string(), line, item_start, items: items.clone() };
+        *lock(&self.last_items) = Some(kept);
         Ok(items)
     }
 
@@ -358,7 +398,8 @@ impl Engine {
         let suffix_cap = if budgeted { BUDGET_SUFFIX } else { usize::MAX };
         let build_at = |window| {
             let limits = Limits::for_window(window);
-            let limits = Limits { suffix: limits.suffix.min(suffix_cap), ..limits };
+            let above_step = if budgeted { ABOVE_STEP } else { 1 };
+            let limits = Limits { suffix: limits.suffix.min(suffix_cap), above_step, ..limits };
             build(g.info().fim, input, limits, g.as_ref())
         };
         let prompt = build_at(full);
@@ -414,7 +455,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_order_of;
+    use super::{keep_order_of, KeptItems, Run, REGION_LINES};
     use patois_retrieve::{Citation, Item, Score, Source};
 
     fn item(path: &str) -> Item {
@@ -440,5 +481,18 @@ mod tests {
         keep_order_of(&mut now, &before);
         let order: Vec<&str> = now.iter().map(|i| i.citation.path.as_str()).collect();
         assert_eq!(order, ["a", "c", "x", "y"]);
+    }
+
+    #[test]
+    fn retrieval_serves_the_lines_below_in_the_same_item_only_under_the_budget() {
+        let kept = KeptItems { path: "a.rs".into(), line: 10, item_start: 5, items: Vec::new() };
+        assert!(kept.serves("a.rs", 10, 5, Run::Full), "the same line");
+        assert!(kept.serves("a.rs", 12, 5, Run::Foreground), "writing on below");
+        assert!(kept.serves("a.rs", 12, 5, Run::Warm));
+        assert!(!kept.serves("a.rs", 12, 5, Run::Full), "no budget: retrieved afresh");
+        assert!(!kept.serves("a.rs", 9, 5, Run::Foreground), "a line above");
+        assert!(!kept.serves("a.rs", 12, 11, Run::Foreground), "another top-level item");
+        assert!(!kept.serves("a.rs", 10 + REGION_LINES, 5, Run::Foreground), "too far below");
+        assert!(!kept.serves("b.rs", 10, 5, Run::Foreground), "another document");
     }
 }

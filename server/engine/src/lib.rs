@@ -132,9 +132,10 @@ pub struct Engine {
     runs: tally::RunTally,
     /// The prompt window of the last completion, for the status.
     last_window: Mutex<Option<usize>>,
-    /// Retrieval of the last request: reused while the cursor stays on the same line,
-    /// so the prompt's beginning (and its KV cache) stays the same while typing.
-    last_items: Mutex<Option<(String, u32, Vec<Item>)>>,
+    /// Retrieval of the last request, reused while the cursor stays in its place (see
+    /// `completion::KeptItems`), so the prompt's beginning (and its KV cache) stays the
+    /// same while typing.
+    last_items: Mutex<Option<completion::KeptItems>>,
     completions: Mutex<CompletionCache>,
     /// The last completion the model made, for typing into it.
     last_shown: Mutex<Option<Shown>>,

@@ -90,23 +90,6 @@ fn uses_in(
     out
 }
 
-/// The top-level item around line `line` (1-based) of `text`: from the last line above it
-/// that starts at column 0 to the line before the next one. Returns its first line's
-/// number and its text.
-fn top_level_item(text: &str, line: u32) -> (u32, &str) {
-    let starts: Vec<usize> =
-        std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-    let at_column_0 = |n: usize| {
-        let rest = &text[starts[n]..];
-        rest.chars().next().is_some_and(|c| !c.is_whitespace() && c != '}' && c != ')')
-    };
-    let here = (line as usize).saturating_sub(1).min(starts.len() - 1);
-    let first = (0..=here).rev().find(|&n| at_column_0(n)).unwrap_or(0);
-    let next = (here + 1..starts.len()).find(|&n| at_column_0(n));
-    let end = next.map_or(text.len(), |n| starts[n]);
-    (first as u32 + 1, &text[starts[first]..end])
-}
-
 impl Engine {
     /// The edits that follow the user's latest rename in `path` (see [`rename_in`]): the
     /// old name's other uses in the document, then in the other indexed files.
@@ -133,8 +116,11 @@ impl Engine {
         // A name the index defines is the same thing wherever it is used; any other (a
         // local, a parameter) only within the top-level item the edit is in.
         let defined = !self.index().symbols_named(&old, 1).map_err(Error::index)?.is_empty();
-        let (first, region) =
-            if defined { (1, text.as_str()) } else { top_level_item(&text, hunk.start_line) };
+        let (first, region) = if defined {
+            (1, text.as_str())
+        } else {
+            patois_syntax::top_level_item(&text, hunk.start_line)
+        };
         let mut out = uses_in(region, first, &old, &|l, t, s| edit(path, l, t, s));
         let elsewhere = match defined {
             true => self
@@ -163,13 +149,6 @@ mod tests {
             removed: removed.iter().map(|s| s.to_string()).collect(),
             added: added.iter().map(|s| s.to_string()).collect(),
         }
-    }
-
-    #[test]
-    fn a_local_is_looked_for_in_its_top_level_item() {
-        let text = "fn a() {\n    let v = 1;\n    f(v);\n}\n\nfn b() {\n    let v = 2;\n}\n";
-        assert_eq!(top_level_item(text, 3), (1, "fn a() {\n    let v = 1;\n    f(v);\n}\n\n"));
-        assert_eq!(top_level_item(text, 7).0, 6);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `patois bench`: speed as ratios against a baseline measured in the same run.
 
 mod ask;
+mod blocks;
 mod complete;
 mod corpus;
 mod generate;

@@ -27,6 +27,10 @@ pub struct Limits {
     pub prefix: usize,
     /// At most this much to the suffix.
     pub suffix: usize,
+    /// When the context is sized, the lines above the cursor's count as a multiple of this
+    /// many tokens, or as all the prefix may hold once it is clipped (1: as they are): the
+    /// next lines written then leave the same items in, and the prompt's start cached.
+    pub above_step: usize,
 }
 
 impl Limits {
@@ -34,7 +38,7 @@ impl Limits {
     /// tokens: in prefix-suffix-middle order the suffix is computed again after every
     /// keystroke), context the rest.
     pub fn for_window(total: usize) -> Limits {
-        Limits { total, prefix: total / 2, suffix: (total / 16).min(64) }
+        Limits { total, prefix: total / 2, suffix: (total / 16).min(64), above_step: 1 }
     }
 }
 
@@ -177,7 +181,12 @@ pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -
     let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
     let line_tokens = tok.count(&prefix[line_start..]);
     let volatile = (line_tokens + suffix_tokens).max(LINE_RESERVE);
-    let mut left = room.saturating_sub(prefix_tokens.saturating_sub(line_tokens) + volatile);
+    let above = prefix_tokens.saturating_sub(line_tokens);
+    let above = match cut {
+        0 => above.next_multiple_of(limits.above_step.max(1)).min(p_want).max(above),
+        _ => p_want.max(above),
+    };
+    let mut left = room.saturating_sub(above + volatile);
     let mut context = String::new();
     let mut citations = Vec::new();
     let mut context_tokens = 0;
@@ -290,7 +299,12 @@ mod tests {
                 suffix: "\n}",
                 items: &items,
             };
-            build(FimStyle::Qwen, &input, Limits { total: 700, prefix: 350, suffix: 16 }, &Chars)
+            build(
+                FimStyle::Qwen,
+                &input,
+                Limits { total: 700, prefix: 350, suffix: 16, above_step: 1 },
+                &Chars,
+            )
         };
         let first = at("");
         assert!(!first.citations.is_empty() && first.citations.len() < items.len());
@@ -301,13 +315,35 @@ mod tests {
     }
 
     #[test]
+    fn writing_the_next_lines_keeps_the_same_context_when_counted_in_steps() {
+        let texts: Vec<String> = (0..60).map(|i| format!("fn item_{i:02}() {{}}")).collect();
+        let items: Vec<Item> = texts.iter().map(|t| item("src/items.rs", t)).collect();
+        let with_lines = |lines: usize, above_step| {
+            let prefix: String = (0..lines).map(|i| format!("let v{i:03} = {i};\n")).collect();
+            let input =
+                Input { path: "m.rs", comment: "//", prefix: &prefix, suffix: "}", items: &items };
+            let limits = Limits { total: 1200, prefix: 600, suffix: 16, above_step };
+            build(FimStyle::Qwen, &input, limits, &Chars).citations
+        };
+        // Short prefixes (in steps), then clipped ones (as much as the prefix may hold).
+        for lines in [3, 60] {
+            let first = with_lines(lines, 128);
+            assert!(!first.is_empty() && first.len() < items.len());
+            for more in 1..6 {
+                assert_eq!(with_lines(lines + more, 128), first, "{lines} + {more} lines");
+            }
+        }
+        assert_ne!(with_lines(3, 1), with_lines(8, 1), "counted as they are, they change");
+    }
+
+    #[test]
     fn clipping_keeps_the_prefix_tail_and_suffix_head_within_the_limit() {
         let prefix: String = (0..200).map(|i| format!("line {i}\n")).collect();
         let suffix: String = (0..200).map(|i| format!("after {i}\n")).collect();
         let items = [item("a.rs", &"x".repeat(300)), item("b.rs", "short")];
         let input =
             Input { path: "m.rs", comment: "//", prefix: &prefix, suffix: &suffix, items: &items };
-        let limits = Limits { total: 400, prefix: 200, suffix: 50 };
+        let limits = Limits { total: 400, prefix: 200, suffix: 50, above_step: 1 };
         let p = build(FimStyle::StarCoder, &input, limits, &Chars);
         assert!(Chars.count(&p.text) <= 400, "{}", Chars.count(&p.text));
         assert!(

@@ -215,6 +215,23 @@ pub fn is_reference(tree: &Tree, text: &str, start: usize, end: usize) -> bool {
     true
 }
 
+/// The top-level item around line `line` (1-based) of `text`: from the last line above it
+/// that starts at column 0 to the line before the next one. Returns its first line's
+/// number and its text.
+pub fn top_level_item(text: &str, line: u32) -> (u32, &str) {
+    let starts: Vec<usize> =
+        std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let at_column_0 = |n: usize| {
+        let rest = &text[starts[n]..];
+        rest.chars().next().is_some_and(|c| !c.is_whitespace() && c != '}' && c != ')')
+    };
+    let here = (line as usize).saturating_sub(1).min(starts.len() - 1);
+    let first = (0..=here).rev().find(|&n| at_column_0(n)).unwrap_or(0);
+    let next = (here + 1..starts.len()).find(|&n| at_column_0(n));
+    let end = next.map_or(text.len(), |n| starts[n]);
+    (first as u32 + 1, &text[starts[first]..end])
+}
+
 /// Byte offsets of line starts, for many line lookups in one text.
 pub struct Lines(Vec<usize>);
 
@@ -241,5 +258,17 @@ impl Lines {
     /// 1-based line of the last byte of a non-empty range ending at `end`.
     pub fn last_line(&self, start: usize, end: usize) -> u32 {
         self.line(end.saturating_sub(1).max(start))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_top_level_item_runs_from_a_line_at_column_0_to_the_next() {
+        let text = "fn a() {\n    let v = 1;\n    f(v);\n}\n\nfn b() {\n    let v = 2;\n}\n";
+        assert_eq!(top_level_item(text, 3), (1, "fn a() {\n    let v = 1;\n    f(v);\n}\n\n"));
+        assert_eq!(top_level_item(text, 7).0, 6);
     }
 }

@@ -256,6 +256,8 @@ pub(crate) struct TimeSplit {
     pub root: PathBuf,
     pub repo: Repo,
     pub tasks: Vec<Task>,
+    /// The commits after the base, oldest first.
+    pub range: Vec<String>,
     /// The tree at the base commit, with its index.
     pub base_dir: PathBuf,
     pub files: Vec<String>,
@@ -291,7 +293,7 @@ impl TimeSplit {
             range.len(),
             tasks.len()
         );
-        Ok(TimeSplit { root, repo, tasks, base_dir, files, index: Some(ix), _tmp: tmp })
+        Ok(TimeSplit { root, repo, tasks, range, base_dir, files, index: Some(ix), _tmp: tmp })
     }
 
     /// The index of the base tree (once).

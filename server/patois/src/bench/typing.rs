@@ -5,6 +5,7 @@
 //! earlier one still matches what was typed since; the person presses Tab as soon as the
 //! visible ghost text's first line is the rest of the line.
 
+use crate::bench::blocks::{mine_blocks, Block};
 use crate::bench::complete::{Task, TimeSplit};
 use crate::bench::generate::pct;
 use anyhow::Result;
@@ -44,6 +45,10 @@ pub struct TypingArgs {
     /// Run one busy process beside the server (as a compiler or rust-analyzer would).
     #[arg(long)]
     pub busy: bool,
+    /// Type blocks of consecutive lines a commit added, one after the other in the same
+    /// document, instead of single lines each in a freshly opened one.
+    #[arg(long)]
+    pub blocks: bool,
     /// The patois binary to type through [default: this one] (to compare builds).
     #[arg(long)]
     pub server: Option<PathBuf>,
@@ -97,7 +102,22 @@ struct Line<'a> {
     tally: &'a mut Tally,
 }
 
-impl Line<'_> {
+impl<'a> Line<'a> {
+    fn new(uri: &str, row: u32, col: u32, target: &str, tally: &'a mut Tally) -> Line<'a> {
+        Line {
+            uri: uri.to_string(),
+            row,
+            col,
+            target: target.chars().collect(),
+            typed: 0,
+            pending: HashMap::new(),
+            ghost: None,
+            answered_now: false,
+            waiting_since: Some(Instant::now()),
+            tally,
+        }
+    }
+
     fn send(&mut self, c: &mut Client, msg: Value) {
         let t = Instant::now();
         c.send(msg);
@@ -203,6 +223,13 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The document's URI and language for `path` under `root`.
+fn document(root: &Path, path: &str) -> (String, &'static str) {
+    let uri = format!("file://{}", root.join(path).display());
+    let lang = patois_syntax::language_for_path(Path::new(path)).map_or("plaintext", |l| l.name);
+    (uri, lang)
+}
+
 /// Types `t`'s line in a freshly opened document; what it saved goes to `tally`.
 fn type_line(
     c: &mut Client,
@@ -212,29 +239,57 @@ fn type_line(
     version: &mut i64,
     tally: &mut Tally,
 ) {
-    let uri = format!("file://{}", root.join(&t.path).display());
-    let lang = patois_syntax::language_for_path(Path::new(&t.path)).map_or("plaintext", |l| l.name);
+    let (uri, lang) = document(root, &t.path);
     *version += 1;
     c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": uri, "languageId": lang, "version": *version, "text": t.text } }));
     let before = &t.text[..t.cursor];
     let row = before.matches('\n').count() as u32;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = t.text[line_start..t.cursor].encode_utf16().count() as u32;
-    let target: Vec<char> = t.target.chars().collect();
-    tally.chars += target.len();
-    tally.lines += 1;
-    let mut line = Line {
-        uri: uri.clone(),
-        row,
-        col,
-        target,
-        typed: 0,
-        pending: HashMap::new(),
-        ghost: None,
-        answered_now: false,
-        waiting_since: Some(Instant::now()),
-        tally,
-    };
+    type_on(c, Line::new(&uri, row, col, &t.target, tally), args, version);
+    c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
+}
+
+/// Types `b`'s lines one after the other in a freshly opened document, an Enter and the
+/// next line's indentation between them; a line accepted with Tab is inserted whole.
+fn type_block(
+    c: &mut Client,
+    root: &Path,
+    b: &Block,
+    args: &TypingArgs,
+    version: &mut i64,
+    tally: &mut Tally,
+) {
+    let (uri, lang) = document(root, &b.path);
+    *version += 1;
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": uri, "languageId": lang, "version": *version, "text": b.text } }));
+    for (i, (indent, content)) in b.lines.iter().enumerate() {
+        let row = b.row + i as u32;
+        let col = indent.encode_utf16().count() as u32;
+        let typed = if content.is_empty() {
+            0
+        } else {
+            type_on(c, Line::new(&uri, row, col, content, tally), args, version)
+        };
+        let rest: String = content.chars().skip(typed).collect();
+        let end = col + content[..content.len() - rest.len()].encode_utf16().count() as u32;
+        let next_indent = b.lines.get(i + 1).map(|(indent, _)| format!("\n{indent}"));
+        let insert = rest + next_indent.as_deref().unwrap_or("");
+        if !insert.is_empty() {
+            *version += 1;
+            let at = json!({ "line": row, "character": end });
+            c.notify("textDocument/didChange", json!({ "textDocument": { "uri": uri, "version": *version }, "contentChanges": [{ "range": { "start": at, "end": at }, "text": insert }] }));
+        }
+        // The pause before the next line's first key lets its first request go out.
+    }
+    c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
+}
+
+/// Types `line` key by key until the person accepts a ghost text or has typed it all;
+/// returns how many characters were typed, and waits for the answers still owed.
+fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64) -> usize {
+    line.tally.chars += line.target.len();
+    line.tally.lines += 1;
     line.ask(c);
     let mut next_key = Instant::now() + Duration::from_millis(args.think_ms);
     let accepted = loop {
@@ -259,7 +314,7 @@ fn type_line(
     while !line.pending.is_empty() && Instant::now() < drain {
         line.wait(c, (Instant::now() + Duration::from_millis(50)).min(drain));
     }
-    c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
+    line.typed
 }
 
 /// The CPU as `lscpu` names it, its vector extensions, and the load when measured.
@@ -315,8 +370,17 @@ pub fn run(args: TypingArgs) -> Result<()> {
     });
     let mut tally = Tally::default();
     let mut version = 0;
-    for t in &split.tasks {
-        type_line(&mut c, &split.base_dir, t, &args, &mut version, &mut tally);
+    if args.blocks {
+        let blocks = mine_blocks(&split.repo, &split.range, args.max_lines)?;
+        let lines: usize = blocks.iter().map(Block::typed_lines).sum();
+        println!("  {} blocks of consecutive added lines, {lines} lines to type", blocks.len());
+        for b in &blocks {
+            type_block(&mut c, &split.base_dir, b, &args, &mut version, &mut tally);
+        }
+    } else {
+        for t in &split.tasks {
+            type_line(&mut c, &split.base_dir, t, &args, &mut version, &mut tally);
+        }
     }
     let status = c.request("patois/status", json!({}));
     if let Some(mut b) = busy {
