@@ -3,8 +3,10 @@
 //! indexed files — each with the same replacement and a citation.
 
 use crate::{lock, Engine, Error, Result};
+use patois_index::SymbolHit;
 use patois_retrieve::{contains_word, word_positions, Citation, EditHunk};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// One suggested edit: replace bytes `start..end` of line `line` (1-based) of `path` with
 /// `new_text`.
@@ -91,6 +93,58 @@ fn uses_in(
 }
 
 impl Engine {
+    /// Whether the change of `old` to `new` in `hunk` is a rename to follow through: made
+    /// in code, and either where `new` is declared (a definition's name, a binding), or at
+    /// a use of a name the repository declares (as a type where a type stands), to a name
+    /// found nowhere else yet. A use changed to another existing name (`.Name` to
+    /// `.DisplayName`) or a built-in one changed (`string` to `Completion`) changes that
+    /// use only.
+    fn is_a_rename(
+        &self,
+        path: &str,
+        text: &str,
+        hunk: &EditHunk,
+        names: (&str, &str),
+    ) -> Result<bool> {
+        let (old, new) = names;
+        let Some(tree) = patois_syntax::outline(Path::new(path), text).tree else {
+            return Ok(false);
+        };
+        let lines = patois_syntax::Lines::new(text);
+        let edited = hunk.start_line..hunk.start_line + hunk.added.len() as u32;
+        let at: Vec<(usize, usize)> = edited
+            .clone()
+            .flat_map(|n| {
+                let start = lines.start(n, text);
+                let positions = word_positions(lines.text(n, text), new);
+                positions.into_iter().map(move |p| (start + p, start + p + new.len()))
+            })
+            .filter(|&(s, e)| patois_syntax::is_code(&tree, s, e))
+            .collect();
+        if at.is_empty() {
+            return Ok(false);
+        }
+        if at.iter().any(|&(s, e)| patois_syntax::is_declaration(&tree, text, s, e)) {
+            return Ok(true);
+        }
+        let used_elsewhere = text
+            .lines()
+            .enumerate()
+            .any(|(i, l)| !edited.contains(&(i as u32 + 1)) && contains_word(l, new));
+        let definitions = |name: &str| self.index().symbols_named(name, 20).map_err(Error::index);
+        // A type's place (`[]string`) is no use of a function of that name.
+        let as_type = at.iter().any(|&(s, e)| patois_syntax::names_a_type(&tree, s, e));
+        let resolves = |d: &SymbolHit| !as_type || d.kind.is_type();
+        let old_declared_here = text.lines().enumerate().any(|(i, l)| {
+            let start = lines.start(i as u32 + 1, text);
+            word_positions(l, old).into_iter().any(|p| {
+                patois_syntax::is_declaration(&tree, text, start + p, start + p + old.len())
+            })
+        });
+        let old_defined = old_declared_here || definitions(old)?.iter().any(resolves);
+        Ok(!used_elsewhere && definitions(new)?.is_empty() && old_defined)
+    }
+
     /// The edits that follow the user's latest rename in `path` (see [`rename_in`]): the
     /// old name's other uses in the document, then in the other indexed files.
     pub fn next_edits(&self, path: &str) -> Result<Vec<NextEdit>> {
@@ -102,6 +156,9 @@ impl Engine {
         else {
             return Ok(Vec::new());
         };
+        if !self.is_a_rename(path, &text, hunk, (&old, &new))? {
+            return Ok(Vec::new());
+        }
         let reason = format!("`{old}` was renamed to `{new}` at {path}:{}", hunk.start_line);
         let edit = |file: &str, line: u32, line_text: &str, start: usize| NextEdit {
             path: file.to_string(),
@@ -125,7 +182,12 @@ impl Engine {
         let elsewhere = match defined {
             true => self
                 .index()
-                .search_chunks(&old, MAX_EDITS, &|h| h.path != path && contains_word(&h.text, &old))
+                .search_chunks(&old, MAX_EDITS, &|h| {
+                    // Code only: a changelog's mention of the old name stays as it was.
+                    h.path != path
+                        && patois_syntax::language_for_path(Path::new(&h.path)).is_some()
+                        && contains_word(&h.text, &old)
+                })
                 .map_err(Error::index)?,
             false => Vec::new(),
         };

@@ -427,7 +427,7 @@ fn a_rename_is_propagated_to_the_other_uses_of_the_old_name() {
     let before = "use crate::store::Store;\n\npub fn fill(s: &mut Store) {\n    s.put(1);\n    s.put(2);\n}\n";
     e.document_changed("src/app.rs", std::sync::Arc::new(before.to_string()), 1);
     assert!(e.next_edits("src/app.rs").unwrap().is_empty(), "no edit yet");
-    let after = before.replacen("s.put(1)", "s.store(1)", 1);
+    let after = before.replacen("s.put(1)", "s.save(1)", 1);
     e.document_changed("src/app.rs", std::sync::Arc::new(after), 4);
     let edits = e.next_edits("src/app.rs").unwrap();
     let at: Vec<(&str, u32, &str)> =
@@ -435,5 +435,11 @@ fn a_rename_is_propagated_to_the_other_uses_of_the_old_name() {
     assert_eq!(at[0], ("src/app.rs", 5, "put"), "{at:?}");
     assert!(at.contains(&("src/store.rs", 7, "put")), "the definition: {at:?}");
     assert!(at.contains(&("tests/store_test.rs", 4, "put")), "a test: {at:?}");
-    assert!(edits.iter().all(|x| x.new_text == "store" && x.reason.contains("`put` was renamed")));
+    assert!(edits.iter().all(|x| x.new_text == "save" && x.reason.contains("`put` was renamed")));
+    // A use changed to call another existing function is no rename: nothing follows.
+    e.forget_edits();
+    e.document_changed("src/app.rs", std::sync::Arc::new(before.to_string()), 6);
+    let other = before.replacen("s.put(1)", "s.fill(1)", 1);
+    e.document_changed("src/app.rs", std::sync::Arc::new(other), 7);
+    assert!(e.next_edits("src/app.rs").unwrap().is_empty(), "`fill` exists already");
 }

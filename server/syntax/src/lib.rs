@@ -150,6 +150,29 @@ pub fn is_code(tree: &Tree, start: usize, end: usize) -> bool {
     true
 }
 
+/// Whether the identifier at `start..end` stands where a type does (`x: Store`, `[]string`):
+/// a `type_identifier`, or an identifier in a type annotation (Python).
+pub fn names_a_type(tree: &Tree, start: usize, end: usize) -> bool {
+    let Some(node) = tree.root_node().descendant_for_byte_range(start, end) else { return false };
+    node.kind() == "type_identifier" || node.parent().is_some_and(|p| p.kind() == "type")
+}
+
+/// Whether the identifier at `start..end` is a name being declared, in code: the name of a
+/// definition (a function, type, field, Go parameter: its parent's `name`) or a name
+/// being bound (`let x`, a parameter, an assignment's target).
+pub fn is_declaration(tree: &Tree, text: &str, start: usize, end: usize) -> bool {
+    let Some(node) = tree.root_node().descendant_for_byte_range(start, end) else { return false };
+    if !node.kind().ends_with("identifier")
+        || node.start_byte() != start
+        || node.end_byte() != end
+        || !is_code(tree, start, end)
+    {
+        return false;
+    }
+    let names = node.parent().and_then(|p| p.child_by_field_name("name"));
+    names.is_some_and(|n| n == node) || !is_reference(tree, text, start, end)
+}
+
 /// Whether the identifier at `start..end` is a reference to something defined
 /// elsewhere: an identifier node in code that is not a module path segment
 /// (`a` in `a::b`, lowercase) and not a name being bound (`let x`, a parameter).
@@ -264,6 +287,28 @@ impl Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declarations_are_told_from_uses() {
+        let text = "fn load(n: u32) -> u32 {\n    let v = n;\n    // v\n    store(v)\n}\n";
+        let lang = language_for_path(Path::new("a.rs")).unwrap();
+        let tree = parse(lang, text).unwrap();
+        // The identifier at `after` + `skip` bytes, `len` long.
+        let at = |after: &str, skip: usize, len: usize| {
+            let s = text.find(after).unwrap() + skip;
+            is_declaration(&tree, text, s, s + len)
+        };
+        assert!(
+            at("load", 0, 4) && at("n:", 0, 1) && at("let v", 4, 1),
+            "a function, a parameter, a local"
+        );
+        assert!(!at("// v", 3, 1), "in a comment");
+        assert!(!at("store(v)", 6, 1) && !at("store", 0, 5) && !at("u32", 0, 3), "uses");
+        let u32_at = text.find("u32").unwrap();
+        assert!(names_a_type(&tree, u32_at, u32_at + 3));
+        let store_at = text.find("store").unwrap();
+        assert!(!names_a_type(&tree, store_at, store_at + 5));
+    }
 
     #[test]
     fn a_top_level_item_runs_from_a_line_at_column_0_to_the_next() {

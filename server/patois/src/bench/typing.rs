@@ -280,7 +280,6 @@ fn type_block(
             let at = json!({ "line": row, "character": end });
             c.notify("textDocument/didChange", json!({ "textDocument": { "uri": uri, "version": *version }, "contentChanges": [{ "range": { "start": at, "end": at }, "text": insert }] }));
         }
-        // The pause before the next line's first key lets its first request go out.
     }
     c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
 }
