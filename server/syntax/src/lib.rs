@@ -150,11 +150,12 @@ pub fn is_code(tree: &Tree, start: usize, end: usize) -> bool {
     true
 }
 
-/// Whether the identifier at `start..end` stands where a type does (`x: Store`, `[]string`):
-/// a `type_identifier`, or an identifier in a type annotation (Python).
+/// Whether the identifier at `start..end` stands where a type does (`x: Store`, `[]string`,
+/// `u32`): a type's name, a built-in type, or an identifier in a type annotation (Python).
 pub fn names_a_type(tree: &Tree, start: usize, end: usize) -> bool {
     let Some(node) = tree.root_node().descendant_for_byte_range(start, end) else { return false };
-    node.kind() == "type_identifier" || node.parent().is_some_and(|p| p.kind() == "type")
+    matches!(node.kind(), "type_identifier" | "primitive_type" | "predefined_type")
+        || node.parent().is_some_and(|p| p.kind() == "type")
 }
 
 /// Whether the identifier at `start..end` is a name being declared, in code: the name of a
