@@ -8,6 +8,7 @@ mod generate;
 mod hybrid;
 mod idle;
 mod lsp;
+mod multiline;
 mod next_edit;
 mod retrieval;
 mod typing;
@@ -59,6 +60,10 @@ pub enum What {
         /// user's edits, and compare with asking without them.
         #[arg(long)]
         replay_edits: bool,
+        /// Ask for whole blocks instead of first lines: where a commit's added lines leave
+        /// an empty body (a multi-line ghost text).
+        #[arg(long)]
+        multiline: bool,
         #[command(flatten)]
         corpus: corpus::CorpusArgs,
     },
@@ -141,8 +146,15 @@ pub fn run(what: What) -> Result<()> {
             commits,
             max_tasks,
             model,
+            multiline,
             ..
-        } => complete::run_corpus(&file, &repos, half, commits, max_tasks, model),
+        } => match multiline {
+            true => multiline::run_corpus(&file, &repos, half, commits, max_tasks, model),
+            false => complete::run_corpus(&file, &repos, half, commits, max_tasks, model),
+        },
+        What::Complete { dir, commits, max_tasks, model, multiline: true, .. } => {
+            multiline::run(&dir, commits, max_tasks, model).map(|_| ())
+        }
         What::Complete { dir, commits, max_tasks, model, replay_edits, .. } => {
             complete::run(dir, commits, max_tasks, model, replay_edits).map(|_| ())
         }

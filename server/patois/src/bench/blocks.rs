@@ -27,6 +27,32 @@ pub(crate) struct Block {
 }
 
 impl Block {
+    /// Where the first line's text goes: a byte offset in `text`.
+    pub fn cursor(&self) -> usize {
+        patois_retrieve::line_start(&self.text, self.row + 1) + self.lines[0].0.len()
+    }
+
+    /// The block as the editor would show it written from [`Block::cursor`]: the first
+    /// line without its indentation, the others with theirs.
+    pub fn written(&self) -> String {
+        let mut out = self.lines[0].1.clone();
+        for (indent, text) in &self.lines[1..] {
+            out.push('\n');
+            if !text.is_empty() {
+                out.push_str(indent);
+                out.push_str(text);
+            }
+        }
+        out
+    }
+
+    /// Whether no line is indented less than the first: the block does not close the body
+    /// it starts in.
+    pub fn stays_inside(&self) -> bool {
+        let first = self.lines[0].0.len();
+        self.lines.iter().all(|(indent, text)| text.is_empty() || indent.len() >= first)
+    }
+
     /// Lines the person types (blank ones are an Enter only).
     pub fn typed_lines(&self) -> usize {
         self.lines.iter().filter(|(_, t)| !t.is_empty()).count()
@@ -46,9 +72,9 @@ fn runs(lines: &[(u32, String)]) -> Vec<&[(u32, String)]> {
     out
 }
 
-/// The block `run` of `text` makes, when it is worth typing.
-fn block_of(path: &str, text: &str, run: &[(u32, String)]) -> Option<Block> {
-    let mut run = &run[..run.len().min(MAX_LINES)];
+/// The block `run` of `text` makes (its first `max_lines` lines), when it is worth typing.
+fn block_of(path: &str, text: &str, run: &[(u32, String)], max_lines: usize) -> Option<Block> {
+    let mut run = &run[..run.len().min(max_lines)];
     while run.last().is_some_and(|(_, l)| l.trim().is_empty()) {
         run = &run[..run.len() - 1];
     }
@@ -73,9 +99,8 @@ fn block_of(path: &str, text: &str, run: &[(u32, String)]) -> Option<Block> {
     Some(Block { path: path.to_string(), text: doc, row: first - 1, lines })
 }
 
-/// Blocks the commits of `range` added, about `max_lines` typed lines of them spread
-/// evenly over the commits, in order.
-pub(crate) fn mine_blocks(repo: &Repo, range: &[String], max_lines: usize) -> Result<Vec<Block>> {
+/// Every block the commits of `range` added, each cut to `max_lines` lines, in order.
+pub(crate) fn all_blocks(repo: &Repo, range: &[String], max_lines: usize) -> Result<Vec<Block>> {
     let mut all = Vec::new();
     for id in range {
         for added in repo.added_lines(id)? {
@@ -84,11 +109,19 @@ pub(crate) fn mine_blocks(repo: &Repo, range: &[String], max_lines: usize) -> Re
             }
             let Some(bytes) = repo.file_at(id, &added.path)? else { continue };
             let Ok(text) = String::from_utf8(bytes) else { continue };
-            let found =
-                runs(&added.lines).into_iter().filter_map(|r| block_of(&added.path, &text, r));
+            let found = runs(&added.lines)
+                .into_iter()
+                .filter_map(|r| block_of(&added.path, &text, r, max_lines));
             all.extend(found);
         }
     }
+    Ok(all)
+}
+
+/// Blocks the commits of `range` added, about `max_lines` typed lines of them spread
+/// evenly over the commits, in order.
+pub(crate) fn mine_blocks(repo: &Repo, range: &[String], max_lines: usize) -> Result<Vec<Block>> {
+    let all = all_blocks(repo, range, MAX_LINES)?;
     let total: usize = all.iter().map(Block::typed_lines).sum();
     let wanted = max_lines.div_ceil(BLOCK_LINES).max(1);
     let step = (all.len() as f64 / wanted as f64).max(1.0);
@@ -120,10 +153,15 @@ mod tests {
                 .collect();
         let rs = runs(&added);
         assert_eq!(rs.len(), 2);
-        let b = block_of("a.rs", text, rs[0]).unwrap();
+        let b = block_of("a.rs", text, rs[0], MAX_LINES).unwrap();
         assert_eq!(b.text, "fn a() {\n    \n}\nfn b() {}\n");
         assert_eq!(b.row, 1);
         assert_eq!(b.lines[2], ("    ".to_string(), "x + y".to_string()));
-        assert!(block_of("a.rs", text, rs[1]).is_none(), "one line is not a block");
+        assert_eq!(&b.text[b.cursor()..], "\n}\nfn b() {}\n");
+        assert_eq!(b.written(), "let x = 1;\n    let y = 2;\n    x + y");
+        assert!(b.stays_inside());
+        let closing = [(2, "    x"), (3, "}"), (4, "fn c() {")].map(|(n, l)| (n, l.to_string()));
+        assert!(!block_of("a.rs", text, &closing, MAX_LINES).unwrap().stays_inside());
+        assert!(block_of("a.rs", text, rs[1], MAX_LINES).is_none(), "one line is not a block");
     }
 }
