@@ -158,18 +158,18 @@ pub fn names_a_type(tree: &Tree, start: usize, end: usize) -> bool {
         || node.parent().is_some_and(|p| p.kind() == "type")
 }
 
+/// The identifier node spanning exactly `start..end`, when it is in code.
+fn identifier_in_code(tree: &Tree, start: usize, end: usize) -> Option<tree_sitter::Node<'_>> {
+    let node = tree.root_node().descendant_for_byte_range(start, end)?;
+    let exact = node.start_byte() == start && node.end_byte() == end;
+    (node.kind().ends_with("identifier") && exact && is_code(tree, start, end)).then_some(node)
+}
+
 /// Whether the identifier at `start..end` is a name being declared, in code: the name of a
 /// definition (a function, type, field, Go parameter: its parent's `name`) or a name
 /// being bound (`let x`, a parameter, an assignment's target).
 pub fn is_declaration(tree: &Tree, text: &str, start: usize, end: usize) -> bool {
-    let Some(node) = tree.root_node().descendant_for_byte_range(start, end) else { return false };
-    if !node.kind().ends_with("identifier")
-        || node.start_byte() != start
-        || node.end_byte() != end
-        || !is_code(tree, start, end)
-    {
-        return false;
-    }
+    let Some(node) = identifier_in_code(tree, start, end) else { return false };
     let names = node.parent().and_then(|p| p.child_by_field_name("name"));
     names.is_some_and(|n| n == node) || !is_reference(tree, text, start, end)
 }
@@ -178,14 +178,7 @@ pub fn is_declaration(tree: &Tree, text: &str, start: usize, end: usize) -> bool
 /// elsewhere: an identifier node in code that is not a module path segment
 /// (`a` in `a::b`, lowercase) and not a name being bound (`let x`, a parameter).
 pub fn is_reference(tree: &Tree, text: &str, start: usize, end: usize) -> bool {
-    let Some(node) = tree.root_node().descendant_for_byte_range(start, end) else { return false };
-    if !node.kind().ends_with("identifier")
-        || node.start_byte() != start
-        || node.end_byte() != end
-        || !is_code(tree, start, end)
-    {
-        return false;
-    }
+    let Some(node) = identifier_in_code(tree, start, end) else { return false };
     let lowercase = text[start..end].starts_with(|c: char| c.is_ascii_lowercase());
     if lowercase && text[end..].starts_with("::") {
         return false;

@@ -2,10 +2,10 @@
 //! file, typed one after the other in the same open document, as a person writes new code
 //! (Enter between lines, the editor indenting the next one).
 
+use super::complete::added_code;
 use anyhow::Result;
 use patois_retrieve::line_start;
 use patois_vcs::Repo;
-use std::path::Path;
 
 /// Blocks shorter than this are not typed; longer ones are typed up to [`MAX_LINES`].
 const MIN_LINES: usize = 3;
@@ -102,18 +102,11 @@ fn block_of(path: &str, text: &str, run: &[(u32, String)], max_lines: usize) -> 
 /// Every block the commits of `range` added, each cut to `max_lines` lines, in order.
 pub(crate) fn all_blocks(repo: &Repo, range: &[String], max_lines: usize) -> Result<Vec<Block>> {
     let mut all = Vec::new();
-    for id in range {
-        for added in repo.added_lines(id)? {
-            if patois_syntax::language_for_path(Path::new(&added.path)).is_none() {
-                continue;
-            }
-            let Some(bytes) = repo.file_at(id, &added.path)? else { continue };
-            let Ok(text) = String::from_utf8(bytes) else { continue };
-            let found = runs(&added.lines)
-                .into_iter()
-                .filter_map(|r| block_of(&added.path, &text, r, max_lines));
-            all.extend(found);
-        }
+    for (_, added, text) in added_code(repo, range)? {
+        let found = runs(&added.lines)
+            .into_iter()
+            .filter_map(|r| block_of(&added.path, &text, r, max_lines));
+        all.extend(found);
     }
     Ok(all)
 }

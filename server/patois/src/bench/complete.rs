@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use patois_engine::{Engine, Run, Settings, Ticket};
 use patois_index::{Index, Quiet, UpdateOptions};
 use patois_retrieve::line_start;
-use patois_vcs::Repo;
+use patois_vcs::{AddedLines, Repo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -84,8 +84,13 @@ impl LinePairs {
     }
 }
 
-fn mine(repo: &Repo, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
-    let mut all = Vec::new();
+/// The files the commits of `range` added lines to, in a language patois reads, each with
+/// its commit, the lines added and its text as the commit left it; in order.
+pub(crate) fn added_code(
+    repo: &Repo,
+    range: &[String],
+) -> Result<Vec<(String, AddedLines, String)>> {
+    let mut out = Vec::new();
     for id in range {
         for added in repo.added_lines(id)? {
             if patois_syntax::language_for_path(Path::new(&added.path)).is_none() {
@@ -93,40 +98,48 @@ fn mine(repo: &Repo, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
             }
             let Some(bytes) = repo.file_at(id, &added.path)? else { continue };
             let Ok(text) = String::from_utf8(bytes) else { continue };
-            for (n, line) in &added.lines {
-                let t = line.trim();
-                let trivial = t.len() < 8
-                    || t.starts_with("//")
-                    || t.starts_with('#')
-                    || t.starts_with("/*")
-                    || t.starts_with('*');
-                if trivial || *n < 3 {
-                    continue;
-                }
-                let start = line_start(&text, *n);
-                let indent = line.len() - line.trim_start().len();
-                let cursor = start + indent;
-                let end = start + line.len();
-                if end > text.len() || !text.is_char_boundary(cursor) {
-                    continue;
-                }
-                let doc = format!("{}{}", &text[..cursor], &text[end..]);
-                let previous = text[..start]
-                    .lines()
-                    .rev()
-                    .map(str::trim)
-                    .find(|l| !l.is_empty())
-                    .unwrap_or("")
-                    .to_string();
-                all.push(Task {
-                    commit: id.clone(),
-                    path: added.path.clone(),
-                    text: doc,
-                    cursor,
-                    target: t.to_string(),
-                    previous,
-                });
+            out.push((id.clone(), added, text));
+        }
+    }
+    Ok(out)
+}
+
+fn mine(repo: &Repo, range: &[String], max_tasks: usize) -> Result<Vec<Task>> {
+    let mut all = Vec::new();
+    for (id, added, text) in added_code(repo, range)? {
+        for (n, line) in &added.lines {
+            let t = line.trim();
+            let trivial = t.len() < 8
+                || t.starts_with("//")
+                || t.starts_with('#')
+                || t.starts_with("/*")
+                || t.starts_with('*');
+            if trivial || *n < 3 {
+                continue;
             }
+            let start = line_start(&text, *n);
+            let indent = line.len() - line.trim_start().len();
+            let cursor = start + indent;
+            let end = start + line.len();
+            if end > text.len() || !text.is_char_boundary(cursor) {
+                continue;
+            }
+            let doc = format!("{}{}", &text[..cursor], &text[end..]);
+            let previous = text[..start]
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("")
+                .to_string();
+            all.push(Task {
+                commit: id.clone(),
+                path: added.path.clone(),
+                text: doc,
+                cursor,
+                target: t.to_string(),
+                previous,
+            });
         }
     }
     // An even sample across the commits, in order (so the model's cache sees files as
