@@ -106,6 +106,30 @@ local ok, err = pcall(function()
   end
   check(patois.jump(), "no source to jump to")
   check(vim.api.nvim_buf_get_name(0):find("src/store.rs", 1, true) ~= nil, "jump did not open src/store.rs")
+
+  -- Next edit: rename the call in src/app.rs; the import is shown as the next edit at its
+  -- line, and the mapping's function jumps there and applies it.
+  vim.cmd("edit " .. os.getenv("PATOIS_STORE"):gsub("store%.rs$", "app.rs"))
+  local abuf = vim.api.nvim_get_current_buf()
+  patois.attach(abuf)
+  vim.wait(5000, function() return #vim.lsp.buf_get_clients(abuf) > 0 end, 20)
+  local call = vim.api.nvim_buf_get_lines(abuf, 3, 4, false)[1]
+  vim.api.nvim_buf_set_lines(abuf, 3, 4, false, { (call:gsub("fetch_value", "load_value")) })
+  local edits = nil
+  check(vim.wait(10000, function()
+    patois.next_edit(function(e) edits = e end)
+    vim.wait(300, function() return edits ~= nil end, 20)
+    return edits ~= nil and #edits > 0
+  end, 500), "no next edit after the rename")
+  local first = edits[1]
+  check(first.uri == vim.uri_from_bufnr(abuf) and first.range.start.line == 0, "the import is not first: " .. vim.inspect(first))
+  local emarks = vim.api.nvim_buf_get_extmarks(abuf, vim.api.nvim_create_namespace("patois_next_edit"), 0, -1, {})
+  check(#emarks == 1 and emarks[1][2] == 0, "no virtual text at the import: " .. vim.inspect(emarks))
+  vim.api.nvim_win_set_cursor(0, { 4, 0 })
+  check(patois.apply_next_edit(), "nothing applied")
+  check(vim.api.nvim_win_get_cursor(0)[1] == 1, "the cursor did not jump to the import")
+  local import = vim.api.nvim_buf_get_lines(abuf, 0, 1, false)[1]
+  check(import == "use crate::store::load_value;", "the import was not renamed: " .. import)
 end)
 if ok then
   finish("ok")

@@ -10,7 +10,7 @@ local config = {
   debounce_ms = 120,
   auto_trigger = true,
   settings = {},
-  keymaps = { accept = "<M-l>", next = "<M-]>", dismiss = "<C-]>" },
+  keymaps = { accept = "<M-l>", next = "<M-]>", dismiss = "<C-]>", next_edit = "<M-n>" },
 }
 
 -- The ghost text on screen: { buf, row, col, text, extmark }
@@ -263,6 +263,75 @@ function M.ask(question, done)
   end)
 end
 
+-- Next edits from `patois/nextEdit` still to apply, and the mark showing the first.
+local pending = { edits = {}, mark = nil }
+local edit_ns = vim.api.nvim_create_namespace("patois_next_edit")
+
+--- Shows the first pending next edit as virtual text at the end of its line.
+local function show_next_edit()
+  if pending.mark then
+    pcall(vim.api.nvim_buf_del_extmark, pending.mark[1], edit_ns, pending.mark[2])
+    pending.mark = nil
+  end
+  local e = pending.edits[1]
+  if not e then
+    return
+  end
+  local buf = vim.uri_to_bufnr(e.uri)
+  vim.fn.bufload(buf)
+  local text = "→ " .. e.newText .. "  (" .. e.reason .. ")"
+  local id = vim.api.nvim_buf_set_extmark(buf, edit_ns, e.range.start.line, 0,
+    { virt_text = { { text, "Comment" } }, virt_text_pos = "eol" })
+  pending.mark = { buf, id }
+end
+
+--- Asks for the edits that follow the latest one in the current buffer (a rename: the old
+--- name's other uses) and shows the first at its place. `done(edits)` is called with them.
+function M.next_edit(done)
+  local buf = vim.api.nvim_get_current_buf()
+  local client = client_for(buf)
+  if not client then
+    vim.notify("patois: no server attached to this buffer", vim.log.levels.WARN)
+    return
+  end
+  client.request("patois/nextEdit", { textDocument = { uri = vim.uri_from_bufnr(buf) } }, function(err, result)
+    pending.edits = (not err and result and result.edits) or {}
+    show_next_edit()
+    if #pending.edits == 0 then
+      vim.notify("patois: " .. (err and err.message or "no next edit"))
+    end
+    if done then
+      done(pending.edits)
+    end
+  end, buf)
+end
+
+--- Jumps to the first pending next edit and applies it; the next one is shown. Later
+--- edits on the same line move by what this one changed there.
+function M.apply_next_edit()
+  local e = table.remove(pending.edits, 1)
+  if not e then
+    return false
+  end
+  local buf = vim.uri_to_bufnr(e.uri)
+  vim.fn.bufload(buf)
+  vim.api.nvim_set_current_buf(buf)
+  local r = e.range
+  vim.api.nvim_win_set_cursor(0, { r.start.line + 1, 0 })
+  vim.lsp.util.apply_text_edits({ { range = r, newText = e.newText } }, buf, "utf-16")
+  local _, new_units = vim.str_utfindex(e.newText)
+  local moved = new_units - (r["end"].character - r.start.character)
+  for _, later in ipairs(pending.edits) do
+    local s = later.range.start
+    if later.uri == e.uri and s.line == r.start.line and s.character >= r["end"].character then
+      s.character = s.character + moved
+      later.range["end"].character = later.range["end"].character + moved
+    end
+  end
+  show_next_edit()
+  return true
+end
+
 --- Jumps to the citation on the current line of the explanation window.
 function M.jump()
   local line = vim.api.nvim_get_current_line()
@@ -340,6 +409,11 @@ function M.setup(opts)
     vim.keymap.set("i", km.next, function() M.request() end, { desc = "patois: ask for a suggestion" })
     vim.keymap.set("i", km.dismiss, function() M.clear() end, { desc = "patois: dismiss the suggestion" })
   end
+  vim.keymap.set("n", config.keymaps.next_edit, function()
+    if not M.apply_next_edit() then
+      M.next_edit()
+    end
+  end, { desc = "patois: jump to and apply the next edit (asks for them when none is shown)" })
   -- Buffers opened before setup() ran have had their FileType event already.
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_is_loaded(buf) and vim.tbl_contains(config.filetypes, vim.api.nvim_buf_get_option(buf, "filetype")) then
@@ -349,6 +423,7 @@ function M.setup(opts)
   vim.api.nvim_create_user_command("PatoisExplain", function(a) M.explain(a.line1, a.line2) end, { range = true })
   vim.api.nvim_create_user_command("PatoisStatus", function() M.status() end, {})
   vim.api.nvim_create_user_command("PatoisAsk", function(a) M.ask(a.args) end, { nargs = "+" })
+  vim.api.nvim_create_user_command("PatoisNextEdit", function() M.next_edit() end, {})
 end
 
 return M
