@@ -3,7 +3,8 @@
 // types on a line, waits for ghost text, accepts it with Tab, runs "Explain with patois",
 // follows a citation, reads the status bar, explains again through the server's source
 // action (the language client's route to the same panel), and asks a question with "Ask
-// patois", following one of the answer's sources. Writes "ok" or the failure to
+// patois", following one of the answer's sources, then renames a call and takes the next
+// edit (the import) with Tab to jump and Tab to apply. Writes "ok" or the failure to
 // $PATOIS_RESULT; screenshots go to $PATOIS_SHOTS (failure.png, or ghost-text.png and
 // success.png).
 import { spawn, execFileSync } from "node:child_process";
@@ -246,6 +247,27 @@ async function main() {
     const pos = await page.locator(".statusbar-item", { hasText: /Ln \d+, Col \d+/ }).first().innerText().catch(() => "");
     return tab.includes(path.basename(askedPath)) && pos.includes(`Ln ${askedLine},`);
   }, 20000);
+
+  step.name = "rename the call in src/app.rs; Tab jumps to the next edit, Tab applies it";
+  await runCommand("View: Close All Editors");
+  await waitFor("the editors to close", async () => (await explanationFrame()) === null, 10000);
+  await openFile("src/app.rs");
+  await gotoLine(4);
+  await page.keyboard.press("Home");
+  await page.keyboard.press("Control+Shift+ArrowRight");
+  await page.keyboard.type("load_value", { delay: 30 });
+  // Off the line, so that no ghost text there takes the Tab.
+  await page.keyboard.press("ArrowUp");
+  await page.locator(".statusbar-item", { hasText: "patois next edit" }).first().waitFor({ timeout: 30000 });
+  await page.keyboard.press("Tab");
+  const cursorAt = async () =>
+    await page.locator(".statusbar-item", { hasText: /Ln \d+, Col \d+/ }).first().innerText().catch(() => "");
+  await waitFor("the cursor at the import on line 1", async () => (await cursorAt()).includes("Ln 1,"), 10000);
+  await page.keyboard.press("Tab");
+  await waitFor("the import renamed in src/app.rs", async () => {
+    await page.keyboard.press("Control+S");
+    return fs.readFileSync(path.join(folder, "src/app.rs"), "utf8").startsWith("use crate::store::load_value;");
+  }, 15000);
 }
 
 /** The frame of an open explanation panel (it has citation links), or null. */

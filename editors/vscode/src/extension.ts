@@ -1,6 +1,7 @@
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ProgressType, ServerOptions } from "vscode-languageclient/node";
 import { explanationHtml, serverSettings, SETTING_KEYS, Settings, Status, statusText } from "./logic";
+import { NextEdits } from "./nextEdit";
 
 let client: LanguageClient | undefined;
 /** The server's command behind its code action; the language client registers it. */
@@ -94,6 +95,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
     }),
   );
+
+  new NextEdits(() => client).register(context);
 
   await client.start();
   client.onNotification("patois/status", (s: Status) => show(s));

@@ -157,3 +157,28 @@ export function explanationHtml(markdown: string): string {
   }
   return html.join("\n");
 }
+
+/** One suggestion of `patois/nextEdit` (docs/lsp-extensions.md). */
+export interface NextEditItem {
+  uri: string;
+  range: { start: { line: number; character: number }; end: { line: number; character: number } };
+  newText: string;
+  reason: string;
+}
+
+/**
+ * `later` after `done` was applied: suggestions on the same line after it move by what it
+ * changed there (its ranges were computed on the text before).
+ */
+export function shiftAfter(later: NextEditItem[], done: NextEditItem): NextEditItem[] {
+  const moved = done.newText.length - (done.range.end.character - done.range.start.character);
+  return later.map((e) => {
+    const s = e.range.start;
+    if (e.uri !== done.uri || s.line !== done.range.start.line || s.character < done.range.end.character) return e;
+    const end = e.range.end;
+    return {
+      ...e,
+      range: { start: { line: s.line, character: s.character + moved }, end: { line: end.line, character: end.character + moved } },
+    };
+  });
+}

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { citations, explanationHtml, serverSettings, statusText } from "../logic";
+import { citations, explanationHtml, serverSettings, shiftAfter, statusText } from "../logic";
 
 test("settings map to the server's keys", () => {
   const s = serverSettings({ model: "/m", budget: 300, maxTokens: 20, disabledLanguages: ["go"] });
@@ -66,4 +66,16 @@ test("citations become clickable links", () => {
   assert.match(html, /<a href="#" data-path="\/repo\/src\/app.rs" data-line="3">src\/app.rs:3-6<\/a>/);
   assert.match(html, /<pre><code>\nfn fill\(\) \{\}\n<\/code><\/pre>/);
   assert.ok(!html.includes("<script"), "markdown is escaped");
+});
+
+test("a next edit applied moves the later ones on its line by what it changed", () => {
+  const at = (line: number, from: number, to: number) => ({
+    uri: "file:///a.rs", range: { start: { line, character: from }, end: { line, character: to } }, newText: "load_value", reason: "",
+  });
+  // `fetch_value(a) + fetch_value(b)` on line 3: the first (11 characters) becomes 10 long.
+  const [same, other, before] = shiftAfter([at(3, 17, 28), at(4, 17, 28), at(3, 0, 2)], at(3, 0 + 3, 14));
+  assert.deepEqual(same.range.start.character, 16);
+  assert.deepEqual(same.range.end.character, 27);
+  assert.deepEqual(other.range.start.character, 17, "another line stays");
+  assert.deepEqual(before.range.start.character, 0, "an edit before it stays");
 });
