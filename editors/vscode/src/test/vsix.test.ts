@@ -38,7 +38,9 @@ test("the packaged manifest declares activation, commands, menus and settings", 
     assert.ok(m.activationEvents.includes(`onLanguage:${lang}`), lang);
   }
   const commands = m.contributes.commands.map((c: { command: string }) => c.command);
-  assert.deepEqual(commands.sort(), ["patois.ask", "patois.explainSelection", "patois.retrain", "patois.showStatus"]);
+  assert.deepEqual(commands.sort(), ["patois.ask", "patois.dismissNextEdit", "patois.explainSelection", "patois.nextEdit", "patois.retrain", "patois.showStatus"]);
+  const keys = m.contributes.keybindings.map((k: { command: string; key: string }) => `${k.key} ${k.command}`);
+  assert.deepEqual(keys, ["tab patois.nextEdit", "escape patois.dismissNextEdit"], "Tab and Escape for next edits");
   assert.equal(m.contributes.menus["editor/context"][0].command, "patois.explainSelection");
   assert.deepEqual(Object.keys(m.contributes.configuration.properties).sort(), ["patois.adapter", "patois.adapterName", "patois.adapterStrength", "patois.apiKeyEnv", "patois.budget", "patois.disabledLanguages", "patois.endpoint", "patois.fallbackToLocal", "patois.idleSeconds", "patois.idleTrainingMinutes", "patois.latencyBudgetMs", "patois.maxTokens", "patois.model", "patois.modelName", "patois.path", "patois.trainWhenIdle"]);
   for (const k of SETTING_KEYS) {
