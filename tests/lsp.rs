@@ -241,6 +241,15 @@ fn lsp_end_to_end() {
         edits.iter().any(|e| e["citation"]["path"] == "src/store.rs"),
         "the definition: {next}"
     );
+    // On the other call's line, the inline completion is that edit, replacing the old name.
+    let inline = c.request("textDocument/inlineCompletion", json!({ "textDocument": { "uri": ren }, "position": { "line": 2, "character": 16 }, "context": { "triggerKind": 1 } }));
+    let item = &inline["items"][0];
+    assert_eq!(item["insertText"], "read_value", "{inline}");
+    assert_eq!(
+        item["range"],
+        json!({ "start": { "line": 2, "character": 16 }, "end": { "line": 2, "character": 26 } }),
+        "{inline}"
+    );
     // The same edits as one code action, for clients without next edits of their own.
     let actions = c.request("textDocument/codeAction", json!({ "textDocument": { "uri": ren }, "range": { "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 0 } }, "context": { "diagnostics": [] } }));
     let apply =

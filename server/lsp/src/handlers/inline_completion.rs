@@ -1,8 +1,10 @@
-//! `textDocument/inlineCompletion` (LSP 3.18): the ghost text at the cursor.
+//! `textDocument/inlineCompletion` (LSP 3.18): the ghost text at the cursor, or the next
+//! edit on the cursor's line as an item replacing its range.
 
 use crate::background::completion::{self as background, CancelOnDrop};
 use crate::errors::{blocking, from_engine};
 use crate::ext::ACCEPTED_COMMAND;
+use crate::handlers::next_edit;
 use crate::handlers::status::send_status;
 use crate::session::Session;
 use crate::text::offset;
@@ -65,6 +67,11 @@ pub(crate) async fn handle(
     p: InlineCompletionParams,
 ) -> Result<Option<InlineCompletionResponse>> {
     let pos = p.text_document_position;
+    if let Some(item) = next_edit_on_line(s, &pos.text_document.uri, pos.position).await {
+        return Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+            items: vec![item],
+        })));
+    }
     let items = match complete_at(s, &pos.text_document.uri, pos.position).await? {
         Some(c) => vec![InlineCompletionItem {
             filter_text: None,
@@ -76,6 +83,20 @@ pub(crate) async fn handle(
         None => vec![],
     };
     Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
+}
+
+/// A next edit on the cursor's line (after a rename, the old name there) as an item that
+/// replaces its range: exact, and without the model.
+async fn next_edit_on_line(s: &Session, uri: &Uri, at: Position) -> Option<InlineCompletionItem> {
+    let found = next_edit::found(s, uri).await.ok()?;
+    let (_, e) = found.into_iter().find(|(u, e)| u == uri && e.range.start.line == at.line)?;
+    Some(InlineCompletionItem {
+        insert_text: e.new_text,
+        filter_text: None,
+        range: Some(e.range),
+        command: None,
+        insert_text_format: None,
+    })
 }
 
 /// The command the client runs when the user accepts `text` inserted at `pos`.
