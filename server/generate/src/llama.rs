@@ -397,8 +397,13 @@ impl Backend for LlamaGenerator {
         let tokens = &mut state.slots[slot];
         let abort = &state.abort;
         let session = &mut state.session;
+        // A background batch is small: it finishes rather than losing its work to an abort
+        // (the run that stopped it waits for that batch at most); the check between batches
+        // still stops it.
+        let never = || false;
+        let inside: &dyn Fn() -> bool = if opts.batch.is_some() { &never } else { cancelled };
         // Any error leaves a cache we cannot trust: it is forgotten below.
-        let result = abort.run(cancelled, || {
+        let result = abort.run(inside, || {
             session.with_dependent_mut(|_, ctx| -> Result<Completion> {
                 if ctx.kv_cache_seq_rm(seq, Some(common as u32), None).is_err() {
                     bail!("llama.cpp could not trim its cache");

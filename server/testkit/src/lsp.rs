@@ -58,7 +58,10 @@ impl Client {
                 }
             }
             let mut body = vec![0; len];
-            out.read_exact(&mut body).unwrap();
+            // The server stopped mid-message (killed when the client is dropped).
+            if out.read_exact(&mut body).is_err() {
+                return;
+            }
             if tx.send((serde_json::from_slice(&body).unwrap(), Instant::now())).is_err() {
                 return;
             }
