@@ -2,7 +2,7 @@
 //! prompt up to that line's start stays the same (the retrieved context is kept for the
 //! line, the lines above are as they were), so a warm-up prefills only that part: what it
 //! computed stays of use whatever is typed on the line. It yields to every model run the
-//! user waits for, which stops it at once (losing at most one small batch), and the
+//! user waits for, which stops it after its current small batch, and the
 //! warm-up started after that answer goes on where it stopped. It ends for good when the
 //! lines above change or a newer warm-up starts (the cursor rested elsewhere).
 
