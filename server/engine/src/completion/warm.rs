@@ -1,6 +1,7 @@
 //! Warm-ups that typing pauses instead of stopping. While the cursor stays on a line, the
 //! prompt up to that line's start stays the same (the retrieved context is kept for the
-//! line, the lines above are as they were), so a warm-up prefills only that part: what it
+//! line and the ones below it, the lines above are as they were), so a warm-up prefills
+//! only that part: what it
 //! computed stays of use whatever is typed on the line. It yields to every model run the
 //! user waits for, which stops it after its current small batch, and the
 //! warm-up started after that answer goes on where it stopped. It ends for good when the
