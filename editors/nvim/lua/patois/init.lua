@@ -36,6 +36,15 @@ local function client_for(buf)
   return nil
 end
 
+--- The buffer's patois client; says so when there is none.
+local function attached(buf)
+  local client = client_for(buf)
+  if not client then
+    vim.notify("patois: no server attached to this buffer", vim.log.levels.WARN)
+  end
+  return client
+end
+
 --- The buffer's patois client, else any running one (a question is about the workspace,
 --- whatever buffer it is asked from).
 local function any_client(buf)
@@ -225,9 +234,8 @@ end
 --- <CR> on a citation jumps to it. `done(lines)` is called when shown.
 function M.explain(line1, line2, done)
   local buf = vim.api.nvim_get_current_buf()
-  local client = client_for(buf)
+  local client = attached(buf)
   if not client then
-    vim.notify("patois: no server attached to this buffer", vim.log.levels.WARN)
     return
   end
   local l1 = (line1 or vim.fn.line(".")) - 1
@@ -289,9 +297,8 @@ end
 --- name's other uses) and shows the first at its place. `done(edits)` is called with them.
 function M.next_edit(done)
   local buf = vim.api.nvim_get_current_buf()
-  local client = client_for(buf)
+  local client = attached(buf)
   if not client then
-    vim.notify("patois: no server attached to this buffer", vim.log.levels.WARN)
     return
   end
   client.request("patois/nextEdit", { textDocument = { uri = vim.uri_from_bufnr(buf) } }, function(err, result)
