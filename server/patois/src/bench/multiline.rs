@@ -101,7 +101,8 @@ pub fn run(
         let r = engine.complete_as(&b.path, &b.text, b.cursor(), &Ticket::detached(), Run::Full)?;
         score.add(&r.text, &b.written(), r.stop == StopReason::MaxTokens, r.ms.total);
         if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
-            eprintln!("{}:{}\n  want {:?}\n  got  {:?}", b.path, b.row + 1, b.written(), r.text);
+            let (path, row, stop) = (&b.path, b.row + 1, r.stop);
+            eprintln!("{path}:{row} ({stop:?})\n  want {:?}\n  got  {:?}", b.written(), r.text);
         }
     }
     score.line("model + retrieval");
