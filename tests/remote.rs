@@ -12,14 +12,17 @@ use std::time::{Duration, Instant};
 
 const KEY: &str = "s3cret-key";
 
-/// `python3 -m llama_cpp.server` on a free port, killed when dropped.
+/// `python3 -m llama_cpp.server` on a free port, killed when dropped; what it prints
+/// (the requests it answered among it) goes to `log`.
 struct Server {
     child: Child,
     port: u16,
+    log: tempfile::NamedTempFile,
 }
 
 impl Server {
     fn start(model: &Path) -> Server {
+        let log = tempfile::NamedTempFile::new().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let python = std::env::var("PATOIS_PYTHON").unwrap_or_else(|_| "python3".into());
         let child = Command::new(python)
@@ -27,13 +30,18 @@ impl Server {
             .args(["--n_ctx", "2048", "--api_key", KEY, "--port", &port.to_string()])
             .arg("--model")
             .arg(model)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .expect("python3 runs (scripts/test.sh installs llama-cpp-python[server])");
-        let server = Server { child, port };
+        let server = Server { child, port, log };
         server.wait_ready();
         server
+    }
+
+    /// What the server printed so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
     fn endpoint(&self) -> String {
@@ -159,6 +167,14 @@ fn completions_come_from_the_server_and_from_the_local_model_when_it_goes_away()
         json!({ "textDocument": { "uri": main }, "position": { "line": 3, "character": 12 } }),
     );
     assert!(ctx.to_string().contains("src/store.rs"), "{ctx}");
+
+    // A question goes to the server's chat endpoint as messages: the server applies the
+    // served model's chat template.
+    assert!(!server.log().contains("/v1/chat/completions"));
+    let a = c.request("patois/ask", json!({ "question": "Who calls `fetch_value`?" }));
+    assert!(!a["sources"].as_array().unwrap().is_empty(), "{a}");
+    let log = server.log();
+    assert!(log.contains("POST /v1/chat/completions"), "{a}\n{log}");
 
     // Cancelled at once: answered (cancelled, or done first), and the session goes on.
     let id = c.request_async("textDocument/inlineCompletion", json!({ "textDocument": { "uri": main }, "position": { "line": 3, "character": 11 }, "context": { "triggerKind": 1 } }));

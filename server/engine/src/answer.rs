@@ -2,7 +2,7 @@
 //! the answer cites them as `[n]`, markers that point at no source in the prompt are
 //! dropped, and the text ends on a whole sentence.
 
-use patois_generate::{Backend, ChatMessage, GenOptions, Mode, Role, StopReason};
+use patois_generate::{Backend, ChatMessage, GenOptions, Mode, ModelFormat, Role, StopReason};
 use patois_retrieve::Citation;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -65,26 +65,26 @@ fn sources_text(sources: &[AnswerSource]) -> String {
 }
 
 /// How many of `sources`, the first ones, fit in `tokens` prompt tokens with the
-/// question, and the prompt with those.
+/// question (counted in the model's chat format), and the messages with those.
 fn sources_that_fit(
     g: &dyn Backend,
     question: &str,
     sources: &[AnswerSource],
     tokens: usize,
-) -> (usize, String) {
+) -> (usize, Vec<ChatMessage>) {
     let mut n = sources.len();
     loop {
-        let prompt = prompt_of(g, question, &sources[..n]);
-        if n == 0 || g.count(&prompt) <= tokens {
-            return (n, prompt);
+        let messages = messages_of(question, &sources[..n]);
+        if n == 0 || g.count(&g.chat_prompt(&messages)) <= tokens {
+            return (n, messages);
         }
         n -= 1;
     }
 }
 
-fn prompt_of(g: &dyn Backend, question: &str, sources: &[AnswerSource]) -> String {
+fn messages_of(question: &str, sources: &[AnswerSource]) -> Vec<ChatMessage> {
     let user = format!("Sources:\n\n{}Question: {question}", sources_text(sources));
-    g.chat_prompt(&[ChatMessage::new(Role::System, SYSTEM), ChatMessage::new(Role::User, user)])
+    vec![ChatMessage::new(Role::System, SYSTEM), ChatMessage::new(Role::User, user)]
 }
 
 /// Asks `g` to answer `question` from `sources`; `written` follows the text as it is
@@ -97,10 +97,10 @@ pub(crate) fn answer(
     cancelled: &dyn Fn() -> bool,
 ) -> Option<Answer> {
     let room = g.info().context.saturating_sub(ANSWER_TOKENS + 1).min(PROMPT_TOKENS);
-    let (in_prompt, prompt) = sources_that_fit(g, question, sources, room);
+    let (in_prompt, messages) = sources_that_fit(g, question, sources, room);
     let opts =
         GenOptions { max_tokens: ANSWER_TOKENS, mode: Mode::Prose, written, ..Default::default() };
-    let c = g.complete(&prompt, "", &opts, cancelled).ok()?;
+    let c = g.chat(&messages, &opts, cancelled).ok()?;
     if c.stop == StopReason::Cancelled {
         return None;
     }
@@ -109,12 +109,19 @@ pub(crate) fn answer(
     let (_, by_model, _) = keep_real_citations(text, in_prompt);
     let (text, attributed) = attribute(text, &sources[..in_prompt]);
     let (text, cited, _) = keep_real_citations(&text, in_prompt);
-    let model = g
-        .info()
-        .path
-        .file_name()
-        .map_or_else(|| g.info().path.display().to_string(), |f| f.to_string_lossy().into_owned());
-    Some(Answer { text, cited, by_model, in_prompt, dropped, attributed, model })
+    Some(Answer { text, cited, by_model, in_prompt, dropped, attributed, model: model_name(g) })
+}
+
+/// The model as an answer names it: its file, or the served model and the server.
+fn model_name(g: &dyn Backend) -> String {
+    let info = g.info();
+    match info.format {
+        ModelFormat::Remote => format!("{} at {}", info.arch, info.path.display()),
+        _ => info
+            .path
+            .file_name()
+            .map_or_else(|| info.path.display().to_string(), |f| f.to_string_lossy().into_owned()),
+    }
 }
 
 /// The numbers inside a citation marker: `[2]`, `[1, 3]`; `None` for any other brackets.

@@ -187,6 +187,16 @@ pub trait Backend: Tokens + Send + Sync {
     fn chat_prompt(&self, messages: &[ChatMessage]) -> String {
         ChatFormat::detect(|t| self.encode(t).is_ok_and(|ids| ids.len() == 1)).render(messages)
     }
+    /// The model's answer to `messages`: here their [`Backend::chat_prompt`] completed; a
+    /// server answers on its chat endpoint, in the format it knows for the model it serves.
+    fn chat(
+        &self,
+        messages: &[ChatMessage],
+        opts: &GenOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Completion, Error> {
+        self.complete(&self.chat_prompt(messages), "", opts, cancelled)
+    }
 }
 
 /// The generated tokens and why generation stopped.

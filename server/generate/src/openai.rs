@@ -2,9 +2,14 @@
 //! llama-cpp-python): patois builds the prompt, counts tokens and applies its stop rules
 //! locally, and sends only the finished prompt to `/v1/completions`, streamed, so that a
 //! cancelled request closes the stream. Token budgets and the FIM template come from a
-//! local copy of the model family's tokenizer (the server runs the same one).
+//! local copy of the model family's tokenizer (the server runs the same one). Prose
+//! (explanations, answers) goes to `/v1/chat/completions` as messages: the server applies
+//! the chat template of the model it serves.
 
-use crate::{finish, stop, Backend, Completion, Decoded, Error, GenOptions, ModelInfo, StopReason};
+use crate::{
+    finish, stop, Backend, ChatMessage, Completion, Decoded, Error, GenOptions, ModelInfo,
+    StopReason,
+};
 use patois_types::{FimStyle, Tokens};
 use serde_json::{json, Value};
 use std::io::BufRead;
@@ -166,8 +171,54 @@ impl Backend for RemoteBackend {
             "stop": self.info.fim.stop_tokens(),
             "stream": true,
         });
-        let url = format!("{}/completions", self.opts.endpoint);
-        let resp = self.post(&url).send_json(&body).map_err(|e| self.unreachable(e))?;
+        let decoded = self.stream("completions", &body, completion_piece, opts, t0, cancelled)?;
+        let total = t0.elapsed().as_secs_f64() * 1e3;
+        let first = decoded.first_token_ms;
+        Ok(finish(decoded, suffix, prompt_tokens, 0, first, total - first))
+    }
+
+    fn chat(
+        &self,
+        messages: &[ChatMessage],
+        opts: &GenOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Completion, Error> {
+        let t0 = Instant::now();
+        let prompt_tokens = self.count(&self.chat_prompt(messages));
+        let messages: Vec<Value> = messages
+            .iter()
+            .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
+            .collect();
+        let body = json!({
+            "model": self.opts.model_name,
+            "messages": messages,
+            "max_tokens": opts.max_tokens,
+            "temperature": opts.temperature.unwrap_or(0.0),
+            "top_p": opts.top_p.unwrap_or(1.0),
+            "seed": opts.seed,
+            "stream": true,
+        });
+        let decoded = self.stream("chat/completions", &body, chat_piece, opts, t0, cancelled)?;
+        let total = t0.elapsed().as_secs_f64() * 1e3;
+        let first = decoded.first_token_ms;
+        Ok(finish(decoded, "", prompt_tokens, 0, first, total - first))
+    }
+}
+
+impl RemoteBackend {
+    /// Posts `body` to the endpoint's `path` and reads the streamed answer, each event's
+    /// text taken by `piece`.
+    fn stream(
+        &self,
+        path: &str,
+        body: &Value,
+        piece: fn(&Value) -> Option<&str>,
+        opts: &GenOptions,
+        t0: Instant,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Decoded, Error> {
+        let url = format!("{}/{path}", self.opts.endpoint);
+        let resp = self.post(&url).send_json(body).map_err(|e| self.unreachable(e))?;
         let status = resp.status().as_u16();
         if status >= 400 {
             let mut resp = resp;
@@ -180,17 +231,26 @@ impl Backend for RemoteBackend {
         }
         // One line per event; the stream closes when the reader is dropped.
         let events = std::io::BufReader::new(resp.into_body().into_reader());
-        let decoded = read_stream(events, opts, t0, cancelled)?;
-        let total = t0.elapsed().as_secs_f64() * 1e3;
-        let first = decoded.first_token_ms;
-        Ok(finish(decoded, suffix, prompt_tokens, 0, first, total - first))
+        read_stream(events, piece, opts, t0, cancelled)
     }
+}
+
+/// The text of a `/completions` event's choice.
+fn completion_piece(choice: &Value) -> Option<&str> {
+    choice["text"].as_str()
+}
+
+/// The text of a `/chat/completions` event's choice (the first event may carry only the
+/// role).
+fn chat_piece(choice: &Value) -> Option<&str> {
+    choice["delta"]["content"].as_str()
 }
 
 /// Reads the server's stream of completion events (`data: {…}` lines) until it ends, a
 /// stop rule cuts the text, or the request is cancelled.
 fn read_stream(
     mut events: impl BufRead,
+    piece: fn(&Value) -> Option<&str>,
     opts: &GenOptions,
     t0: Instant,
     cancelled: &dyn Fn() -> bool,
@@ -219,11 +279,16 @@ fn read_stream(
         }
         let Ok(event) = serde_json::from_str::<Value>(data) else { continue };
         let choice = &event["choices"][0];
-        if decoded.tokens == 0 {
-            decoded.first_token_ms = t0.elapsed().as_secs_f64() * 1e3;
+        if let Some(text) = piece(choice).filter(|t| !t.is_empty()) {
+            if decoded.tokens == 0 {
+                decoded.first_token_ms = t0.elapsed().as_secs_f64() * 1e3;
+            }
+            decoded.tokens += 1;
+            decoded.text.push_str(text);
+            if let Some(written) = &opts.written {
+                written.lock().unwrap_or_else(|p| p.into_inner()).clone_from(&decoded.text);
+            }
         }
-        decoded.tokens += 1;
-        decoded.text.push_str(choice["text"].as_str().unwrap_or(""));
         if let Some((keep, why)) =
             stop::check(opts.mode, &decoded.text, opts.indent, opts.max_lines)
         {
