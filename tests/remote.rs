@@ -7,7 +7,7 @@ use patois_testkit::lsp::Client;
 use patois_testkit::Fixture;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "s3cret-key";
