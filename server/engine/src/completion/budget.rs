@@ -149,11 +149,11 @@ pub fn top_words(text: &str, n: usize) -> Vec<(String, usize)> {\n\
 
 /// Measures a local model on a short prompt of code, after one untimed warm-up (the
 /// first decode maps the weights in): the speed the budget starts from until completions
-/// refine it. The model's cache is left empty.
+/// refine it. The model's cache is left empty. No stop rule of code applies: a model that
+/// closes the expression at once is measured as well as one that writes on.
 pub(crate) fn calibrate(g: &dyn Backend) -> Option<Speed> {
     let never = || false;
-    let opts =
-        GenOptions { max_tokens: 8, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };
+    let opts = GenOptions { max_tokens: 8, mode: Mode::Prose, ..Default::default() };
     let warm_up = GenOptions { max_tokens: 2, ..opts.clone() };
     let _ = g.complete("fn main() {\n", "", &warm_up, &never);
     g.clear_cache();
@@ -168,7 +168,20 @@ pub(crate) fn calibrate(g: &dyn Backend) -> Option<Speed> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Speed, SpeedMeter, MIN_WINDOW};
+    use super::{measure_model, Speed, SpeedMeter, CALIBRATION, MIN_WINDOW};
+    use patois_generate::write::{make_constant_gguf, tiny_config};
+
+    #[test]
+    fn a_model_that_closes_the_expression_at_once_is_measured() {
+        // The 1.5B model answers the calibration code with `)`: a block's stop rule would
+        // end it after one token, too few to measure decoding.
+        let dir = patois_testkit::Fixture::plain();
+        let path = dir.root().join("closes.gguf");
+        let texts = std::iter::repeat_n(CALIBRATION, 10);
+        make_constant_gguf(&path, texts, &tiny_config(400), ")").unwrap();
+        let speed = measure_model(&path).expect("measured");
+        assert!(speed.prefill_tokens_per_s > 0.0 && speed.decode_tokens_per_s > 0.0);
+    }
 
     #[test]
     fn the_estimate_follows_the_measurements() {
