@@ -1,12 +1,16 @@
 //! Next edits by propagation, without the model: when the user's latest edit renamed an
-//! identifier, the places that still use the old name — in the document and in the
-//! indexed files — each with the same replacement and a citation.
+//! identifier, the places that still use the old name; when it added or removed a
+//! function's parameter, the calls that pass the old arguments — in the document and in
+//! the indexed files, each with the same change and a citation.
 
 use crate::{lock, Engine, Error, Result};
-use patois_index::SymbolHit;
+use patois_index::{ChunkHit, SymbolHit};
 use patois_retrieve::{contains_word, word_positions, Citation, EditHunk};
 use serde::{Deserialize, Serialize};
+use signature::{signature_change_in, SignatureChange};
 use std::path::Path;
+
+mod signature;
 
 /// One suggested edit: replace bytes `start..end` of line `line` (1-based) of `path` with
 /// `new_text`.
@@ -76,18 +80,34 @@ pub fn rename_in(hunk: &EditHunk) -> Option<(String, String)> {
     pair.map(|(a, b)| (a.to_string(), b.to_string()))
 }
 
-/// Every whole-word `old` in `text` (its lines numbered from `first_line`) as an edit.
-fn uses_in(
-    text: &str,
-    first_line: u32,
-    old: &str,
-    edit: &dyn Fn(u32, &str, usize) -> NextEdit,
+/// One change on a line: replace bytes `start..end` with `text`.
+#[derive(Debug, PartialEq)]
+pub struct LineEdit {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+/// The edits `on_line` finds in `text` (lines of `file` numbered from `first_line`).
+fn edits_in(
+    file: &str,
+    (text, first_line): (&str, u32),
+    on_line: &dyn Fn(&str) -> Vec<LineEdit>,
+    reason: &str,
 ) -> Vec<NextEdit> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        for start in word_positions(line, old) {
-            out.push(edit(first_line + i as u32, line, start));
-        }
+        let n = first_line + i as u32;
+        out.extend(on_line(line).into_iter().map(|e| NextEdit {
+            path: file.to_string(),
+            line: n,
+            line_text: line.to_string(),
+            start: e.start,
+            end: e.end,
+            new_text: e.text,
+            reason: reason.to_string(),
+            citation: Citation::lines(file, n, n),
+        }));
     }
     out
 }
@@ -145,59 +165,92 @@ impl Engine {
         Ok(!used_elsewhere && definitions(new)?.is_empty() && old_defined)
     }
 
-    /// The edits that follow the user's latest rename in `path` (see [`rename_in`]): the
-    /// old name's other uses in the document, then in the other indexed files.
+    /// The edits that follow the user's latest edit in `path` that is a rename (see
+    /// [`rename_in`]) or a function's signature change (see [`signature_change_in`]).
     pub fn next_edits(&self, path: &str) -> Result<Vec<NextEdit>> {
         let text = lock(&self.docs).get(path).map(|d| d.text.clone());
         let Some(text) = text else { return Ok(Vec::new()) };
-        let hunks = self.recent_hunks();
-        let Some((hunk, (old, new))) =
-            hunks.iter().filter(|h| h.path == path).find_map(|h| rename_in(h).map(|r| (h, r)))
-        else {
-            return Ok(Vec::new());
-        };
-        if !self.is_a_rename(path, &text, hunk, (&old, &new))? {
-            return Ok(Vec::new());
+        for hunk in self.recent_hunks().iter().filter(|h| h.path == path) {
+            if let Some(names) = rename_in(hunk) {
+                return match self.is_a_rename(path, &text, hunk, (&names.0, &names.1))? {
+                    true => self.renamed(path, &text, hunk, names),
+                    false => Ok(Vec::new()),
+                };
+            }
+            if let Some(change) = signature_change_in(hunk) {
+                return self.calls_changed(path, &text, hunk, &change);
+            }
         }
+        Ok(Vec::new())
+    }
+
+    /// The old name's other uses, in the document, then in the other indexed files.
+    fn renamed(
+        &self,
+        path: &str,
+        text: &str,
+        hunk: &EditHunk,
+        (old, new): (String, String),
+    ) -> Result<Vec<NextEdit>> {
         let reason = format!("`{old}` was renamed to `{new}` at {path}:{}", hunk.start_line);
-        let edit = |file: &str, line: u32, line_text: &str, start: usize| NextEdit {
-            path: file.to_string(),
-            line,
-            line_text: line_text.to_string(),
-            start,
-            end: start + old.len(),
-            new_text: new.clone(),
-            reason: reason.clone(),
-            citation: Citation::lines(file, line, line),
+        let uses = |line: &str| -> Vec<LineEdit> {
+            let at = word_positions(line, &old);
+            at.map(|start| LineEdit { start, end: start + old.len(), text: new.clone() }).collect()
         };
         // A name the index defines is the same thing wherever it is used; any other (a
         // local, a parameter) only within the top-level item the edit is in.
         let defined = !self.index().symbols_named(&old, 1).map_err(Error::index)?.is_empty();
-        let (first, region) = if defined {
-            (1, text.as_str())
-        } else {
-            patois_syntax::top_level_item(&text, hunk.start_line)
+        let (first, region) = match defined {
+            true => (1, text),
+            false => patois_syntax::top_level_item(text, hunk.start_line),
         };
-        let mut out = uses_in(region, first, &old, &|l, t, s| edit(path, l, t, s));
-        let elsewhere = match defined {
-            true => self
-                .index()
-                .search_chunks(&old, MAX_EDITS, &|h| {
-                    // Code only: a changelog's mention of the old name stays as it was.
-                    h.path != path
-                        && patois_syntax::language_for_path(Path::new(&h.path)).is_some()
-                        && contains_word(&h.text, &old)
-                })
-                .map_err(Error::index)?,
-            false => Vec::new(),
-        };
-        for h in &elsewhere {
-            out.extend(uses_in(&h.text, h.start_line, &old, &|l, t, s| edit(&h.path, l, t, s)));
+        let mut out = edits_in(path, (region, first), &uses, &reason);
+        if defined {
+            for h in &self.code_elsewhere(path, &old)? {
+                out.extend(edits_in(&h.path, (&h.text, h.start_line), &uses, &reason));
+            }
         }
-        out.dedup_by(|a, b| (&a.path, a.line, a.start) == (&b.path, b.line, b.start));
-        out.truncate(MAX_EDITS);
-        Ok(out)
+        Ok(finished(out))
     }
+
+    /// The calls of a function whose parameters changed, in the document, then in the
+    /// other indexed files when the index defines no other function of that name.
+    fn calls_changed(
+        &self,
+        path: &str,
+        text: &str,
+        hunk: &EditHunk,
+        change: &SignatureChange,
+    ) -> Result<Vec<NextEdit>> {
+        let reason = format!("{} at {path}:{}", change.describe(), hunk.start_line);
+        let calls = |line: &str| change.calls_in(line);
+        let mut out = edits_in(path, (text, 1), &calls, &reason);
+        let definitions = self.index().symbols_named(&change.name, 2).map_err(Error::index)?;
+        if definitions.len() <= 1 {
+            for h in &self.code_elsewhere(path, &change.name)? {
+                out.extend(edits_in(&h.path, (&h.text, h.start_line), &calls, &reason));
+            }
+        }
+        Ok(finished(out))
+    }
+
+    /// Indexed chunks of code outside `path` that use `name` (a changelog's mention of it
+    /// stays as it was).
+    fn code_elsewhere(&self, path: &str, name: &str) -> Result<Vec<ChunkHit>> {
+        let keep = |h: &ChunkHit| {
+            h.path != path
+                && patois_syntax::language_for_path(Path::new(&h.path)).is_some()
+                && contains_word(&h.text, name)
+        };
+        self.index().search_chunks(name, MAX_EDITS, &keep).map_err(Error::index)
+    }
+}
+
+/// `edits` without repeats (chunks may overlap), at most [`MAX_EDITS`].
+fn finished(mut edits: Vec<NextEdit>) -> Vec<NextEdit> {
+    edits.dedup_by(|a, b| (&a.path, a.line, a.start) == (&b.path, b.line, b.start));
+    edits.truncate(MAX_EDITS);
+    edits
 }
 
 #[cfg(test)]

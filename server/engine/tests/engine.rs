@@ -443,3 +443,28 @@ fn a_rename_is_propagated_to_the_other_uses_of_the_old_name() {
     e.document_changed("src/app.rs", std::sync::Arc::new(other), 7);
     assert!(e.next_edits("src/app.rs").unwrap().is_empty(), "`fill` exists already");
 }
+
+/// A parameter added to a function's definition: its callers, in the indexed files, pass
+/// the new parameter's name; a call with another number of arguments is left alone.
+#[test]
+fn a_signature_change_yields_the_callers() {
+    let (_fx, e) = setup();
+    let before = "/// Keeps values.\npub struct Store {\n    items: Vec<u32>,\n}\n\nimpl Store {\n    pub fn put(&mut self, v: u32) {\n        self.items.push(v);\n    }\n}\n";
+    e.document_changed("src/store.rs", std::sync::Arc::new(before.to_string()), 1);
+    let after = before.replacen("v: u32)", "v: u32, at: usize)", 1);
+    e.document_changed("src/store.rs", std::sync::Arc::new(after), 7);
+    let edits = e.next_edits("src/store.rs").unwrap();
+    let made: Vec<(&str, u32, String)> = edits
+        .iter()
+        .map(|x| {
+            let line =
+                format!("{}{}{}", &x.line_text[..x.start], x.new_text, &x.line_text[x.end..]);
+            (x.path.as_str(), x.line, line)
+        })
+        .collect();
+    assert!(made.contains(&("src/app.rs", 4, "    s.put(1, at);".into())), "{made:?}");
+    assert!(made.contains(&("src/app.rs", 5, "    s.put(2, at);".into())), "{made:?}");
+    assert!(made.contains(&("tests/store_test.rs", 4, "    s.put(3, at);".into())), "{made:?}");
+    assert_eq!(made.len(), 3, "the definition and `push` are no calls: {made:?}");
+    assert!(edits.iter().all(|x| x.reason.starts_with("`put` gained a parameter `at`")));
+}

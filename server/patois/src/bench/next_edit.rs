@@ -94,6 +94,18 @@ fn replay(engine: &Engine, repo: &patois_vcs::Repo, id: &str, t: &mut Tally) -> 
             let (near, exact) = verdicts.fold((false, false), |a, b| (a.0 || b.0, a.1 || b.1));
             t.at_place += usize::from(near);
             t.exact += usize::from(exact);
+            if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+                let made =
+                    format!("{}{}{}", &s.line_text[..s.start], s.new_text, &s.line_text[s.end..]);
+                let verdict = if exact {
+                    "exact"
+                } else if near {
+                    "near"
+                } else {
+                    "wrong"
+                };
+                println!("  {verdict:<5} {}:{} {} — {}", s.path, s.line, made.trim(), s.reason);
+            }
         }
     }
     Ok(())
