@@ -161,20 +161,10 @@ impl Backend for RemoteBackend {
     ) -> Result<Completion, Error> {
         let t0 = Instant::now();
         let prompt_tokens = self.count(prompt);
-        let body = json!({
-            "model": self.opts.model_name,
-            "prompt": prompt,
-            "max_tokens": opts.max_tokens,
-            "temperature": opts.temperature.unwrap_or(0.0),
-            "top_p": opts.top_p.unwrap_or(1.0),
-            "seed": opts.seed,
-            "stop": self.info.fim.stop_tokens(),
-            "stream": true,
-        });
+        let fields = json!({ "prompt": prompt, "stop": self.info.fim.stop_tokens() });
+        let body = self.body(fields, opts);
         let decoded = self.stream("completions", &body, completion_piece, opts, t0, cancelled)?;
-        let total = t0.elapsed().as_secs_f64() * 1e3;
-        let first = decoded.first_token_ms;
-        Ok(finish(decoded, suffix, prompt_tokens, 0, first, total - first))
+        Ok(timed(decoded, suffix, prompt_tokens, t0))
     }
 
     fn chat(
@@ -189,23 +179,29 @@ impl Backend for RemoteBackend {
             .iter()
             .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
             .collect();
-        let body = json!({
+        let body = self.body(json!({ "messages": messages }), opts);
+        let decoded = self.stream("chat/completions", &body, chat_piece, opts, t0, cancelled)?;
+        Ok(timed(decoded, "", prompt_tokens, t0))
+    }
+}
+
+impl RemoteBackend {
+    /// A streamed request's body: `fields` with the model and the sampling settings.
+    fn body(&self, fields: Value, opts: &GenOptions) -> Value {
+        let mut body = json!({
             "model": self.opts.model_name,
-            "messages": messages,
             "max_tokens": opts.max_tokens,
             "temperature": opts.temperature.unwrap_or(0.0),
             "top_p": opts.top_p.unwrap_or(1.0),
             "seed": opts.seed,
             "stream": true,
         });
-        let decoded = self.stream("chat/completions", &body, chat_piece, opts, t0, cancelled)?;
-        let total = t0.elapsed().as_secs_f64() * 1e3;
-        let first = decoded.first_token_ms;
-        Ok(finish(decoded, "", prompt_tokens, 0, first, total - first))
+        if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
+            body.extend(fields);
+        }
+        body
     }
-}
 
-impl RemoteBackend {
     /// Posts `body` to the endpoint's `path` and reads the streamed answer, each event's
     /// text taken by `piece`.
     fn stream(
@@ -233,6 +229,14 @@ impl RemoteBackend {
         let events = std::io::BufReader::new(resp.into_body().into_reader());
         read_stream(events, piece, opts, t0, cancelled)
     }
+}
+
+/// The completion a stream decoded, its time split at the first token (the server's
+/// prefill and queueing are not told apart from it).
+fn timed(decoded: Decoded, suffix: &str, prompt_tokens: usize, t0: Instant) -> Completion {
+    let total = t0.elapsed().as_secs_f64() * 1e3;
+    let first = decoded.first_token_ms;
+    finish(decoded, suffix, prompt_tokens, 0, first, total - first)
 }
 
 /// The text of a `/completions` event's choice.
