@@ -13,6 +13,7 @@ pub mod gguf_tokenizer;
 mod hf_tokens;
 pub mod llama;
 mod llama_abort;
+mod llama_draft;
 pub mod openai;
 pub mod stop;
 pub mod write;

@@ -5,11 +5,11 @@
 
 use crate::cpu_share::CpuShare;
 use crate::llama_abort::AbortHook;
+use crate::llama_draft::{logits_at, Drafting};
 use crate::{
     decode_loop, finish, Backend, ChatFormat, ChatMessage, Completion, GenOptions, ModelInfo,
 };
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, Tensor};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -52,11 +52,14 @@ pub struct LlamaOptions {
     pub lora: Option<std::path::PathBuf>,
     /// How strongly `lora` is applied: 1 as trained, 0.5 halves every update.
     pub lora_strength: f32,
+    /// Tokens drafted from the text so far per decode, at most (see `llama_draft`); 0: none.
+    pub draft: usize,
 }
 
 impl Default for LlamaOptions {
     /// 4,096 tokens of context, all cores, batches of 256 (`PATOIS_LLAMA_BATCH` overrides:
-    /// 256 prefills about 5% faster than 128 here, and cancellation waits for one batch).
+    /// 256 prefills about 5% faster than 128 here, and cancellation waits for one batch),
+    /// no drafts (`PATOIS_LLAMA_DRAFT` sets how many tokens).
     fn default() -> Self {
         let batch =
             std::env::var("PATOIS_LLAMA_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(256);
@@ -67,6 +70,7 @@ impl Default for LlamaOptions {
             gpu_layers: 999,
             lora: None,
             lora_strength: 1.0,
+            draft: crate::llama_draft::max_draft(),
         }
     }
 }
@@ -148,6 +152,8 @@ pub struct LlamaGenerator {
     stop_ids: HashSet<u32>,
     state: Mutex<State>,
     batch: usize,
+    /// Tokens drafted per decode at most.
+    draft: usize,
     /// With `threads` 0: the threads follow the cores other processes leave free.
     share: Option<CpuShare>,
     /// The LoRA adapter the context applies: declared after the context, so dropped after it.
@@ -243,6 +249,7 @@ impl LlamaGenerator {
                 threads: t as usize,
             }),
             batch,
+            draft: opts.draft.min(batch - 1),
             share: (opts.threads == 0).then(|| CpuShare::new(t as usize)),
         })
     }
@@ -418,23 +425,10 @@ impl Backend for LlamaGenerator {
                     let d = crate::Decoded::cancelled();
                     return Ok(finish(d, suffix, ids.len(), common, prefill_ms, 0.0));
                 }
-                let logits = |ctx: &LlamaContext| -> Result<Tensor> {
-                    let l = ctx.get_logits_ith(-1);
-                    Ok(Tensor::from_slice(l, l.len(), &Device::Cpu)?)
-                };
-                let first = logits(ctx)?;
+                let first = logits_at(ctx, -1)?;
                 let t1 = Instant::now();
-                let mut pos = ids.len();
-                let mut step = LlamaBatch::new(1, 1);
-                let mut forward = |next: u32| -> Result<Tensor> {
-                    step.clear();
-                    let t = LlamaToken(next as i32);
-                    step.add(t, pos as i32, &[seq], true)?;
-                    ctx.decode(&mut step).context("llama.cpp decode")?;
-                    tokens.push(t);
-                    pos += 1;
-                    logits(ctx)
-                };
+                let mut drafting = Drafting::new(seq, tokens, self.draft);
+                let mut forward = |next: u32| drafting.forward(ctx, next);
                 let decoded = decode_loop(
                     first,
                     max_tokens,

@@ -108,6 +108,44 @@ fn llama_cpp_and_candle_complete_the_same_on_the_same_file() {
     assert_eq!(a.text, b.text, "greedy decoding agrees token for token");
 }
 
+/// Drafts from the text so far change how many decodes run, not what is written: the
+/// same text token for token as decoding one token at a time, and as candle, whether the
+/// drafts are taken (a prompt that repeats itself) or turned down (a tiny model in F32,
+/// where batched sums do not tip a pick).
+#[test]
+fn drafting_from_the_prompt_writes_what_one_token_at_a_time_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_gguf(dir.path(), GgmlDType::F32);
+    let load = |draft| LlamaGenerator::load(&path, &LlamaOptions { draft, ..Default::default() });
+    let (plain, drafting) = (load(0).unwrap(), load(4).unwrap());
+    let candle = load_backend(&path, BackendKind::Candle).unwrap();
+    let opts =
+        GenOptions { max_tokens: 40, mode: Mode::MultiLine, max_lines: 100, ..Default::default() };
+    let prompts = [
+        CORPUS.repeat(3),
+        FimStyle::Qwen.render("fn main() {\n    let total = add(", "\n}\n"),
+        format!("{}pub fn add(a: u32, b: u32) -> u32 {{\n", CORPUS.repeat(2)),
+    ];
+    for prompt in &prompts {
+        let a = plain.complete(prompt, "", &opts, &|| false).unwrap();
+        let b = drafting.complete(prompt, "", &opts, &|| false).unwrap();
+        let c = candle.complete(prompt, "", &opts, &|| false).unwrap();
+        assert!(a.tokens > 5, "{a:?}");
+        assert_eq!((a.tokens, &a.text), (b.tokens, &b.text), "{prompt:?}");
+        assert_eq!(b.text, c.text, "{prompt:?}");
+    }
+    // After drafts were turned down, the cache holds what was written and nothing more: a
+    // prompt extending the last one reuses it and writes what a cold run writes.
+    let last = &prompts[2];
+    let written = drafting.complete(last, "", &opts, &|| false).unwrap();
+    let longer = format!("{last}{}", written.text);
+    let warm = drafting.complete(&longer, "", &opts, &|| false).unwrap();
+    plain.clear_cache();
+    let cold = plain.complete(&longer, "", &opts, &|| false).unwrap();
+    assert_eq!(warm.text, cold.text);
+    assert!(warm.cache_hit_tokens > 0, "{warm:?}");
+}
+
 #[test]
 fn the_kv_cache_of_the_common_prefix_is_reused_and_cancellation_stops() {
     let dir = tempfile::tempdir().unwrap();
