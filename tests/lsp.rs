@@ -431,3 +431,35 @@ fn a_slow_generation_never_keeps_the_server_from_its_input() {
     c.notify("exit", Value::Null);
     assert!(c.child.wait().unwrap().success());
 }
+
+/// An explanation's summary goes out as the model writes it (`$/progress` with the
+/// request's `partialResultToken`), and `$/cancelRequest` stops the model mid-summary.
+#[test]
+fn an_explanation_streams_its_summary_and_a_cancel_stops_it() {
+    let (fx, word) = fixture();
+    let root = fx.root().canonicalize().unwrap();
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_patois"));
+    let home = root.join(".no-installed-models");
+    let delay = std::path::Path::new("100");
+    let env = [("PATOIS_HOME", home.as_path()), ("PATOIS_TEST_TOKEN_DELAY_MS", delay)];
+    let mut c = Client::start_with_env(exe, &root, &env);
+    initialize(&mut c, &root);
+    c.wait("index progress end", patois_testkit::lsp::is_progress_end);
+    c.wait("the model", |v| v["method"] == "patois/status" && v["params"]["model"].is_object());
+    let store = uri(&root, "src/store.rs");
+    let range =
+        json!({ "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 5 } });
+    let params = json!({ "textDocument": { "uri": store }, "range": range, "partialResultToken": "summary-1" });
+    let id = c.request_async("patois/explain", params);
+    let partial = c.wait("the summary so far", |v| {
+        v["method"] == "$/progress" && v["params"]["token"] == "summary-1"
+    });
+    let text = partial["params"]["value"]["text"].as_str().unwrap();
+    assert!(text.contains(word.trim()), "{partial}");
+    c.notify("$/cancelRequest", json!({ "id": id }));
+    let r = c.response(id);
+    assert_eq!(r["error"]["code"], -32800, "cancelled: {r}");
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().unwrap().success());
+}

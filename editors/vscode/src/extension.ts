@@ -103,14 +103,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   void last;
 }
 
+/** "Explain with patois": the model's summary streamed into a panel, then the explanation. */
 async function explain(uri?: string, range?: { start: { line: number }; end: { line: number } }): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   if (!client || (!editor && !uri)) return;
   const docUri = uri ?? editor!.document.uri.toString();
   const r = range ?? { start: { line: editor!.selection.start.line, character: 0 }, end: { line: editor!.selection.end.line, character: 0 } };
-  const result = (await client.sendRequest("patois/explain", { textDocument: { uri: docUri }, range: r })) as { markdown: string; symbol?: string };
-  const panel = sourcesPanel(`patois: ${result.symbol ?? "explanation"}`);
-  panel.webview.html = panelHtml(result.markdown);
+  const panel = sourcesPanel("patois: explanation");
+  panel.webview.html = panelHtml("_Reading the index…_");
+  const token = `patois/explain/${Date.now()}`;
+  const partial = client.onProgress(new ProgressType<{ text: string }>(), token, (v) => {
+    panel.webview.html = panelHtml(`### Summary\n\n${v.text} …`);
+  });
+  try {
+    const params = { textDocument: { uri: docUri }, range: r, partialResultToken: token };
+    const result = (await client.sendRequest("patois/explain", params)) as { markdown: string; symbol?: string };
+    panel.title = `patois: ${result.symbol ?? "explanation"}`;
+    panel.webview.html = panelHtml(result.markdown);
+  } finally {
+    partial.dispose();
+  }
 }
 
 /** "Ask patois": the question's answer streamed into a panel, then with its sources. */

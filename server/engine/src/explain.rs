@@ -8,6 +8,25 @@ use patois_retrieve::{contains_word, is_test_code, Citation};
 use patois_syntax::SymbolKind;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// How a caller follows the model's summary while it is written: `written` holds the text
+/// so far, `cancelled` stops the model (the explanation then comes without a summary).
+pub struct Follow<'a> {
+    pub written: Option<Arc<Mutex<String>>>,
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
+impl Follow<'static> {
+    /// Nobody follows: the summary is read when the explanation is done.
+    pub fn unfollowed() -> Follow<'static> {
+        Follow { written: None, cancelled: &never }
+    }
+}
+
+fn never() -> bool {
+    false
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Section {
@@ -68,14 +87,15 @@ fn excerpt(text: &str, max_lines: usize) -> String {
 }
 
 /// Explains lines `start..=end` (1-based) of `path`, whose current text is `text`; a
-/// range past the end of the text is cut to it.
+/// range past the end of the text is cut to it. With `summary`, the model summarizes the
+/// explanation's entries, followed as it writes.
 pub fn explain(
     engine: &Engine,
     path: &str,
     text: &str,
     start: u32,
     end: u32,
-    summarize: bool,
+    summary: Option<Follow<'_>>,
 ) -> Result<Explanation> {
     let last_line = (text.lines().count() as u32).max(1);
     let start = start.clamp(1, last_line);
@@ -121,8 +141,8 @@ pub fn explain(
         entries: history(engine, path, text, sym.map(|s| s.name.as_str()), (def_start, def_end))?,
     });
 
-    let summary =
-        if summarize { summary(engine, &sections, sym.map(|s| s.name.as_str())) } else { None };
+    let name = sym.map(|s| s.name.as_str());
+    let summary = summary.and_then(|follow| summarize(engine, &sections, name, follow));
     let markdown = render(
         path,
         sym.map(|s| (s.name.as_str(), s.kind.as_str())),
@@ -240,10 +260,11 @@ fn history(
 }
 
 /// The model's summary from the sections' entries, numbered in order as its sources.
-fn summary(
+fn summarize(
     engine: &Engine,
     sections: &[Section],
     name: Option<&str>,
+    follow: Follow<'_>,
 ) -> Option<crate::answer::Answer> {
     let g = engine.load_model().ok()?;
     let sources: Vec<AnswerSource> = sections
@@ -260,7 +281,7 @@ fn summary(
         Some(name) => format!("What does `{name}` do, and why is it the way it is?"),
         None => "What does this code do, and why is it the way it is?".to_string(),
     };
-    crate::answer::answer(g.as_ref(), &question, &sources, None, &|| false)
+    crate::answer::answer(g.as_ref(), &question, &sources, follow.written, follow.cancelled)
 }
 
 fn render(

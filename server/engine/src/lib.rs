@@ -22,7 +22,7 @@ pub use completion::budget::{measure_model, Speed};
 pub use completion::Run;
 pub use dates::{format_date, parse_date};
 pub use error::{Error, Result};
-pub use explain::{explain, Entry, Explanation, Section, SectionTitle};
+pub use explain::{explain, Entry, Explanation, Follow, Section, SectionTitle};
 pub use model::ModelChoice;
 pub use next_edit::{rename_in, NextEdit};
 pub use patois_adapter::{CommitsSince, Drift};

@@ -152,7 +152,7 @@ fn huge_documents_and_disabled_languages_are_refused_politely() {
 fn explain_cites_definition_callers_tests_and_history_at_real_lines() {
     let (fx, e) = setup();
     let text = fx.read("src/store.rs");
-    let x = explain(&e, "src/store.rs", &text, 7, 7, false).unwrap();
+    let x = explain(&e, "src/store.rs", &text, 7, 7, None).unwrap();
     assert_eq!(x.symbol.as_deref(), Some("put"));
     let sec = |t: SectionTitle| x.sections.iter().find(|s| s.title == t).unwrap();
     let def = &sec(SectionTitle::Definition).entries[0];

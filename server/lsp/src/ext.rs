@@ -80,21 +80,22 @@ pub struct AskSource {
     pub label: String,
 }
 
-/// `$/progress` for a `partialResultToken` of `patois/ask`: the answer so far.
-pub enum AskProgress {}
-impl Notification for AskProgress {
-    type Params = AskPartial;
+/// `$/progress` for a `partialResultToken` of `patois/ask` or `patois/explain`: the
+/// model's text so far (the answer, the summary).
+pub enum TextProgress {}
+impl Notification for TextProgress {
+    type Params = TextPartial;
     const METHOD: &'static str = "$/progress";
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct AskPartial {
+pub struct TextPartial {
     pub token: ProgressToken,
-    pub value: AskPartialText,
+    pub value: PartialText,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct AskPartialText {
+pub struct PartialText {
     pub text: String,
 }
 
@@ -147,6 +148,10 @@ pub struct ExplainParams {
     /// Ask the model for a summary too (default true).
     #[serde(default)]
     pub summary: Option<bool>,
+    /// When given, `$/progress` notifications with this token carry the summary so far
+    /// (`{ text }`) while the model writes it.
+    #[serde(default)]
+    pub partial_result_token: Option<ProgressToken>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

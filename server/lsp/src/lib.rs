@@ -9,6 +9,7 @@ mod errors;
 pub mod ext;
 pub mod frames;
 mod handlers;
+mod partial;
 mod server;
 mod session;
 mod settings;

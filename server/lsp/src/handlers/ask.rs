@@ -4,15 +4,12 @@
 use crate::background::completion::CancelOnDrop;
 use crate::convert;
 use crate::errors::{blocking, from_engine, invalid};
-use crate::ext::{AskParams, AskPartial, AskPartialText, AskProgress, AskResult};
+use crate::ext::{AskParams, AskResult};
+use crate::partial;
 use crate::session::Session;
 use patois_engine::{parse_date, Question, Ticket};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tower_lsp_server::jsonrpc::Result;
-
-/// How often the answer so far is sent.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 pub(crate) async fn handle(s: &Session, p: AskParams) -> Result<AskResult> {
     let engine = s.engine()?;
@@ -29,23 +26,8 @@ pub(crate) async fn handle(s: &Session, p: AskParams) -> Result<AskResult> {
     let guard = CancelOnDrop(Ticket::detached());
     let (e, w, ticket) = (engine.clone(), written.clone(), guard.0.clone());
     let work = blocking(move || e.ask(&q, Some(w), &|| ticket.is_cancelled()));
-    tokio::pin!(work);
-    let mut tick = tokio::time::interval(PROGRESS_EVERY);
-    let mut sent = String::new();
-    let asked = loop {
-        tokio::select! {
-            out = &mut work => break out?.map_err(|e| from_engine(&e))?,
-            _ = tick.tick() => {
-                let Some(token) = p.partial_result_token.clone() else { continue };
-                let text = written.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                if text != sent {
-                    let value = AskPartialText { text: text.clone() };
-                    s.client.send_notification::<AskProgress>(AskPartial { token, value }).await;
-                    sent = text;
-                }
-            }
-        }
-    };
+    let asked = partial::following(s, p.partial_result_token, &written, work).await?;
+    let asked = asked.map_err(|e| from_engine(&e))?;
     drop(guard);
     Ok(convert::asked(asked, engine.root()))
 }

@@ -46,8 +46,8 @@ async fn explain(s: &Session, args: &[Value]) -> Result<Option<LSPAny>> {
     let range: Range = serde_json::from_value(arg(1))
         .map_err(|e| invalid(format!("argument 2 must be a range: {e}")))?;
     let text_document = TextDocumentIdentifier { uri };
-    let x = super::explain::handle(s, ExplainParams { text_document, range, summary: Some(true) })
-        .await?;
+    let p = ExplainParams { text_document, range, summary: Some(true), partial_result_token: None };
+    let x = super::explain::handle(s, p).await?;
     // Generic clients: write the markdown under the index folder and show it.
     if let Ok(e) = s.engine() {
         let dir = e.index().dir().join("explain");

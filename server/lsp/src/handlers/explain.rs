@@ -1,10 +1,15 @@
-//! `patois/explain`: definition, callers, tests and history of a range, with citations.
+//! `patois/explain`: definition, callers, tests and history of a range, with citations,
+//! and the model's summary of them; the summary so far goes out as `$/progress` while the
+//! model writes, and `$/cancelRequest` stops the model.
 
+use crate::background::completion::CancelOnDrop;
 use crate::convert;
 use crate::errors::{blocking, from_engine, invalid};
 use crate::ext::{ExplainParams, ExplainResult};
+use crate::partial;
 use crate::session::Session;
-use std::sync::Arc;
+use patois_engine::{Follow, Ticket};
+use std::sync::{Arc, Mutex};
 use tower_lsp_server::jsonrpc::Result;
 
 pub(crate) async fn handle(s: &Session, p: ExplainParams) -> Result<ExplainResult> {
@@ -18,9 +23,13 @@ pub(crate) async fn handle(s: &Session, p: ExplainParams) -> Result<ExplainResul
     let path = uri.to_file_path().map(|p| p.into_owned());
     let start = p.range.start.line.saturating_add(1);
     let end = p.range.end.line.max(p.range.start.line).saturating_add(1);
-    let summary = p.summary.unwrap_or(true);
+    let summarize = p.summary.unwrap_or(true);
     let uri_text = uri.as_str().to_string();
-    let x = blocking(move || {
+    let written = Arc::new(Mutex::new(String::new()));
+    // `$/cancelRequest` drops this future: the guard then stops the model.
+    let guard = CancelOnDrop(Ticket::detached());
+    let (w, ticket) = (written.clone(), guard.0.clone());
+    let work = blocking(move || {
         let text = match (open_text, path) {
             (Some(text), _) => text,
             (None, Some(path)) => Arc::new(
@@ -29,9 +38,11 @@ pub(crate) async fn handle(s: &Session, p: ExplainParams) -> Result<ExplainResul
             ),
             (None, None) => return Err(invalid(format!("{uri_text} is not a file URI"))),
         };
-        patois_engine::explain(&engine, &rel, &text, start, end, summary)
+        let follow = Follow { written: Some(w), cancelled: &|| ticket.is_cancelled() };
+        patois_engine::explain(&engine, &rel, &text, start, end, summarize.then_some(follow))
             .map_err(|e| from_engine(&e))
-    })
-    .await??;
+    });
+    let x = partial::following(s, p.partial_result_token, &written, work).await??;
+    drop(guard);
     Ok(convert::explanation(x))
 }

@@ -104,7 +104,8 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
         &args.model,
     )?;
     let (rel, text) = read_document(engine.root(), &file)?;
-    let e = patois_engine::explain(&engine, &rel, &text, start, end.max(start), !args.no_summary)?;
+    let summary = (!args.no_summary).then(patois_engine::Follow::unfollowed);
+    let e = patois_engine::explain(&engine, &rel, &text, start, end.max(start), summary)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&e)?);
     } else {
