@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Bump when the schema, the tokenizer or what is extracted changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 pub const MANIFEST_FILE: &str = "patois-manifest.json";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

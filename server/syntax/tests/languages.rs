@@ -129,6 +129,20 @@ fn javascript() {
 }
 
 #[test]
+fn javascript_commonjs_exports_prototype_methods_and_requires() {
+    let src = "var Route = require('./route');\nexports.init = function (app) {\n  return app;\n};\nres.send = function send(body) {\n  return this;\n};\nmodule.exports = createApp;\nvar n = 1;\n";
+    let a = analyze(Path::new("lib/app.js"), src, &ChunkLimits::default());
+    let init = find(&a.symbols, "init");
+    assert_eq!((init.kind, init.start_line, init.end_line), (SymbolKind::Function, 2, 4));
+    let send = find(&a.symbols, "send");
+    assert_eq!((send.kind, send.scope.as_deref()), (SymbolKind::Method, Some("res")));
+    assert!(a.symbols.iter().all(|s| s.name != "exports"), "{:#?}", a.symbols);
+    let imports: Vec<_> = a.imports.iter().map(|i| i.text.as_str()).collect();
+    assert_eq!(imports, ["Route", "./route"]);
+    assert!(a.chunks.iter().any(|c| c.kind == "expression_statement"), "{:#?}", a.chunks);
+}
+
+#[test]
 fn go_methods_get_their_receiver_as_scope() {
     let src = "package store\n\nimport \"fmt\"\n\n// Store keeps values.\ntype Store struct {\n\tm map[string]int\n}\n\nfunc (s *Store) Get(k string) int {\n\treturn s.m[k]\n}\n\nfunc New() *Store { return nil }\n";
     let a = analyze(Path::new("s.go"), src, &ChunkLimits::default());
