@@ -45,6 +45,27 @@ fn fixture() -> (Fixture, String) {
     (fx, word)
 }
 
+/// A server on `root` whose model sleeps `delay_ms` after every token (and no installed
+/// catalogue model), initialized, with its index built and its model loaded.
+fn start_slow(root: &std::path::Path, delay_ms: &str) -> Client {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_patois"));
+    let home = root.join(".no-installed-models");
+    let delay = std::path::Path::new(delay_ms);
+    let env = [("PATOIS_HOME", home.as_path()), ("PATOIS_TEST_TOKEN_DELAY_MS", delay)];
+    let mut c = Client::start_with_env(exe, root, &env);
+    initialize(&mut c, root);
+    c.wait("index progress end", patois_testkit::lsp::is_progress_end);
+    c.wait("the model", |v| v["method"] == "patois/status" && v["params"]["model"].is_object());
+    c
+}
+
+/// Shuts the server down as a client does; it exits cleanly.
+fn shut_down(mut c: Client) {
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().unwrap().success());
+}
+
 fn initialize(c: &mut Client, root: &std::path::Path) -> Value {
     let r = c.request(
         "initialize",
@@ -373,9 +394,7 @@ fn idle_training_pauses_at_a_keystroke_and_installs_its_adapter() {
     let status = c.request("patois/status", json!({}));
     assert_eq!(status["adapter"], json!(house), "{status}");
 
-    c.request("shutdown", Value::Null);
-    c.notify("exit", Value::Null);
-    assert!(c.child.wait().unwrap().success());
+    shut_down(c);
 }
 
 /// A generation that would run for minutes (a model that sleeps after every token, and a
@@ -387,14 +406,7 @@ fn a_slow_generation_never_keeps_the_server_from_its_input() {
     let (fx, _word) = fixture();
     fx.write("patois.toml", "max_tokens = 4000\nlatency_budget_ms = 0\n");
     let root = fx.root().canonicalize().unwrap();
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_patois"));
-    let home = root.join(".no-installed-models");
-    let delay = std::path::Path::new("200");
-    let env = [("PATOIS_HOME", home.as_path()), ("PATOIS_TEST_TOKEN_DELAY_MS", delay)];
-    let mut c = Client::start_with_env(exe, &root, &env);
-    initialize(&mut c, &root);
-    c.wait("index progress end", patois_testkit::lsp::is_progress_end);
-    c.wait("the model", |v| v["method"] == "patois/status" && v["params"]["model"].is_object());
+    let mut c = start_slow(&root, "200");
     let slow = uri(&root, "src/slow.rs");
     let text = "fn main() {\n    let n = \n}\n";
     c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": slow, "languageId": "rust", "version": 1, "text": text } }));
@@ -427,9 +439,7 @@ fn a_slow_generation_never_keeps_the_server_from_its_input() {
     c.notify("$/cancelRequest", json!({ "id": second }));
     let r = c.response(second);
     assert_eq!(r["error"]["code"], -32800, "cancelled: {r}");
-    c.request("shutdown", Value::Null);
-    c.notify("exit", Value::Null);
-    assert!(c.child.wait().unwrap().success());
+    shut_down(c);
 }
 
 /// An explanation's summary goes out as the model writes it (`$/progress` with the
@@ -438,14 +448,7 @@ fn a_slow_generation_never_keeps_the_server_from_its_input() {
 fn an_explanation_streams_its_summary_and_a_cancel_stops_it() {
     let (fx, word) = fixture();
     let root = fx.root().canonicalize().unwrap();
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_patois"));
-    let home = root.join(".no-installed-models");
-    let delay = std::path::Path::new("100");
-    let env = [("PATOIS_HOME", home.as_path()), ("PATOIS_TEST_TOKEN_DELAY_MS", delay)];
-    let mut c = Client::start_with_env(exe, &root, &env);
-    initialize(&mut c, &root);
-    c.wait("index progress end", patois_testkit::lsp::is_progress_end);
-    c.wait("the model", |v| v["method"] == "patois/status" && v["params"]["model"].is_object());
+    let mut c = start_slow(&root, "100");
     let store = uri(&root, "src/store.rs");
     let range =
         json!({ "start": { "line": 1, "character": 0 }, "end": { "line": 1, "character": 5 } });
@@ -459,7 +462,5 @@ fn an_explanation_streams_its_summary_and_a_cancel_stops_it() {
     c.notify("$/cancelRequest", json!({ "id": id }));
     let r = c.response(id);
     assert_eq!(r["error"]["code"], -32800, "cancelled: {r}");
-    c.request("shutdown", Value::Null);
-    c.notify("exit", Value::Null);
-    assert!(c.child.wait().unwrap().success());
+    shut_down(c);
 }
