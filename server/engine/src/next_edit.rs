@@ -7,7 +7,7 @@ use crate::{lock, Engine, Error, Result};
 use patois_index::{ChunkHit, SymbolHit};
 use patois_retrieve::{contains_word, word_positions, Citation, EditHunk};
 use serde::{Deserialize, Serialize};
-use signature::{signature_change_in, SignatureChange};
+use signature::{signature_change_around, signature_change_in, SignatureChange};
 use std::path::Path;
 
 mod signature;
@@ -177,7 +177,8 @@ impl Engine {
                     false => Ok(Vec::new()),
                 };
             }
-            if let Some(change) = signature_change_in(hunk) {
+            let change = signature_change_in(hunk).or_else(|| signature_change_around(&text, hunk));
+            if let Some(change) = change {
                 return self.calls_changed(path, &text, hunk, &change);
             }
         }

@@ -131,7 +131,16 @@ fn is_defined_at(line: &str, at: usize) -> bool {
 }
 
 /// The name and parameter spans of the function a line defines.
-fn definition(line: &str) -> Option<(String, Vec<&str>)> {
+/// With the byte of the `)` that closes the parameters.
+fn definition(line: &str) -> Option<(String, Vec<&str>, usize)> {
+    let (name, open) = defined_name(line)?;
+    let close = closing(line, open)?;
+    let params = pieces(line, open, close).into_iter().map(|(s, e)| &line[s..e]);
+    Some((name.to_string(), params.filter(|p| !is_receiver(p)).collect(), close))
+}
+
+/// The name a line defines and the byte of its parameter list's `(`.
+fn defined_name(line: &str) -> Option<(&str, usize)> {
     let words = line.match_indices(|c: char| c.is_alphabetic() || c == '_');
     for (at, _) in words {
         let boundary =
@@ -143,12 +152,23 @@ fn definition(line: &str) -> Option<(String, Vec<&str>)> {
             .find(|c: char| !(c.is_alphanumeric() || c == '_'))
             .unwrap_or(line.len() - at);
         let name = &line[at..at + len];
-        let open = open_after(line, at, name)?;
-        let close = closing(line, open)?;
-        let params = pieces(line, open, close).into_iter().map(|(s, e)| &line[s..e]);
-        return Some((name.to_string(), params.filter(|p| !is_receiver(p)).collect()));
+        return open_after(line, at, name).map(|open| (name, open));
     }
     None
+}
+
+/// Lines a parameter list spread over lines may take.
+const MAX_SIGNATURE_LINES: usize = 12;
+
+/// The definition whose parameter list, spread over lines, holds line `at` (0-based) of
+/// `lines`: its name and parameters, the lines joined into one.
+fn definition_over(lines: &[&str], at: usize) -> Option<(String, Vec<String>)> {
+    let starts = at.saturating_sub(MAX_SIGNATURE_LINES)..=at.min(lines.len().checked_sub(1)?);
+    let first = starts.rev().find(|&i| defined_name(lines[i]).is_some())?;
+    let joined = lines[first..(first + MAX_SIGNATURE_LINES).min(lines.len())].join(" ");
+    let (name, params, close) = definition(&joined)?;
+    let line_at: usize = lines[first..at].iter().map(|l| l.len() + 1).sum();
+    (close >= line_at).then(|| (name, params.into_iter().map(str::to_string).collect()))
 }
 
 /// A method's receiver, which callers do not pass in parentheses.
@@ -205,9 +225,29 @@ fn difference(old: &[&str], new: &[&str]) -> Option<ParamChange> {
 /// The signature change a hunk made: a line defining a function before it and a line
 /// defining the same function after it, one parameter apart.
 pub fn signature_change_in(hunk: &EditHunk) -> Option<SignatureChange> {
-    let (name, old) = hunk.removed.iter().find_map(|l| definition(l))?;
-    let new = hunk.added.iter().find_map(|l| definition(l).filter(|(n, _)| *n == name))?.1;
+    let (name, old, _) = hunk.removed.iter().find_map(|l| definition(l))?;
+    let new = hunk.added.iter().find_map(|l| definition(l).filter(|(n, ..)| *n == name))?.1;
     let change = difference(&old, &new)?;
+    Some(SignatureChange { name, old_arity: old.len(), change })
+}
+
+/// The signature change a hunk made inside a parameter list spread over lines (one
+/// parameter a line, as formatters write long ones); `text` is the document after it.
+pub fn signature_change_around(text: &str, hunk: &EditHunk) -> Option<SignatureChange> {
+    let after: Vec<&str> = text.split('\n').collect();
+    let at = (hunk.start_line as usize).checked_sub(1)?;
+    let end = at + hunk.added.len();
+    if end > after.len() {
+        return None;
+    }
+    let removed = hunk.removed.iter().map(String::as_str);
+    let before: Vec<&str> =
+        after[..at].iter().copied().chain(removed).chain(after[end..].iter().copied()).collect();
+    let (name, old) = definition_over(&before, at)?;
+    let (new_name, new) = definition_over(&after, at)?;
+    let (old_strs, new_strs): (Vec<&str>, Vec<&str>) =
+        (old.iter().map(String::as_str).collect(), new.iter().map(String::as_str).collect());
+    let change = difference(&old_strs, &new_strs).filter(|_| name == new_name)?;
     Some(SignatureChange { name, old_arity: old.len(), change })
 }
 
@@ -332,6 +372,37 @@ mod tests {
         assert_eq!(applied(&last, "x = f(1, 2) + f(3);"), "x = f(1) + f(3);");
         let only = signature_change_in(&hunk("def f(a):", "def f():")).unwrap();
         assert_eq!(applied(&only, "f(x)"), "f()");
+    }
+
+    #[test]
+    fn a_parameter_added_on_its_own_line_of_a_long_signature_is_found() {
+        let after = "pub fn load(\n    path: &Path,\n    root: &Path,\n    strict: bool,\n) -> Result<Config> {\n    todo!()\n}\n";
+        let added = EditHunk {
+            path: "a.rs".into(),
+            start_line: 3,
+            removed: vec![],
+            added: vec!["    root: &Path,".into()],
+        };
+        let c = signature_change_around(after, &added).unwrap();
+        assert_eq!(c.change, ParamChange::Added { at: 1, argument: "root".into() });
+        assert_eq!(applied(&c, "load(&p, true)?;"), "load(&p, root, true)?;");
+        let py = "def send(\n    self,\n    body,\n):\n    pass\n";
+        let removed = EditHunk {
+            path: "a.py".into(),
+            start_line: 4,
+            removed: vec!["    timeout,".into()],
+            added: vec![],
+        };
+        let c = signature_change_around(py, &removed).unwrap();
+        assert_eq!(c.change, ParamChange::Removed { at: 1, name: "timeout".into() });
+        assert_eq!(applied(&c, "s.send(b, 3)"), "s.send(b)");
+        let body = EditHunk {
+            path: "a.rs".into(),
+            start_line: 6,
+            removed: vec!["    todo!()".into()],
+            added: vec!["    unimplemented!()".into()],
+        };
+        assert_eq!(signature_change_around(after, &body), None, "an edit of the body");
     }
 
     #[test]
