@@ -1,7 +1,8 @@
-//! Signature changes: a function's definition line whose parameter list gained or lost one
+//! Signature changes: a function's definition whose parameter list gained or lost one
 //! parameter, and the calls of that function that the same change applies to (the new
 //! parameter's name passed where it was added, the argument dropped where one was removed).
-//! Text only, one line at a time: a definition or a call spread over lines is left alone.
+//! Text only: a definition on one line or spread over lines (one parameter a line) is
+//! read; calls are read one line at a time, so a call spread over lines is left alone.
 
 use super::LineEdit;
 use patois_retrieve::{word_positions, EditHunk};
@@ -130,8 +131,8 @@ fn is_defined_at(line: &str, at: usize) -> bool {
     before.ends_with(')') && before.trim_start().starts_with("func ")
 }
 
-/// The name and parameter spans of the function a line defines.
-/// With the byte of the `)` that closes the parameters.
+/// The name and parameters of the function a line defines, and the byte of the `)` that
+/// closes them.
 fn definition(line: &str) -> Option<(String, Vec<&str>, usize)> {
     let (name, open) = defined_name(line)?;
     let close = closing(line, open)?;
