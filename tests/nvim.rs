@@ -1,5 +1,6 @@
 //! The Neovim plugin in a real headless Neovim (Debian's 0.7 in CI) against the
-//! real `patois serve`: ghost text appears, is accepted, and :PatoisExplain cites.
+//! real `patois serve`: ghost text appears, is accepted, :PatoisExplain and :PatoisAsk stream
+//! their cited answers, and a next edit is shown and applied.
 
 #[path = "editor_fixture.rs"]
 mod editor_fixture;
@@ -27,6 +28,8 @@ fn neovim_shows_and_accepts_ghost_text_and_explains() {
         .env("PATOIS_BIN", env!("CARGO_BIN_EXE_patois"))
         .env("PATOIS_HOME", root.join(".no-installed-models"))
         .env("PATOIS_RESULT", &result)
+        // Slow enough that the explanation and the answer are seen streaming in.
+        .env("PATOIS_TEST_TOKEN_DELAY_MS", "80")
         .env("PATOIS_WORD", &word)
         .env("PATOIS_ROW", "4")
         .env("PATOIS_STORE", root.join("src/store.rs"))

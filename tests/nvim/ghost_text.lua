@@ -1,5 +1,6 @@
 -- Run by tests/nvim.rs in a headless Neovim: attach the real `patois serve`,
--- type a prefix, wait for ghost text, accept it, then :PatoisExplain and :PatoisAsk.
+-- type a prefix, wait for ghost text, accept it, then :PatoisExplain and :PatoisAsk
+-- (both streamed; closing the float cancels).
 -- Writes "ok" or the failure to $PATOIS_RESULT and quits.
 local out = os.getenv("PATOIS_RESULT")
 local function finish(msg)
@@ -75,6 +76,14 @@ local ok, err = pcall(function()
   vim.wait(5000, function() return #vim.lsp.buf_get_clients(sbuf) > 0 end, 20)
   local shown = nil
   patois.explain(2, 2, function(lines) shown = lines end)
+  -- The summary streams into the float while the model writes it.
+  local function float_text()
+    local b = vim.api.nvim_win_get_buf(patois._explain_win)
+    return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), "\n")
+  end
+  check(vim.wait(60000, function() return shown ~= nil or float_text():find(vim.trim(word), 1, true) ~= nil end, 20),
+    "no summary streamed: " .. float_text())
+  check(shown == nil, "the explanation came whole, not streamed")
   check(vim.wait(60000, function() return shown ~= nil end, 20), "no explanation")
   local text = table.concat(shown, "\n")
   check(text:find("src/store.rs:2%-4", 1) ~= nil, "explanation lacks the definition citation:\n" .. text)
@@ -92,6 +101,26 @@ local ok, err = pcall(function()
   check(vim.api.nvim_buf_get_name(0):find("src/app.rs", 1, true) ~= nil, "jump did not open src/app.rs")
 
   -- :PatoisAsk: the answer's sources list the definition, and <CR> on one jumps there.
+  -- Closing the float while the answer streams in cancels the request.
+  local cancelled, streaming_answer = {}, false
+  for _, c in pairs(vim.lsp.get_active_clients()) do
+    if c.name == "patois" then
+      local cancel = c.cancel_request
+      c.cancel_request = function(id)
+        table.insert(cancelled, id)
+        return cancel(id)
+      end
+    end
+  end
+  patois.ask("Who calls `fetch_value`?", function() streaming_answer = "whole" end)
+  check(vim.wait(60000, function() return float_text():find(vim.trim(word), 1, true) ~= nil end, 20),
+    "no answer streamed: " .. float_text())
+  check(float_text():find("### Who calls `fetch_value`?", 1, true) == 1, "the float lacks the question")
+  check(not streaming_answer, "the answer came whole, not streamed")
+  vim.api.nvim_feedkeys("q", "x", false)
+  check(#cancelled == 1, "closing the float did not cancel the request: " .. vim.inspect(cancelled))
+  check(not vim.api.nvim_win_is_valid(patois._explain_win), "the float is still open")
+
   local answer = nil
   patois.ask("Who calls `fetch_value`?", function(l) answer = l end)
   check(vim.wait(60000, function() return answer ~= nil end, 20), "no answer")

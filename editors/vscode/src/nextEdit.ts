@@ -64,12 +64,14 @@ export class NextEdits {
       return;
     }
     const line = e.range.start.line;
+    // An inserted line shows on this one: its break as ⏎.
+    const shown = e.newText.replace(/\n\s*/g, " ⏎ ");
     for (const editor of vscode.window.visibleTextEditors) {
       if (editor.document.uri.toString() !== e.uri) continue;
       const range = new vscode.Range(line, e.range.start.character, line, e.range.end.character);
-      editor.setDecorations(this.decoration, [{ range, renderOptions: { after: { contentText: `→ ${e.newText}  (${e.reason})` } } }]);
+      editor.setDecorations(this.decoration, [{ range, renderOptions: { after: { contentText: `→ ${shown}  (${e.reason})` } } }]);
     }
-    this.item.text = `$(arrow-right) patois next edit: ${e.newText} (Tab)`;
+    this.item.text = `$(arrow-right) patois next edit: ${shown} (Tab)`;
     this.item.tooltip = e.reason;
     this.item.show();
   }

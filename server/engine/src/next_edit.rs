@@ -1,15 +1,18 @@
 //! Next edits by propagation, without the model: when the user's latest edit renamed an
 //! identifier, the places that still use the old name; when it added or removed a
-//! function's parameter, the calls that pass the old arguments — in the document and in
-//! the indexed files, each with the same change and a citation.
+//! function's parameter, the calls that pass the old arguments; when it added a field to a
+//! record type, the literals or constructor calls that must now set it — in the document
+//! and in the indexed files, each with the same change and a citation.
 
 use crate::{lock, Engine, Error, Result};
+use fields::field_added;
 use patois_index::{ChunkHit, SymbolHit};
 use patois_retrieve::{contains_word, word_positions, Citation, EditHunk};
 use serde::{Deserialize, Serialize};
 use signature::{signature_change_around, signature_change_in, SignatureChange};
 use std::path::Path;
 
+mod fields;
 mod signature;
 
 /// One suggested edit: replace bytes `start..end` of line `line` (1-based) of `path` with
@@ -166,7 +169,8 @@ impl Engine {
     }
 
     /// The edits that follow the user's latest edit in `path` that is a rename (see
-    /// [`rename_in`]) or a function's signature change (see [`signature_change_in`]).
+    /// [`rename_in`]), a function's signature change (see [`signature_change_in`]) or a
+    /// field added to a record type (see [`field_added`]).
     pub fn next_edits(&self, path: &str) -> Result<Vec<NextEdit>> {
         let text = lock(&self.docs).get(path).map(|d| d.text.clone());
         let Some(text) = text else { return Ok(Vec::new()) };
@@ -179,7 +183,11 @@ impl Engine {
             }
             let change = signature_change_in(hunk).or_else(|| signature_change_around(&text, hunk));
             if let Some(change) = change {
-                return self.calls_changed(path, &text, hunk, &change);
+                let reason = format!("{} at {path}:{}", change.describe(), hunk.start_line);
+                return self.calls_changed(path, &text, &change, &reason);
+            }
+            if let Some(decl) = field_added(path, &text, hunk) {
+                return self.field_set(path, &text, hunk, &decl);
             }
         }
         Ok(Vec::new())
@@ -220,16 +228,15 @@ impl Engine {
         &self,
         path: &str,
         text: &str,
-        hunk: &EditHunk,
         change: &SignatureChange,
+        reason: &str,
     ) -> Result<Vec<NextEdit>> {
-        let reason = format!("{} at {path}:{}", change.describe(), hunk.start_line);
         let calls = |line: &str| change.calls_in(line);
-        let mut out = edits_in(path, (text, 1), &calls, &reason);
+        let mut out = edits_in(path, (text, 1), &calls, reason);
         let definitions = self.index().symbols_named(&change.name, 2).map_err(Error::index)?;
         if definitions.len() <= 1 {
             for h in &self.code_elsewhere(path, &change.name)? {
-                out.extend(edits_in(&h.path, (&h.text, h.start_line), &calls, &reason));
+                out.extend(edits_in(&h.path, (&h.text, h.start_line), &calls, reason));
             }
         }
         Ok(finished(out))

@@ -468,3 +468,50 @@ fn a_signature_change_yields_the_callers() {
     assert_eq!(made.len(), 3, "the definition and `push` are no calls: {made:?}");
     assert!(edits.iter().all(|x| x.reason.starts_with("`put` gained a parameter `at`")));
 }
+
+#[test]
+fn a_new_field_yields_the_literals_that_lack_it() {
+    let (_fx, e) = setup();
+    let before = "pub struct Store {\n    items: Vec<u32>,\n}\n\nimpl Store {\n    pub fn new() -> Self {\n        Self { items: Vec::new() }\n    }\n\n    pub fn copy(&self) -> Store {\n        Store { ..self.clone() }\n    }\n}\n";
+    e.document_changed("src/store.rs", std::sync::Arc::new(before.to_string()), 1);
+    let after = before.replacen("Vec<u32>,\n", "Vec<u32>,\n    len: usize,\n", 1);
+    e.document_changed("src/store.rs", std::sync::Arc::new(after), 3);
+    let edits = e.next_edits("src/store.rs").unwrap();
+    let made: Vec<(&str, u32, String)> = edits
+        .iter()
+        .map(|x| {
+            let line =
+                format!("{}{}{}", &x.line_text[..x.start], x.new_text, &x.line_text[x.end..]);
+            (x.path.as_str(), x.line, line)
+        })
+        .collect();
+    assert_eq!(
+        made,
+        [
+            ("src/store.rs", 8, "        Self { items: Vec::new(), len: todo!() }".to_string()),
+            (
+                "tests/store_test.rs",
+                3,
+                "    let mut s = Store { items: vec![], len: todo!() };".into()
+            ),
+        ],
+        "`..self.clone()` sets the rest"
+    );
+    assert!(edits.iter().all(|x| x.reason.starts_with("`Store` gained a field `len`")));
+}
+
+#[test]
+fn a_new_dataclass_field_yields_the_constructor_calls() {
+    let (_fx, e) = setup();
+    let before = "from dataclasses import dataclass\n\n@dataclass\nclass Point:\n    x: int\n\n\ndef origin():\n    return Point(0)\n";
+    e.document_changed("geo.py", std::sync::Arc::new(before.to_string()), 1);
+    let after = before.replacen("    x: int\n", "    x: int\n    y: int\n", 1);
+    e.document_changed("geo.py", std::sync::Arc::new(after), 6);
+    let edits = e.next_edits("geo.py").unwrap();
+    let made: Vec<String> = edits
+        .iter()
+        .map(|x| format!("{}{}{}", &x.line_text[..x.start], x.new_text, &x.line_text[x.end..]))
+        .collect();
+    assert_eq!(made, ["    return Point(0, y)"]);
+    assert_eq!(edits[0].reason, "`Point` gained a field `y` at geo.py:6");
+}

@@ -5,10 +5,12 @@
 //! compiled into the binary with `include_str!`, so a release needs no data files.
 
 mod chunk;
+mod records;
 mod registry;
 mod symbols;
 
 pub use chunk::{line_windows, Chunk, ChunkLimits};
+pub use records::{field_declared_at, literals_lacking, FieldDecl, FieldInsert, RecordKind};
 pub use registry::{
     language_for_path, language_named, languages, rules_of, Language, Rules, TestPaths,
 };

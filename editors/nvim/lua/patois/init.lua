@@ -18,6 +18,20 @@ local current = nil
 local timer = nil
 local seq = 0
 
+-- Requests whose answer streams in: partialResultToken -> function(text so far).
+local streams = {}
+local stream_seq = 0
+
+--- `$/progress` for a streamed answer goes to its request; any other to Neovim's handler.
+local function progress_handler(err, result, ctx, conf)
+  local on = result and streams[result.token]
+  if on then
+    on(type(result.value) == "table" and result.value.text or "")
+    return
+  end
+  return vim.lsp.handlers["$/progress"](err, result, ctx, conf)
+end
+
 local function root_dir(path)
   local dir = vim.fn.fnamemodify(path, ":p:h")
   local git = vim.fn.finddir(".git", dir .. ";")
@@ -78,6 +92,7 @@ function M.attach(buf)
     root_dir = root,
     workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
     init_options = { patois = config.settings },
+    handlers = { ["$/progress"] = progress_handler },
   }
   if vim.lsp.start then
     vim.lsp.start(cfg, { bufnr = buf })
@@ -209,29 +224,93 @@ local function schedule()
   end, config.debounce_ms)
 end
 
---- Shows `markdown` in a float; <CR> on a `path#Lline` link jumps there, q closes it.
---- `done(lines)` is called when shown.
-local function show_markdown(markdown, done)
-  local lines = vim.split(markdown, "\n", { plain = true })
+--- The float showing an explanation or answer: reused while open, else a new one; <CR> on
+--- a `path#Lline` link jumps there, q closes it.
+local function float_buffer()
+  if M._explain_win and vim.api.nvim_win_is_valid(M._explain_win) then
+    return vim.api.nvim_win_get_buf(M._explain_win)
+  end
   local fbuf = vim.api.nvim_create_buf(false, true)
-  vim.api.nvim_buf_set_lines(fbuf, 0, -1, false, lines)
   vim.api.nvim_buf_set_option(fbuf, "filetype", "markdown")
+  vim.api.nvim_buf_set_option(fbuf, "bufhidden", "wipe")
   local width = math.min(100, vim.o.columns - 4)
-  local height = math.min(#lines, vim.o.lines - 6)
-  local win = vim.api.nvim_open_win(fbuf, true, {
-    relative = "editor", width = width, height = math.max(height, 1),
+  M._explain_win = vim.api.nvim_open_win(fbuf, true, {
+    relative = "editor", width = width, height = 1,
     row = 2, col = math.floor((vim.o.columns - width) / 2), border = "rounded", style = "minimal",
   })
   vim.api.nvim_buf_set_keymap(fbuf, "n", "q", "<cmd>close<CR>", { noremap = true, silent = true })
   vim.api.nvim_buf_set_keymap(fbuf, "n", "<CR>", "<cmd>lua require('patois').jump()<CR>", { noremap = true, silent = true })
-  M._explain_win = win
-  if done then
-    done(lines)
+  return fbuf
+end
+
+--- Shows `markdown` in the float; returns its lines.
+local function show_markdown(markdown)
+  local lines = vim.split(markdown, "\n", { plain = true })
+  local fbuf = float_buffer()
+  vim.api.nvim_buf_set_lines(fbuf, 0, -1, false, lines)
+  vim.api.nvim_win_set_height(M._explain_win, math.max(1, math.min(#lines, vim.o.lines - 6)))
+  return lines
+end
+
+-- The streamed request the float shows: { client, id, token }.
+local streaming = nil
+
+--- Stops the streamed request the float shows, if it is still running.
+local function stop_streaming()
+  local st = streaming
+  streaming = nil
+  if st then
+    streams[st.token] = nil
+    if st.id then
+      st.client.cancel_request(st.id)
+    end
   end
 end
 
---- The explanation of the selection (or the line under the cursor) in a float.
---- <CR> on a citation jumps to it. `done(lines)` is called when shown.
+--- Sends `method` with a partialResultToken and shows the float at once: `view.heading`
+--- and `view.waiting`, then the text so far under the heading while the model writes,
+--- then `view.final(result)`. Closing the float, or a newer such request, cancels it.
+--- `done(lines)` is called when the final text is shown.
+local function streamed(client, method, params, view, done)
+  stop_streaming()
+  stream_seq = stream_seq + 1
+  local token = "patois-" .. stream_seq
+  params.partialResultToken = token
+  show_markdown(view.heading .. "\n\n_" .. view.waiting .. "_")
+  local fbuf = vim.api.nvim_win_get_buf(M._explain_win)
+  streams[token] = function(text)
+    if vim.api.nvim_buf_is_valid(fbuf) and text ~= "" then
+      show_markdown(view.heading .. "\n\n" .. text .. " …")
+    end
+  end
+  local mine = { client = client, token = token }
+  local ok, id = client.request(method, params, function(err, result)
+    streams[token] = nil
+    if streaming ~= mine then
+      return -- cancelled: the float was closed or shows a newer request
+    end
+    streaming = nil
+    if err or not result then
+      vim.notify("patois: " .. (err and err.message or "no answer"), vim.log.levels.ERROR)
+      return
+    end
+    local lines = show_markdown(view.final(result))
+    if done then
+      done(lines)
+    end
+  end)
+  mine.id = ok and id or nil
+  streaming = mine
+  vim.api.nvim_create_autocmd("BufWipeout", { buffer = fbuf, once = true, callback = function()
+    if streaming == mine then
+      stop_streaming()
+    end
+  end })
+end
+
+--- The explanation of the selection (or the line under the cursor) in a float, its
+--- summary streamed as the model writes it. <CR> on a citation jumps to it. `done(lines)`
+--- is called when shown whole.
 function M.explain(line1, line2, done)
   local buf = vim.api.nvim_get_current_buf()
   local client = attached(buf)
@@ -244,31 +323,30 @@ function M.explain(line1, line2, done)
     textDocument = { uri = vim.uri_from_bufnr(buf) },
     range = { start = { line = l1, character = 0 }, ["end"] = { line = l2, character = 0 } },
   }
-  client.request("patois/explain", params, function(err, result)
-    if err or not result then
-      vim.notify("patois: " .. (err and err.message or "no explanation"), vim.log.levels.ERROR)
-      return
-    end
-    show_markdown(result.markdown, done)
-  end, buf)
+  local view = {
+    heading = "### Summary (being written)",
+    waiting = "Gathering the definition, callers and history…",
+    final = function(result) return result.markdown end,
+  }
+  streamed(client, "patois/explain", params, view, done)
 end
 
---- The answer to `question` about the code and its history, with its sources, in a float
---- (<CR> on a source jumps to it). `done(lines)` is called when shown.
+--- The answer to `question` about the code and its history, with its sources, in a float,
+--- streamed as the model writes it (<CR> on a source jumps to it). `done(lines)` is
+--- called when shown whole.
 function M.ask(question, done)
   local client = any_client(vim.api.nvim_get_current_buf())
   if not client then
     vim.notify("patois: no server running; open a file of the repository first", vim.log.levels.WARN)
     return
   end
-  vim.notify("patois: looking through the index…")
-  client.request("patois/ask", { question = question }, function(err, result)
-    if err or not result then
-      vim.notify("patois: " .. (err and err.message or "no answer"), vim.log.levels.ERROR)
-      return
-    end
-    show_markdown("### " .. question .. "\n\n" .. result.markdown, done)
-  end)
+  local heading = "### " .. question
+  local view = {
+    heading = heading,
+    waiting = "Looking through the index…",
+    final = function(result) return heading .. "\n\n" .. result.markdown end,
+  }
+  streamed(client, "patois/ask", { question = question }, view, done)
 end
 
 -- Next edits from `patois/nextEdit` still to apply, and the mark showing the first.
@@ -287,7 +365,7 @@ local function show_next_edit()
   end
   local buf = vim.uri_to_bufnr(e.uri)
   vim.fn.bufload(buf)
-  local text = "→ " .. e.newText .. "  (" .. e.reason .. ")"
+  local text = "→ " .. e.newText:gsub("\n%s*", " ⏎ ") .. "  (" .. e.reason .. ")"
   local id = vim.api.nvim_buf_set_extmark(buf, edit_ns, e.range.start.line, 0,
     { virt_text = { { text, "Comment" } }, virt_text_pos = "eol" })
   pending.mark = { buf, id }

@@ -48,7 +48,7 @@ fn apply(text: &str, h: &Hunk) -> String {
 }
 
 /// Whether `s` lands within 2 lines of `h` (lines of the file after `first`, which moved
-/// the lines below it by `shift`), and whether it writes one of `h`'s lines.
+/// the lines below it by `shift`), and whether every line it writes is one of `h`'s.
 fn judge(s: &NextEdit, h: &Hunk, first: &Hunk, shift: i64) -> (bool, bool) {
     if h.path != s.path {
         return (false, false);
@@ -58,7 +58,11 @@ fn judge(s: &NextEdit, h: &Hunk, first: &Hunk, shift: i64) -> (bool, bool) {
     let end = start + h.removed.len().max(1) as i64 - 1;
     let near = (start - 2..=end + 2).contains(&(s.line as i64));
     let made = format!("{}{}{}", &s.line_text[..s.start], s.new_text, &s.line_text[s.end..]);
-    (near, near && h.added.iter().any(|a| a.trim() == made.trim()))
+    // The lines it writes: all of them but the one kept when it inserts lines after it.
+    let mut written =
+        made.split('\n').map(str::trim).filter(|l| *l != s.line_text.trim()).peekable();
+    let exact = written.peek().is_some() && written.all(|w| h.added.iter().any(|a| a.trim() == w));
+    (near, near && exact)
 }
 
 fn replay(engine: &Engine, repo: &patois_vcs::Repo, id: &str, t: &mut Tally) -> Result<()> {
@@ -176,5 +180,29 @@ mod tests {
         assert_eq!(apply("a\nb\nc", &h(2, &["b"], &["B", "B2"])), "a\nB\nB2\nc");
         assert_eq!(apply("a\nb\nc", &h(1, &[], &["new"])), "a\nnew\nb\nc");
         assert_eq!(apply("a\nb\nc", &h(3, &["c"], &[])), "a\nb");
+    }
+
+    #[test]
+    fn an_inserted_line_is_exact_when_the_commit_wrote_it() {
+        let hunk = Hunk {
+            path: "a.rs".into(),
+            old_start: 10,
+            removed: vec![],
+            added: vec!["    len: 0,".into()],
+        };
+        let edit = |new_text: &str| NextEdit {
+            path: "a.rs".into(),
+            line: 10,
+            line_text: "    items,".into(),
+            start: 10,
+            end: 10,
+            new_text: new_text.into(),
+            reason: String::new(),
+            citation: patois_retrieve::Citation::lines("a.rs", 10, 10),
+        };
+        let first = Hunk { old_start: 1, ..hunk.clone() };
+        assert_eq!(judge(&edit("\n    len: 0,"), &hunk, &first, 0), (true, true));
+        assert_eq!(judge(&edit("\n    len: todo!(),"), &hunk, &first, 0), (true, false));
+        assert_eq!(judge(&edit(""), &hunk, &first, 0), (true, false), "writes nothing");
     }
 }

@@ -1,0 +1,141 @@
+//! A field added to a record type: the Rust struct literals that do not set it yet (they
+//! no longer compile) get it, as rust-analyzer's "fill struct fields" writes it (`field`
+//! when a binding of that name is in scope, else `field: todo!()`); a Python dataclass's
+//! constructor calls get the new argument, as after a signature change.
+
+use super::signature::{ParamChange, SignatureChange};
+use super::{finished, NextEdit};
+use crate::{Engine, Error, Result};
+use patois_index::ChunkHit;
+use patois_retrieve::{word_positions, Citation, EditHunk};
+use patois_syntax::{FieldDecl, RecordKind};
+use std::path::Path;
+
+/// Added lines read for a new field; a longer hunk is new code, not a field.
+const MAX_ADDED: usize = 5;
+
+/// The field the hunk added to a record type in `text` (the document after it): an added
+/// line that declares a field whose name no removed line has.
+pub fn field_added(path: &str, text: &str, hunk: &EditHunk) -> Option<FieldDecl> {
+    if hunk.added.is_empty() || hunk.added.len() > MAX_ADDED {
+        return None;
+    }
+    (0..hunk.added.len() as u32).find_map(|i| {
+        let decl = patois_syntax::field_declared_at(Path::new(path), text, hunk.start_line + i)?;
+        let known = hunk.removed.iter().any(|l| word_positions(l, &decl.field).next().is_some());
+        (!known).then_some(decl)
+    })
+}
+
+impl Engine {
+    /// The places a new field must be set: struct literals (Rust) or constructor calls
+    /// (dataclass, when every field is required), in the document and in indexed code.
+    pub(super) fn field_set(
+        &self,
+        path: &str,
+        text: &str,
+        hunk: &EditHunk,
+        decl: &FieldDecl,
+    ) -> Result<Vec<NextEdit>> {
+        let reason = format!(
+            "`{}` gained a field `{}` at {path}:{}",
+            decl.type_name, decl.field, hunk.start_line
+        );
+        match decl.kind {
+            RecordKind::Dataclass if decl.any_default => Ok(Vec::new()),
+            RecordKind::Dataclass => {
+                let change = SignatureChange {
+                    name: decl.type_name.clone(),
+                    old_arity: decl.fields - 1,
+                    change: ParamChange::Added { at: decl.position, argument: decl.field.clone() },
+                };
+                self.calls_changed(path, text, &change, &reason)
+            }
+            RecordKind::RustStruct => {
+                let mut out = literals(path, (text, 1), decl, &reason);
+                // Other files only when no other type has the name (`Handle`, `Builder`).
+                let types = self.index().symbols_named(&decl.type_name, 8).map_err(Error::index)?;
+                if types.iter().filter(|t| t.kind.is_type()).count() > 1 {
+                    return Ok(finished(out));
+                }
+                // Whole files, as their chunks hold them: a literal may span chunks.
+                let mut files: Vec<String> = Vec::new();
+                for h in self.code_elsewhere(path, &decl.type_name)? {
+                    if !files.contains(&h.path) {
+                        files.push(h.path);
+                    }
+                }
+                for file in &files {
+                    let chunks = self.index().chunks_in_file(file).map_err(Error::index)?;
+                    out.extend(literals(file, (&stitched(&chunks), 1), decl, &reason));
+                }
+                Ok(finished(out))
+            }
+        }
+    }
+}
+
+/// The literals of `decl`'s type in `text` (lines of `file` from `first_line`) that lack its
+/// field, as edits.
+fn literals(
+    file: &str,
+    (text, first_line): (&str, u32),
+    decl: &FieldDecl,
+    reason: &str,
+) -> Vec<NextEdit> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let inserts = patois_syntax::literals_lacking(Path::new(file), text, decl);
+    inserts
+        .into_iter()
+        .filter_map(|f| {
+            let line_text = lines.get(f.line as usize - 1)?.to_string();
+            let line = first_line + f.line - 1;
+            Some(NextEdit {
+                path: file.to_string(),
+                line,
+                line_text,
+                start: f.at,
+                end: f.at,
+                new_text: f.text,
+                reason: reason.to_string(),
+                citation: Citation::lines(file, line, line),
+            })
+        })
+        .collect()
+}
+
+/// A file's text put back together from its chunks, each at its lines (a chunk's first
+/// line lacks its indentation; lines no chunk holds are empty).
+fn stitched(chunks: &[ChunkHit]) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for c in chunks {
+        for (i, line) in c.text.split('\n').enumerate() {
+            let at = (c.start_line as usize).saturating_sub(1) + i;
+            if lines.len() <= at {
+                lines.resize(at + 1, String::new());
+            }
+            lines[at].push_str(line);
+        }
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_put_back_at_their_lines() {
+        let chunk = |start_line, text: &str| ChunkHit {
+            path: "a.rs".into(),
+            start_line,
+            end_line: start_line + text.lines().count() as u32 - 1,
+            kind: String::new(),
+            name: None,
+            text: text.into(),
+            score: 0.0,
+        };
+        let text = stitched(&[chunk(1, "use x;"), chunk(3, "fn f() {\n    g()\n}")]);
+        assert_eq!(text, "use x;\n\nfn f() {\n    g()\n}");
+    }
+}
