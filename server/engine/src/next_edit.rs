@@ -5,7 +5,7 @@
 //! and in the indexed files, each with the same change and a citation.
 
 use crate::{lock, Engine, Error, Result};
-use fields::field_added;
+use fields::{field_added, variant_added};
 use patois_index::{ChunkHit, SymbolHit};
 use patois_retrieve::{contains_word, word_positions, Citation, EditHunk};
 use serde::{Deserialize, Serialize};
@@ -188,6 +188,9 @@ impl Engine {
             }
             if let Some(decl) = field_added(path, &text, hunk) {
                 return self.field_set(path, &text, hunk, &decl);
+            }
+            if let Some(decl) = variant_added(path, &text, hunk) {
+                return self.variant_handled(path, &text, hunk, &decl);
             }
         }
         Ok(Vec::new())

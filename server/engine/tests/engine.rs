@@ -515,3 +515,22 @@ fn a_new_dataclass_field_yields_the_constructor_calls() {
     assert_eq!(made, ["    return Point(0, y)"]);
     assert_eq!(edits[0].reason, "`Point` gained a field `y` at geo.py:6");
 }
+
+#[test]
+fn a_new_variant_yields_the_matches_that_list_the_variants() {
+    let (_fx, e) = setup();
+    let before = "pub enum Op {\n    Put(u32),\n    Clear,\n}\n\npub fn run(s: &mut Store, op: Op) {\n    match op {\n        Op::Put(v) => s.put(v),\n        Op::Clear => s.items.clear(),\n    }\n}\n\npub fn is_put(op: &Op) -> bool {\n    matches!(op, Op::Put(_))\n}\n";
+    e.document_changed("src/op.rs", std::sync::Arc::new(before.to_string()), 1);
+    let after = before.replacen("    Clear,\n", "    Clear,\n    Drop { at: usize },\n", 1);
+    e.document_changed("src/op.rs", std::sync::Arc::new(after), 4);
+    let edits = e.next_edits("src/op.rs").unwrap();
+    let made: Vec<(u32, String)> = edits
+        .iter()
+        .map(|x| {
+            (x.line, format!("{}{}{}", &x.line_text[..x.start], x.new_text, &x.line_text[x.end..]))
+        })
+        .collect();
+    let arm = "        Op::Clear => s.items.clear(),\n        Op::Drop { .. } => todo!(),";
+    assert_eq!(made, [(10, arm.to_string())]);
+    assert_eq!(edits[0].reason, "`Op` gained a variant `Drop` at src/op.rs:4");
+}

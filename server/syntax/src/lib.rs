@@ -8,6 +8,7 @@ mod chunk;
 mod records;
 mod registry;
 mod symbols;
+mod variants;
 
 pub use chunk::{line_windows, Chunk, ChunkLimits};
 pub use records::{field_declared_at, literals_lacking, FieldDecl, FieldInsert, RecordKind};
@@ -16,6 +17,7 @@ pub use registry::{
 };
 pub use symbols::{Import, Symbol, SymbolKind};
 pub use tree_sitter::Tree;
+pub use variants::{matches_lacking, variant_declared_at, VariantDecl};
 
 use std::cell::RefCell;
 use std::path::Path;

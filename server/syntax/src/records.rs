@@ -41,7 +41,7 @@ pub struct FieldInsert {
     pub text: String,
 }
 
-fn text_of<'a>(node: Node<'_>, text: &'a str) -> &'a str {
+pub(crate) fn text_of<'a>(node: Node<'_>, text: &'a str) -> &'a str {
     &text[node.byte_range()]
 }
 
@@ -59,7 +59,7 @@ pub fn field_declared_at(path: &Path, text: &str, line: u32) -> Option<FieldDecl
     }
 }
 
-fn line_start(text: &str, line: u32) -> Option<usize> {
+pub(crate) fn line_start(text: &str, line: u32) -> Option<usize> {
     if line <= 1 {
         return Some(0);
     }
@@ -67,7 +67,7 @@ fn line_start(text: &str, line: u32) -> Option<usize> {
 }
 
 /// The nearest ancestor of `node` (itself included) of `kind`.
-fn ancestor<'t>(node: Node<'t>, kind: &str) -> Option<Node<'t>> {
+pub(crate) fn ancestor<'t>(node: Node<'t>, kind: &str) -> Option<Node<'t>> {
     let mut n = Some(node);
     while let Some(x) = n {
         if x.kind() == kind {
@@ -163,7 +163,7 @@ pub fn literals_lacking(path: &Path, text: &str, decl: &FieldDecl) -> Vec<FieldI
 }
 
 /// Calls `f` on every node of `tree`, in order.
-fn visit<'t>(tree: &'t Tree, f: &mut dyn FnMut(Node<'t>)) {
+pub(crate) fn visit<'t>(tree: &'t Tree, f: &mut dyn FnMut(Node<'t>)) {
     let mut cursor = tree.walk();
     loop {
         f(cursor.node());
@@ -240,7 +240,7 @@ fn insertion(node: Node<'_>, text: &str, decl: &FieldDecl) -> Option<FieldInsert
 }
 
 /// Byte offset of the start of the line holding byte `at`.
-fn line_start_of(text: &str, at: usize) -> usize {
+pub(crate) fn line_start_of(text: &str, at: usize) -> usize {
     text[..at].rfind('\n').map_or(0, |i| i + 1)
 }
 

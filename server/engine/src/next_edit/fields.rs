@@ -1,14 +1,16 @@
 //! A field added to a record type: the Rust struct literals that do not set it yet (they
 //! no longer compile) get it, as rust-analyzer's "fill struct fields" writes it (`field`
 //! when a binding of that name is in scope, else `field: todo!()`); a Python dataclass's
-//! constructor calls get the new argument, as after a signature change.
+//! constructor calls get the new argument, as after a signature change. A variant added
+//! to a Rust enum: the `match`es listing its variants one by one get an arm
+//! (`Enum::New => todo!(),`, as "fill match arms" writes it).
 
 use super::signature::{ParamChange, SignatureChange};
 use super::{finished, NextEdit};
 use crate::{Engine, Error, Result};
 use patois_index::ChunkHit;
 use patois_retrieve::{word_positions, Citation, EditHunk};
-use patois_syntax::{FieldDecl, RecordKind};
+use patois_syntax::{FieldDecl, FieldInsert, RecordKind, VariantDecl};
 use std::path::Path;
 
 /// Added lines read for a new field; a longer hunk is new code, not a field.
@@ -27,7 +29,63 @@ pub fn field_added(path: &str, text: &str, hunk: &EditHunk) -> Option<FieldDecl>
     })
 }
 
+/// The variant the hunk added to a Rust enum in `text` (the document after it).
+pub fn variant_added(path: &str, text: &str, hunk: &EditHunk) -> Option<VariantDecl> {
+    if hunk.added.is_empty() || hunk.added.len() > MAX_ADDED {
+        return None;
+    }
+    (0..hunk.added.len() as u32).find_map(|i| {
+        let decl = patois_syntax::variant_declared_at(Path::new(path), text, hunk.start_line + i)?;
+        let known = hunk.removed.iter().any(|l| word_positions(l, &decl.variant).next().is_some());
+        (!known).then_some(decl)
+    })
+}
+
 impl Engine {
+    /// The `match`es over the enum that must now handle the new variant, in the document,
+    /// then in indexed code when no other type has the enum's name.
+    pub(super) fn variant_handled(
+        &self,
+        path: &str,
+        text: &str,
+        hunk: &EditHunk,
+        decl: &VariantDecl,
+    ) -> Result<Vec<NextEdit>> {
+        let reason = format!(
+            "`{}` gained a variant `{}` at {path}:{}",
+            decl.enum_name, decl.variant, hunk.start_line
+        );
+        let find =
+            |file: &str, text: &str| patois_syntax::matches_lacking(Path::new(file), text, decl);
+        let mut out = as_edits(path, text, find(path, text), &reason);
+        for file in &self.files_elsewhere(path, &decl.enum_name)? {
+            let text = self.file_from_chunks(file)?;
+            out.extend(as_edits(file, &text, find(file, &text), &reason));
+        }
+        Ok(finished(out))
+    }
+
+    /// Indexed code files other than `path` that use the type `name`, when no other type
+    /// has that name (`Handle`, `Builder`), else none.
+    fn files_elsewhere(&self, path: &str, name: &str) -> Result<Vec<String>> {
+        let types = self.index().symbols_named(name, 8).map_err(Error::index)?;
+        if types.iter().filter(|t| t.kind.is_type()).count() > 1 {
+            return Ok(Vec::new());
+        }
+        let mut files: Vec<String> = Vec::new();
+        for h in self.code_elsewhere(path, name)? {
+            if !files.contains(&h.path) {
+                files.push(h.path);
+            }
+        }
+        Ok(files)
+    }
+
+    /// A file's text as the index holds it, whole: a literal or a `match` may span chunks.
+    fn file_from_chunks(&self, file: &str) -> Result<String> {
+        Ok(stitched(&self.index().chunks_in_file(file).map_err(Error::index)?))
+    }
+
     /// The places a new field must be set: struct literals (Rust) or constructor calls
     /// (dataclass, when every field is required), in the document and in indexed code.
     pub(super) fn field_set(
@@ -52,22 +110,13 @@ impl Engine {
                 self.calls_changed(path, text, &change, &reason)
             }
             RecordKind::RustStruct => {
-                let mut out = literals(path, (text, 1), decl, &reason);
-                // Other files only when no other type has the name (`Handle`, `Builder`).
-                let types = self.index().symbols_named(&decl.type_name, 8).map_err(Error::index)?;
-                if types.iter().filter(|t| t.kind.is_type()).count() > 1 {
-                    return Ok(finished(out));
-                }
-                // Whole files, as their chunks hold them: a literal may span chunks.
-                let mut files: Vec<String> = Vec::new();
-                for h in self.code_elsewhere(path, &decl.type_name)? {
-                    if !files.contains(&h.path) {
-                        files.push(h.path);
-                    }
-                }
-                for file in &files {
-                    let chunks = self.index().chunks_in_file(file).map_err(Error::index)?;
-                    out.extend(literals(file, (&stitched(&chunks), 1), decl, &reason));
+                let find = |file: &str, text: &str| {
+                    patois_syntax::literals_lacking(Path::new(file), text, decl)
+                };
+                let mut out = as_edits(path, text, find(path, text), &reason);
+                for file in &self.files_elsewhere(path, &decl.type_name)? {
+                    let text = self.file_from_chunks(file)?;
+                    out.extend(as_edits(file, &text, find(file, &text), &reason));
                 }
                 Ok(finished(out))
             }
@@ -75,30 +124,22 @@ impl Engine {
     }
 }
 
-/// The literals of `decl`'s type in `text` (lines of `file` from `first_line`) that lack its
-/// field, as edits.
-fn literals(
-    file: &str,
-    (text, first_line): (&str, u32),
-    decl: &FieldDecl,
-    reason: &str,
-) -> Vec<NextEdit> {
+/// `inserts` into `text` (the whole of `file`) as edits.
+fn as_edits(file: &str, text: &str, inserts: Vec<FieldInsert>, reason: &str) -> Vec<NextEdit> {
     let lines: Vec<&str> = text.split('\n').collect();
-    let inserts = patois_syntax::literals_lacking(Path::new(file), text, decl);
     inserts
         .into_iter()
         .filter_map(|f| {
             let line_text = lines.get(f.line as usize - 1)?.to_string();
-            let line = first_line + f.line - 1;
             Some(NextEdit {
                 path: file.to_string(),
-                line,
+                line: f.line,
                 line_text,
                 start: f.at,
                 end: f.at,
                 new_text: f.text,
                 reason: reason.to_string(),
-                citation: Citation::lines(file, line, line),
+                citation: Citation::lines(file, f.line, f.line),
             })
         })
         .collect()
