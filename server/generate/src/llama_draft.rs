@@ -40,8 +40,6 @@ pub(crate) struct Drafting<'h> {
     ready: VecDeque<(LlamaToken, Tensor)>,
     max_draft: usize,
     batch: LlamaBatch<'h>,
-    /// Tokens taken from drafts (no decode of their own).
-    pub taken: usize,
 }
 
 impl<'h> Drafting<'h> {
@@ -49,7 +47,7 @@ impl<'h> Drafting<'h> {
     /// `max_draft` tokens at a time.
     pub fn new(seq: i32, history: &'h mut Vec<LlamaToken>, max_draft: usize) -> Drafting<'h> {
         let batch = LlamaBatch::new(max_draft + 1, 1);
-        Drafting { seq, history, ready: VecDeque::new(), max_draft, batch, taken: 0 }
+        Drafting { seq, history, ready: VecDeque::new(), max_draft, batch }
     }
 
     /// Adds `next`, the token the model picked, and returns the logits after it.
@@ -59,7 +57,6 @@ impl<'h> Drafting<'h> {
         if self.ready.front().is_some_and(|(d, _)| *d == t) {
             let (_, logits) = self.ready.pop_front().context("a draft was ready")?;
             self.history.push(t);
-            self.taken += 1;
             return Ok(logits);
         }
         if !self.ready.is_empty() {
@@ -70,7 +67,7 @@ impl<'h> Drafting<'h> {
             self.ready.clear();
         }
         self.history.push(t);
-        let drafts = self.draft();
+        let drafts = draft_after(self.history, self.max_draft);
         self.batch.clear();
         self.batch.add(t, pos as i32, &[self.seq], true)?;
         for (i, d) in drafts.iter().enumerate() {
@@ -81,11 +78,6 @@ impl<'h> Drafting<'h> {
             self.ready.push_back((*d, logits_at(ctx, i as i32 + 1)?));
         }
         logits_at(ctx, 0)
-    }
-
-    /// The tokens that followed the latest earlier occurrence of the last [`NGRAM`] ones.
-    fn draft(&self) -> Vec<LlamaToken> {
-        draft_after(self.history, self.max_draft)
     }
 }
 

@@ -16,6 +16,39 @@ use std::path::Path;
 /// Added lines read for a new field; a longer hunk is new code, not a field.
 const MAX_ADDED: usize = 5;
 
+/// The identifier `line` starts with (after indentation) and the text after it.
+fn leading_name(line: &str) -> Option<(&str, &str)> {
+    let t = line.trim_start();
+    let end = t.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(t.len());
+    (end > 0 && !t.starts_with(|c: char| c.is_ascii_digit())).then(|| (&t[..end], &t[end..]))
+}
+
+/// Whether `line` may declare a field (`name: T`, `pub name: T`): a text test that spares
+/// a keystroke's edit the parse.
+fn may_declare_field(line: &str) -> bool {
+    let mut rest = line.trim_start();
+    if let Some(after) = rest.strip_prefix("pub") {
+        rest = after.trim_start();
+        if rest.starts_with('(') {
+            rest = rest.split_once(')').map_or("", |(_, r)| r);
+        }
+    }
+    leading_name(rest).is_some_and(|(_, after)| {
+        let after = after.trim_start();
+        after.starts_with(':') && !after.starts_with("::")
+    })
+}
+
+/// Whether `line` may declare an enum variant (`Name`, `Name,`, `Name(T)`, `Name { .. }`,
+/// `Name = 1`).
+fn may_declare_variant(line: &str) -> bool {
+    leading_name(line).is_some_and(|(name, after)| {
+        let after = after.trim_start();
+        name.starts_with(|c: char| c.is_uppercase())
+            && (after.is_empty() || after.starts_with([',', '(', '{', '=']))
+    })
+}
+
 /// The field the hunk added to a record type in `text` (the document after it): an added
 /// line that declares a field whose name no removed line has.
 pub fn field_added(path: &str, text: &str, hunk: &EditHunk) -> Option<FieldDecl> {
@@ -23,6 +56,9 @@ pub fn field_added(path: &str, text: &str, hunk: &EditHunk) -> Option<FieldDecl>
         return None;
     }
     (0..hunk.added.len() as u32).find_map(|i| {
+        if !may_declare_field(&hunk.added[i as usize]) {
+            return None;
+        }
         let decl = patois_syntax::field_declared_at(Path::new(path), text, hunk.start_line + i)?;
         let known = hunk.removed.iter().any(|l| word_positions(l, &decl.field).next().is_some());
         (!known).then_some(decl)
@@ -35,6 +71,9 @@ pub fn variant_added(path: &str, text: &str, hunk: &EditHunk) -> Option<VariantD
         return None;
     }
     (0..hunk.added.len() as u32).find_map(|i| {
+        if !may_declare_variant(&hunk.added[i as usize]) {
+            return None;
+        }
         let decl = patois_syntax::variant_declared_at(Path::new(path), text, hunk.start_line + i)?;
         let known = hunk.removed.iter().any(|l| word_positions(l, &decl.variant).next().is_some());
         (!known).then_some(decl)
@@ -164,6 +203,24 @@ fn stitched(chunks: &[ChunkHit]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_lines_that_look_like_declarations_are_parsed() {
+        for field in ["    pub len: usize,", "  name: str", "    pub(crate) at: u8,"] {
+            assert!(may_declare_field(field), "{field}");
+        }
+        for other in ["    let x: u8 = 1;", "    Store::new()", "    // a: b", "    x = 1"] {
+            assert!(!may_declare_field(other), "{other}");
+        }
+        for variant in ["    Drop { at: usize },", "    Link(PathBuf),", "    Clear,", "    A = 1,"]
+        {
+            assert!(may_declare_variant(variant), "{variant}");
+        }
+        // (`Some(x) => y,` passes: the parse tells it from a variant.)
+        for other in ["    Store::new()", "    let x = 1;", "    x.push(1);"] {
+            assert!(!may_declare_variant(other), "{other}");
+        }
+    }
 
     #[test]
     fn chunks_are_put_back_at_their_lines() {
