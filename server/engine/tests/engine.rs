@@ -444,6 +444,14 @@ fn a_rename_is_propagated_to_the_other_uses_of_the_old_name() {
     assert!(e.next_edits("src/app.rs").unwrap().is_empty(), "`fill` exists already");
 }
 
+/// Each edit's file, line and the line it makes.
+fn made_by(edits: &[patois_engine::NextEdit]) -> Vec<(&str, u32, String)> {
+    let line = |x: &patois_engine::NextEdit| {
+        format!("{}{}{}", &x.line_text[..x.start], x.new_text, &x.line_text[x.end..])
+    };
+    edits.iter().map(|x| (x.path.as_str(), x.line, line(x))).collect()
+}
+
 /// A parameter added to a function's definition: its callers, in the indexed files, pass
 /// the new parameter's name; a call with another number of arguments is left alone.
 #[test]
@@ -454,14 +462,7 @@ fn a_signature_change_yields_the_callers() {
     let after = before.replacen("v: u32)", "v: u32, at: usize)", 1);
     e.document_changed("src/store.rs", std::sync::Arc::new(after), 7);
     let edits = e.next_edits("src/store.rs").unwrap();
-    let made: Vec<(&str, u32, String)> = edits
-        .iter()
-        .map(|x| {
-            let line =
-                format!("{}{}{}", &x.line_text[..x.start], x.new_text, &x.line_text[x.end..]);
-            (x.path.as_str(), x.line, line)
-        })
-        .collect();
+    let made = made_by(&edits);
     assert!(made.contains(&("src/app.rs", 4, "    s.put(1, at);".into())), "{made:?}");
     assert!(made.contains(&("src/app.rs", 5, "    s.put(2, at);".into())), "{made:?}");
     assert!(made.contains(&("tests/store_test.rs", 4, "    s.put(3, at);".into())), "{made:?}");
@@ -477,14 +478,7 @@ fn a_new_field_yields_the_literals_that_lack_it() {
     let after = before.replacen("Vec<u32>,\n", "Vec<u32>,\n    len: usize,\n", 1);
     e.document_changed("src/store.rs", std::sync::Arc::new(after), 3);
     let edits = e.next_edits("src/store.rs").unwrap();
-    let made: Vec<(&str, u32, String)> = edits
-        .iter()
-        .map(|x| {
-            let line =
-                format!("{}{}{}", &x.line_text[..x.start], x.new_text, &x.line_text[x.end..]);
-            (x.path.as_str(), x.line, line)
-        })
-        .collect();
+    let made = made_by(&edits);
     assert_eq!(
         made,
         [
@@ -508,11 +502,7 @@ fn a_new_dataclass_field_yields_the_constructor_calls() {
     let after = before.replacen("    x: int\n", "    x: int\n    y: int\n", 1);
     e.document_changed("geo.py", std::sync::Arc::new(after), 6);
     let edits = e.next_edits("geo.py").unwrap();
-    let made: Vec<String> = edits
-        .iter()
-        .map(|x| format!("{}{}{}", &x.line_text[..x.start], x.new_text, &x.line_text[x.end..]))
-        .collect();
-    assert_eq!(made, ["    return Point(0, y)"]);
+    assert_eq!(made_by(&edits), [("geo.py", 10, "    return Point(0, y)".to_string())]);
     assert_eq!(edits[0].reason, "`Point` gained a field `y` at geo.py:6");
 }
 
@@ -524,13 +514,7 @@ fn a_new_variant_yields_the_matches_that_list_the_variants() {
     let after = before.replacen("    Clear,\n", "    Clear,\n    Drop { at: usize },\n", 1);
     e.document_changed("src/op.rs", std::sync::Arc::new(after), 4);
     let edits = e.next_edits("src/op.rs").unwrap();
-    let made: Vec<(u32, String)> = edits
-        .iter()
-        .map(|x| {
-            (x.line, format!("{}{}{}", &x.line_text[..x.start], x.new_text, &x.line_text[x.end..]))
-        })
-        .collect();
     let arm = "        Op::Clear => s.items.clear(),\n        Op::Drop { .. } => todo!(),";
-    assert_eq!(made, [(10, arm.to_string())]);
+    assert_eq!(made_by(&edits), [("src/op.rs", 10, arm.to_string())]);
     assert_eq!(edits[0].reason, "`Op` gained a variant `Drop` at src/op.rs:4");
 }

@@ -306,6 +306,13 @@ fn word_starts<'a>(text: &'a str, word: &'a str) -> impl Iterator<Item = usize> 
         .filter(move |&i| !text[..i].ends_with(ident) && !text[i + word.len()..].starts_with(ident))
 }
 
+/// `text` with `insert` made, the line it is on (tests).
+#[cfg(test)]
+pub(crate) fn applied(text: &str, insert: &FieldInsert) -> String {
+    let line = text.lines().nth(insert.line as usize - 1).unwrap_or_default();
+    format!("{}{}{}", &line[..insert.at], insert.text, &line[insert.at..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,11 +333,7 @@ mod tests {
     fn literals_without_the_field_get_it_in_their_own_layout() {
         let decl = field_declared_at(Path::new("a.rs"), STORE, 3).unwrap();
         let inserts = literals_lacking(Path::new("a.rs"), STORE, &decl);
-        let apply = |f: &FieldInsert| {
-            let line = STORE.lines().nth(f.line as usize - 1).unwrap();
-            format!("{}{}{}", &line[..f.at], f.text, &line[f.at..])
-        };
-        let made: Vec<String> = inserts.iter().map(apply).collect();
+        let made: Vec<String> = inserts.iter().map(|f| applied(STORE, f)).collect();
         assert_eq!(
             made,
             [
@@ -346,11 +349,7 @@ mod tests {
         let made = |text: &str, line: u32| -> Vec<String> {
             let decl = field_declared_at(Path::new("a.rs"), text, line).unwrap();
             let inserts = literals_lacking(Path::new("a.rs"), text, &decl);
-            let apply = |f: &FieldInsert| {
-                let line = text.lines().nth(f.line as usize - 1).unwrap();
-                format!("{}{}{}", &line[..f.at], f.text, &line[f.at..])
-            };
-            inserts.iter().map(apply).collect()
+            inserts.iter().map(|f| applied(text, f)).collect()
         };
         let uses = "\nfn f() -> Cfg {\n    Cfg {\n        a: 1,\n        b: 2,\n    }\n}\n\nfn g() -> Cfg {\n    Cfg { a: 1, b: 2 }\n}\n\nfn h() -> Cfg {\n    Cfg {}\n}\n";
         let first = format!("struct Cfg {{\n    name: String,\n    a: u8,\n    b: u8,\n}}\n{uses}");

@@ -126,6 +126,7 @@ fn arm_to_add(block: Node<'_>, text: &str, decl: &VariantDecl) -> Option<FieldIn
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::applied;
 
     const KIND: &str = "pub enum Kind {\n    File,\n    Link(PathBuf),\n    Dir { depth: u8 },\n}\n\nfn name(k: &Kind) -> &str {\n    match k {\n        Kind::File => \"file\",\n        Kind::Dir { .. } => \"dir\",\n    }\n}\n\nfn is_file(k: &Kind) -> bool {\n    match k {\n        Kind::File => true,\n        _ => false,\n    }\n}\n\nfn pair(a: &Kind, b: &Kind) -> bool {\n    match (a, b) {\n        (Kind::File, Kind::File) => true,\n        (x, y) => x == y,\n    }\n}\n";
 
@@ -143,13 +144,7 @@ mod tests {
     fn only_matches_listing_the_variants_get_the_arm_after_the_previous_one() {
         let decl = variant_declared_at(Path::new("k.rs"), KIND, 3).unwrap();
         let inserts = matches_lacking(Path::new("k.rs"), KIND, &decl);
-        let made: Vec<String> = inserts
-            .iter()
-            .map(|f| {
-                let line = KIND.lines().nth(f.line as usize - 1).unwrap();
-                format!("{}{}{}", &line[..f.at], f.text, &line[f.at..])
-            })
-            .collect();
+        let made: Vec<String> = inserts.iter().map(|f| applied(KIND, f)).collect();
         assert_eq!(
             made,
             ["        Kind::File => \"file\",\n        Kind::Link(..) => todo!(),"],

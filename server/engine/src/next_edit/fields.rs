@@ -49,35 +49,36 @@ fn may_declare_variant(line: &str) -> bool {
     })
 }
 
-/// The field the hunk added to a record type in `text` (the document after it): an added
-/// line that declares a field whose name no removed line has.
-pub fn field_added(path: &str, text: &str, hunk: &EditHunk) -> Option<FieldDecl> {
+/// What an added line of `hunk` declares that no removed line names: `looks_like` tells
+/// the lines worth parsing, `declared_at` parses `text` (the document after the hunk) at a
+/// line, `name` is the declared name.
+fn declared_in<T>(
+    text: &str,
+    hunk: &EditHunk,
+    looks_like: fn(&str) -> bool,
+    declared_at: impl Fn(&str, u32) -> Option<T>,
+    name: fn(&T) -> &str,
+) -> Option<T> {
     if hunk.added.is_empty() || hunk.added.len() > MAX_ADDED {
         return None;
     }
-    (0..hunk.added.len() as u32).find_map(|i| {
-        if !may_declare_field(&hunk.added[i as usize]) {
-            return None;
-        }
-        let decl = patois_syntax::field_declared_at(Path::new(path), text, hunk.start_line + i)?;
-        let known = hunk.removed.iter().any(|l| word_positions(l, &decl.field).next().is_some());
+    (0..hunk.added.len() as u32).filter(|&i| looks_like(&hunk.added[i as usize])).find_map(|i| {
+        let decl = declared_at(text, hunk.start_line + i)?;
+        let known = hunk.removed.iter().any(|l| word_positions(l, name(&decl)).next().is_some());
         (!known).then_some(decl)
     })
 }
 
+/// The field the hunk added to a record type in `text` (the document after it).
+pub fn field_added(path: &str, text: &str, hunk: &EditHunk) -> Option<FieldDecl> {
+    let at = |text: &str, line| patois_syntax::field_declared_at(Path::new(path), text, line);
+    declared_in(text, hunk, may_declare_field, at, |d| &d.field)
+}
+
 /// The variant the hunk added to a Rust enum in `text` (the document after it).
 pub fn variant_added(path: &str, text: &str, hunk: &EditHunk) -> Option<VariantDecl> {
-    if hunk.added.is_empty() || hunk.added.len() > MAX_ADDED {
-        return None;
-    }
-    (0..hunk.added.len() as u32).find_map(|i| {
-        if !may_declare_variant(&hunk.added[i as usize]) {
-            return None;
-        }
-        let decl = patois_syntax::variant_declared_at(Path::new(path), text, hunk.start_line + i)?;
-        let known = hunk.removed.iter().any(|l| word_positions(l, &decl.variant).next().is_some());
-        (!known).then_some(decl)
-    })
+    let at = |text: &str, line| patois_syntax::variant_declared_at(Path::new(path), text, line);
+    declared_in(text, hunk, may_declare_variant, at, |d| &d.variant)
 }
 
 impl Engine {
