@@ -20,9 +20,10 @@ pub use cursor::{analyze_cursor, imported_names, line_start, nth_line, CursorCon
 pub use edits::EditHunk;
 /// Retrieval fails only when reading the index fails.
 pub use patois_index::{Error, Result};
+pub use patois_syntax::{contains_word, word_positions};
 pub use patois_types::{Citation, Item, Score, Source};
 pub use tests_of::is_test_code;
-pub use words::{contains_word, is_keyword, is_std_name, is_test_path, word_positions};
+pub use words::{is_keyword, is_std_name, is_test_path};
 
 use patois_index::Index;
 

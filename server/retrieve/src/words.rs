@@ -15,24 +15,6 @@ pub fn is_keyword(lang: Option<&str>, name: &str) -> bool {
     lang.and_then(language_named).is_some_and(|l| l.keywords.contains(name))
 }
 
-/// Whether `word` occurs in `text` as a whole identifier (not inside a longer one).
-pub fn contains_word(text: &str, word: &str) -> bool {
-    word_positions(text, word).next().is_some()
-}
-
-/// Byte offsets where `word` occurs in `text` as a whole identifier.
-pub fn word_positions<'t>(text: &'t str, word: &'t str) -> impl Iterator<Item = usize> + 't {
-    text.match_indices(word).map(|(i, _)| i).filter(move |&i| {
-        let before =
-            text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        let after = text[i + word.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        before && after
-    })
-}
-
 /// Test code: definitions there are not offered to non-test code.
 pub fn is_test_path(path: &str) -> bool {
     match patois_syntax::language_for_path(std::path::Path::new(path)) {

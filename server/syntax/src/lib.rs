@@ -236,6 +236,24 @@ pub fn is_reference(tree: &Tree, text: &str, start: usize, end: usize) -> bool {
     true
 }
 
+/// Whether `word` occurs in `text` as a whole identifier (not inside a longer one).
+pub fn contains_word(text: &str, word: &str) -> bool {
+    word_positions(text, word).next().is_some()
+}
+
+/// Byte offsets where `word` occurs in `text` as a whole identifier.
+pub fn word_positions<'t>(text: &'t str, word: &'t str) -> impl Iterator<Item = usize> + 't {
+    text.match_indices(word).map(|(i, _)| i).filter(move |&i| {
+        let before =
+            text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let after = text[i + word.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        before && after
+    })
+}
+
 /// The top-level item around line `line` (1-based) of `text`: from the last line above it
 /// that starts at column 0 to the line before the next one. Returns its first line's
 /// number and its text.

@@ -49,9 +49,7 @@ pub(crate) fn text_of<'a>(node: Node<'_>, text: &'a str) -> &'a str {
 pub fn field_declared_at(path: &Path, text: &str, line: u32) -> Option<FieldDecl> {
     let lang = language_for_path(path)?;
     let tree = parse(lang, text)?;
-    let start = line_start(text, line)?;
-    let lead = text[start..].len() - text[start..].trim_start_matches([' ', '\t']).len();
-    let node = tree.root_node().descendant_for_byte_range(start + lead, start + lead)?;
+    let node = node_at_line(&tree, text, line)?;
     match lang.name {
         "rust" => rust_field(node, text),
         "python" => dataclass_field(node, text),
@@ -59,11 +57,13 @@ pub fn field_declared_at(path: &Path, text: &str, line: u32) -> Option<FieldDecl
     }
 }
 
-pub(crate) fn line_start(text: &str, line: u32) -> Option<usize> {
-    if line <= 1 {
-        return Some(0);
-    }
-    text.match_indices('\n').nth(line as usize - 2).map(|(i, _)| i + 1)
+/// The node at the first character of line `line` (1-based) of `text` past its
+/// indentation.
+pub(crate) fn node_at_line<'t>(tree: &'t Tree, text: &str, line: u32) -> Option<Node<'t>> {
+    let start = crate::Lines::new(text).start(line, text);
+    let rest = &text[start..];
+    let at = start + rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    tree.root_node().descendant_for_byte_range(at, at)
 }
 
 /// The nearest ancestor of `node` (itself included) of `kind`.
@@ -244,7 +244,7 @@ pub(crate) fn line_start_of(text: &str, at: usize) -> usize {
     text[..at].rfind('\n').map_or(0, |i| i + 1)
 }
 
-fn indent_at(text: &str, line_start: usize) -> String {
+pub(crate) fn indent_at(text: &str, line_start: usize) -> String {
     text[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').collect()
 }
 
@@ -295,15 +295,7 @@ fn bound_before(node: Node<'_>, text: &str, field: &str) -> bool {
             || head.ends_with("mut")
             || tail.starts_with(':') && !tail.starts_with("::")
     };
-    word_starts(before, field).any(bound)
-}
-
-/// Where `word` starts in `text` as a whole word.
-fn word_starts<'a>(text: &'a str, word: &'a str) -> impl Iterator<Item = usize> + 'a {
-    let ident = |c: char| c.is_alphanumeric() || c == '_';
-    text.match_indices(word)
-        .map(|(i, _)| i)
-        .filter(move |&i| !text[..i].ends_with(ident) && !text[i + word.len()..].starts_with(ident))
+    crate::word_positions(before, field).any(bound)
 }
 
 /// `text` with `insert` made, the line it is on (tests).

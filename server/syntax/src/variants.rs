@@ -2,7 +2,9 @@
 //! Rust `enum`, and the `match` expressions over that enum that list its variants one by
 //! one (no catch-all arm) and lack an arm for it.
 
-use crate::records::{ancestor, line_start_of, text_of, visit, FieldInsert};
+use crate::records::{
+    ancestor, indent_at, line_start_of, node_at_line, text_of, visit, FieldInsert,
+};
 use crate::{language_for_path, parse};
 use std::path::Path;
 use tree_sitter::Node;
@@ -22,9 +24,7 @@ pub struct VariantDecl {
 pub fn variant_declared_at(path: &Path, text: &str, line: u32) -> Option<VariantDecl> {
     let lang = language_for_path(path).filter(|l| l.name == "rust")?;
     let tree = parse(lang, text)?;
-    let start = crate::records::line_start(text, line)?;
-    let lead = text[start..].len() - text[start..].trim_start_matches([' ', '\t']).len();
-    let node = tree.root_node().descendant_for_byte_range(start + lead, start + lead)?;
+    let node = node_at_line(&tree, text, line)?;
     let variant = ancestor(node, "enum_variant")?;
     let list = variant.parent().filter(|p| p.kind() == "enum_variant_list")?;
     let item = list.parent().filter(|p| p.kind() == "enum_item")?;
@@ -112,8 +112,7 @@ fn arm_to_add(block: Node<'_>, text: &str, decl: &VariantDecl) -> Option<FieldIn
         }
     }
     let anchor = anchor.or(arms.last().copied())?;
-    let start = line_start_of(text, anchor.start_byte());
-    let indent: String = text[start..].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+    let indent = indent_at(text, line_start_of(text, anchor.start_byte()));
     let end_line_start = line_start_of(text, anchor.end_byte());
     let arm = format!("{}::{}{} => todo!(),", qual?, decl.variant, decl.rest);
     Some(FieldInsert {

@@ -97,10 +97,23 @@ impl Engine {
         );
         let find =
             |file: &str, text: &str| patois_syntax::matches_lacking(Path::new(file), text, decl);
-        let mut out = as_edits(path, text, find(path, text), &reason);
-        for file in &self.files_elsewhere(path, &decl.enum_name)? {
+        self.insertions(path, text, &decl.enum_name, &find, &reason)
+    }
+
+    /// The insertions `find` makes in the document, then in the other indexed files that
+    /// use the type `name`, as edits.
+    fn insertions(
+        &self,
+        path: &str,
+        text: &str,
+        name: &str,
+        find: &dyn Fn(&str, &str) -> Vec<FieldInsert>,
+        reason: &str,
+    ) -> Result<Vec<NextEdit>> {
+        let mut out = as_edits(path, text, find(path, text), reason);
+        for file in &self.files_elsewhere(path, name)? {
             let text = self.file_from_chunks(file)?;
-            out.extend(as_edits(file, &text, find(file, &text), &reason));
+            out.extend(as_edits(file, &text, find(file, &text), reason));
         }
         Ok(finished(out))
     }
@@ -153,12 +166,7 @@ impl Engine {
                 let find = |file: &str, text: &str| {
                     patois_syntax::literals_lacking(Path::new(file), text, decl)
                 };
-                let mut out = as_edits(path, text, find(path, text), &reason);
-                for file in &self.files_elsewhere(path, &decl.type_name)? {
-                    let text = self.file_from_chunks(file)?;
-                    out.extend(as_edits(file, &text, find(file, &text), &reason));
-                }
-                Ok(finished(out))
+                self.insertions(path, text, &decl.type_name, &find, &reason)
             }
         }
     }
