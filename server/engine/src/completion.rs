@@ -16,7 +16,7 @@ use budget::{FIRST_LINE_TOKENS, MIN_WINDOW};
 use cache::{CacheKey, Shown};
 use jobs::Job;
 use patois_generate::{decide_mode, Backend, GenOptions, Mode, StopReason};
-use patois_prompt::{build, Input, Limits, Prompt};
+use patois_prompt::{build, FimOrder, Input, Limits, Prompt};
 use patois_retrieve::{Citation, Item};
 use postprocess::{rest_after_typing, tidy};
 use std::path::Path;
@@ -392,14 +392,17 @@ impl Engine {
     ) -> Fitted {
         let full = settings.prompt_window(g.info().context);
         let budget_ms = settings.latency_budget_ms;
-        // Under a budget the suffix is short: in prefix-suffix-middle order it is computed
+        // Under a budget, in prefix-suffix-middle order, the suffix is short: it is computed
         // again after every keystroke, while the context and the prefix stay cached.
         let budgeted = budget_ms > 0 && matches!(run, Run::Foreground | Run::Warm);
-        let suffix_cap = if budgeted { BUDGET_SUFFIX } else { usize::MAX };
+        let order = settings.fim_order;
+        let suffix_cap =
+            if budgeted && order == FimOrder::PrefixFirst { BUDGET_SUFFIX } else { usize::MAX };
         let build_at = |window| {
             let limits = Limits::for_window(window);
             let above_step = if budgeted { ABOVE_STEP } else { 1 };
-            let limits = Limits { suffix: limits.suffix.min(suffix_cap), above_step, ..limits };
+            let suffix = limits.suffix.min(suffix_cap);
+            let limits = Limits { suffix, above_step, order, ..limits };
             build(g.info().fim, input, limits, g.as_ref())
         };
         let prompt = build_at(full);

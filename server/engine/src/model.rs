@@ -91,7 +91,7 @@ impl Engine {
                 prefill_tokens_per_s: m.prefill_tokens_per_s,
                 decode_tokens_per_s: m.decode_tokens_per_s,
             };
-            let ms = speed.keystroke_ms();
+            let ms = speed.keystroke_ms(self.settings().fim_order);
             (budget == 0.0 || ms <= budget).then(|| ModelChoice {
                 path,
                 source: format!(

@@ -2,6 +2,7 @@
 
 use crate::{Error, Result};
 use patois_generate::BackendKind;
+use patois_prompt::FimOrder;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -96,6 +97,10 @@ settings! {
     /// Milliseconds from a request to its first line of ghost text that completions aim
     /// for: the prompt is sized to the measured speed, decoding stops at it; 0: no limit.
     latency_budget_ms: u64 = 1000, [editor];
+    /// Where a completion prompt puts the text after the cursor: `suffix_first` (a
+    /// keystroke only appends to what the model has read; the default model's completions
+    /// were also better so) or `prefix_first`.
+    fim_order: FimOrder = FimOrder::SuffixFirst, [];
     /// Languages (registry names) patois stays silent in.
     disabled_languages: Vec<String> = Vec::new(), [editor];
     /// Documents larger than this many bytes are refused.

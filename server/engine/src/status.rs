@@ -32,6 +32,9 @@ pub struct Status {
     pub drift: Option<patois_adapter::Drift>,
     /// The model's speed measured on this machine (at load, then from every completion).
     pub speed: Option<Speed>,
+    /// Milliseconds from a keystroke to a first line of ghost text at that speed, the
+    /// prompt otherwise cached.
+    pub keystroke_ms: Option<f64>,
     /// The latency budget in effect (milliseconds; 0: none).
     pub latency_budget_ms: u64,
     /// The prompt size the last completion was allowed, and the most the settings allow.
@@ -67,6 +70,7 @@ impl Engine {
             adapter_note: read(&self.adapter_note).clone(),
             drift: self.drift(),
             speed: self.speed.get(),
+            keystroke_ms: self.speed.get().map(|s| s.keystroke_ms(settings.fim_order)),
             latency_budget_ms: settings.latency_budget_ms,
             prompt_window: *lock(&self.last_window),
             full_prompt_window,

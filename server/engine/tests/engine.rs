@@ -341,29 +341,39 @@ fn the_budget_shrinks_the_prompt_when_the_measured_speed_is_low() {
 /// read again only the cursor's line and that suffix (it follows the prefix in the prompt),
 /// with the whole window kept; without a budget the suffix is whole.
 #[test]
-fn under_a_budget_a_keystroke_recomputes_only_a_short_suffix() {
+fn under_a_budget_a_keystroke_recomputes_only_the_cursor_line_and_a_short_suffix() {
     use patois_engine::Speed;
+    use patois_prompt::FimOrder;
     let (_fx, e) = setup();
-    e.set_settings(Settings { latency_budget_ms: 1000, prompt_tokens: 1024, ..e.settings() })
-        .unwrap();
     let after: String = (0..40).map(|i| format!("    s.put({i});\n")).collect();
     let doc =
         format!("use crate::store::Store;\n\npub fn more(s: &mut Store) {{\n    s.\n{after}}}\n");
     let cursor = doc.find("s.\n").unwrap() + 2;
-    let full = e.settings().prompt_window(e.load_model().unwrap().info().context);
-    e.set_speed(Some(Speed { prefill_tokens_per_s: 1e6, decode_tokens_per_s: 1e5 }));
-    e.warm("src/more.rs", &doc, cursor, &e.begin_background("src/more.rs")).unwrap();
     let typed = format!("{}p{}", &doc[..cursor], &doc[cursor..]);
-    let r = e.complete("src/more.rs", &typed, cursor + 1, &Ticket::detached()).unwrap();
-    assert_eq!(r.prompt_window, full, "{r:?}");
+    let read_again = |fim_order| {
+        let settings =
+            Settings { latency_budget_ms: 1000, prompt_tokens: 1024, fim_order, ..e.settings() };
+        e.set_settings(settings).unwrap();
+        e.clear_completion_cache();
+        let full = e.settings().prompt_window(e.load_model().unwrap().info().context);
+        e.set_speed(Some(Speed { prefill_tokens_per_s: 1e6, decode_tokens_per_s: 1e5 }));
+        e.warm("src/more.rs", &doc, cursor, &e.begin_background("src/more.rs")).unwrap();
+        let r = e.complete("src/more.rs", &typed, cursor + 1, &Ticket::detached()).unwrap();
+        assert_eq!(r.prompt_window, full, "{r:?}");
+        (r.prompt_tokens - r.cache_hit_tokens, r)
+    };
     // The warm-up stopped at the cursor's line: its 7 characters (this test model's
-    // tokenizer knows few words), the 16-token suffix and the markers are read again.
-    let new = r.prompt_tokens - r.cache_hit_tokens;
-    assert!(new <= 28, "{new} tokens read again: {r:?}");
+    // tokenizer knows few words) are read again, prefix first also the 16-token suffix
+    // and the markers.
+    let (prefix_first, r) = read_again(FimOrder::PrefixFirst);
+    assert!(prefix_first <= 28, "{prefix_first} tokens read again: {r:?}");
     e.set_settings(Settings { latency_budget_ms: 0, ..e.settings() }).unwrap();
     e.clear_completion_cache();
     let whole = e.complete("src/more.rs", &typed, cursor + 1, &Ticket::detached()).unwrap();
-    assert!(whole.prompt_tokens >= r.prompt_tokens + 32, "{whole:?} {r:?}");
+    assert!(whole.prompt_tokens >= r.prompt_tokens + 32, "without a budget the suffix is long");
+    let (suffix_first, r) = read_again(FimOrder::SuffixFirst);
+    assert!(suffix_first <= 8, "{suffix_first} tokens read again: {r:?}");
+    assert!(suffix_first + 10 <= prefix_first, "{suffix_first} against {prefix_first}");
 }
 
 /// A completion computed in the background (after an accepted ghost text) waits in the

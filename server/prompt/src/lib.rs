@@ -2,7 +2,7 @@
 //! the document around the cursor in the model family's fill-in-the-middle
 //! template, clipped to the model's context on token boundaries.
 
-pub use patois_types::{Chars, FimStyle, Tokens};
+pub use patois_types::{Chars, FimOrder, FimStyle, Tokens};
 use patois_types::{Citation, Item, Source};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,8 @@ pub struct Limits {
     /// many tokens, or as all the prefix may hold once it is clipped (1: as they are): the
     /// next lines written then leave the same items in, and the prompt's start cached.
     pub above_step: usize,
+    /// Where the suffix goes.
+    pub order: FimOrder,
 }
 
 impl Limits {
@@ -38,7 +40,8 @@ impl Limits {
     /// tokens: in prefix-suffix-middle order the suffix is computed again after every
     /// keystroke), context the rest.
     pub fn for_window(total: usize) -> Limits {
-        Limits { total, prefix: total / 2, suffix: (total / 16).min(64), above_step: 1 }
+        let suffix = (total / 16).min(64);
+        Limits { total, prefix: total / 2, suffix, above_step: 1, order: FimOrder::PrefixFirst }
     }
 }
 
@@ -153,7 +156,7 @@ fn head_offsets(tok: &dyn Tokens, text: &str, want: usize) -> Vec<(usize, usize)
 /// (the prefix at a line start where possible), context items are added whole, best
 /// first, while they fit.
 pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -> Prompt {
-    let overhead = tok.count(&style.render("", ""))
+    let overhead = tok.count(&style.render_in(limits.order, "", ""))
         + tok.count(&comment_block(input.comment, &format!("Path: {}", input.path)));
     let room = limits.total.saturating_sub(overhead);
     // Suffix: its first tokens.
@@ -202,8 +205,9 @@ pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -
         citations.push(it.citation.clone());
     }
     let head = comment_block(input.comment, &format!("Path: {}", input.path));
-    let stable = style.lead().len() + context.len() + head.len() + line_start;
-    let text = style.render(&format!("{context}{head}{prefix}"), suffix);
+    let before = style.before_prefix(limits.order, suffix).len();
+    let stable = before + context.len() + head.len() + line_start;
+    let text = style.render_in(limits.order, &format!("{context}{head}{prefix}"), suffix);
     Prompt {
         text,
         citations,
@@ -241,6 +245,10 @@ mod tests {
         assert_eq!(FimStyle::Qwen.render("a", "b"), "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>");
         assert_eq!(FimStyle::StarCoder.render("a", "b"), "<fim_prefix>a<fim_suffix>b<fim_middle>");
         assert_eq!(FimStyle::CodeLlama.render("a", "b"), "<PRE> a <SUF>b <MID>");
+        let spm = |style: FimStyle| style.render_in(FimOrder::SuffixFirst, "a", "b");
+        assert_eq!(spm(FimStyle::Qwen), "<|fim_prefix|><|fim_suffix|>b<|fim_middle|>a");
+        assert_eq!(spm(FimStyle::StarCoder), "<fim_prefix><fim_suffix>b<fim_middle>a");
+        assert_eq!(spm(FimStyle::CodeLlama), "<PRE> <SUF>b <MID> a");
         assert_eq!(
             FimStyle::detect(|t| t == "<|fim_prefix|>" || t == "<|fim_middle|>"),
             FimStyle::Qwen
@@ -269,19 +277,49 @@ mod tests {
     }
 
     #[test]
-    fn the_stable_part_ends_where_the_cursor_line_begins_in_every_style() {
+    fn the_stable_part_ends_where_the_cursor_line_begins_in_every_style_and_order() {
         let items = [item("src/store.rs", "pub struct Store;")];
-        for style in [FimStyle::Qwen, FimStyle::StarCoder, FimStyle::CodeLlama] {
+        let styles = [FimStyle::Qwen, FimStyle::StarCoder, FimStyle::CodeLlama];
+        for (style, order) in styles.iter().flat_map(|s| ORDERS.map(|o| (*s, o))) {
             let at = |prefix| {
                 let input =
                     Input { path: "m.rs", comment: "//", prefix, suffix: "\n}", items: &items };
-                build(style, &input, Limits::for_window(4096), &Chars)
+                build(style, &input, Limits { order, ..Limits::for_window(4096) }, &Chars)
             };
             let p = at("fn main() {\n    let s = ");
-            assert!(p.text[..p.stable].ends_with("fn main() {\n"), "{style:?}: {:?}", p.text);
+            let why = format!("{style:?} {order:?}: {:?}", p.text);
+            assert!(p.text[..p.stable].ends_with("fn main() {\n"), "{why}");
+            assert!(p.text.contains("\n}"), "{why}: the suffix is in");
             let typed_on = at("fn main() {\n    let s = Store");
-            assert_eq!(typed_on.text[..typed_on.stable], p.text[..p.stable], "{style:?}");
+            assert_eq!(typed_on.text[..typed_on.stable], p.text[..p.stable], "{why}");
         }
+    }
+
+    const ORDERS: [FimOrder; 2] = [FimOrder::PrefixFirst, FimOrder::SuffixFirst];
+
+    /// How much of `b` starts as `a` does, in bytes.
+    fn shared(a: &str, b: &str) -> usize {
+        a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
+    }
+
+    #[test]
+    fn suffix_first_a_keystroke_changes_only_the_end_of_the_prompt() {
+        let at = |order, prefix| {
+            let suffix = "\n    s.flush();\n}\n";
+            let input = Input { path: "m.rs", comment: "//", prefix, suffix, items: &[] };
+            build(FimStyle::Qwen, &input, Limits { order, ..Limits::for_window(4096) }, &Chars)
+        };
+        let (before, after) = ("fn main() {\n    let s = St", "fn main() {\n    let s = Sto");
+        let suffix_first = [at(FimOrder::SuffixFirst, before), at(FimOrder::SuffixFirst, after)];
+        assert_eq!(
+            suffix_first[0].text,
+            "<|fim_prefix|><|fim_suffix|>\n    s.flush();\n}\n<|fim_middle|>// Path: m.rs\nfn main() {\n    let s = St"
+        );
+        let kept = shared(&suffix_first[0].text, &suffix_first[1].text);
+        assert_eq!(&suffix_first[1].text[kept..], "o", "typing appends");
+        let prefix_first = [at(FimOrder::PrefixFirst, before), at(FimOrder::PrefixFirst, after)];
+        let kept = shared(&prefix_first[0].text, &prefix_first[1].text);
+        assert!(prefix_first[1].text[kept..].contains("s.flush()"), "the suffix is read again");
     }
 
     #[test]
@@ -302,7 +340,13 @@ mod tests {
             build(
                 FimStyle::Qwen,
                 &input,
-                Limits { total: 700, prefix: 350, suffix: 16, above_step: 1 },
+                Limits {
+                    total: 700,
+                    prefix: 350,
+                    suffix: 16,
+                    above_step: 1,
+                    order: FimOrder::PrefixFirst,
+                },
                 &Chars,
             )
         };
@@ -322,7 +366,13 @@ mod tests {
             let prefix: String = (0..lines).map(|i| format!("let v{i:03} = {i};\n")).collect();
             let input =
                 Input { path: "m.rs", comment: "//", prefix: &prefix, suffix: "}", items: &items };
-            let limits = Limits { total: 1200, prefix: 600, suffix: 16, above_step };
+            let limits = Limits {
+                total: 1200,
+                prefix: 600,
+                suffix: 16,
+                above_step,
+                order: FimOrder::PrefixFirst,
+            };
             build(FimStyle::Qwen, &input, limits, &Chars).citations
         };
         // Short prefixes (in steps), then clipped ones (as much as the prefix may hold).
@@ -343,7 +393,13 @@ mod tests {
         let items = [item("a.rs", &"x".repeat(300)), item("b.rs", "short")];
         let input =
             Input { path: "m.rs", comment: "//", prefix: &prefix, suffix: &suffix, items: &items };
-        let limits = Limits { total: 400, prefix: 200, suffix: 50, above_step: 1 };
+        let limits = Limits {
+            total: 400,
+            prefix: 200,
+            suffix: 50,
+            above_step: 1,
+            order: FimOrder::PrefixFirst,
+        };
         let p = build(FimStyle::StarCoder, &input, limits, &Chars);
         assert!(Chars.count(&p.text) <= 400, "{}", Chars.count(&p.text));
         assert!(

@@ -87,6 +87,20 @@ pub struct Item {
     pub score: Score,
 }
 
+/// Where the document's two sides go in a fill-in-the-middle prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FimOrder {
+    /// Prefix, suffix, middle: a keystroke changes the prefix, so the model reads the
+    /// suffix after it again.
+    #[default]
+    PrefixFirst,
+    /// Suffix, prefix, middle, written as the fill-in-the-middle paper's SPM mode (the
+    /// middle tag before the prefix, which the middle continues): typing only appends to
+    /// what the model has read.
+    SuffixFirst,
+}
+
 /// Fill-in-the-middle templates of the model families patois knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,23 +129,46 @@ impl FimStyle {
         }
     }
 
-    /// What [`FimStyle::render`] writes before the prefix.
-    pub fn lead(self) -> &'static str {
-        match self {
-            FimStyle::Qwen => "<|fim_prefix|>",
-            FimStyle::StarCoder => "<fim_prefix>",
-            FimStyle::CodeLlama => "<PRE> ",
-            FimStyle::PrefixOnly => "",
+    /// What [`FimStyle::render_in`] writes before the prefix.
+    pub fn before_prefix(self, order: FimOrder, suffix: &str) -> String {
+        match (order, self) {
+            (_, FimStyle::PrefixOnly) => String::new(),
+            (FimOrder::PrefixFirst, FimStyle::Qwen) => "<|fim_prefix|>".into(),
+            (FimOrder::PrefixFirst, FimStyle::StarCoder) => "<fim_prefix>".into(),
+            (FimOrder::PrefixFirst, FimStyle::CodeLlama) => "<PRE> ".into(),
+            (FimOrder::SuffixFirst, FimStyle::Qwen) => {
+                format!("<|fim_prefix|><|fim_suffix|>{suffix}<|fim_middle|>")
+            }
+            (FimOrder::SuffixFirst, FimStyle::StarCoder) => {
+                format!("<fim_prefix><fim_suffix>{suffix}<fim_middle>")
+            }
+            (FimOrder::SuffixFirst, FimStyle::CodeLlama) => format!("<PRE> <SUF>{suffix} <MID> "),
         }
     }
 
-    /// Wraps `prefix` and `suffix` in the template.
+    /// Wraps `prefix` and `suffix` in the template, prefix first.
     pub fn render(self, prefix: &str, suffix: &str) -> String {
-        match self {
-            FimStyle::Qwen => format!("<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"),
-            FimStyle::StarCoder => format!("<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>"),
-            FimStyle::CodeLlama => format!("<PRE> {prefix} <SUF>{suffix} <MID>"),
-            FimStyle::PrefixOnly => prefix.to_string(),
+        self.render_in(FimOrder::PrefixFirst, prefix, suffix)
+    }
+
+    /// Wraps `prefix` and `suffix` in the template, in `order`.
+    pub fn render_in(self, order: FimOrder, prefix: &str, suffix: &str) -> String {
+        let before = self.before_prefix(order, suffix);
+        match (order, self) {
+            (_, FimStyle::PrefixOnly) => prefix.to_string(),
+            (FimOrder::PrefixFirst, FimStyle::Qwen) => {
+                format!("{before}{prefix}<|fim_suffix|>{suffix}<|fim_middle|>")
+            }
+            (FimOrder::PrefixFirst, FimStyle::StarCoder) => {
+                format!("{before}{prefix}<fim_suffix>{suffix}<fim_middle>")
+            }
+            (FimOrder::PrefixFirst, FimStyle::CodeLlama) => {
+                format!("{before}{prefix} <SUF>{suffix} <MID>")
+            }
+            // The middle follows the prefix directly, as these families were trained.
+            (FimOrder::SuffixFirst, _) => {
+                format!("{before}{prefix}")
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! completion can afford so that its first line arrives within `latency_budget_ms`.
 
 use patois_generate::{Backend, GenOptions, Mode};
+use patois_prompt::FimOrder;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
@@ -77,9 +78,15 @@ const BACKGROUND_SLICE_MS: f64 = 40.0;
 /// The smallest background batch: fewer tokens per batch waste most of the CPU.
 pub(crate) const MIN_BACKGROUND_BATCH: usize = 8;
 
-/// Prompt tokens a keystroke makes the model read again in a warm prompt: the suffix
-/// (after the cursor in prefix-suffix-middle order, short under a budget) and the key.
-const KEYSTROKE_TOKENS: usize = super::BUDGET_SUFFIX + 2;
+/// Prompt tokens a keystroke makes the model read again in a warm prompt: the key's (its
+/// word tokenized anew), and in prefix-suffix-middle order the suffix after it (short
+/// under a budget).
+fn keystroke_tokens(order: FimOrder) -> usize {
+    match order {
+        FimOrder::PrefixFirst => super::BUDGET_SUFFIX + 2,
+        FimOrder::SuffixFirst => 2,
+    }
+}
 
 impl Speed {
     /// Prompt tokens per batch of a background prefill: what this machine reads in
@@ -91,8 +98,8 @@ impl Speed {
 
     /// Milliseconds from a keystroke to a first line of ghost text, the prompt otherwise
     /// in the model's cache: what decides whether a model is fast enough here.
-    pub fn keystroke_ms(&self) -> f64 {
-        let prefill = KEYSTROKE_TOKENS as f64 / self.prefill_tokens_per_s.max(1e-3);
+    pub fn keystroke_ms(&self, order: FimOrder) -> f64 {
+        let prefill = keystroke_tokens(order) as f64 / self.prefill_tokens_per_s.max(1e-3);
         let decode = FIRST_LINE_TOKENS as f64 / self.decode_tokens_per_s.max(1e-3);
         (prefill + decode) * 1e3
     }

@@ -371,8 +371,13 @@ pub fn run(
         }
         if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
             eprintln!(
-                "[{i}] {}\n  want {:?}\n  got  {:?}\n  bare {:?}\n  copy {:?}",
-                t.path, t.target, r.text, r0.text, copied
+                "[{i}] {} sim {:.3}\n  want {:?}\n  got  {:?}\n  bare {:?}\n  copy {:?}",
+                t.path,
+                with.sim.last().copied().unwrap_or_default(),
+                t.target,
+                r.text,
+                r0.text,
+                copied
             );
         }
     }

@@ -42,6 +42,10 @@ pub struct TypingArgs {
     /// the typed checkout) [default: its setting].
     #[arg(long)]
     pub prompt_tokens: Option<usize>,
+    /// More settings for the server, in `patois.toml`'s syntax (written into the typed
+    /// checkout with `prompt_tokens`), e.g. `fim_order = "suffix_first"`.
+    #[arg(long)]
+    pub settings: Option<String>,
     /// Run one busy process beside the server (as a compiler or rust-analyzer would).
     #[arg(long)]
     pub busy: bool,
@@ -352,8 +356,10 @@ pub fn run(args: TypingArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => std::env::current_exe()?,
     };
-    if let Some(n) = args.prompt_tokens {
-        std::fs::write(split.base_dir.join("patois.toml"), format!("prompt_tokens = {n}\n"))?;
+    let prompt_tokens = args.prompt_tokens.map(|n| format!("prompt_tokens = {n}"));
+    let toml: Vec<String> = prompt_tokens.into_iter().chain(args.settings.clone()).collect();
+    if !toml.is_empty() {
+        std::fs::write(split.base_dir.join("patois.toml"), toml.join("\n") + "\n")?;
     }
     let mut c = Client::start(&exe, &split.base_dir);
     let mut options = json!({ "model": args.model.as_ref().map(|m| m.display().to_string()).unwrap_or_default() });

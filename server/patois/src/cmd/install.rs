@@ -76,9 +76,9 @@ pub(crate) fn fit(
     home: &std::path::Path,
     only: Option<&Entry>,
 ) -> Result<()> {
-    let budget = patois_engine::Settings::from_repo(std::path::Path::new("."))
-        .unwrap_or_default()
-        .latency_budget_ms;
+    let settings =
+        patois_engine::Settings::from_repo(std::path::Path::new(".")).unwrap_or_default();
+    let budget = settings.latency_budget_ms;
     let cpu = patois_models::this_cpu();
     for entry in catalogue.models.iter().filter(|m| only.is_none_or(|o| o.name == m.name)) {
         let Some(path) = entry.installed_in(home) else { continue };
@@ -89,7 +89,7 @@ pub(crate) fn fit(
             decode_tokens_per_s: speed.decode_tokens_per_s,
         };
         measured.save(entry, home)?;
-        let ms = speed.keystroke_ms();
+        let ms = speed.keystroke_ms(settings.fim_order);
         let verdict = if budget == 0 || ms <= budget as f64 { "fits" } else { "is over" };
         println!(
             "{} on {cpu}: {:.0} prompt tokens/s, {:.0} tokens/s written; a first line after a \

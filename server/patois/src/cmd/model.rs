@@ -176,7 +176,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
             v.prefill_tokens_per_s,
             v.decode_tokens_per_s,
             s.latency_budget_ms,
-            v.keystroke_ms()
+            s.keystroke_ms.unwrap_or_default()
         );
     }
     if let Some(d) = &s.drift {
