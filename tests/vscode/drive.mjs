@@ -126,13 +126,12 @@ async function main() {
   step.name = "the status bar shows the model and the index";
   // The item's accessible label is its text and its tooltip.
   const wantModel = env("PATOIS_MODEL_LABEL");
-  const labels = async () => {
-    const out = [];
-    for (const item of await page.locator(".statusbar-item", { hasText: "patois" }).all()) {
-      out.push((await item.getAttribute("aria-label")) ?? "");
-    }
-    return out;
-  };
+  // Read at once: an item that goes away between listing and reading (the indexing
+  // progress) would otherwise leave a locator waiting for it.
+  const labels = () =>
+    page
+      .locator(".statusbar-item", { hasText: "patois" })
+      .evaluateAll((items) => items.map((item) => item.getAttribute("aria-label") ?? ""));
   await waitFor("the patois status item to show the loaded model", async () =>
     (await labels()).some((l) => l.startsWith("check") && l.includes(`model: ${wantModel}`)),
   120000).catch(async (e) => {
