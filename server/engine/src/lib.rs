@@ -18,7 +18,7 @@ mod tally;
 mod ticket;
 pub use answer::{Answer, AnswerSource};
 pub use ask::{Asked, Question};
-pub use completion::budget::{measure_model, Speed};
+pub use completion::budget::{measure_model, Fit, Speed, KEEPS_UP_MS};
 pub use completion::Run;
 pub use dates::{format_date, parse_date};
 pub use error::{Error, Result};

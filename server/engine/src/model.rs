@@ -5,6 +5,7 @@ use crate::{
     adapter_dir, budget, builtin_model_dir, lock, read, write, BackendKind, Engine, Error, Result,
     Settings, Speed, GGUF_ADAPTER,
 };
+use budget::Fit;
 use patois_generate::openai::{RemoteBackend, RemoteOptions};
 use patois_generate::Error as GenError;
 use patois_generate::{
@@ -82,26 +83,37 @@ impl Engine {
     /// The best installed catalogue model measured fast enough for the latency budget on
     /// this machine (`patois model install` measures), when there is one.
     fn fastest_fitting(&self, catalogue: &patois_models::Catalogue) -> Option<ModelChoice> {
-        let budget = self.settings().latency_budget_ms as f64;
-        catalogue.best_first.iter().find_map(|name| {
-            let entry = catalogue.get(name).ok()?;
-            let path = entry.installed_in(&self.models_home)?;
-            let m = patois_models::Measured::load(entry, &self.models_home)?;
+        let settings = self.settings();
+        let (budget, order) = (settings.latency_budget_ms, settings.fim_order);
+        let mut passed_over = Vec::new();
+        for name in &catalogue.best_first {
+            let Some(entry) = catalogue.get(name).ok() else { continue };
+            let Some(path) = entry.installed_in(&self.models_home) else { continue };
+            let Some(m) = patois_models::Measured::load(entry, &self.models_home) else {
+                continue;
+            };
             let speed = Speed {
                 prefill_tokens_per_s: m.prefill_tokens_per_s,
                 decode_tokens_per_s: m.decode_tokens_per_s,
             };
-            let ms = speed.keystroke_ms(self.settings().fim_order);
-            (budget == 0.0 || ms <= budget).then(|| ModelChoice {
-                path,
-                source: format!(
-                    "{name}, the best installed model that fits the latency budget here \
-                     (a first line after a keystroke: {ms:.0} ms of {budget:.0}, measured at \
-                     install on {})",
-                    m.cpu
-                ),
-            })
-        })
+            let ms = speed.keystroke_ms(order);
+            let why = match speed.fit(budget, order) {
+                Fit::Fits => {
+                    let passed_over: String = passed_over.iter().map(|p| format!("; {p}")).collect();
+                    let source = format!(
+                        "{name}, the best installed model that fits the latency budget here and \
+                         keeps up with typing (a first line after a keystroke: {ms:.0} ms, \
+                         budget {budget} ms, measured at install on {}){passed_over}",
+                        m.cpu
+                    );
+                    return Some(ModelChoice { path, source });
+                }
+                Fit::OverBudget => "over the latency budget",
+                Fit::FallsBehind => "too slow to keep up with typing",
+            };
+            passed_over.push(format!("{name} passed over: {ms:.0} ms, {why}"));
+        }
+        None
     }
 
     /// The model path in effect (see [`Engine::model_choice`]).

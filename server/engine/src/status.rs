@@ -53,6 +53,7 @@ impl Engine {
         let settings = self.settings();
         let model = read(&self.generator).as_ref().map(|g| g.info().clone());
         let full_prompt_window = model.as_ref().map(|m| settings.prompt_window(m.context));
+        let speed = self.speed.get();
         Status {
             root: self.root().to_path_buf(),
             index_dir: self.index.dir().to_path_buf(),
@@ -69,8 +70,8 @@ impl Engine {
             adapter,
             adapter_note: read(&self.adapter_note).clone(),
             drift: self.drift(),
-            speed: self.speed.get(),
-            keystroke_ms: self.speed.get().map(|s| s.keystroke_ms(settings.fim_order)),
+            speed,
+            keystroke_ms: speed.map(|s| s.keystroke_ms(settings.fim_order)),
             latency_budget_ms: settings.latency_budget_ms,
             prompt_window: *lock(&self.last_window),
             full_prompt_window,

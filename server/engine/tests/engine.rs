@@ -337,9 +337,9 @@ fn the_budget_shrinks_the_prompt_when_the_measured_speed_is_low() {
     assert!((2..=24).contains(&line_and_suffix), "{warmed:?}");
 }
 
-/// Under a latency budget the suffix is short: after a warm-up, a keystroke makes the model
-/// read again only the cursor's line and that suffix (it follows the prefix in the prompt),
-/// with the whole window kept; without a budget the suffix is whole.
+/// After a warm-up, a keystroke makes the model read again only the cursor's line, with the
+/// whole window kept: prefix first also the suffix that follows it (short under a latency
+/// budget, whole without one), suffix first only the line, since the suffix comes before.
 #[test]
 fn under_a_budget_a_keystroke_recomputes_only_the_cursor_line_and_a_short_suffix() {
     use patois_engine::Speed;

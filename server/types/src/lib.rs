@@ -151,25 +151,27 @@ impl FimStyle {
         self.render_in(FimOrder::PrefixFirst, prefix, suffix)
     }
 
+    /// What follows the prefix in `order`: the suffix and the middle marker prefix first,
+    /// nothing suffix first (the middle continues the prefix directly; for Qwen this layout
+    /// was chosen by the quality benchmark).
+    pub fn after_prefix(self, order: FimOrder, suffix: &str) -> String {
+        match (order, self) {
+            (_, FimStyle::PrefixOnly) | (FimOrder::SuffixFirst, _) => String::new(),
+            (FimOrder::PrefixFirst, FimStyle::Qwen) => {
+                format!("<|fim_suffix|>{suffix}<|fim_middle|>")
+            }
+            (FimOrder::PrefixFirst, FimStyle::StarCoder) => {
+                format!("<fim_suffix>{suffix}<fim_middle>")
+            }
+            (FimOrder::PrefixFirst, FimStyle::CodeLlama) => format!(" <SUF>{suffix} <MID>"),
+        }
+    }
+
     /// Wraps `prefix` and `suffix` in the template, in `order`.
     pub fn render_in(self, order: FimOrder, prefix: &str, suffix: &str) -> String {
         let before = self.before_prefix(order, suffix);
-        match (order, self) {
-            (_, FimStyle::PrefixOnly) => prefix.to_string(),
-            (FimOrder::PrefixFirst, FimStyle::Qwen) => {
-                format!("{before}{prefix}<|fim_suffix|>{suffix}<|fim_middle|>")
-            }
-            (FimOrder::PrefixFirst, FimStyle::StarCoder) => {
-                format!("{before}{prefix}<fim_suffix>{suffix}<fim_middle>")
-            }
-            (FimOrder::PrefixFirst, FimStyle::CodeLlama) => {
-                format!("{before}{prefix} <SUF>{suffix} <MID>")
-            }
-            // The middle follows the prefix directly, as these families were trained.
-            (FimOrder::SuffixFirst, _) => {
-                format!("{before}{prefix}")
-            }
-        }
+        let after = self.after_prefix(order, suffix);
+        format!("{before}{prefix}{after}")
     }
 
     /// Tokens that end a middle.

