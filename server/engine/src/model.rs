@@ -99,7 +99,8 @@ impl Engine {
             let ms = speed.keystroke_ms(order);
             let why = match speed.fit(budget, order) {
                 Fit::Fits => {
-                    let passed_over: String = passed_over.iter().map(|p| format!("; {p}")).collect();
+                    let passed_over: String =
+                        passed_over.iter().map(|p| format!("; {p}")).collect();
                     let source = format!(
                         "{name}, the best installed model that fits the latency budget here and \
                          keeps up with typing (a first line after a keystroke: {ms:.0} ms, \
