@@ -63,14 +63,20 @@ impl Engine {
                 None => ModelChoice { path: p, source: settings.into() },
             };
         }
-        if let Some(choice) = self.fastest_fitting(&catalogue) {
-            return choice;
-        }
+        let passed_over = match self.fastest_fitting(&catalogue) {
+            Ok(choice) => return choice,
+            Err(passed_over) => passed_over,
+        };
         let default = catalogue.default_entry();
         if let Some(p) = default.installed_in(&self.models_home) {
+            let why = if passed_over.is_empty() {
+                String::new()
+            } else {
+                format!(" (no installed model fits here: {})", passed_over.join("; "))
+            };
             return ModelChoice {
                 path: p,
-                source: format!("the installed default model {}", default.name),
+                source: format!("the installed default model {}{why}", default.name),
             };
         }
         let builtin = builtin_model_dir(self.index.dir());
@@ -80,9 +86,13 @@ impl Engine {
         }
     }
 
-    /// The best installed catalogue model measured fast enough for the latency budget on
-    /// this machine (`patois model install` measures), when there is one.
-    fn fastest_fitting(&self, catalogue: &patois_models::Catalogue) -> Option<ModelChoice> {
+    /// The best installed catalogue model measured fast enough for the latency budget and
+    /// to keep up with typing on this machine (`patois model install` measures), else why
+    /// each measured one was passed over.
+    fn fastest_fitting(
+        &self,
+        catalogue: &patois_models::Catalogue,
+    ) -> std::result::Result<ModelChoice, Vec<String>> {
         let settings = self.settings();
         let (budget, order) = (settings.latency_budget_ms, settings.fim_order);
         let mut passed_over = Vec::new();
@@ -107,14 +117,14 @@ impl Engine {
                          budget {budget} ms, measured at install on {}){passed_over}",
                         m.cpu
                     );
-                    return Some(ModelChoice { path, source });
+                    return Ok(ModelChoice { path, source });
                 }
                 Fit::OverBudget => "over the latency budget",
                 Fit::FallsBehind => "too slow to keep up with typing",
             };
             passed_over.push(format!("{name} passed over: {ms:.0} ms, {why}"));
         }
-        None
+        Err(passed_over)
     }
 
     /// The model path in effect (see [`Engine::model_choice`]).

@@ -196,6 +196,51 @@ fn patois_toml_sets_keys_and_rejects_unknown_ones() {
     assert!(err.contains("patois.toml") && err.contains("max_tokenz"), "{err}");
 }
 
+/// Without a model in the settings, the best installed catalogue model that keeps up with
+/// typing here runs; the status names the better ones passed over and why, also when none
+/// fits and the installed default runs.
+#[test]
+fn the_best_installed_model_that_keeps_up_with_typing_runs() {
+    let (fx, _) = setup();
+    let home = fx.root().join("home");
+    let catalogue = patois_models::Catalogue::builtin();
+    let install = |name: &str, prefill: f64, decode: f64| {
+        let entry = catalogue.get(name).unwrap().clone();
+        let file = entry.path_in(&home);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::File::create(&file).unwrap().set_len(entry.size).unwrap();
+        let cpu = "test CPU".to_string();
+        let measured = patois_models::Measured {
+            cpu,
+            prefill_tokens_per_s: prefill,
+            decode_tokens_per_s: decode,
+        };
+        measured.save(&entry, &home).unwrap();
+        file
+    };
+    let large = install("qwen2.5-coder-1.5b", 94.0, 33.0);
+    let small = install("qwen2.5-coder-0.5b", 215.0, 52.0);
+    let ix = Index::open(fx.root(), &fx.root().join(".patois")).unwrap();
+    let e = Engine::new(ix, Settings::default()).with_models_home(home.clone());
+    let chosen = e.model_choice();
+    assert_eq!(chosen.path, small, "{}", chosen.source);
+    assert!(chosen.source.contains("qwen2.5-coder-1.5b passed over"), "{}", chosen.source);
+    assert!(chosen.source.contains("keep up with typing"), "{}", chosen.source);
+    let fast = patois_models::Measured {
+        cpu: "test CPU".into(),
+        prefill_tokens_per_s: 2000.0,
+        decode_tokens_per_s: 200.0,
+    };
+    fast.save(catalogue.get("qwen2.5-coder-1.5b").unwrap(), &home).unwrap();
+    assert_eq!(e.model_choice().path, large, "a fast machine runs the larger model");
+    install("qwen2.5-coder-1.5b", 40.0, 8.0);
+    install("qwen2.5-coder-0.5b", 90.0, 27.0);
+    let fallback = e.model_choice();
+    assert_eq!(fallback.path, small, "{}", fallback.source);
+    assert!(fallback.source.contains("no installed model fits"), "{}", fallback.source);
+    assert!(fallback.source.contains("over the latency budget"), "{}", fallback.source);
+}
+
 #[test]
 fn the_model_comes_from_settings_then_the_installed_default_then_the_built_in_model() {
     let (fx, e) = setup();
