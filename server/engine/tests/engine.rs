@@ -209,7 +209,7 @@ fn the_best_installed_model_that_keeps_up_with_typing_runs() {
         let file = entry.path_in(&home);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::File::create(&file).unwrap().set_len(entry.size).unwrap();
-        let cpu = "test CPU".to_string();
+        let cpu = patois_models::this_cpu();
         let measured = patois_models::Measured {
             cpu,
             prefill_tokens_per_s: prefill,
@@ -227,7 +227,7 @@ fn the_best_installed_model_that_keeps_up_with_typing_runs() {
     assert!(chosen.source.contains("qwen2.5-coder-1.5b passed over"), "{}", chosen.source);
     assert!(chosen.source.contains("keep up with typing"), "{}", chosen.source);
     let fast = patois_models::Measured {
-        cpu: "test CPU".into(),
+        cpu: patois_models::this_cpu(),
         prefill_tokens_per_s: 2000.0,
         decode_tokens_per_s: 200.0,
     };
