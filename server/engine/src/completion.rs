@@ -390,11 +390,11 @@ impl Engine {
         t0: Instant,
         run: Run,
     ) -> Fitted {
-        let full = settings.prompt_window(g.info().context);
         let budget_ms = settings.latency_budget_ms;
         // Under a budget, in prefix-suffix-middle order, the suffix is short: it is computed
         // again after every keystroke, while the context and the prefix stay cached.
         let budgeted = budget_ms > 0 && matches!(run, Run::Foreground | Run::Warm);
+        let full = self.full_window(settings, g.info().context, budgeted);
         let order = settings.fim_order;
         let suffix_cap =
             if budgeted && order == FimOrder::PrefixFirst { BUDGET_SUFFIX } else { usize::MAX };
@@ -430,6 +430,17 @@ impl Engine {
         // Windows in steps, so that the next request's prompt is likely the same.
         let window = (allowed / WINDOW_STEP * WINDOW_STEP).max(MIN_WINDOW);
         Fitted { prompt: build_at(window), window, full, deadline }
+    }
+
+    /// The largest prompt a completion may have: the settings' window, under the latency
+    /// budget at most what this machine prefills while the user pauses (see
+    /// [`budget::Speed::warm_window`]).
+    pub(crate) fn full_window(&self, settings: &Settings, context: usize, budgeted: bool) -> usize {
+        let window = settings.prompt_window(context);
+        match self.speed.at_load().filter(|_| budgeted && settings.latency_budget_ms > 0) {
+            Some(speed) => window.min(speed.warm_window(settings.latency_budget_ms)),
+            None => window,
+        }
     }
 
     /// The line that follows the cursor's two previous lines elsewhere in the repository,

@@ -107,7 +107,7 @@ impl Engine {
                 decode_tokens_per_s: m.decode_tokens_per_s,
             };
             let ms = speed.keystroke_ms(order);
-            let why = match speed.fit(budget, order) {
+            let why = match Fit::of(ms, budget) {
                 Fit::Fits => {
                     let passed_over: String =
                         passed_over.iter().map(|p| format!("; {p}")).collect();

@@ -37,7 +37,9 @@ pub struct Status {
     pub keystroke_ms: Option<f64>,
     /// The latency budget in effect (milliseconds; 0: none).
     pub latency_budget_ms: u64,
-    /// The prompt size the last completion was allowed, and the most the settings allow.
+    /// The prompt size the last completion was allowed, and the largest completions have
+    /// here (the settings' window, under the budget at most what this machine prefills
+    /// while the user pauses).
     pub prompt_window: Option<usize>,
     pub full_prompt_window: Option<usize>,
     /// How the model's runs went since the server started.
@@ -52,7 +54,8 @@ impl Engine {
         let adapter = self.adapter_path();
         let settings = self.settings();
         let model = read(&self.generator).as_ref().map(|g| g.info().clone());
-        let full_prompt_window = model.as_ref().map(|m| settings.prompt_window(m.context));
+        let full_prompt_window =
+            model.as_ref().map(|m| self.full_window(&settings, m.context, true));
         let speed = self.speed.get();
         Status {
             root: self.root().to_path_buf(),

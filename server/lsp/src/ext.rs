@@ -287,7 +287,8 @@ pub struct StatusReport {
     /// The prompt size (tokens) the last completion was allowed by the budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_window: Option<usize>,
-    /// The prompt size the settings allow (what a fast enough machine uses).
+    /// The largest prompt completions have here: the settings' window, under the latency
+    /// budget at most what this machine prefills while the user pauses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_prompt_window: Option<usize>,
     /// The model's runs since the server started: answers, warm-ups and completions

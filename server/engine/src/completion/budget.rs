@@ -25,10 +25,11 @@ pub(crate) const FIRST_LINE_TOKENS: usize = 10;
 /// The smallest prompt worth sending: the cursor's few lines and the FIM markers.
 pub(crate) const MIN_WINDOW: usize = 96;
 
-/// The running estimate of [`Speed`].
+/// The running estimate of [`Speed`], and the speed measured when the model loaded.
 #[derive(Default)]
 pub(crate) struct SpeedMeter {
     speed: Mutex<Option<Speed>>,
+    at_load: Mutex<Option<Speed>>,
 }
 
 impl SpeedMeter {
@@ -36,9 +37,16 @@ impl SpeedMeter {
         *crate::lock(&self.speed)
     }
 
+    /// The speed measured when the model loaded: what sizes the prompt's largest window,
+    /// which must not move with every request (the model's cache of it would be lost).
+    pub(crate) fn at_load(&self) -> Option<Speed> {
+        *crate::lock(&self.at_load)
+    }
+
     /// Replaces the estimate (a new model, or a speed given by a test).
     pub(crate) fn set(&self, speed: Option<Speed>) {
         *crate::lock(&self.speed) = speed;
+        *crate::lock(&self.at_load) = speed;
     }
 
     /// Folds in one completion: `new_tokens` prefilled in `prefill_ms`, `decoded` tokens
@@ -88,7 +96,24 @@ fn keystroke_tokens(order: FimOrder) -> usize {
     }
 }
 
+/// How many latency budgets the largest prompt under the budget may take to prefill from
+/// an empty cache: the warm-ups that run while the user pauses fill it within the first
+/// lines typed in a new place. `patois bench typing --blocks` on the tuning half (the 0.5B
+/// here, about 215 prompt tokens/s at load, budget 1,000 ms) saved the most keystrokes
+/// with a 336-token prompt, about 1.6 budgets: click 23.9%, cobra 29.2%, against 24.1% and
+/// 24.9% with 256 tokens, 18.0% and 21.6% with 592, and 19.9% and 23.9% with the settings'
+/// 976.
+const WARM_BUDGETS: f64 = 1.6;
+
 impl Speed {
+    /// The largest prompt under a latency budget of `budget_ms`, in tokens: what this
+    /// machine prefills in [`WARM_BUDGETS`] budgets, in steps of [`super::WINDOW_STEP`]
+    /// (at least [`MIN_WINDOW`]).
+    pub(crate) fn warm_window(&self, budget_ms: u64) -> usize {
+        let tokens = self.prefill_tokens_per_s * budget_ms as f64 / 1e3 * WARM_BUDGETS;
+        (tokens as usize / super::WINDOW_STEP * super::WINDOW_STEP).max(MIN_WINDOW)
+    }
+
     /// Prompt tokens per batch of a background prefill: what this machine reads in
     /// [`BACKGROUND_SLICE_MS`] (at least [`MIN_BACKGROUND_BATCH`], at most 64).
     pub(crate) fn background_batch(&self) -> usize {
@@ -123,20 +148,27 @@ pub enum Fit {
     FallsBehind,
 }
 
-impl Speed {
-    /// How a model of this speed fits a latency budget of `budget_ms` (0: none) with
-    /// prompts in `order`.
-    pub fn fit(&self, budget_ms: u64, order: FimOrder) -> Fit {
-        let ms = self.keystroke_ms(order);
+impl Fit {
+    /// How a model whose first line after a keystroke takes `keystroke_ms` (see
+    /// [`Speed::keystroke_ms`]) fits a latency budget of `budget_ms` (0: none).
+    pub fn of(keystroke_ms: f64, budget_ms: u64) -> Fit {
         if budget_ms == 0 {
             Fit::Fits
-        } else if ms > budget_ms as f64 {
+        } else if keystroke_ms > budget_ms as f64 {
             Fit::OverBudget
-        } else if ms > KEEPS_UP_MS {
+        } else if keystroke_ms > KEEPS_UP_MS {
             Fit::FallsBehind
         } else {
             Fit::Fits
         }
+    }
+}
+
+impl Speed {
+    /// How a model of this speed fits a latency budget of `budget_ms` (0: none) with
+    /// prompts in `order`.
+    pub fn fit(&self, budget_ms: u64, order: FimOrder) -> Fit {
+        Fit::of(self.keystroke_ms(order), budget_ms)
     }
 }
 
@@ -257,6 +289,15 @@ mod tests {
         assert_eq!(large.fit(1000, SuffixFirst), Fit::FallsBehind, "about 320 ms a line");
         assert_eq!(large.fit(200, SuffixFirst), Fit::OverBudget);
         assert_eq!(large.fit(0, SuffixFirst), Fit::Fits, "no budget, no limit");
+    }
+
+    #[test]
+    fn the_largest_prompt_under_a_budget_is_what_the_machine_warms_in_time() {
+        let here = Speed { prefill_tokens_per_s: 215.0, decode_tokens_per_s: 52.0 };
+        assert_eq!(here.warm_window(1000), 320, "about 1.6 budgets of prefill, in steps");
+        assert_eq!(here.warm_window(2000), 640, "a longer budget, a longer prompt");
+        let slow = Speed { prefill_tokens_per_s: 40.0, decode_tokens_per_s: 10.0 };
+        assert_eq!(slow.warm_window(1000), MIN_WINDOW, "never below the smallest prompt");
     }
 
     #[test]

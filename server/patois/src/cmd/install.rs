@@ -91,7 +91,7 @@ pub(crate) fn fit(
         };
         measured.save(entry, home)?;
         let ms = speed.keystroke_ms(settings.fim_order);
-        let verdict = match speed.fit(budget, settings.fim_order) {
+        let verdict = match Fit::of(ms, budget) {
             Fit::Fits => format!("fits the latency budget of {budget} ms and keeps up with typing"),
             Fit::OverBudget => format!("is over the latency budget of {budget} ms"),
             Fit::FallsBehind => format!(
