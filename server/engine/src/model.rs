@@ -127,6 +127,22 @@ impl Engine {
         Err(passed_over)
     }
 
+    /// The speed `patois model install` measured on this CPU for the catalogue model
+    /// installed at `path`, if it is one.
+    fn measured_at_install(&self, path: &Path) -> Option<Speed> {
+        let catalogue = patois_models::Catalogue::builtin();
+        let entry = catalogue
+            .best_first
+            .iter()
+            .filter_map(|n| catalogue.get(n).ok())
+            .find(|e| e.installed_in(&self.models_home).is_some_and(|p| p == path))?;
+        let m = patois_models::Measured::load(entry, &self.models_home)?;
+        Some(Speed {
+            prefill_tokens_per_s: m.prefill_tokens_per_s,
+            decode_tokens_per_s: m.decode_tokens_per_s,
+        })
+    }
+
     /// The model path in effect (see [`Engine::model_choice`]).
     pub fn model_path(&self) -> PathBuf {
         self.model_choice().path
@@ -253,6 +269,11 @@ impl Engine {
             Ok(g) => {
                 let local = g.info().backend.is_local();
                 self.speed.set(if local { budget::calibrate(g.as_ref()) } else { None });
+                // The install's measurement, taken with nothing else running, is a steadier
+                // base for the prompt's size than one taken while the index builds.
+                if let Some(installed) = self.measured_at_install(&stamp.0).filter(|_| local) {
+                    self.speed.set_at_load(installed);
+                }
                 *write(&self.generator) = Some(g.clone());
                 *write(&self.model_error) = None;
                 Ok(g)

@@ -37,8 +37,9 @@ impl SpeedMeter {
         *crate::lock(&self.speed)
     }
 
-    /// The speed measured when the model loaded: what sizes the prompt's largest window,
-    /// which must not move with every request (the model's cache of it would be lost).
+    /// The speed measured when the model loaded (or when it was installed): what sizes the
+    /// prompt's largest window, which must not move with every request (the model's cache
+    /// of it would be lost).
     pub(crate) fn at_load(&self) -> Option<Speed> {
         *crate::lock(&self.at_load)
     }
@@ -47,6 +48,11 @@ impl SpeedMeter {
     pub(crate) fn set(&self, speed: Option<Speed>) {
         *crate::lock(&self.speed) = speed;
         *crate::lock(&self.at_load) = speed;
+    }
+
+    /// Replaces the speed that sizes the largest prompt (see [`SpeedMeter::at_load`]).
+    pub(crate) fn set_at_load(&self, speed: Speed) {
+        *crate::lock(&self.at_load) = Some(speed);
     }
 
     /// Folds in one completion: `new_tokens` prefilled in `prefill_ms`, `decoded` tokens
