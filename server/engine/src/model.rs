@@ -23,6 +23,14 @@ pub struct ModelChoice {
     pub source: String,
 }
 
+/// The speed `patois model install` measured.
+fn speed_at_install(m: &patois_models::Measured) -> Speed {
+    Speed {
+        prefill_tokens_per_s: m.prefill_tokens_per_s,
+        decode_tokens_per_s: m.decode_tokens_per_s,
+    }
+}
+
 /// A model file as it was when loading it was tried.
 pub(crate) type ModelStamp = (PathBuf, Option<std::time::SystemTime>);
 
@@ -102,11 +110,7 @@ impl Engine {
             let Some(m) = patois_models::Measured::load(entry, &self.models_home) else {
                 continue;
             };
-            let speed = Speed {
-                prefill_tokens_per_s: m.prefill_tokens_per_s,
-                decode_tokens_per_s: m.decode_tokens_per_s,
-            };
-            let ms = speed.keystroke_ms(order);
+            let ms = speed_at_install(&m).keystroke_ms(order);
             let why = match Fit::of(ms, budget) {
                 Fit::Fits => {
                     let passed_over: String =
@@ -136,11 +140,7 @@ impl Engine {
             .iter()
             .filter_map(|n| catalogue.get(n).ok())
             .find(|e| e.installed_in(&self.models_home).is_some_and(|p| p == path))?;
-        let m = patois_models::Measured::load(entry, &self.models_home)?;
-        Some(Speed {
-            prefill_tokens_per_s: m.prefill_tokens_per_s,
-            decode_tokens_per_s: m.decode_tokens_per_s,
-        })
+        patois_models::Measured::load(entry, &self.models_home).map(|m| speed_at_install(&m))
     }
 
     /// The model path in effect (see [`Engine::model_choice`]).
