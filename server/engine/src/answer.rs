@@ -5,6 +5,7 @@
 use patois_generate::{Backend, ChatMessage, GenOptions, Mode, ModelFormat, Role, StopReason};
 use patois_retrieve::Citation;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -105,9 +106,9 @@ pub(crate) fn answer(
         return None;
     }
     let (text, _, dropped) = keep_real_citations(&c.text, in_prompt);
-    let text = whole_sentences(&text)?;
-    let (_, by_model, _) = keep_real_citations(text, in_prompt);
-    let (text, attributed) = attribute(text, &sources[..in_prompt]);
+    let text = cite_named_commits(whole_sentences(&text)?, &sources[..in_prompt]);
+    let (_, by_model, _) = keep_real_citations(&text, in_prompt);
+    let (text, attributed) = attribute(&text, &sources[..in_prompt]);
     let (text, cited, _) = keep_real_citations(&text, in_prompt);
     Some(Answer { text, cited, by_model, in_prompt, dropped, attributed, model: model_name(g) })
 }
@@ -187,44 +188,162 @@ const COMMON: &[&str] = &[
 ];
 
 /// The words of `text` that can tie a sentence to a source: 4 or more characters (names,
-/// paths, identifiers), not common in answers about code.
-fn telling_words(text: &str) -> std::collections::HashSet<String> {
+/// paths, identifiers), not common in answers about code, words of letters only by their
+/// [`stem`].
+fn telling_words(text: &str) -> HashSet<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| w.chars().count() >= 4)
         .map(str::to_lowercase)
         .filter(|w| !COMMON.contains(&w.as_str()))
+        .map(|w| stem(&w).to_string())
         .collect()
+}
+
+/// Endings taken off a word of letters so that the forms of one word meet ("defined",
+/// "defines", "definition": "defin").
+const ENDINGS: &[&str] = &["ition", "ing", "ed", "es", "s"];
+
+/// `word` without the first of [`ENDINGS`] it ends with, where 4 letters or more remain;
+/// names with digits or underscores stay whole.
+fn stem(word: &str) -> &str {
+    if !word.bytes().all(|b| b.is_ascii_lowercase()) {
+        return word;
+    }
+    ENDINGS.iter().find_map(|e| word.strip_suffix(e).filter(|rest| rest.len() >= 4)).unwrap_or(word)
 }
 
 /// What follows a marker patois added (the model did not write it), in the text as shown.
 pub const ADDED: &str = "†";
 
-/// Sentences of `text` without a marker, each tied to the one source that shares at least
-/// two telling words with it, more than any other source does: the marker, followed by
-/// [`ADDED`], goes before the sentence's full stop. Returns the text and how many markers
-/// were added.
+/// The shortest commit id prefix taken as naming a commit.
+const COMMIT_ID_MIN: usize = 7;
+
+/// The source whose commit `word` names (a hex prefix of at least [`COMMIT_ID_MIN`]
+/// characters of its id), numbered from 1.
+fn named_commit(word: &str, sources: &[AnswerSource]) -> Option<usize> {
+    let hex = word.len() >= COMMIT_ID_MIN && word.chars().all(|c| c.is_ascii_hexdigit());
+    let names =
+        |s: &AnswerSource| s.citation.commit.as_deref().is_some_and(|id| id.starts_with(word));
+    hex.then(|| sources.iter().position(names).map(|i| i + 1)).flatten()
+}
+
+/// Sentences without a marker that name a source's commit by its id (the model's way of
+/// citing it, "in commit 4bb03cd681", at times in brackets) get that source's marker
+/// before their full stop, as the model's own citation; brackets around the id go.
+fn cite_named_commits(text: &str, sources: &[AnswerSource]) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = sentence_end(rest).unwrap_or(rest.len());
+        let (sentence, after) = rest.split_at(end);
+        let mut words = sentence.split(|c: char| !c.is_ascii_alphanumeric());
+        let named = words.find_map(|w| named_commit(w, sources));
+        match named.filter(|_| !has_marker(sentence) && sentence.ends_with(['.', '!', '?'])) {
+            Some(n) => {
+                let id = |w: &str| named_commit(w, sources).is_some();
+                let body = unbracket(&sentence[..sentence.len() - 1], &id);
+                out.push_str(&format!("{body} [{n}]{}", &sentence[sentence.len() - 1..]));
+            }
+            None => out.push_str(sentence),
+        }
+        rest = after;
+    }
+    out
+}
+
+/// `text` with brackets taken off the words `is_id` accepts: `[4bb03cd681]` → `4bb03cd681`.
+fn unbracket(text: &str, is_id: &dyn Fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let inside = rest[open + 1..].find(']').map(|close| &rest[open + 1..open + 1 + close]);
+        out.push_str(&rest[..open]);
+        match inside.filter(|w| is_id(w)) {
+            Some(w) => {
+                out.push_str(w);
+                rest = &rest[open + w.len() + 2..];
+            }
+            None => {
+                out.push('[');
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `sentence` holds a citation marker (`[2]`).
+fn has_marker(sentence: &str) -> bool {
+    !keep_real_citations(sentence, usize::MAX).1.is_empty()
+}
+
+/// The one source (numbered from 1) that shares at least two of the telling words `said`
+/// and, weighing each word by how few sources hold it (a word every source holds tells
+/// none of them apart), shares more than any other.
+fn best_source(said: &HashSet<String>, words: &[HashSet<String>]) -> Option<usize> {
+    let holders = |w: &String| words.iter().filter(|s| s.contains(w)).count() as f64;
+    let n = words.len() as f64;
+    let mut scored: Vec<(f64, usize, usize)> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let shared: Vec<&String> = w.intersection(said).collect();
+            let weight = shared.iter().map(|w| ((n + 1.0) / holders(w)).ln()).sum();
+            (weight, shared.len(), i + 1)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (best, count, number) = *scored.first()?;
+    let unique = scored.get(1).is_none_or(|second| second.0 < best - 1e-9);
+    (count >= 2 && unique).then_some(number)
+}
+
+/// Where a sentence's claims part: "X is defined in a.rs, and b.rs calls it".
+const CLAUSE_BREAKS: &[&str] = &[", and ", "; ", ", while ", ", but ", ", which "];
+
+/// The sources a sentence comes from: for each of its clauses the one [`best_source`]
+/// picks, else the one it picks for the whole sentence.
+fn sources_of(sentence: &str, words: &[HashSet<String>]) -> Vec<usize> {
+    let mut clauses = vec![sentence];
+    for cut in CLAUSE_BREAKS {
+        clauses = clauses.iter().flat_map(|c| c.split(cut)).collect();
+    }
+    let mut found: Vec<usize> = Vec::new();
+    for n in clauses.iter().filter_map(|c| best_source(&telling_words(c), words)) {
+        if !found.contains(&n) {
+            found.push(n);
+        }
+    }
+    if found.is_empty() && clauses.len() > 1 {
+        found.extend(best_source(&telling_words(sentence), words));
+    }
+    found
+}
+
+/// Sentences of `text` without a marker, each tied to the sources [`sources_of`] picks
+/// (read with the path each was cited at, as the model read them): the markers, each
+/// followed by [`ADDED`], go before the sentence's full stop. Returns the text and how
+/// many markers were added.
 fn attribute(text: &str, sources: &[AnswerSource]) -> (String, usize) {
-    let words: Vec<_> =
-        sources.iter().map(|s| telling_words(&format!("{} {}", s.label, s.text))).collect();
+    let words: Vec<_> = sources
+        .iter()
+        .map(|s| telling_words(&format!("{} {} {}", s.label, s.citation.path, s.text)))
+        .collect();
     let mut out = String::new();
     let mut added = 0;
     let mut rest = text;
     while !rest.is_empty() {
         let end = sentence_end(rest).unwrap_or(rest.len());
         let (sentence, after) = rest.split_at(end);
-        let said = telling_words(sentence);
-        let mut shared: Vec<(usize, usize)> =
-            words.iter().enumerate().map(|(i, w)| (w.intersection(&said).count(), i + 1)).collect();
-        shared.sort_by(|a, b| b.cmp(a));
-        let best = shared.first().copied().filter(|(n, _)| *n >= 2);
-        let unique = shared.get(1).is_none_or(|second| Some(second.0) < best.map(|b| b.0));
-        match best.filter(|_| unique && !sentence.contains('[')) {
-            Some((_, n)) if sentence.ends_with(['.', '!', '?']) => {
-                let (body, stop) = sentence.split_at(sentence.len() - 1);
-                out.push_str(&format!("{body} [{n}]{ADDED}{stop}"));
-                added += 1;
-            }
-            _ => out.push_str(sentence),
+        let found = sources_of(sentence, &words);
+        if !found.is_empty() && !sentence.contains('[') && sentence.ends_with(['.', '!', '?']) {
+            let (body, stop) = sentence.split_at(sentence.len() - 1);
+            let markers: String = found.iter().map(|n| format!("[{n}]{ADDED}")).collect();
+            out.push_str(&format!("{body} {markers}{stop}"));
+            added += found.len();
+        } else {
+            out.push_str(sentence);
         }
         rest = after;
     }
@@ -236,7 +355,7 @@ fn attribute(text: &str, sources: &[AnswerSource]) -> (String, usize) {
 fn sentence_end(text: &str) -> Option<usize> {
     let b = text.as_bytes();
     for (i, c) in b.iter().enumerate() {
-        if !matches!(c, b'.' | b'!' | b'?') {
+        if !matches!(c, b'.' | b'!' | b'?') || is_list_number(&text[..i]) {
             continue;
         }
         let mut j = i + 1;
@@ -252,6 +371,13 @@ fn sentence_end(text: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// Whether the line `before` ends is a list item's number so far (`5` of "5."): its full
+/// stop ends no sentence.
+fn is_list_number(before: &str) -> bool {
+    let line = before.rsplit('\n').next().unwrap_or("").trim_start();
+    !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `answer`'s text with each `[n]` a Markdown link to the n-th source under `root`.
@@ -289,6 +415,11 @@ mod tests {
         assert_eq!(whole_sentences("Ranks are fused [1].[2] It"), Some("Ranks are fused [1].[2]"));
         assert_eq!(whole_sentences("Done! Really?\n"), Some("Done! Really?"));
         assert_eq!(whole_sentences("It processes the data by analyzing"), None);
+        assert_eq!(
+            whole_sentences("Changes:\n1. It reads fuse.rs first.\n2."),
+            Some("Changes:\n1. It reads fuse.rs first."),
+            "a list item's number ends no sentence"
+        );
     }
 
     #[test]
@@ -317,6 +448,42 @@ mod tests {
             "It calls fuse on the ranks [1]†. Recent edits weigh higher in fusion [2]. It is fast."
         );
         assert_eq!(n, 1, "a marked sentence keeps its marker; one sharing nothing gets none");
+    }
+
+    #[test]
+    fn a_word_every_source_holds_tells_none_apart() {
+        let words = |text: &str| telling_words(text);
+        let sources = [
+            words("definition of `has_left` (method) in either_or_both"),
+            words("uses `has_left` in either_or_both"),
+        ];
+        let said = words("The has_left method is defined in either_or_both.");
+        assert_eq!(best_source(&said, &sources), Some(1), "only the first says method");
+        let said = words("It defines has_left in either_or_both.");
+        assert_eq!(best_source(&said, &sources), Some(1), "defines, definition: one word");
+        let said = words("The has_left check is in either_or_both.");
+        assert_eq!(best_source(&said, &sources), None, "both share the same names");
+    }
+
+    #[test]
+    fn a_sentence_naming_a_commit_by_its_id_cites_that_commit() {
+        let commit = |id: &str| AnswerSource {
+            citation: Citation {
+                path: "a.rs".into(),
+                start_line: 1,
+                end_line: 1,
+                commit: Some(id.into()),
+                pr: None,
+            },
+            label: format!("commit {id}"),
+            text: "Remove deprecated code".into(),
+        };
+        let sources = [commit("31f46a3469aa"), commit("4bb03cd681bb")];
+        let text = "It changed in commit [4bb03cd681]. It was old [1]. Commit 4bb03cd is 1234567.";
+        assert_eq!(
+            cite_named_commits(text, &sources),
+            "It changed in commit 4bb03cd681 [2]. It was old [1]. Commit 4bb03cd is 1234567 [2]."
+        );
     }
 
     #[test]

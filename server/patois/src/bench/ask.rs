@@ -153,8 +153,30 @@ fn run_repo(dir: &Path, per_kind: usize, model: Option<PathBuf>) -> Result<Tally
         let asked = engine.ask(&q, None, &|| false)?;
         t.latency_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         score(&mut t, p, &asked);
+        if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+            trace(p, &asked);
+        }
     }
     Ok(t)
+}
+
+/// With `PATOIS_BENCH_VERBOSE`: the question, its gold, the sources and the answer.
+fn trace(p: &Probe, asked: &Asked) {
+    let gold = match &p.gold {
+        Gold::Commit(id) => format!("commit {id}"),
+        Gold::Definition(path) => format!("definition in {path}"),
+        Gold::Nothing => "none".to_string(),
+    };
+    eprintln!("Q: {} (gold: {gold})", p.question);
+    for (i, s) in asked.sources.iter().enumerate() {
+        eprintln!("  [{}] {} ({})", i + 1, s.label, s.citation);
+    }
+    match &asked.answer {
+        Some(a) => {
+            eprintln!("  A (cited {:?}, by the model {:?}): {}", a.cited, a.by_model, a.text)
+        }
+        None => eprintln!("  no answer: {}", asked.note.as_deref().unwrap_or("")),
+    }
 }
 
 fn print_row(name: &str, t: &mut Tally) {
