@@ -33,9 +33,9 @@ pub struct Answer {
     pub in_prompt: usize,
     /// Markers the model wrote that pointed at no source in the prompt (dropped).
     pub dropped: usize,
-    /// Sentences the model left without a marker that patois tied to the one source
-    /// sharing their names (those markers are patois's, not the model's, and are followed
-    /// by [`ADDED`] in the text).
+    /// Markers patois added to sentences the model left without one, a marker per clause
+    /// tied to the source sharing its names (those markers are patois's, not the model's,
+    /// and are followed by [`ADDED`] in the text).
     pub attributed: usize,
     /// The model that wrote it.
     pub model: String,
