@@ -231,24 +231,13 @@ fn named_commit(word: &str, sources: &[AnswerSource]) -> Option<usize> {
 /// citing it, "in commit 4bb03cd681", at times in brackets) get that source's marker
 /// before their full stop, as the model's own citation; brackets around the id go.
 fn cite_named_commits(text: &str, sources: &[AnswerSource]) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let end = sentence_end(rest).unwrap_or(rest.len());
-        let (sentence, after) = rest.split_at(end);
+    let cite = |sentence: &str| {
         let mut words = sentence.split(|c: char| !c.is_ascii_alphanumeric());
-        let named = words.find_map(|w| named_commit(w, sources));
-        match named.filter(|_| !has_marker(sentence) && sentence.ends_with(['.', '!', '?'])) {
-            Some(n) => {
-                let id = |w: &str| named_commit(w, sources).is_some();
-                let body = unbracket(&sentence[..sentence.len() - 1], &id);
-                out.push_str(&format!("{body} [{n}]{}", &sentence[sentence.len() - 1..]));
-            }
-            None => out.push_str(sentence),
-        }
-        rest = after;
-    }
-    out
+        let n = words.find_map(|w| named_commit(w, sources)).filter(|_| !has_marker(sentence))?;
+        let id = |w: &str| named_commit(w, sources).is_some();
+        with_markers(&unbracket(sentence, &id), &format!("[{n}]"))
+    };
+    sentences(text).map(|s| cite(s).unwrap_or_else(|| s.to_string())).collect()
 }
 
 /// `text` with brackets taken off the words `is_id` accepts: `[4bb03cd681]` → `4bb03cd681`.
@@ -332,22 +321,36 @@ fn attribute(text: &str, sources: &[AnswerSource]) -> (String, usize) {
         .collect();
     let mut out = String::new();
     let mut added = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let end = sentence_end(rest).unwrap_or(rest.len());
-        let (sentence, after) = rest.split_at(end);
+    for sentence in sentences(text) {
         let found = sources_of(sentence, &words);
-        if !found.is_empty() && !sentence.contains('[') && sentence.ends_with(['.', '!', '?']) {
-            let (body, stop) = sentence.split_at(sentence.len() - 1);
-            let markers: String = found.iter().map(|n| format!("[{n}]{ADDED}")).collect();
-            out.push_str(&format!("{body} {markers}{stop}"));
-            added += found.len();
-        } else {
-            out.push_str(sentence);
+        let markers: String = found.iter().map(|n| format!("[{n}]{ADDED}")).collect();
+        let unmarked = !found.is_empty() && !sentence.contains('[');
+        match with_markers(sentence, &markers).filter(|_| unmarked) {
+            Some(marked) => {
+                out.push_str(&marked);
+                added += found.len();
+            }
+            None => out.push_str(sentence),
         }
-        rest = after;
     }
     (out, added)
+}
+
+/// The sentences of `text` in order (see [`sentence_end`]); the last may be unfinished.
+fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let end = sentence_end(rest).unwrap_or(rest.len());
+        let (sentence, after) = rest.split_at(end);
+        rest = after;
+        (!sentence.is_empty()).then_some(sentence)
+    })
+}
+
+/// `sentence` with `markers` before its final `.`, `!` or `?`; `None` when it ends on none.
+fn with_markers(sentence: &str, markers: &str) -> Option<String> {
+    let body = sentence.strip_suffix(['.', '!', '?'])?;
+    Some(format!("{body} {markers}{}", &sentence[body.len()..]))
 }
 
 /// Where the first sentence of `text` ends: after its `.`, `!` or `?` and the markers
