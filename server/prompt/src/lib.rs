@@ -156,8 +156,8 @@ fn head_offsets(tok: &dyn Tokens, text: &str, want: usize) -> Vec<(usize, usize)
 /// (the prefix at a line start where possible), context items are added whole, best
 /// first, while they fit.
 pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -> Prompt {
-    let overhead = tok.count(&style.render_in(limits.order, "", ""))
-        + tok.count(&comment_block(input.comment, &format!("Path: {}", input.path)));
+    let head = comment_block(input.comment, &format!("Path: {}", input.path));
+    let overhead = tok.count(&style.render_in(limits.order, "", "")) + tok.count(&head);
     let room = limits.total.saturating_sub(overhead);
     // Suffix: its first tokens.
     let suffix = if style == FimStyle::PrefixOnly { "" } else { input.suffix };
@@ -204,7 +204,6 @@ pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -
         context.push_str(&block);
         citations.push(it.citation.clone());
     }
-    let head = comment_block(input.comment, &format!("Path: {}", input.path));
     let before = style.before_prefix(limits.order, suffix).len();
     let stable = before + context.len() + head.len() + line_start;
     let text = style.render_in(limits.order, &format!("{context}{head}{prefix}"), suffix);
