@@ -1,18 +1,21 @@
 //! Next edits by propagation, without the model: when the user's latest edit renamed an
 //! identifier, the places that still use the old name; when it added or removed a
 //! function's parameter, the calls that pass the old arguments; when it added a field to a
-//! record type, the literals or constructor calls that must now set it — in the document
+//! record type, the literals or constructor calls that must now set it; when it replaced
+//! another piece of a line, the document's lines shaped like that one — in the document
 //! and in the indexed files, each with the same change and a citation.
 
 use crate::{lock, Engine, Error, Result};
 use fields::{field_added, variant_added};
 use patois_index::{ChunkHit, SymbolHit};
 use patois_retrieve::{contains_word, word_positions, Citation, EditHunk};
+use repeated::{repeated, replacement_in};
 use serde::{Deserialize, Serialize};
 use signature::{signature_change_around, signature_change_in, SignatureChange};
 use std::path::Path;
 
 mod fields;
+mod repeated;
 mod signature;
 
 /// One suggested edit: replace bytes `start..end` of line `line` (1-based) of `path` with
@@ -169,8 +172,9 @@ impl Engine {
     }
 
     /// The edits that follow the user's latest edit in `path` that is a rename (see
-    /// [`rename_in`]), a function's signature change (see [`signature_change_in`]) or a
-    /// field added to a record type (see [`field_added`]).
+    /// [`rename_in`]), a function's signature change (see [`signature_change_in`]), a
+    /// field or variant added (see [`field_added`]) or another piece of a line replaced
+    /// (see [`replacement_in`]).
     pub fn next_edits(&self, path: &str) -> Result<Vec<NextEdit>> {
         let text = lock(&self.docs).get(path).map(|d| d.text.clone());
         let Some(text) = text else { return Ok(Vec::new()) };
@@ -191,6 +195,9 @@ impl Engine {
             }
             if let Some(decl) = variant_added(path, &text, hunk) {
                 return self.variant_handled(path, &text, hunk, &decl);
+            }
+            if let Some(r) = replacement_in(hunk) {
+                return Ok(finished(repeated(path, &text, hunk, &r)));
             }
         }
         Ok(Vec::new())

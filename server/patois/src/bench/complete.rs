@@ -15,24 +15,7 @@ use patois_vcs::{AddedLines, Repo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// 1 - Levenshtein distance / longer length, on characters.
-pub fn edit_similarity(a: &str, b: &str) -> f64 {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.is_empty() && b.is_empty() {
-        return 1.0;
-    }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            cur[j] = (prev[j] + 1)
-                .min(cur[j - 1] + 1)
-                .min(prev[j - 1] + (a[i - 1] != b[j - 1]) as usize);
-        }
-        prev = cur;
-    }
-    1.0 - prev[b.len()] as f64 / a.len().max(b.len()) as f64
-}
+pub use patois_types::edit_similarity;
 
 pub(crate) struct Task {
     /// The commit that added the line.
@@ -455,12 +438,6 @@ pub fn run_corpus(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn edit_similarity() {
-        assert_eq!(super::edit_similarity("abc", "abc"), 1.0);
-        assert_eq!(super::edit_similarity("abc", "abd"), 1.0 - 1.0 / 3.0);
-        assert_eq!(super::edit_similarity("", "ab"), 0.0);
-    }
 
     #[test]
     fn gain_over_pairs_tasks_and_gives_the_standard_error_of_the_differences() {
