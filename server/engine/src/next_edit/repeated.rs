@@ -55,7 +55,8 @@ fn find_piece(line: &str, piece: &str) -> Option<usize> {
     line.match_indices(piece).map(|(at, _)| at).find(|&at| {
         let (before, after) =
             (line[..at].chars().next_back(), line[at + piece.len()..].chars().next());
-        !(starts && word(before)) && !(ends && word(after))
+        let runs_on = (starts && word(before)) || (ends && word(after));
+        !runs_on
     })
 }
 
