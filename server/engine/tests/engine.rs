@@ -577,3 +577,16 @@ fn a_new_variant_yields_the_matches_that_list_the_variants() {
     assert_eq!(made_by(&edits), [("src/op.rs", 10, arm.to_string())]);
     assert_eq!(edits[0].reason, "`Op` gained a variant `Drop` at src/op.rs:4");
 }
+
+#[test]
+fn a_piece_replaced_in_a_line_yields_the_lines_shaped_like_it() {
+    let (_fx, e) = setup();
+    let before = "pub fn load(v: &[u32]) -> Option<u32> {\n    let a = v.get(0).copied().unwrap();\n    let b = v.get(1).copied().unwrap();\n    assert!(v.iter().all(|x| x.checked_add(1).unwrap() > 0));\n    Some(a + b)\n}\n";
+    e.document_changed("src/load.rs", std::sync::Arc::new(before.to_string()), 1);
+    let after = before.replacen("v.get(0).copied().unwrap()", "v.get(0).copied()?", 1);
+    e.document_changed("src/load.rs", std::sync::Arc::new(after), 2);
+    let edits = e.next_edits("src/load.rs").unwrap();
+    let made = "    let b = v.get(1).copied()?;".to_string();
+    assert_eq!(made_by(&edits), [("src/load.rs", 3, made)], "not line 4: another shape");
+    assert_eq!(edits[0].reason, "the same change as at src/load.rs:2: `.unwrap()` → `?`");
+}
