@@ -2,8 +2,8 @@
 //! index sees the repository as of N first-parent commits ago; each task is a line one
 //! of those commits added, asked for at its indentation in the file as that commit left
 //! it (the line itself removed). Scored on the first line: exact match and edit
-//! similarity. In the same run: the model without retrieved context, and the copy
-//! baseline (the line that follows the most similar line elsewhere in the repository).
+//! similarity. In the same run: the model without retrieval (`budget = 0`: no retrieved
+//! context, and no continuation found elsewhere either), and the copy baseline (the line that follows the most similar line elsewhere in the repository).
 
 use crate::bench::corpus::{self, Half};
 use crate::bench::generate::pct;
@@ -366,7 +366,7 @@ pub fn run(
     }
     with.line("model + retrieval");
     println!("    ({continued} of them continued code found elsewhere, without the model)");
-    without.line("model, no retrieved context");
+    without.line("model, no retrieval (no context, no continuation)");
     copy.line("copy baseline");
     if replay_edits {
         println!(
