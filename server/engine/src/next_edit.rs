@@ -275,7 +275,8 @@ fn finished(mut edits: Vec<NextEdit>) -> Vec<NextEdit> {
 mod tests {
     use super::*;
 
-    fn hunk(removed: &[&str], added: &[&str]) -> EditHunk {
+    /// A hunk of `a.rs` at line 3.
+    pub(super) fn hunk(removed: &[&str], added: &[&str]) -> EditHunk {
         EditHunk {
             path: "a.rs".into(),
             start_line: 3,

@@ -86,16 +86,8 @@ pub(crate) fn repeated(path: &str, text: &str, hunk: &EditHunk, r: &Replacement)
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::hunk;
     use super::*;
-
-    fn hunk(removed: &[&str], added: &[&str]) -> EditHunk {
-        EditHunk {
-            path: "a.rs".into(),
-            start_line: 2,
-            removed: removed.iter().map(|s| s.to_string()).collect(),
-            added: added.iter().map(|s| s.to_string()).collect(),
-        }
-    }
 
     #[test]
     fn the_replaced_piece_is_what_lies_between_the_common_start_and_end() {
@@ -120,7 +112,10 @@ mod tests {
     #[test]
     fn the_change_follows_to_lines_shaped_like_the_edited_one() {
         let before = "fn a() {\n    let x = v.get(0).unwrap();\n    let y = v.get(1).unwrap();\n    log(\"v.unwrap() is fine\");\n    let z = w.get(2).unwrap();\n}\n";
-        let h = hunk(&["    let x = v.get(0).unwrap();"], &["    let x = v.get(0)?;"]);
+        let h = EditHunk {
+            start_line: 2,
+            ..hunk(&["    let x = v.get(0).unwrap();"], &["    let x = v.get(0)?;"])
+        };
         let text = before.replacen("v.get(0).unwrap()", "v.get(0)?", 1);
         let r = replacement_in(&h).expect("a replacement");
         assert_eq!((r.old.as_str(), r.new.as_str()), (".unwrap()", "?"));
