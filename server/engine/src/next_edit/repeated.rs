@@ -16,6 +16,10 @@ const MIN_SIMILARITY: f64 = 0.6;
 /// Lines longer than this (bytes) are not compared: minified or generated text.
 const MAX_LINE: usize = 400;
 
+/// Lines compared at most per edit, so that a long file full of the piece costs
+/// milliseconds (the inline completion handler asks at every keystroke).
+const MAX_COMPARED: usize = 200;
+
 /// A piece of one line replaced by another.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Replacement {
@@ -65,9 +69,23 @@ fn find_piece(line: &str, piece: &str) -> Option<usize> {
 /// lines `hunk` wrote are left alone.
 pub(crate) fn repeated(path: &str, text: &str, hunk: &EditHunk, r: &Replacement) -> Vec<NextEdit> {
     let shape = r.line_before.trim();
+    let shape_chars = shape.chars().count();
+    let compared = std::cell::Cell::new(0);
+    let alike = |line: &str| {
+        // The distance is at least the difference in length: most lines end here.
+        let n = line.chars().count();
+        let longer = n.max(shape_chars) as f64;
+        if n.abs_diff(shape_chars) as f64 > (1.0 - MIN_SIMILARITY) * longer
+            || compared.get() >= MAX_COMPARED
+        {
+            return false;
+        }
+        compared.set(compared.get() + 1);
+        edit_similarity(line, shape) >= MIN_SIMILARITY
+    };
     let at_line = |line: &str| -> Vec<LineEdit> {
         let Some(start) = find_piece(line, &r.old) else { return Vec::new() };
-        if line.len() > MAX_LINE || edit_similarity(line.trim(), shape) < MIN_SIMILARITY {
+        if line.len() > MAX_LINE || !alike(line.trim()) {
             return Vec::new();
         }
         vec![LineEdit { start, end: start + r.old.len(), text: r.new.clone() }]
