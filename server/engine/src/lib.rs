@@ -24,7 +24,7 @@ pub use dates::{format_date, parse_date};
 pub use error::{Error, Result};
 pub use explain::{explain, Entry, Explanation, Follow, Section, SectionTitle};
 pub use model::ModelChoice;
-pub use next_edit::{rename_in, NextEdit};
+pub use next_edit::{rename_in, EditRule, NextEdit};
 pub use patois_adapter::{CommitsSince, Drift};
 pub use patois_generate::{BackendKind, Mode, ModelFormat, RunBy, StopReason};
 pub use patois_retrieve::{Citation, Item, Source};

@@ -34,6 +34,33 @@ pub struct NextEdit {
     pub citation: Citation,
 }
 
+/// Which rule found a next edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EditRule {
+    /// An identifier renamed: its other uses.
+    Rename,
+    /// A function's parameters changed: its calls.
+    Signature,
+    /// A field added to a record type: the literals or constructor calls lacking it.
+    Field,
+    /// A variant added to an enum: the `match`es listing the variants.
+    Variant,
+    /// Another piece of a line replaced: the lines shaped like it.
+    Repeated,
+}
+
+impl EditRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EditRule::Rename => "rename",
+            EditRule::Signature => "signature",
+            EditRule::Field => "field",
+            EditRule::Variant => "variant",
+            EditRule::Repeated => "repeated",
+        }
+    }
+}
+
 /// Suggestions returned at most.
 const MAX_EDITS: usize = 30;
 
@@ -171,36 +198,45 @@ impl Engine {
         Ok(!used_elsewhere && definitions(new)?.is_empty() && old_defined)
     }
 
+    /// The edits that follow the user's latest edit in `path` (see [`Engine::next_edits_by`]).
+    pub fn next_edits(&self, path: &str) -> Result<Vec<NextEdit>> {
+        Ok(self.next_edits_by(path)?.map(|(_, edits)| edits).unwrap_or_default())
+    }
+
     /// The edits that follow the user's latest edit in `path` that is a rename (see
     /// [`rename_in`]), a function's signature change (see [`signature_change_in`]), a
     /// field or variant added (see [`field_added`]) or another piece of a line replaced
-    /// (see [`replacement_in`]).
-    pub fn next_edits(&self, path: &str) -> Result<Vec<NextEdit>> {
+    /// (see [`replacement_in`]), with the rule that found them; `None` when no rule applies.
+    pub fn next_edits_by(&self, path: &str) -> Result<Option<(EditRule, Vec<NextEdit>)>> {
         let text = lock(&self.docs).get(path).map(|d| d.text.clone());
-        let Some(text) = text else { return Ok(Vec::new()) };
+        let Some(text) = text else { return Ok(None) };
         for hunk in self.recent_hunks().iter().filter(|h| h.path == path) {
+            let found = |rule, edits: Result<Vec<NextEdit>>| Ok(Some((rule, edits?)));
             if let Some(names) = rename_in(hunk) {
                 return match self.is_a_rename(path, &text, hunk, (&names.0, &names.1))? {
-                    true => self.renamed(path, &text, hunk, names),
-                    false => Ok(Vec::new()),
+                    true => found(EditRule::Rename, self.renamed(path, &text, hunk, names)),
+                    false => Ok(None),
                 };
             }
             let change = signature_change_in(hunk).or_else(|| signature_change_around(&text, hunk));
             if let Some(change) = change {
                 let reason = format!("{} at {path}:{}", change.describe(), hunk.start_line);
-                return self.calls_changed(path, &text, &change, &reason);
+                return found(
+                    EditRule::Signature,
+                    self.calls_changed(path, &text, &change, &reason),
+                );
             }
             if let Some(decl) = field_added(path, &text, hunk) {
-                return self.field_set(path, &text, hunk, &decl);
+                return found(EditRule::Field, self.field_set(path, &text, hunk, &decl));
             }
             if let Some(decl) = variant_added(path, &text, hunk) {
-                return self.variant_handled(path, &text, hunk, &decl);
+                return found(EditRule::Variant, self.variant_handled(path, &text, hunk, &decl));
             }
             if let Some(r) = replacement_in(hunk) {
-                return Ok(finished(repeated(path, &text, hunk, &r)));
+                return found(EditRule::Repeated, Ok(finished(repeated(path, &text, hunk, &r))));
             }
         }
-        Ok(Vec::new())
+        Ok(None)
     }
 
     /// The old name's other uses, in the document, then in the other indexed files.

@@ -2,16 +2,18 @@
 //! commit changed is replayed as the user's edit of the file as it was before; the next
 //! edits patois suggests then are compared with the commit's other hunks: at the right
 //! place (within 2 lines of one), exactly right (the line the suggestion makes is one the
-//! commit wrote there), wrong ones shown per 100 replayed edits, latency. Propagation only:
-//! the model tier does not exist yet. The index is the repository's as of the oldest
-//! commit's parent, so in files the range changed before, lines may be off a little.
+//! commit wrote there), wrong ones shown per 100 replayed edits, latency; overall and for
+//! each rule's suggestions alone. Propagation only: the model tier does not exist yet.
+//! The index is the repository's as of the oldest commit's parent, so in files the range
+//! changed before, lines may be off a little.
 
 use super::complete::TimeSplit;
 use super::corpus::{self, share, CorpusArgs};
 use super::generate::pct;
 use anyhow::Result;
-use patois_engine::{Engine, NextEdit, Settings};
+use patois_engine::{EditRule, Engine, NextEdit, Settings};
 use patois_vcs::Hunk;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,7 +29,7 @@ pub struct NextEditArgs {
     pub corpus: CorpusArgs,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Tally {
     edits: usize,
     with_suggestions: usize,
@@ -35,6 +37,23 @@ struct Tally {
     at_place: usize,
     exact: usize,
     latency_ms: Vec<f64>,
+    /// The suggestions of each rule alone (their `edits` count every replayed edit).
+    by_rule: BTreeMap<EditRule, Tally>,
+}
+
+impl Tally {
+    /// `other` added to this one.
+    fn add(&mut self, other: Tally) {
+        self.edits += other.edits;
+        self.with_suggestions += other.with_suggestions;
+        self.shown += other.shown;
+        self.at_place += other.at_place;
+        self.exact += other.exact;
+        self.latency_ms.extend(other.latency_ms);
+        for (rule, t) in other.by_rule {
+            self.by_rule.entry(rule).or_default().add(t);
+        }
+    }
 }
 
 /// `text` with `h` applied (its removed lines replaced by its added ones).
@@ -85,19 +104,20 @@ fn replay(engine: &Engine, repo: &patois_vcs::Repo, id: &str, t: &mut Tally) -> 
         engine.document_changed(&first.path, Arc::new(before), first.old_start);
         engine.document_changed(&first.path, Arc::new(after), first.old_start);
         let t0 = Instant::now();
-        let suggested = engine.next_edits(&first.path)?;
+        let found = engine.next_edits_by(&first.path)?;
         t.latency_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         engine.document_closed(&first.path);
         engine.forget_edits();
         t.edits += 1;
-        t.with_suggestions += usize::from(!suggested.is_empty());
+        let Some((rule, suggested)) = found else { continue };
+        let mut alone = Tally { edits: 0, with_suggestions: 1, ..Tally::default() };
         let shift = first.added.len() as i64 - first.removed.len() as i64;
         for s in &suggested {
-            t.shown += 1;
+            alone.shown += 1;
             let verdicts = hunks.iter().filter(|h| *h != first).map(|h| judge(s, h, first, shift));
             let (near, exact) = verdicts.fold((false, false), |a, b| (a.0 || b.0, a.1 || b.1));
-            t.at_place += usize::from(near);
-            t.exact += usize::from(exact);
+            alone.at_place += usize::from(near);
+            alone.exact += usize::from(exact);
             if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
                 let made =
                     format!("{}{}{}", &s.line_text[..s.start], s.new_text, &s.line_text[s.end..]);
@@ -111,6 +131,11 @@ fn replay(engine: &Engine, repo: &patois_vcs::Repo, id: &str, t: &mut Tally) -> 
                 println!("  {verdict:<5} {}:{} {} — {}", s.path, s.line, made.trim(), s.reason);
             }
         }
+        if suggested.is_empty() {
+            continue;
+        }
+        t.by_rule.entry(rule).or_default().add(alone.clone());
+        t.add(alone);
     }
     Ok(())
 }
@@ -127,18 +152,23 @@ fn run_repo(dir: &Path, commits: usize) -> Result<Tally> {
     Ok(t)
 }
 
+/// One row of figures; the latency when `t` has it (a rule's own row has not: one call
+/// finds the edits of every rule).
 fn print_row(name: &str, t: &mut Tally) {
     let f = |(p, se): (f64, f64)| format!("{:.0}% ± {:.0}", p * 100.0, se * 100.0);
     let wrong = t.shown - t.at_place;
+    let latency = match t.latency_ms.is_empty() {
+        true => String::new(),
+        false => format!("; p50 {:.1} ms", pct(&mut t.latency_ms, 0.5)),
+    };
     println!(
-        "{name:<24} {:>4} edits replayed, {:>3} with suggestions, {:>3} shown: at the place {:<10} exact {:<10} wrong shown per 100 edits {:.1}; p50 {:.1} ms",
+        "{name:<24} {:>4} edits replayed, {:>3} with suggestions, {:>3} shown: at the place {:<10} exact {:<10} wrong shown per 100 edits {:.1}{latency}",
         t.edits,
         t.with_suggestions,
         t.shown,
         f(share(t.at_place, t.shown)),
         f(share(t.exact, t.shown)),
         100.0 * wrong as f64 / t.edits.max(1) as f64,
-        pct(&mut t.latency_ms, 0.5),
     );
 }
 
@@ -154,14 +184,13 @@ pub fn run(args: NextEditArgs) -> Result<()> {
             }
         };
         print_row(&name, &mut t);
-        all.edits += t.edits;
-        all.with_suggestions += t.with_suggestions;
-        all.shown += t.shown;
-        all.at_place += t.at_place;
-        all.exact += t.exact;
-        all.latency_ms.extend(t.latency_ms);
+        all.add(t);
     }
     print_row("all", &mut all);
+    for (rule, t) in &all.by_rule {
+        let mut t = Tally { edits: all.edits, ..t.clone() };
+        print_row(&format!("  {} alone", rule.as_str()), &mut t);
+    }
     Ok(())
 }
 
