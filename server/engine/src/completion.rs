@@ -453,7 +453,30 @@ impl Engine {
         t0: Instant,
     ) -> Option<CompletionResult> {
         let found = patois_retrieve::continuation(&self.index, path, text, cursor).ok()??;
-        Some(without_model(found.line, StopReason::EndOfLine, vec![found.citation], t0))
+        if found.rest.is_empty() || decide_mode(path, text, cursor) != Mode::MultiLine {
+            return Some(without_model(
+                found.line,
+                StopReason::EndOfLine,
+                vec![found.citation],
+                t0,
+            ));
+        }
+        // In an empty body: the whole block found there, indented as the cursor's line.
+        let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
+        let indent = &text[line_start..cursor];
+        let mut block = found.line;
+        for line in &found.rest {
+            block.push('\n');
+            if !line.is_empty() {
+                block.push_str(indent);
+                block.push_str(line);
+            }
+        }
+        let mut citation = found.citation;
+        citation.end_line += found.rest.len() as u32;
+        let mut result = without_model(block, StopReason::EndOfBlock, vec![citation], t0);
+        result.mode = Mode::MultiLine;
+        Some(result)
     }
 
     /// The rest of the last completion shown in `path` when the user has since typed its

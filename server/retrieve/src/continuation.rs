@@ -10,8 +10,43 @@ use patois_index::{Index, Result};
 pub struct Continuation {
     /// The line, trimmed (the cursor's line holds the indentation).
     pub line: String,
+    /// The lines after it there up to the end of its block (the first line indented less),
+    /// indented relative to it: what follows when the cursor sits in an empty body. Empty
+    /// when the block does not end within the indexed chunk.
+    pub rest: Vec<String>,
     /// Where the two lines and the line after them are.
     pub citation: Citation,
+}
+
+/// Lines of a block taken along at most.
+const MAX_REST_LINES: usize = 30;
+
+fn indentation(line: &str) -> &str {
+    &line[..line.len() - line.trim_start().len()]
+}
+
+/// The lines after `lines[at]` up to the end of its block, relative to its indentation;
+/// empty when the block does not end within `lines`.
+fn rest_of_block(lines: &[&str], at: usize) -> Vec<String> {
+    let base = indentation(lines[at]);
+    let mut rest = Vec::new();
+    for line in &lines[at + 1..] {
+        if line.trim().is_empty() {
+            rest.push(String::new());
+            continue;
+        }
+        if !line.starts_with(base) || indentation(line).len() < base.len() {
+            while rest.last().is_some_and(String::is_empty) {
+                rest.pop();
+            }
+            return rest;
+        }
+        if rest.len() == MAX_REST_LINES {
+            break;
+        }
+        rest.push(line[base.len()..].trim_end().to_string());
+    }
+    Vec::new()
 }
 
 /// Two lines shorter than this together say too little to be continued from elsewhere.
@@ -26,6 +61,7 @@ const ONE_LINE_UNANIMOUS_CHARS: usize = 16;
 /// found together in an indexed chunk, or the nearest alone when it is long (or, shorter,
 /// where every place it appears continues the same way). A candidate
 /// equal to the next non-empty line below the cursor is not offered (the user has it).
+/// The rest of the block it starts there comes along (see [`Continuation::rest`]).
 pub fn continuation(
     index: &Index,
     path: &str,
@@ -46,9 +82,11 @@ pub fn continuation(
     let below = text[line_end..].lines().map(str::trim).find(|l| !l.is_empty());
     let cursor_line = text[..line_start].matches('\n').count() as u32 + 1;
     let query = format!("{before}\n{last}");
-    // Candidates: (the next line, where, how many lines above matched, how often seen).
-    let mut found: Vec<(String, Citation, u8, usize)> = Vec::new();
+    // Candidates: (the next line, where, how many lines above matched, how often seen, the
+    // rest of its block).
+    let mut found: Vec<(String, Citation, u8, usize, Vec<String>)> = Vec::new();
     for hit in index.search_chunks(&query, 20, &|_| true)? {
+        let raw: Vec<&str> = hit.text.lines().collect();
         let lines: Vec<(u32, &str)> = hit
             .text
             .lines()
@@ -79,7 +117,8 @@ pub fn continuation(
                         commit: None,
                         pr: None,
                     };
-                    found.push((next.to_string(), citation, strength, 1));
+                    let rest = rest_of_block(&raw, (n - hit.start_line) as usize);
+                    found.push((next.to_string(), citation, strength, 1, rest));
                 }
             }
         }
@@ -89,7 +128,7 @@ pub fn continuation(
     let best = found.into_iter().enumerate().max_by_key(|(i, c)| (c.2, c.3, usize::MAX - i));
     let best =
         best.filter(|(_, c)| c.2 == 2 || last.len() >= ONE_LINE_MIN_CHARS || one_line_ways == 1);
-    Ok(best.map(|(_, (line, citation, _, _))| Continuation { line, citation }))
+    Ok(best.map(|(_, (line, citation, _, _, rest))| Continuation { line, rest, citation }))
 }
 
 /// Whether a line has a word in it (not only closing brackets and punctuation).
@@ -128,6 +167,18 @@ mod tests {
         assert_eq!(c.line, "config.check()?;");
         assert_eq!((c.citation.path.as_str(), c.citation.start_line), ("src/old.rs", 2));
         assert_eq!(c.citation.end_line, 4);
+        assert_eq!(c.rest, ["Ok(config)"], "the rest of the block, up to its closing brace");
+    }
+
+    #[test]
+    fn the_rest_of_a_block_keeps_its_inner_indentation_and_blank_lines() {
+        let lines = ["fn a() {", "    if x {", "        y();", "", "    }", "    z();", "}", "w"];
+        assert_eq!(super::rest_of_block(&lines, 1), ["    y();", "", "}", "z();"]);
+        let unfinished = ["fn a() {", "    b();", "    c();"];
+        assert!(
+            super::rest_of_block(&unfinished, 1).is_empty(),
+            "the block goes on past the chunk"
+        );
     }
 
     #[test]
