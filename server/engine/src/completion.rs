@@ -104,6 +104,20 @@ impl Drop for RunningJob<'_> {
 
 /// A completion made without the model: `text` found elsewhere (or nothing, when the
 /// request became stale before the model ran), `ms` after the request began.
+/// `first` and the lines `rest` after it (indented relative to it) as text inserted after
+/// `indent`: each line after the first is indented by `indent` more; empty lines stay empty.
+fn indented_block(first: String, rest: &[String], indent: &str) -> String {
+    let mut block = first;
+    for line in rest {
+        block.push('\n');
+        if !line.is_empty() {
+            block.push_str(indent);
+            block.push_str(line);
+        }
+    }
+    block
+}
+
 fn without_model(
     text: String,
     stop: StopReason,
@@ -463,15 +477,7 @@ impl Engine {
         }
         // In an empty body: the whole block found there, indented as the cursor's line.
         let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
-        let indent = &text[line_start..cursor];
-        let mut block = found.line;
-        for line in &found.rest {
-            block.push('\n');
-            if !line.is_empty() {
-                block.push_str(indent);
-                block.push_str(line);
-            }
-        }
+        let block = indented_block(found.line, &found.rest, &text[line_start..cursor]);
         let mut citation = found.citation;
         citation.end_line += found.rest.len() as u32;
         let mut result = without_model(block, StopReason::EndOfBlock, vec![citation], t0);
@@ -492,8 +498,15 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::{keep_order_of, KeptItems, Run, REGION_LINES};
+    use super::{indented_block, keep_order_of, KeptItems, Run, REGION_LINES};
     use patois_retrieve::{Citation, Item, Score, Source};
+
+    #[test]
+    fn a_found_block_is_indented_as_the_cursor_line() {
+        let rest = ["    y();".to_string(), String::new(), "}".to_string()];
+        let block = indented_block("if x {".into(), &rest, "        ");
+        assert_eq!(block, "if x {\n            y();\n\n        }");
+    }
 
     fn item(path: &str) -> Item {
         Item {
