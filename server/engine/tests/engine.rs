@@ -89,14 +89,15 @@ fn after_a_rename_completions_use_the_new_name_despite_the_adapter() {
     let doc = "use crate::store::Store;\n\npub fn fill(s: &mut Store) {\n    \n}\n";
     let cursor = doc.find("    \n").unwrap() + 4;
     let r = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
-    assert_eq!(r.text, "s.put(1);", "{r:?}");
+    // An empty body: the block found elsewhere, whole.
+    assert_eq!(r.text, "s.put(1);\n    s.put(2);", "{r:?}");
     assert_eq!(e.status().adapter.as_deref(), Some(adapter.as_path()), "the adapter is applied");
     for f in ["src/store.rs", "src/app.rs"] {
         fx.write(f, fx.read(f).replace("put(", "insert("));
     }
     e.update_index(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet).unwrap();
     let r = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
-    assert_eq!(r.text, "s.insert(1);", "{r:?}");
+    assert_eq!(r.text, "s.insert(1);\n    s.insert(2);", "{r:?}");
 }
 
 /// The adapter's strength: the setting, else its `patois.json`, else 1; out of range is a
