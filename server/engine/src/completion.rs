@@ -18,7 +18,7 @@ use jobs::Job;
 use patois_generate::{decide_mode, Backend, GenOptions, Mode, StopReason};
 use patois_prompt::{build, FimOrder, Input, Limits, Prompt};
 use patois_retrieve::{Citation, Item};
-use postprocess::{rest_after_typing, tidy};
+use postprocess::{indent_step, rest_after_typing, tidy};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -316,7 +316,7 @@ impl Engine {
         self.learn_from(run, &c, t_retrieval + t_prompt, fitted.window, &opts);
         let typed_indent_only = indent > 0 && prefix[line_start..].trim().is_empty();
         Ok(CompletionResult {
-            text: tidy(c.text, typed_indent_only),
+            text: tidy(c.text, typed_indent_only, indent_step(&prefix[..line_start])),
             stop: c.stop,
             mode,
             tokens: c.tokens,

@@ -14,28 +14,61 @@ fn before_fence(text: &str) -> &str {
     text
 }
 
+/// Lines above the cursor read for the document's indentation step.
+const STEP_LINES: usize = 200;
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The step of the document's indentation in spaces: the greatest common divisor of the
+/// indentation widths of the last [`STEP_LINES`] lines of `prefix`; 0 when none is indented
+/// with spaces.
+pub(super) fn indent_step(prefix: &str) -> usize {
+    let widths = prefix.lines().rev().take(STEP_LINES).filter(|l| !l.trim().is_empty());
+    widths.map(|l| l.len() - l.trim_start_matches(' ').len()).fold(0, gcd)
+}
+
 /// The completion with its first line's leading whitespace removed, and as much from the
-/// lines after it: the cursor follows the indentation the editor (or the user) already put
-/// on the line, and a model that indents again would insert it twice.
-fn drop_extra_indent(text: &str) -> String {
+/// lines after it when the model shifted the whole block: the cursor follows the
+/// indentation the editor (or the user) already put on the line, and a model that indents
+/// again would insert it twice. Often only the first token carries a space more and the
+/// lines after it stand where they belong: the lines after the first are shifted only when
+/// that leaves more of them on the document's indentation `step` (0: unknown).
+fn drop_extra_indent(text: &str, step: usize) -> String {
     let extra = text.len() - text.trim_start_matches([' ', '\t']).len();
     if extra == 0 {
         return text.to_string();
     }
     let mut lines = text.split('\n');
     let mut out = lines.next().unwrap_or("")[extra..].to_string();
-    for l in lines {
-        let ws = l.len() - l.trim_start_matches([' ', '\t']).len();
+    let rest: Vec<&str> = lines.collect();
+    let width = |l: &str| l.len() - l.trim_start_matches([' ', '\t']).len();
+    let on_step = |shift: usize| {
+        let kept = |l: &&&str| !l.trim().is_empty() && (width(l) - width(l).min(shift)) % step == 0;
+        if step < 2 {
+            0
+        } else {
+            rest.iter().filter(kept).count()
+        }
+    };
+    let shift = if on_step(0) > on_step(extra) { 0 } else { extra };
+    for l in rest {
         out.push('\n');
-        out.push_str(&l[ws.min(extra)..]);
+        out.push_str(&l[width(l).min(shift)..]);
     }
     out
 }
 
 /// The model's text as the ghost text shows it: without a second indentation when the
-/// user typed only indentation, and without prose after a markdown fence.
-pub(super) fn tidy(text: String, typed_indent_only: bool) -> String {
-    let text = if typed_indent_only { drop_extra_indent(&text) } else { text };
+/// user typed only indentation (see [`drop_extra_indent`]), and without prose after a
+/// markdown fence.
+pub(super) fn tidy(text: String, typed_indent_only: bool, step: usize) -> String {
+    let text = if typed_indent_only { drop_extra_indent(&text, step) } else { text };
     before_fence(&text).to_string()
 }
 
@@ -58,7 +91,7 @@ pub(super) fn rest_after_typing<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::{before_fence, drop_extra_indent, rest_after_typing};
+    use super::{before_fence, drop_extra_indent, indent_step, rest_after_typing};
 
     #[test]
     fn a_markdown_fence_ends_the_completion() {
@@ -70,11 +103,24 @@ mod tests {
 
     #[test]
     fn a_completion_after_typed_indentation_is_not_indented_again() {
-        assert_eq!(drop_extra_indent("    x = 1;"), "x = 1;");
-        assert_eq!(drop_extra_indent("x = 1;"), "x = 1;");
+        assert_eq!(drop_extra_indent("    x = 1;", 4), "x = 1;");
+        assert_eq!(drop_extra_indent("x = 1;", 4), "x = 1;");
         // The block keeps its shape, shifted left by the first line's extra indentation.
-        assert_eq!(drop_extra_indent("  if a {\n      b();\n  }"), "if a {\n    b();\n}");
-        assert_eq!(drop_extra_indent("    a\nb"), "a\nb");
+        assert_eq!(drop_extra_indent("  if a {\n      b();\n  }", 4), "if a {\n    b();\n}");
+        assert_eq!(drop_extra_indent("  if a {\n      b();\n  }", 0), "if a {\n    b();\n}");
+        assert_eq!(drop_extra_indent("    a\nb", 4), "a\nb");
+        // One space more on the first token only: the lines after it are where they belong.
+        let one = " zip(\n            a,\n        )";
+        assert_eq!(drop_extra_indent(one, 4), "zip(\n            a,\n        )");
+        let shifted = " let r = 1;\n         r";
+        assert_eq!(drop_extra_indent(shifted, 4), "let r = 1;\n        r");
+    }
+
+    #[test]
+    fn the_indentation_step_is_what_the_lines_above_share() {
+        assert_eq!(indent_step("fn a() {\n    if b {\n        c();\n    }\n    "), 4);
+        assert_eq!(indent_step("def a():\n  if b:\n    c()\n"), 2);
+        assert_eq!(indent_step("a\n\tb\n"), 0, "tabs only");
     }
 
     #[test]
