@@ -18,7 +18,7 @@ use jobs::Job;
 use patois_generate::{decide_mode, Backend, GenOptions, Mode, StopReason};
 use patois_prompt::{build, FimOrder, Input, Limits, Prompt};
 use patois_retrieve::{Citation, Item};
-use postprocess::{indent_step, rest_after_typing, tidy};
+use postprocess::{rest_after_typing, tidy};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,8 +102,6 @@ impl Drop for RunningJob<'_> {
     }
 }
 
-/// A completion made without the model: `text` found elsewhere (or nothing, when the
-/// request became stale before the model ran), `ms` after the request began.
 /// `first` and the lines `rest` after it (indented relative to it) as text inserted after
 /// `indent`: each line after the first is indented by `indent` more; empty lines stay empty.
 fn indented_block(first: String, rest: &[String], indent: &str) -> String {
@@ -118,6 +116,8 @@ fn indented_block(first: String, rest: &[String], indent: &str) -> String {
     block
 }
 
+/// A completion made without the model: `text` found elsewhere (or nothing, when the
+/// request became stale before the model ran), `ms` after the request began.
 fn without_model(
     text: String,
     stop: StopReason,
@@ -316,7 +316,7 @@ impl Engine {
         self.learn_from(run, &c, t_retrieval + t_prompt, fitted.window, &opts);
         let typed_indent_only = indent > 0 && prefix[line_start..].trim().is_empty();
         Ok(CompletionResult {
-            text: tidy(c.text, typed_indent_only, indent_step(&prefix[..line_start])),
+            text: tidy(c.text, typed_indent_only.then(|| &prefix[..line_start])),
             stop: c.stop,
             mode,
             tokens: c.tokens,

@@ -35,7 +35,8 @@ fn rest_of_block(lines: &[&str], at: usize) -> Vec<String> {
             rest.push(String::new());
             continue;
         }
-        if !line.starts_with(base) || indentation(line).len() < base.len() {
+        // Indented less (or otherwise): the block has ended.
+        if !line.starts_with(base) {
             while rest.last().is_some_and(String::is_empty) {
                 rest.pop();
             }
@@ -87,9 +88,8 @@ pub fn continuation(
     let mut found: Vec<(String, Citation, u8, usize, Vec<String>)> = Vec::new();
     for hit in index.search_chunks(&query, 20, &|_| true)? {
         let raw: Vec<&str> = hit.text.lines().collect();
-        let lines: Vec<(u32, &str)> = hit
-            .text
-            .lines()
+        let lines: Vec<(u32, &str)> = raw
+            .iter()
             .enumerate()
             .map(|(i, l)| (hit.start_line + i as u32, l.trim()))
             .filter(|(_, l)| !l.is_empty())

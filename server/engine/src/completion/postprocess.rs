@@ -28,7 +28,7 @@ fn gcd(a: usize, b: usize) -> usize {
 /// The step of the document's indentation in spaces: the greatest common divisor of the
 /// indentation widths of the last [`STEP_LINES`] lines of `prefix`; 0 when none is indented
 /// with spaces.
-pub(super) fn indent_step(prefix: &str) -> usize {
+fn indent_step(prefix: &str) -> usize {
     let widths = prefix.lines().rev().take(STEP_LINES).filter(|l| !l.trim().is_empty());
     widths.map(|l| l.len() - l.trim_start_matches(' ').len()).fold(0, gcd)
 }
@@ -49,14 +49,10 @@ fn drop_extra_indent(text: &str, step: usize) -> String {
     let rest: Vec<&str> = lines.collect();
     let width = |l: &str| l.len() - l.trim_start_matches([' ', '\t']).len();
     let on_step = |shift: usize| {
-        let kept = |l: &&&str| !l.trim().is_empty() && (width(l) - width(l).min(shift)) % step == 0;
-        if step < 2 {
-            0
-        } else {
-            rest.iter().filter(kept).count()
-        }
+        let fits = |l: &&str| !l.trim().is_empty() && (width(l) - width(l).min(shift)) % step == 0;
+        rest.iter().filter(fits).count()
     };
-    let shift = if on_step(0) > on_step(extra) { 0 } else { extra };
+    let shift = if step >= 2 && on_step(0) > on_step(extra) { 0 } else { extra };
     for l in rest {
         out.push('\n');
         out.push_str(&l[width(l).min(shift)..]);
@@ -65,10 +61,15 @@ fn drop_extra_indent(text: &str, step: usize) -> String {
 }
 
 /// The model's text as the ghost text shows it: without a second indentation when the
-/// user typed only indentation (see [`drop_extra_indent`]), and without prose after a
-/// markdown fence.
-pub(super) fn tidy(text: String, typed_indent_only: bool, step: usize) -> String {
-    let text = if typed_indent_only { drop_extra_indent(&text, step) } else { text };
+/// user typed only indentation (`above`: the document above the cursor's line then; see
+/// [`drop_extra_indent`]), and without prose after a markdown fence.
+pub(super) fn tidy(text: String, above: Option<&str>) -> String {
+    let text = match above {
+        Some(above) if text.starts_with([' ', '\t']) => {
+            drop_extra_indent(&text, indent_step(above))
+        }
+        _ => text,
+    };
     before_fence(&text).to_string()
 }
 

@@ -3,7 +3,8 @@
 //! of those commits added, asked for at its indentation in the file as that commit left
 //! it (the line itself removed). Scored on the first line: exact match and edit
 //! similarity. In the same run: the model without retrieval (`budget = 0`: no retrieved
-//! context, and no continuation found elsewhere either), and the copy baseline (the line that follows the most similar line elsewhere in the repository).
+//! context, and no continuation found elsewhere either), and the copy baseline (the line
+//! that follows the most similar line elsewhere in the repository).
 
 use crate::bench::corpus::{self, Half};
 use crate::bench::generate::pct;
@@ -438,7 +439,6 @@ pub fn run_corpus(
 
 #[cfg(test)]
 mod tests {
-
     #[test]
     fn gain_over_pairs_tasks_and_gives_the_standard_error_of_the_differences() {
         let score = |sims: &[f64]| super::Score { sim: sims.to_vec(), ..Default::default() };
