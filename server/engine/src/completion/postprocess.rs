@@ -49,7 +49,7 @@ fn drop_extra_indent(text: &str, step: usize) -> String {
     let rest: Vec<&str> = lines.collect();
     let width = |l: &str| l.len() - l.trim_start_matches([' ', '\t']).len();
     let on_step = |shift: usize| {
-        let fits = |l: &&str| !l.trim().is_empty() && (width(l) - width(l).min(shift)) % step == 0;
+        let fits = |l: &&&str| !l.trim().is_empty() && (width(l) - width(l).min(shift)) % step == 0;
         rest.iter().filter(fits).count()
     };
     let shift = if step >= 2 && on_step(0) > on_step(extra) { 0 } else { extra };
