@@ -191,6 +191,16 @@ impl Engine {
                 return Ok(hit);
             }
         }
+        // The rest of a line the document already has, as the user has begun it.
+        if run != Run::Warm && settings.budget > 0 {
+            let found = patois_retrieve::matching_line(&self.index, path, text, cursor);
+            if let Some(found) = found.ok().flatten() {
+                let result =
+                    without_model(found.rest, StopReason::EndOfLine, vec![found.citation], t0);
+                self.remember(key, prefix, suffix, &result);
+                return Ok(result);
+            }
+        }
         // Typing on while the model writes: wait for the generation this text can still use.
         let stale = || ticket.is_cancelled();
         let foreground = run == Run::Foreground && settings.cache;

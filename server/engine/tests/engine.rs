@@ -49,7 +49,7 @@ fn completion_runs_retrieval_prompt_and_model_and_cites_its_context() {
 }
 
 #[test]
-fn a_line_whose_previous_line_exists_elsewhere_continues_from_there_without_the_model() {
+fn lines_found_elsewhere_or_begun_as_another_are_finished_without_the_model() {
     let (_fx, e) = setup();
     let doc = "impl Other {\n    pub fn put(&mut self, v: u32) {\n        \n    }\n}\n";
     let cursor = doc.find("        \n").unwrap() + 8;
@@ -58,6 +58,11 @@ fn a_line_whose_previous_line_exists_elsewhere_continues_from_there_without_the_
     assert_eq!((r.tokens, r.prompt_tokens), (0, 0), "the model did not run: {r:?}");
     let c = &r.citations[0];
     assert_eq!((c.path.as_str(), c.start_line, c.end_line), ("src/store.rs", 7, 8));
+    // A line begun as another line of the document is finished as that one, cited.
+    let begun = "fn f(s: &mut Store) {\n    s.insert(7);\n    s.ins\n}\n";
+    let at = begun.find("s.ins\n").unwrap() + 5;
+    let r = e.complete("src/other.rs", begun, at, &Ticket::detached()).unwrap();
+    assert_eq!((r.text.as_str(), r.tokens, r.citations[0].start_line), ("ert(7);", 0, 2));
     // With no retrieved context asked for, the model completes.
     e.set_settings(Settings { budget: 0, ..e.settings() }).unwrap();
     let r = e.complete("src/other.rs", doc, cursor, &Ticket::detached()).unwrap();

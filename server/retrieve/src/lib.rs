@@ -10,6 +10,7 @@ mod definitions;
 mod edits;
 mod fusion;
 mod history;
+mod line_match;
 mod recent;
 mod similar;
 mod tests_of;
@@ -18,6 +19,7 @@ mod words;
 pub use continuation::{continuation, Continuation};
 pub use cursor::{analyze_cursor, imported_names, line_start, nth_line, CursorContext};
 pub use edits::EditHunk;
+pub use line_match::{matching_line, MatchingLine};
 /// Retrieval fails only when reading the index fails.
 pub use patois_index::{Error, Result};
 pub use patois_syntax::{contains_word, word_positions};

@@ -312,6 +312,11 @@ fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64)
         line.tally.accepted += 1;
         line.tally.saved += line.target.len() - line.typed;
     }
+    if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+        let line_text: String = line.target.iter().collect();
+        let how = if accepted { format!("Tab after {}", line.typed) } else { "typed".into() };
+        eprintln!("  {how} of {}: {line_text}", line.target.len());
+    }
     // The answers still owed (cancelled ones included: their time is measured).
     let drain = Instant::now() + Duration::from_secs(10);
     while !line.pending.is_empty() && Instant::now() < drain {
