@@ -139,18 +139,7 @@ fn has_word(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::continuation;
-    use patois_index::{Index, Quiet, UpdateOptions};
-    use patois_testkit::Fixture;
-
-    fn index(files: &[(&str, &str)]) -> (Fixture, Index) {
-        let fx = Fixture::plain();
-        for (p, t) in files {
-            fx.write(p, t);
-        }
-        let ix = Index::open(fx.root(), &fx.root().join(".patois")).unwrap();
-        ix.update(&UpdateOptions::default(), &Quiet).unwrap();
-        (fx, ix)
-    }
+    use crate::testing::index;
 
     const OLD: &str = "pub fn load(path: &Path) -> Result<Config> {\n    let text = \
                        std::fs::read_to_string(path)?;\n    let config: Config = \

@@ -13,6 +13,8 @@ mod history;
 mod line_match;
 mod recent;
 mod similar;
+#[cfg(test)]
+mod testing;
 mod tests_of;
 mod words;
 

@@ -109,18 +109,8 @@ pub fn matching_line(
 #[cfg(test)]
 mod tests {
     use super::{matching_line, MatchingLine};
-    use patois_index::{Index, Quiet, UpdateOptions};
-    use patois_testkit::Fixture;
-
-    fn index(files: &[(&str, &str)]) -> (Fixture, Index) {
-        let fx = Fixture::plain();
-        for (p, t) in files {
-            fx.write(p, t);
-        }
-        let ix = Index::open(fx.root(), &fx.root().join(".patois")).unwrap();
-        ix.update(&UpdateOptions::default(), &Quiet).unwrap();
-        (fx, ix)
-    }
+    use crate::testing::index;
+    use patois_index::Index;
 
     /// The match at the `|` in `doc`, with `ix` as the index.
     fn at_bar(ix: &Index, path: &str, doc: &str) -> Option<MatchingLine> {
