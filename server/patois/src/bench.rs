@@ -19,6 +19,11 @@ use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// Whether the benchmarks print each task as they go (`PATOIS_BENCH_VERBOSE` set).
+fn verbose() -> bool {
+    std::env::var_os("PATOIS_BENCH_VERBOSE").is_some()
+}
+
 #[derive(clap::Subcommand)]
 pub enum What {
     /// Index DIR into a temporary folder and compare with tree-sitter parse-only time.

@@ -69,9 +69,7 @@ pub fn continuation(
     text: &str,
     cursor: usize,
 ) -> Result<Option<Continuation>> {
-    let cursor = cursor.min(text.len());
-    let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[cursor..].find('\n').map_or(text.len(), |i| cursor + i);
+    let (_, line_start, line_end) = crate::cursor::cursor_line(text, cursor);
     if !text[line_start..line_end].trim().is_empty() {
         return Ok(None);
     }

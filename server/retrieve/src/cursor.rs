@@ -550,6 +550,15 @@ pub fn line_start(text: &str, n: u32) -> usize {
     text.match_indices('\n').nth(n as usize - 2).map(|(i, _)| i + 1).unwrap_or(text.len())
 }
 
+/// The cursor in `text` (clamped to the text, on a character boundary) and the byte
+/// offsets where its line starts and ends (before the newline).
+pub(crate) fn cursor_line(text: &str, cursor: usize) -> (usize, usize, usize) {
+    let cursor = text.floor_char_boundary(cursor.min(text.len()));
+    let start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[cursor..].find('\n').map_or(text.len(), |i| cursor + i);
+    (cursor, start, end)
+}
+
 /// The text of 1-based line `n`, without its newline.
 pub fn nth_line(text: &str, n: u32) -> &str {
     let s = line_start(text, n);

@@ -64,9 +64,7 @@ pub fn matching_line(
     text: &str,
     cursor: usize,
 ) -> Result<Option<MatchingLine>> {
-    let cursor = text.floor_char_boundary(cursor.min(text.len()));
-    let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[cursor..].find('\n').map_or(text.len(), |i| cursor + i);
+    let (cursor, line_start, line_end) = crate::cursor::cursor_line(text, cursor);
     let typed = text[line_start..cursor].trim_start();
     let after = text[cursor..line_end].trim();
     if typed.is_empty() || typed.len() > MAX_LINE_CHARS {

@@ -153,7 +153,7 @@ fn run_repo(dir: &Path, per_kind: usize, model: Option<PathBuf>) -> Result<Tally
         let asked = engine.ask(&q, None, &|| false)?;
         t.latency_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         score(&mut t, p, &asked);
-        if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+        if super::verbose() {
             trace(p, &asked);
         }
     }

@@ -353,7 +353,7 @@ pub fn run(
             }
             engine.forget_edits();
         }
-        if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+        if super::verbose() {
             eprintln!(
                 "[{i}] {} sim {:.3}\n  want {:?}\n  got  {:?}\n  bare {:?}\n  copy {:?}",
                 t.path,

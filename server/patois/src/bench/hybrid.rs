@@ -76,7 +76,7 @@ pub fn run(args: HybridArgs) -> Result<()> {
             let r =
                 engine.complete_as(&t.path, &t.text, t.cursor, &Ticket::detached(), Run::Full)?;
             score.add(&t.path, &r.text, &t.target, r.ms.total);
-            if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+            if super::verbose() {
                 eprintln!("[{label}] {}\n  want {:?}\n  got  {:?}", t.path, t.target, r.text);
             }
         }

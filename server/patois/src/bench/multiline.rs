@@ -100,7 +100,7 @@ pub fn run(
     for b in picked.iter().map(|&i| &bodies[i]) {
         let r = engine.complete_as(&b.path, &b.text, b.cursor(), &Ticket::detached(), Run::Full)?;
         score.add(&r.text, &b.written(), r.stop == StopReason::MaxTokens, r.ms.total);
-        if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+        if super::verbose() {
             let (path, row, stop) = (&b.path, b.row + 1, r.stop);
             eprintln!("{path}:{row} ({stop:?})\n  want {:?}\n  got  {:?}", b.written(), r.text);
         }

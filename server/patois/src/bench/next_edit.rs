@@ -118,7 +118,7 @@ fn replay(engine: &Engine, repo: &patois_vcs::Repo, id: &str, t: &mut Tally) -> 
             let (near, exact) = verdicts.fold((false, false), |a, b| (a.0 || b.0, a.1 || b.1));
             alone.at_place += usize::from(near);
             alone.exact += usize::from(exact);
-            if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+            if super::verbose() {
                 let made =
                     format!("{}{}{}", &s.line_text[..s.start], s.new_text, &s.line_text[s.end..]);
                 let verdict = if exact {

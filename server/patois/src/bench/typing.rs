@@ -312,7 +312,7 @@ fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64)
         line.tally.accepted += 1;
         line.tally.saved += line.target.len() - line.typed;
     }
-    if std::env::var_os("PATOIS_BENCH_VERBOSE").is_some() {
+    if super::verbose() {
         let line_text: String = line.target.iter().collect();
         let how = if accepted { format!("Tab after {}", line.typed) } else { "typed".into() };
         eprintln!("  {how} of {}: {line_text}", line.target.len());
