@@ -188,6 +188,7 @@ impl Backend for Generator {
             &|ids| self.decode(ids),
             &mut |next| self.model.forward(&[next], &mut cache),
             cancelled,
+            None,
         )?;
         let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
         Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))

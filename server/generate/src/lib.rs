@@ -10,6 +10,7 @@ pub mod chat;
 mod cpu_share;
 mod error;
 pub mod gguf_tokenizer;
+mod heal;
 mod hf_tokens;
 pub mod llama;
 mod llama_abort;
@@ -124,6 +125,8 @@ pub struct GenOptions {
     /// computed ahead): few, so that the request which stops it loses little of what it
     /// computed (a stopped batch is lost). `None`: the backend's own batch.
     pub batch: Option<usize>,
+    /// A prompt that ends inside a word is healed (llama.cpp backend; see `heal`).
+    pub heal: bool,
 }
 
 impl Default for GenOptions {
@@ -140,6 +143,7 @@ impl Default for GenOptions {
             written: None,
             cut: false,
             batch: None,
+            heal: true,
         }
     }
 }
@@ -216,7 +220,9 @@ impl Decoded {
 }
 
 /// The decode loop both backends share: sample from `logits`, stop at a stop token,
-/// a stop rule or cancellation, else feed the token back with `forward`.
+/// a stop rule or cancellation, else feed the token back with `forward`. With `heal`, the
+/// first tokens must spell the text taken off the prompt, which the answer leaves out.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn decode_loop(
     mut logits: candle_core::Tensor,
     max_tokens: usize,
@@ -225,6 +231,7 @@ pub(crate) fn decode_loop(
     detokenize: &dyn Fn(&[u32]) -> Result<String>,
     forward: &mut dyn FnMut(u32) -> Result<candle_core::Tensor>,
     cancelled: &dyn Fn() -> bool,
+    mut heal: Option<heal::Heal>,
 ) -> Result<Decoded> {
     let t0 = Instant::now();
     let mut sampler = LogitsProcessor::new(opts.seed, opts.temperature, opts.top_p);
@@ -238,7 +245,16 @@ pub(crate) fn decode_loop(
             stop = StopReason::Cancelled;
             break;
         }
-        let next = sampler.sample(&logits)?;
+        let next = match heal.as_ref().filter(|h| !h.done()) {
+            Some(h) => match h.restrict(&logits)? {
+                Some(allowed) => sampler.sample(&allowed)?,
+                None => {
+                    stop = StopReason::EndOfText;
+                    break;
+                }
+            },
+            None => sampler.sample(&logits)?,
+        };
         if out.is_empty() {
             first_token_ms = t0.elapsed().as_secs_f64() * 1e3;
         }
@@ -247,7 +263,12 @@ pub(crate) fn decode_loop(
             break;
         }
         out.push(next);
-        text = detokenize(&out)?;
+        if let Some(h) = heal.as_mut() {
+            h.wrote(next);
+        }
+        let all = detokenize(&out)?;
+        let healed = heal.as_ref().map_or(0, |h| h.len);
+        text = all.get(healed..).unwrap_or_default().to_string();
         if let Some(written) = &opts.written {
             written.lock().unwrap_or_else(|p| p.into_inner()).clone_from(&text);
         }

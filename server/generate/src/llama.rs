@@ -150,6 +150,8 @@ pub struct LlamaGenerator {
     model: Arc<LlamaModel>,
     info: ModelInfo,
     stop_ids: HashSet<u32>,
+    /// Every token's bytes, by id (for healing).
+    pieces: Vec<Vec<u8>>,
     state: Mutex<State>,
     batch: usize,
     /// Tokens drafted per decode at most.
@@ -237,11 +239,13 @@ impl LlamaGenerator {
             fim,
             backend: crate::RunBy::LlamaCpp,
         };
+        let pieces = vocab.tokens().map(|t| vocab.token_to_piece(t, false, None)).collect();
         Ok(LlamaGenerator {
             model,
             _adapter: adapter,
             info,
             stop_ids,
+            pieces,
             state: Mutex::new(State {
                 session,
                 slots: vec![Vec::new(); SLOTS],
@@ -266,6 +270,21 @@ impl LlamaGenerator {
             return Err(crate::Error::Generation(why));
         }
         Ok(ids)
+    }
+
+    /// `ids` without their last token when it is part of a word (see `heal`), and that
+    /// token's text.
+    fn healed(&self, mut ids: Vec<LlamaToken>, heal: bool) -> (Vec<LlamaToken>, Option<String>) {
+        let Some(&last) = ids.last().filter(|_| heal && ids.len() > 1) else { return (ids, None) };
+        let piece = self.pieces.get(last.0 as usize).and_then(|p| std::str::from_utf8(p).ok());
+        match piece.filter(|p| crate::heal::healable(p)) {
+            Some(text) => {
+                let text = text.to_string();
+                ids.pop();
+                (ids, Some(text))
+            }
+            None => (ids, None),
+        }
     }
 
     fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
@@ -372,7 +391,7 @@ impl Backend for LlamaGenerator {
     }
 
     fn uncached_tokens(&self, prompt: &str, cut: bool) -> usize {
-        let ids = self.tokenize(prompt);
+        let (ids, _) = self.healed(self.tokenize(prompt), true);
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         ids.len() - crate::common_prefix(&state.slots[slot_of(cut)], &ids)
     }
@@ -384,9 +403,13 @@ impl Backend for LlamaGenerator {
         opts: &GenOptions,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Completion, crate::Error> {
-        let ids = self.prompt_ids(prompt)?;
+        let (ids, heal) = self.healed(self.prompt_ids(prompt)?, opts.heal);
         let n_ctx = self.info.context;
-        let max_tokens = opts.max_tokens.min(n_ctx - ids.len());
+        // Spelling the healed text again takes a token more (a run that writes nothing,
+        // as a warm-up, still writes nothing).
+        let spell = usize::from(heal.is_some() && opts.max_tokens > 0);
+        let max_tokens = (opts.max_tokens + spell).min(n_ctx - ids.len());
+        let heal = heal.map(|text| crate::heal::Heal::new(&text, &self.pieces));
         let mut guard = self.state.lock().unwrap_or_else(|p| {
             // A panic during an earlier request: its cache may be half written.
             let mut s = p.into_inner();
@@ -437,6 +460,7 @@ impl Backend for LlamaGenerator {
                     &|ids| Ok(self.detokenize(ids)),
                     &mut forward,
                     cancelled,
+                    heal,
                 )?;
                 let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
                 Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))

@@ -4,7 +4,8 @@
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;
 use patois_generate::write::{
-    random_weights, tiny_config, tokenizer_metadata, train_tokenizer, write_gguf_with,
+    make_constant_gguf, random_weights, tiny_config, tokenizer_metadata, train_tokenizer,
+    write_gguf_with,
 };
 use patois_generate::{
     load_backend, tokenizer_from_gguf_file, Backend, BackendKind, ChatMessage, GenOptions,
@@ -283,4 +284,33 @@ fn the_chat_template_in_the_gguf_is_applied() {
     assert!(prompt.starts_with("<start_of_turn>user\n"), "{prompt:?}");
     assert!(prompt.contains("Cite sources.") && prompt.contains("What is add?"), "{prompt:?}");
     assert!(prompt.ends_with("<start_of_turn>model\n"), "{prompt:?}");
+}
+
+/// A prompt that ends inside a word is healed: its last token is taken off and the
+/// answer goes on from whole tokens that spell it again. A model that always says
+/// " address", asked after "add": without healing it writes " address" after "add";
+/// healed, it chooses " address" in place of " add" and the answer goes on with "ress".
+#[test]
+fn a_prompt_that_ends_inside_a_word_is_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("address.gguf");
+    let text = "fn send(to: u32) -> u32 {\n    let address = to + 1;\n    let next = add(to, 1);\n    next + address\n}\n";
+    let shape = tiny_config(400);
+    let word =
+        make_constant_gguf(&path, std::iter::repeat_n(text, 30), &shape, " address").unwrap();
+    assert_eq!(word, " address");
+    let g = LlamaGenerator::load(&path, &LlamaOptions::default()).unwrap();
+    let prompt = "fn main() {\n    let next = add";
+    let ids = g.encode(prompt).unwrap();
+    assert_eq!(g.encode(" add").unwrap(), ids[ids.len() - 1..], "the prompt ends in \" add\"");
+    let opts = GenOptions { max_tokens: 3, mode: Mode::MultiLine, ..Default::default() };
+    let healed = g.complete(prompt, "", &opts, &|| false).unwrap();
+    assert_eq!(healed.text, "ress address address address");
+    assert_eq!(healed.prompt_tokens, ids.len() - 1);
+    let plain = GenOptions { heal: false, ..opts.clone() };
+    let unhealed = g.complete(prompt, "", &plain, &|| false).unwrap();
+    assert_eq!(unhealed.text, " address address address");
+    // A prompt that ends after punctuation is not healed.
+    let after = g.complete("fn main() {\n    let next = add(", "", &opts, &|| false).unwrap();
+    assert_eq!(after.text, " address address address");
 }

@@ -123,7 +123,7 @@ impl Catalogue {
 /// A model's speed as measured on this machine after its install, kept beside it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub struct Measured {
-    /// The CPU it was measured on (`/proc/cpuinfo`'s model name and core count).
+    /// The CPU it was measured on ([`this_cpu`]).
     pub cpu: String,
     pub prefill_tokens_per_s: f64,
     pub decode_tokens_per_s: f64,
@@ -148,16 +148,32 @@ impl Measured {
     }
 }
 
-/// This machine's CPU, as measurements are keyed: model name and usable cores.
+/// This machine's CPU, as measurements are keyed: model name, family and model numbers,
+/// its widest vector extension and usable cores. (Cloud machines of one model name differ:
+/// "AMD EPYC" is a Zen 3 with AVX2 on one and a Zen 5 with AVX-512, 3× faster, on another.)
 pub fn this_cpu() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let name = info
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, v)| v.trim());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{name}, {cores} cores")
+    cpu_key(&info, cores)
+}
+
+/// The measurement key of the CPU `/proc/cpuinfo` describes as `info`, with `cores` usable.
+fn cpu_key(info: &str, cores: usize) -> String {
+    let field = |name: &str| {
+        info.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim())
+    };
+    let name = field("model name").unwrap_or("unknown CPU");
+    let flags: Vec<&str> = field("flags").unwrap_or("").split_whitespace().collect();
+    let vector = ["avx512f", "avx2", "avx"]
+        .into_iter()
+        .find(|f| flags.contains(f))
+        .map_or("no AVX", |f| f.trim_end_matches('f'));
+    let family = field("cpu family").unwrap_or("?");
+    let model = field("model").unwrap_or("?");
+    format!("{name} (family {family}, model {model}, {vector}), {cores} cores")
 }
 
 /// Where installed models live: `$PATOIS_HOME/models`, else `$XDG_CACHE_HOME/patois/models`,
@@ -385,6 +401,19 @@ pub fn sha256_file(path: &Path) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machines_of_one_model_name_but_different_cpus_keep_apart_measurements() {
+        let cpu = |family: u32, model: u32, flags: &str| {
+            format!("processor\t: 0\ncpu family\t: {family}\nmodel\t\t: {model}\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 {flags}\n")
+        };
+        let zen3 = cpu_key(&cpu(25, 1, "avx avx2 fma"), 2);
+        let zen5 = cpu_key(&cpu(26, 2, "avx avx2 avx512f avx512bw"), 2);
+        assert_eq!(zen3, "AMD EPYC (family 25, model 1, avx2), 2 cores");
+        assert_eq!(zen5, "AMD EPYC (family 26, model 2, avx512), 2 cores");
+        assert_ne!(cpu_key(&cpu(26, 2, "avx2 avx512f"), 4), zen5);
+        assert_eq!(cpu_key("", 1), "unknown CPU (family ?, model ?, no AVX), 1 cores");
+    }
 
     #[test]
     fn the_shipped_catalogue_parses_and_names_its_default() {

@@ -103,6 +103,8 @@ struct Line<'a> {
     answered_now: bool,
     /// When the line's first request was sent, until its first ghost text is shown.
     waiting_since: Option<Instant>,
+    /// The wrong ghost texts' first lines shown, with the characters typed then.
+    wrong: Vec<(usize, String)>,
     tally: &'a mut Tally,
 }
 
@@ -118,6 +120,7 @@ impl<'a> Line<'a> {
             ghost: None,
             answered_now: false,
             waiting_since: Some(Instant::now()),
+            wrong: Vec::new(),
             tally,
         }
     }
@@ -179,7 +182,12 @@ impl<'a> Line<'a> {
         if first.trim_end() == rest.trim_end() {
             return true;
         }
-        self.tally.wrong_shown += usize::from(!rest.starts_with(first));
+        if !rest.starts_with(first) {
+            self.tally.wrong_shown += 1;
+            if self.wrong.last().is_none_or(|(_, w)| w != first) {
+                self.wrong.push((self.typed, first.to_string()));
+            }
+        }
         false
     }
 
@@ -316,6 +324,9 @@ fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64)
         let line_text: String = line.target.iter().collect();
         let how = if accepted { format!("Tab after {}", line.typed) } else { "typed".into() };
         eprintln!("  {how} of {}: {line_text}", line.target.len());
+        for (typed, wrong) in line.wrong.iter().rev().take(3).rev() {
+            eprintln!("      shown after {typed}: {wrong}");
+        }
     }
     // The answers still owed (cancelled ones included: their time is measured).
     let drain = Instant::now() + Duration::from_secs(10);
