@@ -7,7 +7,7 @@ pub(crate) mod frozen;
 pub mod model;
 
 use crate::hf_tokens::{hf_encode, hf_offsets};
-use crate::{common_prefix, decode_loop, find_gguf, finish, tokenizer_from_gguf_file};
+use crate::{common_prefix, decode_loop, find_gguf, finish, tokenizer_from_gguf_file, Spelling};
 use crate::{Backend, Completion, Error, GenOptions, ModelFormat, ModelInfo, RunBy};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
@@ -184,11 +184,9 @@ impl Backend for Generator {
             logits,
             max_tokens,
             opts,
-            &self.stop_ids,
-            &|ids| self.decode(ids),
+            Spelling { stop_ids: &self.stop_ids, detokenize: &|ids| self.decode(ids), heal: None },
             &mut |next| self.model.forward(&[next], &mut cache),
             cancelled,
-            None,
         )?;
         let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
         Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))

@@ -219,20 +219,29 @@ impl Decoded {
     }
 }
 
+/// What a backend's vocabulary tells the decode loop about the tokens it writes.
+pub(crate) struct Spelling<'a> {
+    /// Tokens that end the answer.
+    pub stop_ids: &'a HashSet<u32>,
+    /// The text of token ids.
+    pub detokenize: &'a dyn Fn(&[u32]) -> Result<String>,
+    /// The text taken off the prompt that the first tokens must spell (see `heal`).
+    pub heal: Option<heal::Heal<'a>>,
+}
+
 /// The decode loop both backends share: sample from `logits`, stop at a stop token,
-/// a stop rule or cancellation, else feed the token back with `forward`. With `heal`, the
-/// first tokens must spell the text taken off the prompt, which the answer leaves out.
-#[allow(clippy::too_many_arguments)]
+/// a stop rule or cancellation, else feed the token back with `forward`. With
+/// `spelling.heal`, the first tokens must spell the text taken off the prompt, which the
+/// answer leaves out.
 pub(crate) fn decode_loop(
     mut logits: candle_core::Tensor,
     max_tokens: usize,
     opts: &GenOptions,
-    stop_ids: &HashSet<u32>,
-    detokenize: &dyn Fn(&[u32]) -> Result<String>,
+    spelling: Spelling,
     forward: &mut dyn FnMut(u32) -> Result<candle_core::Tensor>,
     cancelled: &dyn Fn() -> bool,
-    mut heal: Option<heal::Heal>,
 ) -> Result<Decoded> {
+    let Spelling { stop_ids, detokenize, mut heal } = spelling;
     let t0 = Instant::now();
     let mut sampler = LogitsProcessor::new(opts.seed, opts.temperature, opts.top_p);
     let mut first_token_ms = 0.0;

@@ -8,6 +8,7 @@ use crate::llama_abort::AbortHook;
 use crate::llama_draft::{logits_at, Drafting};
 use crate::{
     decode_loop, finish, Backend, ChatFormat, ChatMessage, Completion, GenOptions, ModelInfo,
+    Spelling,
 };
 use anyhow::{bail, Context, Result};
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -291,13 +292,10 @@ impl LlamaGenerator {
         self.model.vocab().tokenize(text.as_bytes(), false, true)
     }
 
-    /// Text of generated token ids (control tokens left out).
+    /// Text of generated token ids (control tokens left out: their pieces are empty).
     fn detokenize(&self, ids: &[u32]) -> String {
-        let vocab = self.model.vocab();
-        let mut bytes = Vec::new();
-        for id in ids {
-            bytes.extend(vocab.token_to_piece(LlamaToken(*id as i32), false, None));
-        }
+        let piece = |id: &u32| self.pieces.get(*id as usize).map_or(&[][..], Vec::as_slice);
+        let bytes: Vec<u8> = ids.iter().flat_map(piece).copied().collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
@@ -456,11 +454,13 @@ impl Backend for LlamaGenerator {
                     first,
                     max_tokens,
                     opts,
-                    &self.stop_ids,
-                    &|ids| Ok(self.detokenize(ids)),
+                    Spelling {
+                        stop_ids: &self.stop_ids,
+                        detokenize: &|ids| Ok(self.detokenize(ids)),
+                        heal,
+                    },
                     &mut forward,
                     cancelled,
-                    heal,
                 )?;
                 let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
                 Ok(finish(decoded, suffix, ids.len(), common, prefill_ms, decode_ms))
