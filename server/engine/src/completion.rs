@@ -308,7 +308,7 @@ impl Engine {
         let prompt_text = if warm.is_some() { &prompt.text[..prompt.stable] } else { &prompt.text };
         let t_prompt = t0.elapsed().as_secs_f64() * 1e3 - t_retrieval;
         let mode = decide_mode(path, text, cursor);
-        let line_start = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let line_start = patois_types::line_start_at(prefix, prefix.len());
         let indent = prefix[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').count();
         let cut = fitted.window < fitted.full;
         let opts = GenOptions {
@@ -486,7 +486,7 @@ impl Engine {
             ));
         }
         // In an empty body: the whole block found there, indented as the cursor's line.
-        let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = patois_types::line_start_at(text, cursor);
         let block = indented_block(found.line, &found.rest, &text[line_start..cursor]);
         let mut citation = found.citation;
         citation.end_line += found.rest.len() as u32;

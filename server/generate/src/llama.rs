@@ -278,14 +278,10 @@ impl LlamaGenerator {
     fn healed(&self, mut ids: Vec<LlamaToken>, heal: bool) -> (Vec<LlamaToken>, Option<String>) {
         let Some(&last) = ids.last().filter(|_| heal && ids.len() > 1) else { return (ids, None) };
         let piece = self.pieces.get(last.0 as usize).and_then(|p| std::str::from_utf8(p).ok());
-        match piece.filter(|p| crate::heal::healable(p)) {
-            Some(text) => {
-                let text = text.to_string();
-                ids.pop();
-                (ids, Some(text))
-            }
-            None => (ids, None),
-        }
+        let Some(text) = piece.filter(|p| crate::heal::healable(p)) else { return (ids, None) };
+        let text = text.to_string();
+        ids.pop();
+        (ids, Some(text))
     }
 
     fn tokenize(&self, text: &str) -> Vec<LlamaToken> {

@@ -51,7 +51,7 @@ const BLOCK_KINDS: &[&str] = &[
 /// hold nothing but whitespace and its delimiters.
 pub fn decide_mode(path: &str, text: &str, cursor: usize) -> Mode {
     let cursor = cursor.min(text.len());
-    let line_start = text[..cursor].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_start = patois_types::line_start_at(text, cursor);
     let line_end = text[cursor..].find('\n').map(|i| cursor + i).unwrap_or(text.len());
     if !text[line_start..cursor].trim().is_empty() || !text[cursor..line_end].trim().is_empty() {
         return Mode::SingleLine;

@@ -158,13 +158,16 @@ pub fn this_cpu() -> String {
 }
 
 /// The measurement key of the CPU `/proc/cpuinfo` describes as `info`, with `cores` usable.
+/// The value of one field of `/proc/cpuinfo` (its first processor), e.g. `"model name"`.
+pub fn cpuinfo_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim())
+}
+
 fn cpu_key(info: &str, cores: usize) -> String {
-    let field = |name: &str| {
-        info.lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.trim() == name)
-            .map(|(_, v)| v.trim())
-    };
+    let field = |name: &str| cpuinfo_field(info, name);
     let name = field("model name").unwrap_or("unknown CPU");
     let flags: Vec<&str> = field("flags").unwrap_or("").split_whitespace().collect();
     let vector = ["avx512f", "avx2", "avx"]

@@ -181,7 +181,7 @@ pub fn build(style: FimStyle, input: &Input, limits: Limits, tok: &dyn Tokens) -
     let suffix_tokens = tok.count(suffix);
     // The context gets what the lines above leave, less a reserve for the cursor's line
     // and the suffix: typing on the line does not change which items fit.
-    let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+    let line_start = patois_types::line_start_at(prefix, prefix.len());
     let line_tokens = tok.count(&prefix[line_start..]);
     let volatile = (line_tokens + suffix_tokens).max(LINE_RESERVE);
     let above = prefix_tokens.saturating_sub(line_tokens);

@@ -554,7 +554,7 @@ pub fn line_start(text: &str, n: u32) -> usize {
 /// offsets where its line starts and ends (before the newline).
 pub(crate) fn cursor_line(text: &str, cursor: usize) -> (usize, usize, usize) {
     let cursor = text.floor_char_boundary(cursor.min(text.len()));
-    let start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
+    let start = patois_types::line_start_at(text, cursor);
     let end = text[cursor..].find('\n').map_or(text.len(), |i| cursor + i);
     (cursor, start, end)
 }

@@ -105,7 +105,7 @@ fn text_edit(old: &str, new: &str) -> InputEdit {
     let point = |text: &str, byte: usize| {
         let before = &text[..byte];
         let row = before.bytes().filter(|b| *b == b'\n').count();
-        Point { row, column: byte - before.rfind('\n').map(|i| i + 1).unwrap_or(0) }
+        Point { row, column: byte - records::line_start_of(text, byte) }
     };
     let (old_end, new_end) = (old.len() - suffix, new.len() - suffix);
     InputEdit {

@@ -5,6 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Byte offset of the start of the line that holds byte `at` of `text` (the cursor's line).
+pub fn line_start_at(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
 /// Where an item came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -239,5 +244,14 @@ mod tests {
         assert_eq!(super::edit_similarity("abc", "abc"), 1.0);
         assert_eq!(super::edit_similarity("abc", "abd"), 1.0 - 1.0 / 3.0);
         assert_eq!(super::edit_similarity("", "ab"), 0.0);
+    }
+
+    #[test]
+    fn line_start_at() {
+        let text = "ab\ncd\n";
+        assert_eq!(super::line_start_at(text, 1), 0);
+        assert_eq!(super::line_start_at(text, 3), 3, "just after a newline: that line's start");
+        assert_eq!(super::line_start_at(text, 5), 3);
+        assert_eq!(super::line_start_at(text, text.len()), text.len());
     }
 }

@@ -56,7 +56,7 @@ impl Engine {
 
     /// A new warm-up of `path` for a cursor at `cursor` in `text`; older ones end.
     pub(crate) fn watch_warm(&self, path: &str, text: &str, cursor: usize) -> WarmWatch {
-        let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = patois_types::line_start_at(text, cursor);
         let version = self.tickets.version_of(path);
         let now = version.load(Ordering::SeqCst);
         WarmWatch {

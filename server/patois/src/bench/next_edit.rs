@@ -4,14 +4,15 @@
 //! place (within 2 lines of one), exactly right (the line the suggestion makes is one the
 //! commit wrote there), wrong ones shown per 100 replayed edits, latency; overall and for
 //! each rule's suggestions alone. Propagation only: the model tier does not exist yet.
-//! The index is the repository's as of the oldest commit's parent, so in files the range
-//! changed before, lines may be off a little.
+//! The index follows the commits: it is the repository's as of each replayed commit's
+//! parent.
 
 use super::complete::TimeSplit;
 use super::corpus::{self, share, CorpusArgs};
 use super::generate::pct;
 use anyhow::Result;
 use patois_engine::{EditRule, Engine, NextEdit, Settings};
+use patois_index::{Quiet, UpdateOptions};
 use patois_vcs::Hunk;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,14 +141,42 @@ fn replay(engine: &Engine, repo: &patois_vcs::Repo, id: &str, t: &mut Tally) -> 
     Ok(())
 }
 
+/// Brings the indexed tree (`dir`) to commit `id` by writing the files it changed, and
+/// updates the index, as the server keeps its index up with the repository: suggestions in
+/// other files then stand on the lines they would stand on at the next commit's parent.
+fn advance(engine: &Engine, repo: &patois_vcs::Repo, dir: &Path, id: &str) -> Result<()> {
+    let mut paths: Vec<String> = repo.hunks(id)?.into_iter().map(|h| h.path).collect();
+    paths.dedup();
+    for path in paths {
+        let file = dir.join(&path);
+        match repo.file_at(id, &path)? {
+            Some(bytes) => {
+                if let Some(parent) = file.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&file, bytes)?;
+            }
+            None => std::fs::remove_file(&file).or_else(ignore_missing)?,
+        }
+    }
+    engine.update_index(&UpdateOptions { threads: 1, ..Default::default() }, &Quiet)?;
+    Ok(())
+}
+
+fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(e),
+    }
+}
+
 fn run_repo(dir: &Path, commits: usize) -> Result<Tally> {
     let mut split = TimeSplit::new(dir, commits, 0, "next-edit")?;
     let engine = Engine::new(split.index()?, Settings::default());
-    let mut chain = split.repo.first_parent_chain(commits)?;
-    chain.reverse();
     let mut t = Tally::default();
-    for id in &chain {
+    for id in &split.range {
         replay(&engine, &split.repo, id, &mut t)?;
+        advance(&engine, &split.repo, &split.base_dir, id)?;
     }
     Ok(t)
 }

@@ -256,7 +256,7 @@ fn type_line(
     c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": uri, "languageId": lang, "version": *version, "text": t.text } }));
     let before = &t.text[..t.cursor];
     let row = before.matches('\n').count() as u32;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_start = patois_types::line_start_at(before, before.len());
     let col = t.text[line_start..t.cursor].encode_utf16().count() as u32;
     type_on(c, Line::new(&uri, row, col, &t.target, tally), args, version);
     c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
@@ -339,13 +339,7 @@ fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64)
 /// The CPU as `lscpu` names it, its vector extensions, and the load when measured.
 pub fn cpu_line() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        info.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| patois_models::cpuinfo_field(&info, name).unwrap_or_default();
     let flags = field("flags");
     let vector: Vec<&str> = flags
         .split_whitespace()

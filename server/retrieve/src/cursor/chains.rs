@@ -20,7 +20,7 @@ pub(super) fn chain_before(
     let code = text.trim_end();
     let typed_member = code.ends_with('.') || code.ends_with("::");
     if !typed_member {
-        let cursor_line = &text[text.rfind('\n').map(|i| i + 1).unwrap_or(0)..];
+        let cursor_line = &text[patois_types::line_start_at(text, text.len())..];
         if !semicolons
             || !cursor_line.trim().is_empty()
             || code.ends_with([';', '{', '}', ',', '(', '[', '='])
