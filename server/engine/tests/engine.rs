@@ -547,12 +547,8 @@ fn a_new_field_yields_the_literals_that_lack_it() {
     assert_eq!(
         made,
         [
-            ("src/store.rs", 8, "        Self { items: Vec::new(), len: todo!() }".to_string()),
-            (
-                "tests/store_test.rs",
-                3,
-                "    let mut s = Store { items: vec![], len: todo!() };".into()
-            ),
+            ("src/store.rs", 8, "        Self { items: Vec::new(), len: 0 }".to_string()),
+            ("tests/store_test.rs", 3, "    let mut s = Store { items: vec![], len: 0 };".into()),
         ],
         "`..self.clone()` sets the rest"
     );

@@ -11,6 +11,8 @@ pub struct FieldDecl {
     /// The record type's name.
     pub type_name: String,
     pub field: String,
+    /// The field's declared type, as written (`Option<String>`).
+    pub ty: String,
     pub kind: RecordKind,
     /// The field's place among the type's fields (0-based).
     pub position: usize,
@@ -90,6 +92,7 @@ fn rust_field(node: Node<'_>, text: &str) -> Option<FieldDecl> {
     Some(FieldDecl {
         type_name: text_of(item.child_by_field_name("name")?, text).to_string(),
         field: name_of(&decl)?,
+        ty: decl.child_by_field_name("type").map_or("", |t| text_of(t, text)).to_string(),
         kind: RecordKind::RustStruct,
         position,
         fields: fields.len(),
@@ -99,17 +102,18 @@ fn rust_field(node: Node<'_>, text: &str) -> Option<FieldDecl> {
 }
 
 /// A class body's annotated names (`name: T` or `name: T = v`), with whether each has a
-/// value.
-fn annotated_names<'t>(body: Node<'t>, text: &str) -> Vec<(Node<'t>, String, bool)> {
+/// value, and the annotation.
+fn annotated_names<'t>(body: Node<'t>, text: &str) -> Vec<(Node<'t>, String, bool, String)> {
     let mut cursor = body.walk();
     let statements: Vec<Node> = body.named_children(&mut cursor).collect();
     statements
         .into_iter()
         .filter_map(|s| {
             let a = s.named_child(0).filter(|a| a.kind() == "assignment")?;
-            a.child_by_field_name("type")?;
+            let ty = text_of(a.child_by_field_name("type")?, text).to_string();
             let left = a.child_by_field_name("left").filter(|l| l.kind() == "identifier")?;
-            Some((s, text_of(left, text).to_string(), a.child_by_field_name("right").is_some()))
+            let name = text_of(left, text).to_string();
+            Some((s, name, a.child_by_field_name("right").is_some(), ty))
         })
         .collect()
 }
@@ -127,10 +131,11 @@ fn dataclass_field(node: Node<'_>, text: &str) -> Option<FieldDecl> {
         return None;
     }
     let fields = annotated_names(body, text);
-    let position = fields.iter().position(|(s, _, _)| *s == statement)?;
+    let position = fields.iter().position(|f| f.0 == statement)?;
     Some(FieldDecl {
         type_name: text_of(class.child_by_field_name("name")?, text).to_string(),
         field: fields[position].1.clone(),
+        ty: fields[position].3.clone(),
         kind: RecordKind::Dataclass,
         position,
         fields: fields.len(),
@@ -141,7 +146,8 @@ fn dataclass_field(node: Node<'_>, text: &str) -> Option<FieldDecl> {
 
 /// The Rust struct literals of `decl`'s type in `text` that neither set its field nor take
 /// the rest from another value (`..base`), each with the insertion that sets it: `field`
-/// when a binding of that name precedes the literal in its function, else `field: todo!()`;
+/// when a binding of that name precedes the literal in its function, else the empty value
+/// of its type (`empty_value`);
 /// in declaration order (after the previous field's initializer, or before the first when
 /// the field is the first; else at the end), on a line of its own when the literal spreads
 /// over lines. `Self { .. }` counts inside `impl Type`.
@@ -201,6 +207,27 @@ fn names(node: Node<'_>, text: &str, type_name: &str) -> bool {
     })
 }
 
+/// What a new field of type `ty` is set to where a literal lacks it: the type's empty or
+/// off value as people write it (`None`, `false`, `0`, `Vec::new()`), else `todo!()` (a
+/// type whose value cannot be told from its name).
+fn empty_value(ty: &str) -> String {
+    let ty = ty.trim();
+    let base = ty.split('<').next().unwrap_or(ty).trim();
+    let base = base.rsplit("::").next().unwrap_or(base);
+    let generic = ty.contains('<');
+    match base {
+        "Option" if generic => "None".into(),
+        "bool" => "false".into(),
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128"
+        | "isize" => "0".into(),
+        "f32" | "f64" => "0.0".into(),
+        "String" | "Vec" | "VecDeque" | "HashMap" | "HashSet" | "BTreeMap" | "BTreeSet" => {
+            format!("{base}::new()")
+        }
+        _ => "todo!()".into(),
+    }
+}
+
 /// The insertion that makes the literal `node` set `decl`'s field, unless it sets it
 /// already or takes the rest from a base.
 fn insertion(node: Node<'_>, text: &str, decl: &FieldDecl) -> Option<FieldInsert> {
@@ -226,7 +253,7 @@ fn insertion(node: Node<'_>, text: &str, decl: &FieldDecl) -> Option<FieldInsert
     }
     let value = match bound_before(node, text, field) {
         true => field.to_string(),
-        false => format!("{field}: todo!()"),
+        false => format!("{field}: {}", empty_value(&decl.ty)),
     };
     let one_line = body.start_position().row == body.end_position().row;
     // After the previous field's initializer (the last when it has none); first if first.
@@ -329,7 +356,7 @@ mod tests {
         assert_eq!(
             made,
             [
-                "            root,\n            strict: todo!(),",
+                "            root,\n            strict: false,",
                 "    let s = Store { root: PathBuf::new(), strict };",
             ],
             "`Self` in `impl Store` counts; `..Default::default()` and one setting it do not"
@@ -347,14 +374,30 @@ mod tests {
         let first = format!("struct Cfg {{\n    name: String,\n    a: u8,\n    b: u8,\n}}\n{uses}");
         assert_eq!(
             made(&first, 2),
-            ["        name: todo!(),\n        a: 1,", "    Cfg { name: todo!(), a: 1, b: 2 }"]
+            [
+                "        name: String::new(),\n        a: 1,",
+                "    Cfg { name: String::new(), a: 1, b: 2 }"
+            ]
         );
-        let middle =
-            format!("struct Cfg {{\n    a: u8,\n    name: String,\n    b: u8,\n}}\n{uses}");
+        let middle = format!("struct Cfg {{\n    a: u8,\n    name: Kind,\n    b: u8,\n}}\n{uses}");
         assert_eq!(
             made(&middle, 3),
             ["        a: 1,\n        name: todo!(),", "    Cfg { a: 1, name: todo!(), b: 2 }"]
         );
+    }
+
+    #[test]
+    fn a_new_field_gets_its_types_empty_value() {
+        assert_eq!(empty_value("Option<Arc<str>>"), "None");
+        assert_eq!(empty_value("std::option::Option<u8>"), "None");
+        assert_eq!(empty_value("bool"), "false");
+        assert_eq!(empty_value("usize"), "0");
+        assert_eq!(empty_value("f64"), "0.0");
+        assert_eq!(empty_value("Vec<PathBuf>"), "Vec::new()");
+        assert_eq!(empty_value("std::collections::HashMap<String, u32>"), "HashMap::new()");
+        assert_eq!(empty_value("Option"), "todo!()", "a type of that name, not std's");
+        assert_eq!(empty_value("Arc<Handle>"), "todo!()");
+        assert_eq!(empty_value("Duration"), "todo!()");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A field added to a record type: the Rust struct literals that do not set it yet (they
 //! no longer compile) get it, as rust-analyzer's "fill struct fields" writes it (`field`
-//! when a binding of that name is in scope, else `field: todo!()`); a Python dataclass's
+//! when a binding of that name is in scope, else its type's empty value, `todo!()` when
+//! the type does not tell one); a Python dataclass's
 //! constructor calls get the new argument, as after a signature change. A variant added
 //! to a Rust enum: the `match`es listing its variants one by one get an arm
 //! (`Enum::New => todo!(),`, as "fill match arms" writes it).
