@@ -50,7 +50,8 @@ pub enum What {
     },
     /// Next-line tasks from DIR's last N commits (the index and model see the repository
     /// as of before them): exact match and edit similarity of the first line, with and
-    /// without retrieved context, and the copy baseline, in one run.
+    /// without retrieved context, and the copy baseline, in one run (with `--corpus`, with
+    /// retrieval and the copy baseline only).
     Complete {
         #[arg(default_value = ".")]
         dir: PathBuf,
@@ -161,7 +162,8 @@ pub fn run(what: What) -> Result<()> {
             multiline::run(&dir, commits, max_tasks, model).map(|_| ())
         }
         What::Complete { dir, commits, max_tasks, model, replay_edits, .. } => {
-            complete::run(dir, commits, max_tasks, model, replay_edits).map(|_| ())
+            let arms = complete::Arms { bare: true, replay_edits };
+            complete::run(dir, commits, max_tasks, model, arms).map(|_| ())
         }
         What::Lsp { dir, requests, model, endpoint, model_name } => {
             let remote = endpoint.map(|e| (e, model_name));

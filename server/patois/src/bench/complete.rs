@@ -299,12 +299,81 @@ impl TimeSplit {
     }
 }
 
+/// The runs a task gets besides the model with retrieval (and the copy baseline).
+#[derive(Debug, Clone, Copy)]
+pub struct Arms {
+    /// The model without retrieval: no context, no continuation found elsewhere.
+    pub bare: bool,
+    /// Again after replaying the other files' hunks of the task's commit as the user's edits.
+    pub replay_edits: bool,
+}
+
+/// One repository's scores, one per arm.
+#[derive(Default)]
+struct ArmScores {
+    with: Score,
+    without: Score,
+    copy: Score,
+    edited: Score,
+    unedited: Score,
+    /// Tasks answered without a prompt: the line continued code found elsewhere.
+    continued: usize,
+}
+
+impl ArmScores {
+    fn print(&self, arms: Arms) {
+        self.with.line("model + retrieval");
+        println!(
+            "    ({} of them continued code found elsewhere, without the model)",
+            self.continued
+        );
+        if arms.bare {
+            self.without.line("model, no retrieval (no context, no continuation)");
+        }
+        self.copy.line("copy baseline");
+        if arms.replay_edits {
+            println!(
+                "  tasks whose commit changed other files too ({}), with and without those \
+                 changes replayed as the user's edits:",
+                self.edited.sim.len()
+            );
+            self.unedited.line("  model + retrieval, no edits");
+            self.edited.line("  model + retrieval + edits");
+        }
+        let (gain, se) = self.with.gain_over(&self.copy);
+        println!(
+            "  model + retrieval vs copy baseline: {gain:+.3} ± {se:.3} (standard error over the \
+             tasks; goal: >= 0.45 and >= baseline + 0.1)"
+        );
+    }
+}
+
+/// Task `t` asked again after its commit's other files were replayed as the user's edits
+/// (`first`: the answer and its milliseconds without them), when the commit changed other
+/// files.
+fn with_edits(
+    engine: &Engine,
+    repo: &Repo,
+    t: &Task,
+    first: (&str, f64),
+    s: &mut ArmScores,
+) -> Result<()> {
+    engine.forget_edits();
+    if replay_commit(engine, repo, t)? > 0 {
+        s.unedited.add(&t.path, first.0, &t.target, first.1);
+        let r = engine.complete_as(&t.path, &t.text, t.cursor, &Ticket::detached(), Run::Full)?;
+        s.edited.add(&t.path, &r.text, &t.target, r.ms.total);
+    }
+    engine.forget_edits();
+    Ok(())
+}
+
 pub fn run(
     dir: PathBuf,
     commits: usize,
     max_tasks: usize,
     model: Option<PathBuf>,
-    replay_edits: bool,
+    arms: Arms,
 ) -> Result<(Score, Score)> {
     let mut split = TimeSplit::new(&dir, commits, max_tasks, "complete")?;
     let index = split.index()?;
@@ -322,68 +391,41 @@ pub fn run(
         g.info().backend
     );
     let pairs = LinePairs::new(&split.base_dir, &split.files);
-    let (mut with, mut without, mut copy) = (Score::default(), Score::default(), Score::default());
-    let (mut edited, mut unedited) = (Score::default(), Score::default());
-    let mut continued = 0;
+    let mut s = ArmScores::default();
     let plain = Settings { budget: 0, ..settings.clone() };
     for (i, t) in tasks.iter().enumerate() {
         engine.set_settings(settings.clone())?;
         let r = engine.complete_as(&t.path, &t.text, t.cursor, &Ticket::detached(), Run::Full)?;
-        with.add(&t.path, &r.text, &t.target, r.ms.total);
-        // No prompt at all: the line continued code found elsewhere in the repository.
-        continued += usize::from(r.prompt_tokens == 0 && !r.text.is_empty());
-        engine.set_settings(plain.clone())?;
-        let r0 = engine.complete_as(&t.path, &t.text, t.cursor, &Ticket::detached(), Run::Full)?;
-        without.add(&t.path, &r0.text, &t.target, r0.ms.total);
-        let copied = pairs.copy(&t.previous);
-        copy.add(&t.path, &copied, &t.target, 0.0);
-        if replay_edits {
+        s.with.add(&t.path, &r.text, &t.target, r.ms.total);
+        s.continued += usize::from(r.prompt_tokens == 0 && !r.text.is_empty());
+        let mut bare = None;
+        if arms.bare {
+            engine.set_settings(plain.clone())?;
+            let r0 =
+                engine.complete_as(&t.path, &t.text, t.cursor, &Ticket::detached(), Run::Full)?;
+            s.without.add(&t.path, &r0.text, &t.target, r0.ms.total);
+            bare = Some(r0.text);
             engine.set_settings(settings.clone())?;
-            engine.forget_edits();
-            if replay_commit(&engine, repo, t)? > 0 {
-                unedited.add(&t.path, &r.text, &t.target, r.ms.total);
-                let r2 = engine.complete_as(
-                    &t.path,
-                    &t.text,
-                    t.cursor,
-                    &Ticket::detached(),
-                    Run::Full,
-                )?;
-                edited.add(&t.path, &r2.text, &t.target, r2.ms.total);
-            }
-            engine.forget_edits();
+        }
+        let copied = pairs.copy(&t.previous);
+        s.copy.add(&t.path, &copied, &t.target, 0.0);
+        if arms.replay_edits {
+            with_edits(&engine, repo, t, (&r.text, r.ms.total), &mut s)?;
         }
         if super::verbose() {
             eprintln!(
                 "[{i}] {} sim {:.3}\n  want {:?}\n  got  {:?}\n  bare {:?}\n  copy {:?}",
                 t.path,
-                with.sim.last().copied().unwrap_or_default(),
+                s.with.sim.last().copied().unwrap_or_default(),
                 t.target,
                 r.text,
-                r0.text,
+                bare,
                 copied
             );
         }
     }
-    with.line("model + retrieval");
-    println!("    ({continued} of them continued code found elsewhere, without the model)");
-    without.line("model, no retrieval (no context, no continuation)");
-    copy.line("copy baseline");
-    if replay_edits {
-        println!(
-            "  tasks whose commit changed other files too ({}), with and without those changes \
-             replayed as the user's edits:",
-            edited.sim.len()
-        );
-        unedited.line("  model + retrieval, no edits");
-        edited.line("  model + retrieval + edits");
-    }
-    let (gain, se) = with.gain_over(&copy);
-    println!(
-        "  model + retrieval vs copy baseline: {gain:+.3} ± {se:.3} (standard error over the \
-         tasks; goal: >= 0.45 and >= baseline + 0.1)"
-    );
-    Ok((with, copy))
+    s.print(arms);
+    Ok((s.with, s.copy))
 }
 
 /// [`run`] on each repository of `half` of the corpus in `file` (cloned under `repos`),
@@ -399,7 +441,9 @@ pub fn run_corpus(
     let entries = corpus::load(corpus_file, repos, half)?;
     let mut rows = Vec::new();
     for e in &entries {
-        let (with, copy) = run(e.dir(repos), commits, max_tasks, model.clone(), false)?;
+        // The corpus's figures compare with the copy baseline only.
+        let arms = Arms { bare: false, replay_edits: false };
+        let (with, copy) = run(e.dir(repos), commits, max_tasks, model.clone(), arms)?;
         rows.push((e, with, copy));
     }
     println!(
