@@ -157,7 +157,6 @@ pub fn this_cpu() -> String {
     cpu_key(&info, cores)
 }
 
-/// The measurement key of the CPU `/proc/cpuinfo` describes as `info`, with `cores` usable.
 /// The value of one field of `/proc/cpuinfo` (its first processor), e.g. `"model name"`.
 pub fn cpuinfo_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines()
@@ -166,6 +165,7 @@ pub fn cpuinfo_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
+/// The measurement key of the CPU `/proc/cpuinfo` describes as `info`, with `cores` usable.
 fn cpu_key(info: &str, cores: usize) -> String {
     let field = |name: &str| cpuinfo_field(info, name);
     let name = field("model name").unwrap_or("unknown CPU");

@@ -405,11 +405,11 @@ pub fn run(
                 engine.complete_as(&t.path, &t.text, t.cursor, &Ticket::detached(), Run::Full)?;
             s.without.add(&t.path, &r0.text, &t.target, r0.ms.total);
             bare = Some(r0.text);
-            engine.set_settings(settings.clone())?;
         }
         let copied = pairs.copy(&t.previous);
         s.copy.add(&t.path, &copied, &t.target, 0.0);
         if arms.replay_edits {
+            engine.set_settings(settings.clone())?;
             with_edits(&engine, repo, t, (&r.text, r.ms.total), &mut s)?;
         }
         if super::verbose() {
