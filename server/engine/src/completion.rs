@@ -30,9 +30,13 @@ pub enum Run {
     Foreground,
     /// Nobody yet: prefill the full prompt only (the cache is warmed for the next request).
     Warm,
-    /// The settings' full prompt and no deadline: a completion computed ahead of its
-    /// request (after an accepted ghost text, the one that follows it waits in the cache),
-    /// or asked for on the command line and in the quality benchmarks.
+    /// Nobody yet: a completion computed ahead of its request (after an accepted ghost
+    /// text, the one that follows it waits in the cache), no deadline. Under a budget its
+    /// prompt is the one a request there would have, so that it reads the model's cache
+    /// and leaves it of use.
+    Ahead,
+    /// The settings' full prompt and no deadline: asked for on the command line and in the
+    /// quality benchmarks.
     Full,
 }
 
@@ -417,7 +421,7 @@ impl Engine {
         let budget_ms = settings.latency_budget_ms;
         // Under a budget, in prefix-suffix-middle order, the suffix is short: it is computed
         // again after every keystroke, while the context and the prefix stay cached.
-        let budgeted = budget_ms > 0 && matches!(run, Run::Foreground | Run::Warm);
+        let budgeted = budget_ms > 0 && matches!(run, Run::Foreground | Run::Warm | Run::Ahead);
         let full = self.full_window(settings, g.info().context, budgeted);
         let order = settings.fim_order;
         let suffix_cap =

@@ -56,9 +56,9 @@ impl RunTally {
     pub(crate) fn record(&self, run: Run, r: &RunRecord) {
         let mut all = crate::lock(&self.0);
         let counts = match run {
-            Run::Foreground => &mut all.answers,
+            Run::Foreground | Run::Full => &mut all.answers,
             Run::Warm => &mut all.warm,
-            Run::Full => &mut all.ahead,
+            Run::Ahead => &mut all.ahead,
         };
         counts.runs += 1;
         counts.prompt_tokens += r.prompt_tokens as u64;

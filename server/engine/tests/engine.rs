@@ -354,7 +354,7 @@ fn the_users_recent_edits_are_context_cited_as_edits() {
 /// from a cold cache a smaller prompt that answers in time.
 #[test]
 fn the_budget_shrinks_the_prompt_when_the_measured_speed_is_low() {
-    use patois_engine::Speed;
+    use patois_engine::{Run, Speed};
     let (_fx, e) = setup();
     e.set_settings(Settings { latency_budget_ms: 1000, prompt_tokens: 1024, ..e.settings() })
         .unwrap();
@@ -366,7 +366,7 @@ fn the_budget_shrinks_the_prompt_when_the_measured_speed_is_low() {
     assert_eq!(e.status().full_prompt_window, Some(full));
     let fast = e.complete("src/more.rs", doc, cursor, &Ticket::detached()).unwrap();
     assert_eq!((fast.prompt_window, fast.shrunk), (full, false), "{fast:?}");
-    // 200 prompt tokens/s: the largest prompt is what 1.6 budgets prefill, and a cold
+    // 200 prompt tokens/s: the largest prompt is 1.6 budgets of prefill (or 384), and a cold
     // cache affords less.
     e.clear_completion_cache();
     e.load_model().unwrap().clear_cache();
@@ -390,6 +390,11 @@ fn the_budget_shrinks_the_prompt_when_the_measured_speed_is_low() {
     assert_eq!(warmed.prompt_window, largest, "{warmed:?}");
     let line_and_suffix = warmed.prompt_tokens - warmed.cache_hit_tokens;
     assert!((2..=24).contains(&line_and_suffix), "{warmed:?}");
+    // A completion computed ahead (after an accepted one) has the prompt a request has.
+    e.clear_completion_cache();
+    let ahead = e.complete_as("src/more.rs", doc, cursor, &Ticket::detached(), Run::Ahead).unwrap();
+    assert_eq!(ahead.prompt_window, largest, "{ahead:?}");
+    assert!(ahead.prompt_tokens - ahead.cache_hit_tokens <= 24, "{ahead:?}");
 }
 
 /// After a warm-up, a keystroke makes the model read again only the cursor's line, with the

@@ -121,7 +121,7 @@ pub(crate) fn accepted(s: &Session, uri: &Uri, pos: Position, inserted: &str) ->
     } else {
         Arc::new(format!("{}{inserted}{}", &doc.text[..at], &doc.text[at..]))
     };
-    background::run(&engine, &doc.rel, text, at + inserted.len(), Run::Full);
+    background::run(&engine, &doc.rel, text, at + inserted.len(), Run::Ahead);
     Ok(())
 }
 

@@ -1,9 +1,11 @@
 //! `patois bench typing`: a person types the lines the last N commits added, through the
 //! real `patois serve` with the real model, at a human pace. After every key: didChange,
 //! `$/cancelRequest` of the pending request and a new inline completion request, as VS
-//! Code does. A ghost text is visible when the answer for the current text arrived, or an
-//! earlier one still matches what was typed since; the person presses Tab as soon as the
-//! visible ghost text's first line is the rest of the line.
+//! Code does; `patois/cursor` where no key follows within [`CURSOR_REST_MS`] and the
+//! accepted item's command after a Tab, as the VS Code extension does. A ghost text is
+//! visible when the answer for the current text arrived, or an earlier one still matches
+//! what was typed since; the person presses Tab as soon as the visible ghost text's first
+//! line is the rest of the line.
 
 use crate::bench::blocks::{mine_blocks, Block};
 use crate::bench::complete::{Task, TimeSplit};
@@ -85,10 +87,16 @@ struct Pending {
     cancelled: Option<Instant>,
 }
 
-/// The ghost text on screen: the answer for `typed` characters.
+/// How long the cursor rests before the VS Code extension sends `patois/cursor`
+/// (`CURSOR_REST_MS` in `editors/vscode/src/extension.ts`).
+const CURSOR_REST_MS: u64 = 300;
+
+/// The ghost text on screen: the answer for `typed` characters, and the command the
+/// client runs when it is accepted.
 struct Ghost {
     typed: usize,
     text: String,
+    command: Value,
 }
 
 /// One line being typed through the client.
@@ -131,9 +139,14 @@ impl<'a> Line<'a> {
         self.tally.longest_write = self.tally.longest_write.max(ms(t.elapsed()));
     }
 
-    fn ask(&mut self, c: &mut Client) {
+    /// The cursor's position, after what was typed.
+    fn position(&self) -> Value {
         let col = self.col + utf16_len(&self.target[..self.typed]);
-        let params = json!({ "textDocument": { "uri": self.uri }, "position": { "line": self.row, "character": col }, "context": { "triggerKind": 2 } });
+        json!({ "line": self.row, "character": col })
+    }
+
+    fn ask(&mut self, c: &mut Client) {
+        let params = json!({ "textDocument": { "uri": self.uri }, "position": self.position(), "context": { "triggerKind": 2 } });
         let sent = Instant::now();
         let id = c.request_async("textDocument/inlineCompletion", params);
         self.tally.longest_write = self.tally.longest_write.max(ms(sent.elapsed()));
@@ -165,11 +178,12 @@ impl<'a> Line<'a> {
         }
         self.tally.latency.push(ms(at.saturating_duration_since(p.sent)));
         self.answered_now |= p.typed == self.typed;
-        let text = v["result"]["items"][0]["insertText"].as_str().unwrap_or("").to_string();
+        let item = &v["result"]["items"][0];
+        let text = item["insertText"].as_str().unwrap_or("").to_string();
         if text.trim().is_empty() || p.typed > self.typed {
             return false;
         }
-        self.ghost = Some(Ghost { typed: p.typed, text });
+        self.ghost = Some(Ghost { typed: p.typed, text, command: item["command"].clone() });
         let Some(shown) = self.visible() else {
             self.ghost = None;
             return false;
@@ -189,6 +203,12 @@ impl<'a> Line<'a> {
             }
         }
         false
+    }
+
+    /// The cursor rests: `patois/cursor` at its position.
+    fn rest_cursor(&mut self, c: &mut Client) {
+        let params = json!({ "textDocument": { "uri": self.uri }, "position": self.position() });
+        self.send(c, json!({ "jsonrpc": "2.0", "method": "patois/cursor", "params": params }));
     }
 
     /// Takes in messages until `until`; true when the person pressed Tab meanwhile.
@@ -258,6 +278,7 @@ fn type_line(
     let row = before.matches('\n').count() as u32;
     let line_start = patois_types::line_start_at(before, before.len());
     let col = t.text[line_start..t.cursor].encode_utf16().count() as u32;
+    // The document closes at once: an accepted item's command would prepare nothing.
     type_on(c, Line::new(&uri, row, col, &t.target, tally), args, version);
     c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
 }
@@ -279,31 +300,50 @@ fn type_block(
         let row = b.row + i as u32;
         let col = indent.encode_utf16().count() as u32;
         let typed = if content.is_empty() {
-            0
+            Typed { chars: 0, command: None }
         } else {
             type_on(c, Line::new(&uri, row, col, content, tally), args, version)
         };
-        let rest: String = content.chars().skip(typed).collect();
-        let end = col + content[..content.len() - rest.len()].encode_utf16().count() as u32;
-        let next_indent = b.lines.get(i + 1).map(|(indent, _)| format!("\n{indent}"));
-        let insert = rest + next_indent.as_deref().unwrap_or("");
-        if !insert.is_empty() {
-            *version += 1;
-            let at = json!({ "line": row, "character": end });
-            c.notify("textDocument/didChange", json!({ "textDocument": { "uri": uri, "version": *version }, "contentChanges": [{ "range": { "start": at, "end": at }, "text": insert }] }));
+        // Tab: the ghost text's rest is inserted and its command run; then Enter.
+        let rest: String = content.chars().skip(typed.chars).collect();
+        let end = col + content.encode_utf16().count() as u32;
+        if !rest.is_empty() {
+            let at = end - rest.encode_utf16().count() as u32;
+            insert(c, &uri, version, (row, at), &rest);
+        }
+        if let Some(command) = &typed.command {
+            run_command(c, command);
+        }
+        if let Some((indent, _)) = b.lines.get(i + 1) {
+            insert(c, &uri, version, (row, end), &format!("\n{indent}"));
         }
     }
     c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
 }
 
+/// Inserts `text` at `(line, character)` of `uri`.
+fn insert(c: &mut Client, uri: &str, version: &mut i64, (line, character): (u32, u32), text: &str) {
+    *version += 1;
+    let at = json!({ "line": line, "character": character });
+    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": uri, "version": *version }, "contentChanges": [{ "range": { "start": at, "end": at }, "text": text }] }));
+}
+
 /// Types `line` key by key until the person accepts a ghost text or has typed it all;
-/// returns how many characters were typed, and waits for the answers still owed.
-fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64) -> usize {
+/// returns how it ended, and waits for the answers still owed.
+fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64) -> Typed {
     line.tally.chars += line.target.len();
     line.tally.lines += 1;
     line.ask(c);
     let mut next_key = Instant::now() + Duration::from_millis(args.think_ms);
+    let rest = Duration::from_millis(CURSOR_REST_MS);
+    let mut rests_at = (args.think_ms > CURSOR_REST_MS).then(|| Instant::now() + rest);
     let accepted = loop {
+        if let Some(at) = rests_at.take().filter(|at| *at < next_key) {
+            if line.wait(c, at) {
+                break true;
+            }
+            line.rest_cursor(c);
+        }
         if line.wait(c, next_key) {
             break true;
         }
@@ -315,7 +355,9 @@ fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64)
         if line.typed == line.target.len() {
             next_key = Instant::now();
         }
+        rests_at = (args.interval_ms > CURSOR_REST_MS).then(|| Instant::now() + rest);
     };
+    let command = accepted.then(|| line.ghost.as_ref().map(|g| g.command.clone())).flatten();
     if accepted {
         line.tally.accepted += 1;
         line.tally.saved += line.target.len() - line.typed;
@@ -333,7 +375,20 @@ fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64)
     while !line.pending.is_empty() && Instant::now() < drain {
         line.wait(c, (Instant::now() + Duration::from_millis(50)).min(drain));
     }
-    line.typed
+    Typed { chars: line.typed, command: command.filter(Value::is_object) }
+}
+
+/// How a line ended: the characters typed, and the accepted ghost text's command.
+struct Typed {
+    chars: usize,
+    command: Option<Value>,
+}
+
+/// Runs an accepted item's command as the client does once it has inserted the text
+/// (its answer is not waited for).
+fn run_command(c: &mut Client, command: &Value) {
+    let params = json!({ "command": command["command"], "arguments": command["arguments"] });
+    c.request_async("workspace/executeCommand", params);
 }
 
 /// The CPU as `lscpu` names it, its vector extensions, and the load when measured.
