@@ -65,6 +65,10 @@ pub struct TypingArgs {
 struct Tally {
     chars: usize,
     saved: usize,
+    /// Of `chars` and `saved`, those of lines that are comments (prose the model can
+    /// rarely guess, however fast).
+    comment_chars: usize,
+    comment_saved: usize,
     lines: usize,
     accepted: usize,
     wrong_shown: usize,
@@ -105,6 +109,8 @@ struct Line<'a> {
     row: u32,
     col: u32,
     target: Vec<char>,
+    /// Whether the line is a comment.
+    comment: bool,
     typed: usize,
     pending: HashMap<i64, Pending>,
     ghost: Option<Ghost>,
@@ -117,12 +123,13 @@ struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
-    fn new(uri: &str, row: u32, col: u32, target: &str, tally: &'a mut Tally) -> Line<'a> {
+    fn new(uri: &str, (row, col): (u32, u32), target: &str, tally: &'a mut Tally) -> Line<'a> {
         Line {
             uri: uri.to_string(),
             row,
             col,
             target: target.chars().collect(),
+            comment: is_comment(uri, target),
             typed: 0,
             pending: HashMap::new(),
             ghost: None,
@@ -227,9 +234,8 @@ impl<'a> Line<'a> {
         self.tally.keys_unanswered += usize::from(!self.answered_now);
         let ch = self.target[self.typed];
         let col = self.col + utf16_len(&self.target[..self.typed]);
-        *version += 1;
-        let edit = json!({ "range": { "start": { "line": self.row, "character": col }, "end": { "line": self.row, "character": col } }, "text": ch.to_string() });
-        self.send(c, json!({ "jsonrpc": "2.0", "method": "textDocument/didChange", "params": { "textDocument": { "uri": self.uri, "version": *version }, "contentChanges": [edit] } }));
+        let edit = insertion(&self.uri, version, (self.row, col), &ch.to_string());
+        self.send(c, edit);
         let now = Instant::now();
         let ids: Vec<i64> =
             self.pending.iter().filter(|(_, p)| p.cancelled.is_none()).map(|(id, _)| *id).collect();
@@ -245,6 +251,12 @@ impl<'a> Line<'a> {
         self.typed += 1;
         self.ask(c);
     }
+}
+
+/// Whether `text`, a line of the document `uri`, is a line comment of its language.
+fn is_comment(uri: &str, text: &str) -> bool {
+    patois_syntax::language_for_path(Path::new(uri))
+        .is_some_and(|l| text.trim_start().starts_with(l.line_comment))
 }
 
 fn utf16_len(chars: &[char]) -> u32 {
@@ -279,7 +291,7 @@ fn type_line(
     let line_start = patois_types::line_start_at(before, before.len());
     let col = t.text[line_start..t.cursor].encode_utf16().count() as u32;
     // The document closes at once: an accepted item's command would prepare nothing.
-    type_on(c, Line::new(&uri, row, col, &t.target, tally), args, version);
+    type_on(c, Line::new(&uri, (row, col), &t.target, tally), args, version);
     c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
 }
 
@@ -302,30 +314,33 @@ fn type_block(
         let typed = if content.is_empty() {
             Typed { chars: 0, command: None }
         } else {
-            type_on(c, Line::new(&uri, row, col, content, tally), args, version)
+            type_on(c, Line::new(&uri, (row, col), content, tally), args, version)
         };
         // Tab: the ghost text's rest is inserted and its command run; then Enter.
         let rest: String = content.chars().skip(typed.chars).collect();
         let end = col + content.encode_utf16().count() as u32;
         if !rest.is_empty() {
             let at = end - rest.encode_utf16().count() as u32;
-            insert(c, &uri, version, (row, at), &rest);
+            c.send(insertion(&uri, version, (row, at), &rest));
         }
         if let Some(command) = &typed.command {
             run_command(c, command);
         }
         if let Some((indent, _)) = b.lines.get(i + 1) {
-            insert(c, &uri, version, (row, end), &format!("\n{indent}"));
+            c.send(insertion(&uri, version, (row, end), &format!("\n{indent}")));
         }
     }
     c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
 }
 
-/// Inserts `text` at `(line, character)` of `uri`.
-fn insert(c: &mut Client, uri: &str, version: &mut i64, (line, character): (u32, u32), text: &str) {
+/// The didChange that inserts `text` at `(line, character)` of `uri`, as the next version.
+fn insertion(uri: &str, version: &mut i64, (line, character): (u32, u32), text: &str) -> Value {
     *version += 1;
     let at = json!({ "line": line, "character": character });
-    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": uri, "version": *version }, "contentChanges": [{ "range": { "start": at, "end": at }, "text": text }] }));
+    let change = json!({ "range": { "start": at, "end": at }, "text": text });
+    let params =
+        json!({ "textDocument": { "uri": uri, "version": *version }, "contentChanges": [change] });
+    json!({ "jsonrpc": "2.0", "method": "textDocument/didChange", "params": params })
 }
 
 /// Types `line` key by key until the person accepts a ghost text or has typed it all;
@@ -361,6 +376,10 @@ fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64)
     if accepted {
         line.tally.accepted += 1;
         line.tally.saved += line.target.len() - line.typed;
+    }
+    if line.comment {
+        line.tally.comment_chars += line.target.len();
+        line.tally.comment_saved += if accepted { line.target.len() - line.typed } else { 0 };
     }
     if super::verbose() {
         let line_text: String = line.target.iter().collect();
@@ -479,6 +498,14 @@ fn report(t: &mut Tally, status: &Value, args: &TypingArgs) {
         t.accepted,
         t.wrong_shown
     );
+    let code_chars = t.chars - t.comment_chars;
+    println!(
+        "  comment lines: {} characters ({:.0}%), savings {:.1}% there; other lines {:.1}%",
+        t.comment_chars,
+        100.0 * t.comment_chars as f64 / t.chars.max(1) as f64,
+        100.0 * t.comment_saved as f64 / t.comment_chars.max(1) as f64,
+        100.0 * (t.saved - t.comment_saved) as f64 / code_chars.max(1) as f64
+    );
     println!(
         "  answer latency p50 {:.0} ms, p95 {:.0} ms ({} answers); first ghost text on a line p50 {:.0} ms ({} lines had one); {} of {} keys found no answer for the text before the next key",
         p(&mut t.latency, 0.5),
@@ -522,5 +549,19 @@ fn report(t: &mut Tally, status: &Value, args: &TypingArgs) {
             r["prefillMs"].as_f64().unwrap_or(0.0) / n("runs").max(1) as f64,
             r["decodeMs"].as_f64().unwrap_or(0.0) / n("runs").max(1) as f64,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_comment;
+
+    #[test]
+    fn a_comment_line_is_one_its_language_comments_out() {
+        assert!(is_comment("file:///r/src/a.rs", "    /// Docs of the item."));
+        assert!(!is_comment("file:///r/src/a.rs", "let x = 1; // trailing"));
+        assert!(is_comment("file:///r/a.py", "  # note"));
+        assert!(!is_comment("file:///r/a.py", "// not a Python comment"));
+        assert!(!is_comment("file:///r/notes.txt", "// no language"));
     }
 }
