@@ -146,10 +146,15 @@ impl<'a> Line<'a> {
         self.tally.longest_write = self.tally.longest_write.max(ms(t.elapsed()));
     }
 
-    /// The cursor's position, after what was typed.
+    /// The cursor's line and column (UTF-16), after what was typed.
+    fn cursor(&self) -> (u32, u32) {
+        (self.row, self.col + utf16_len(&self.target[..self.typed]))
+    }
+
+    /// The cursor's position as LSP writes it.
     fn position(&self) -> Value {
-        let col = self.col + utf16_len(&self.target[..self.typed]);
-        json!({ "line": self.row, "character": col })
+        let (line, character) = self.cursor();
+        json!({ "line": line, "character": character })
     }
 
     fn ask(&mut self, c: &mut Client) {
@@ -233,8 +238,7 @@ impl<'a> Line<'a> {
         self.tally.keys += 1;
         self.tally.keys_unanswered += usize::from(!self.answered_now);
         let ch = self.target[self.typed];
-        let col = self.col + utf16_len(&self.target[..self.typed]);
-        let edit = insertion(&self.uri, version, (self.row, col), &ch.to_string());
+        let edit = insertion(&self.uri, version, self.cursor(), &ch.to_string());
         self.send(c, edit);
         let now = Instant::now();
         let ids: Vec<i64> =
@@ -373,13 +377,12 @@ fn type_on(c: &mut Client, mut line: Line, args: &TypingArgs, version: &mut i64)
         rests_at = (args.interval_ms > CURSOR_REST_MS).then(|| Instant::now() + rest);
     };
     let command = accepted.then(|| line.ghost.as_ref().map(|g| g.command.clone())).flatten();
-    if accepted {
-        line.tally.accepted += 1;
-        line.tally.saved += line.target.len() - line.typed;
-    }
+    let saved = if accepted { line.target.len() - line.typed } else { 0 };
+    line.tally.accepted += usize::from(accepted);
+    line.tally.saved += saved;
     if line.comment {
         line.tally.comment_chars += line.target.len();
-        line.tally.comment_saved += if accepted { line.target.len() - line.typed } else { 0 };
+        line.tally.comment_saved += saved;
     }
     if super::verbose() {
         let line_text: String = line.target.iter().collect();
